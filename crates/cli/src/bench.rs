@@ -1,0 +1,74 @@
+//! `mmrace bench`: time to first finding for every seed scenario under each
+//! profile expected to show a bug (median and max over 20 seeds), and the
+//! explorer's scheduling points per second.
+
+use std::path::Path;
+
+use scenario::ExpectedVerdict;
+
+use crate::run::{load, run, RunOptions};
+use crate::seeds::scenario_files;
+use crate::CliError;
+
+/// One benchmark row.
+pub struct BenchRow {
+    pub scenario: String,
+    pub profile: String,
+    pub found: usize,
+    pub seeds: usize,
+    pub executions_median: u64,
+    pub executions_max: u64,
+    pub ms_median: f64,
+    pub ms_max: f64,
+    pub points_per_sec: f64,
+}
+
+fn median<T: Copy + PartialOrd>(v: &mut [T]) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[v.len() / 2]
+}
+
+/// Runs the benchmark over `dir` with `seeds` seeds per row.
+pub fn bench(dir: &Path, seeds: u64, base: &RunOptions) -> Result<Vec<BenchRow>, CliError> {
+    let mut rows = Vec::new();
+    for file in scenario_files(dir)? {
+        let s = load(&file)?;
+        for e in s
+            .expects
+            .iter()
+            .filter(|e| matches!(e.verdict, ExpectedVerdict::Finding(_)))
+        {
+            let mut execs = Vec::new();
+            let mut ms = Vec::new();
+            let (mut steps, mut secs, mut found) = (0u64, 0f64, 0usize);
+            for seed in 0..seeds {
+                let opts = RunOptions {
+                    profile: e.profile.clone(),
+                    seed,
+                    ..base.clone()
+                };
+                let r = run(&file, &opts)?;
+                found += usize::from(r.outcome.found.is_some());
+                execs.push(r.outcome.executions);
+                ms.push(r.outcome.elapsed.as_secs_f64() * 1000.0);
+                steps += r.outcome.steps;
+                secs += r.outcome.elapsed.as_secs_f64();
+            }
+            rows.push(BenchRow {
+                scenario: file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                profile: e.profile.clone(),
+                found,
+                seeds: seeds as usize,
+                executions_median: median(&mut execs),
+                executions_max: execs.iter().copied().max().unwrap_or(0),
+                ms_median: median(&mut ms),
+                ms_max: ms.iter().copied().fold(0.0, f64::max),
+                points_per_sec: if secs > 0.0 { steps as f64 / secs } else { 0.0 },
+            });
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,68 @@
+//! `--json`: one JSON object per run.
+
+use serde::Serialize;
+
+use crate::run::RunResult;
+
+#[derive(Serialize)]
+pub struct FindingJson {
+    pub title: String,
+    pub kind: String,
+    pub check: String,
+    pub details: Vec<String>,
+    pub also: Vec<String>,
+    pub replay: String,
+    /// Index of the finding execution within the run.
+    pub execution: u64,
+    pub preemptions: u32,
+}
+
+#[derive(Serialize)]
+pub struct RunJson {
+    pub scenario: String,
+    pub profile: String,
+    pub knobs: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matches: Option<bool>,
+    pub verdict: &'static str,
+    pub executions: u64,
+    pub steps: u64,
+    pub elapsed_ms: f64,
+    pub marks: std::collections::BTreeMap<String, u64>,
+    pub finding: Option<FindingJson>,
+}
+
+impl RunJson {
+    pub fn of(r: &RunResult) -> RunJson {
+        let o = &r.outcome;
+        let finding = o.found.as_ref().map(|f| FindingJson {
+            title: f.finding.title.clone(),
+            kind: f.finding.kind.name().to_string(),
+            check: f.finding.check.clone(),
+            details: f.finding.details.clone(),
+            also: f.finding.also.clone(),
+            replay: format!("mmrace replay '{}'", r.token.clone().unwrap_or_default()),
+            execution: f.index,
+            preemptions: f.preemptions,
+        });
+        RunJson {
+            scenario: r.scenario.clone(),
+            profile: r.profile.clone(),
+            knobs: r.knobs.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            expected: None,
+            matches: None,
+            verdict: if finding.is_some() {
+                "finding"
+            } else {
+                "clean"
+            },
+            executions: o.executions,
+            steps: o.steps,
+            elapsed_ms: o.elapsed.as_secs_f64() * 1000.0,
+            marks: o.marks.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            finding,
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! `mmrace`: find Linux memory-manager races by exploring interleavings of
+//! an executable model. Argument parsing and printing only; the commands
+//! live in the library (`mmrace::run`, `mmrace::seeds`, ...).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use explore::StrategyKind;
+use mmrace::json::RunJson;
+use mmrace::run::{RunOptions, RunResult, DEFAULT_STEPS_MAX};
+use mmrace::{bench, run, seeds, CliError, EXIT_CLEAN, EXIT_FINDING};
+
+#[derive(Parser)]
+#[command(
+    name = "mmrace",
+    version,
+    about = "Explore interleavings of an executable Linux mm model"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct Explore {
+    /// Scheduling strategy: portfolio (random walk + PCT depth 3), random,
+    /// pct (depth 3) or pctN (depth N).
+    #[arg(long, default_value = "portfolio", value_parser = parse_strategy)]
+    strategy: StrategyKind,
+    /// Seed of the run; execution i uses a seed derived from it.
+    #[arg(long, default_value_t = 0, value_parser = parse_u64)]
+    seed: u64,
+    /// Executions before declaring the run clean (default: the scenario's
+    /// `budget`, else 10000).
+    #[arg(long, value_parser = parse_u64)]
+    budget: Option<u64>,
+    /// Worker threads; the finding reported does not depend on it.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Steps after which an execution is reported as a livelock.
+    #[arg(long, default_value_t = DEFAULT_STEPS_MAX)]
+    steps_max: u64,
+    /// Override a profile knob (repeatable): --knob pmd_check=upstream65.
+    #[arg(long = "knob", value_parser = parse_knob)]
+    knobs: Vec<(String, String)>,
+    /// Show setup/teardown events in reports.
+    #[arg(long)]
+    full: bool,
+    /// One JSON object per run instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Explore a scenario under one profile (default: every profile its
+    /// expect lines name).
+    Run {
+        file: PathBuf,
+        #[arg(long)]
+        profile: Option<String>,
+        #[command(flatten)]
+        explore: Explore,
+    },
+    /// Rebuild the report of a replay token.
+    Replay {
+        token: String,
+        #[arg(long)]
+        full: bool,
+    },
+    /// Run every scenario in scenarios/seeds under each expected profile;
+    /// exit 0 only if every verdict matches.
+    Seeds {
+        /// Directory of .mmr files.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Print only the summary table, not the reports.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        explore: Explore,
+    },
+    /// List seed scenarios, profiles and knobs.
+    List,
+    /// Time to first finding per seed scenario and buggy profile.
+    Bench {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Seeds per row.
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+    },
+}
+
+fn parse_strategy(s: &str) -> Result<StrategyKind, String> {
+    StrategyKind::parse(s)
+        .ok_or_else(|| format!("unknown strategy '{s}'; use portfolio, random, pct or pct2..pct16"))
+}
+
+fn parse_u64(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| format!("'{s}' is not a number"))
+}
+
+fn parse_knob(s: &str) -> Result<(String, String), String> {
+    mm::profile::parse_override(s)
+}
+
+impl Explore {
+    fn options(&self, profile: &str) -> RunOptions {
+        RunOptions {
+            profile: profile.to_string(),
+            knobs: self.knobs.clone(),
+            strategy: self.strategy,
+            seed: self.seed,
+            budget: self.budget,
+            jobs: self.jobs,
+            steps_max: self.steps_max,
+            full: self.full,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mmrace: {e}");
+            e.exit_code()
+        }
+    };
+    ExitCode::from(code as u8)
+}
+
+fn dispatch(command: Command) -> Result<i32, CliError> {
+    match command {
+        Command::Run {
+            file,
+            profile,
+            explore,
+        } => cmd_run(&file, profile, &explore),
+        Command::Replay { token, full } => {
+            let (report, found) = run::replay_token(&token, full)?;
+            print!("{report}");
+            Ok(if found { EXIT_FINDING } else { EXIT_CLEAN })
+        }
+        Command::Seeds {
+            dir,
+            quiet,
+            explore,
+        } => cmd_seeds(dir, quiet, &explore),
+        Command::List => cmd_list(),
+        Command::Bench { dir, seeds, jobs } => cmd_bench(dir, seeds, jobs),
+    }
+}
+
+fn cmd_run(
+    file: &std::path::Path,
+    profile: Option<String>,
+    explore: &Explore,
+) -> Result<i32, CliError> {
+    let profiles = match profile {
+        Some(p) => vec![p],
+        None => {
+            let s = run::load(file)?;
+            let names: Vec<String> = s.expects.iter().map(|e| e.profile.clone()).collect();
+            if names.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "{} has no expect lines; name a profile with --profile (see `mmrace list`)",
+                    file.display()
+                )));
+            }
+            names
+        }
+    };
+    let mut code = EXIT_CLEAN;
+    for p in profiles {
+        let r = run::run(file, &explore.options(&p))?;
+        if explore.json {
+            println!(
+                "{}",
+                serde_json::to_string(&RunJson::of(&r)).unwrap_or_default()
+            );
+        } else {
+            print_result(&r);
+        }
+        if r.outcome.found.is_some() {
+            code = EXIT_FINDING;
+        }
+    }
+    Ok(code)
+}
+
+fn print_result(r: &RunResult) {
+    let o = &r.outcome;
+    let ms = o.elapsed.as_secs_f64() * 1000.0;
+    match (&o.found, &r.report) {
+        (Some(f), Some(report)) => {
+            println!(
+                "{} under {}: finding after {} executions ({:.1} ms, execution {}, {} steps)\n",
+                r.scenario, r.profile, o.executions, ms, f.index, o.steps
+            );
+            println!("{report}");
+        }
+        _ => {
+            println!(
+                "{} under {}: clean after {} executions ({:.1} ms, {} steps, {} actors)",
+                r.scenario, r.profile, o.executions, ms, o.steps, o.actors
+            );
+            for (mark, n) in &o.marks {
+                println!("  reached {n:>7}x  {mark}");
+            }
+        }
+    }
+    let _ = std::io::stdout().flush();
+}
+
+fn cmd_seeds(dir: Option<PathBuf>, quiet: bool, explore: &Explore) -> Result<i32, CliError> {
+    let dir = dir.unwrap_or_else(seeds::default_dir);
+    let json = explore.json;
+    let rows = seeds::seeds(&dir, &explore.options(""), |row| {
+        if json {
+            let mut j = RunJson::of(&row.result);
+            j.expected = Some(row.expected_text());
+            j.matches = Some(row.matches);
+            println!("{}", serde_json::to_string(&j).unwrap_or_default());
+        } else if !quiet && row.result.report.is_some() {
+            print_result(&row.result);
+        }
+    })?;
+    let ok = rows.iter().all(|r| r.matches);
+    if !json {
+        print_seed_table(&rows);
+        let failed = rows.iter().filter(|r| !r.matches).count();
+        println!("{} passed, {failed} failed", rows.len() - failed);
+    }
+    Ok(if ok { EXIT_CLEAN } else { EXIT_FINDING })
+}
+
+fn print_seed_table(rows: &[seeds::SeedRow]) {
+    println!(
+        "{:<22} {:<15} {:<34} {:>9} {:>10}  verdict",
+        "scenario", "profile", "expected", "execs", "ms"
+    );
+    for r in rows {
+        let res = &r.result;
+        let got = match &res.outcome.found {
+            Some(f) => format!("finding: {}", f.finding.title),
+            None => "clean".to_string(),
+        };
+        let name = std::path::Path::new(&res.scenario)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        println!(
+            "{:<22} {:<15} {:<34} {:>9} {:>10.1}  {} {}",
+            name.unwrap_or_default(),
+            res.profile,
+            r.expected_text(),
+            res.outcome.executions,
+            res.outcome.elapsed.as_secs_f64() * 1000.0,
+            if r.matches { "OK  " } else { "FAIL" },
+            got
+        );
+    }
+}
+
+fn cmd_list() -> Result<i32, CliError> {
+    println!("seed scenarios ({}):", seeds::default_dir().display());
+    for f in seeds::scenario_files(&seeds::default_dir())? {
+        let s = run::load(&f)?;
+        let profiles: Vec<&str> = s.expects.iter().map(|e| e.profile.as_str()).collect();
+        println!(
+            "  {:<24} {:<32} {}",
+            f.file_name().unwrap_or_default().to_string_lossy(),
+            s.name,
+            profiles.join(" ")
+        );
+    }
+    println!("\nprofiles:");
+    for p in mm::profiles() {
+        println!("  {:<15} {}", p.name, p.summary);
+    }
+    println!("\nknobs (--knob name=value; values per profile in order above):");
+    for k in mm::profile::KNOBS {
+        let per: Vec<&str> = mm::profiles().iter().map(|p| k.get(&p.knobs)).collect();
+        println!("  {:<32} [{}]  {}", k.name, per.join(" "), k.doc);
+    }
+    Ok(EXIT_CLEAN)
+}
+
+fn cmd_bench(dir: Option<PathBuf>, seeds_n: u64, jobs: usize) -> Result<i32, CliError> {
+    if seeds_n == 0 {
+        return Err(CliError::Usage("--seeds must be at least 1".into()));
+    }
+    let dir = dir.unwrap_or_else(seeds::default_dir);
+    let base = RunOptions {
+        jobs,
+        ..RunOptions::new("")
+    };
+    let rows = bench::bench(&dir, seeds_n, &base)?;
+    println!(
+        "{:<22} {:<15} {:>7} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "scenario", "profile", "found", "exec med", "exec max", "ms med", "ms max", "steps/s"
+    );
+    for r in rows {
+        println!(
+            "{:<22} {:<15} {:>4}/{:<2} {:>10} {:>10} {:>10.2} {:>10.2} {:>12.0}",
+            r.scenario,
+            r.profile,
+            r.found,
+            r.seeds,
+            r.executions_median,
+            r.executions_max,
+            r.ms_median,
+            r.ms_max,
+            r.points_per_sec
+        );
+    }
+    Ok(EXIT_CLEAN)
+}

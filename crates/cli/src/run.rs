@@ -1,0 +1,166 @@
+//! `mmrace run` and `mmrace replay`: explore one scenario under one
+//! profile, and rebuild a report from a replay token.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use explore::report::{render, ReportContext};
+use explore::{explore, replay, RunConfig, RunOutcome, StrategyKind, Token};
+use scenario::interp::ScenarioHarness;
+use scenario::Scenario;
+
+use crate::CliError;
+
+/// Everything `run` needs besides the scenario.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub profile: String,
+    pub knobs: Vec<(String, String)>,
+    pub strategy: StrategyKind,
+    pub seed: u64,
+    /// `None`: the scenario's `budget`, else [`DEFAULT_BUDGET`].
+    pub budget: Option<u64>,
+    pub jobs: usize,
+    pub steps_max: u64,
+    /// Show setup/teardown events and reads in the report.
+    pub full: bool,
+}
+
+/// Executions when neither the command line nor the scenario says.
+pub const DEFAULT_BUDGET: u64 = 10_000;
+pub const DEFAULT_STEPS_MAX: u64 = 20_000;
+
+impl RunOptions {
+    pub fn new(profile: &str) -> Self {
+        RunOptions {
+            profile: profile.to_string(),
+            knobs: Vec::new(),
+            strategy: StrategyKind::Portfolio,
+            seed: 0,
+            budget: None,
+            jobs: 1,
+            steps_max: DEFAULT_STEPS_MAX,
+            full: false,
+        }
+    }
+}
+
+/// A finished run: the exploration outcome and, for a finding, the report
+/// rebuilt by replay and the token that reproduces it.
+pub struct RunResult {
+    pub scenario: String,
+    pub profile: String,
+    pub knobs: Vec<(String, String)>,
+    pub outcome: RunOutcome,
+    pub report: Option<String>,
+    pub token: Option<String>,
+}
+
+/// Parses a scenario file; syntax errors become usage errors with the
+/// rendered diagnostic.
+pub fn load(path: &Path) -> Result<Arc<Scenario>, CliError> {
+    scenario::parse_file(path)
+        .map(Arc::new)
+        .map_err(|d| CliError::Usage(d.to_string()))
+}
+
+/// Builds the harness for a scenario under a profile with knob overrides.
+pub fn harness(
+    s: Arc<Scenario>,
+    profile: &str,
+    knobs: &[(String, String)],
+) -> Result<ScenarioHarness, CliError> {
+    let p = mm::profile(profile).map_err(CliError::Usage)?;
+    let p = p.with_overrides(knobs).map_err(CliError::Usage)?;
+    ScenarioHarness::new(s, p).map_err(CliError::Usage)
+}
+
+/// `mmrace run`: explore until a finding or the budget is spent.
+pub fn run(path: &Path, opts: &RunOptions) -> Result<RunResult, CliError> {
+    let s = load(path)?;
+    let budget = opts.budget.or(s.budget).unwrap_or(DEFAULT_BUDGET);
+    if budget == 0 || opts.jobs == 0 || opts.steps_max == 0 {
+        return Err(CliError::Usage(
+            "--budget, --jobs and --steps-max must be at least 1".into(),
+        ));
+    }
+    let h = harness(s.clone(), &opts.profile, &opts.knobs)?;
+    let config = RunConfig {
+        strategy: opts.strategy,
+        seed: opts.seed,
+        budget,
+        jobs: opts.jobs,
+        steps_max: opts.steps_max,
+    };
+    let outcome = explore(&h, &config)?;
+    let mut result = RunResult {
+        scenario: path.display().to_string(),
+        profile: opts.profile.clone(),
+        knobs: opts.knobs.clone(),
+        outcome,
+        report: None,
+        token: None,
+    };
+    if let Some(found) = &result.outcome.found {
+        let token = Token {
+            profile: opts.profile.clone(),
+            knobs: opts.knobs.clone(),
+            choices: found.choices.clone(),
+            scenario: result.scenario.clone(),
+        };
+        let report = render_token(&h, &token, opts.full, opts.steps_max)?;
+        result.report = Some(report);
+        result.token = Some(token.to_string());
+    }
+    Ok(result)
+}
+
+/// Replays `token` and renders its report. The report depends on the
+/// token alone, so `mmrace replay` prints it byte for byte.
+fn render_token(
+    h: &ScenarioHarness,
+    token: &Token,
+    full: bool,
+    steps_max: u64,
+) -> Result<String, CliError> {
+    let traced = replay(h, token.choices.clone(), steps_max)?;
+    let subject = format!("{}, {}", file_name(&token.scenario), token.profile);
+    let knobs = if token.knobs.is_empty() {
+        "-".to_string()
+    } else {
+        token
+            .knobs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let origin = format!("profile={} knobs={knobs}", token.profile);
+    let command = format!("mmrace replay '{token}'");
+    let cx = ReportContext {
+        subject: &subject,
+        origin: &origin,
+        replay: &command,
+        full,
+    };
+    Ok(render(&cx, &traced))
+}
+
+fn file_name(path: &str) -> &str {
+    Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(path)
+}
+
+/// `mmrace replay TOKEN`: the report, byte for byte as `run` printed it.
+pub fn replay_token(token: &str, full: bool) -> Result<(String, bool), CliError> {
+    let token: Token = token
+        .parse()
+        .map_err(|e: String| CliError::Usage(format!("bad replay token: {e}")))?;
+    let s = load(Path::new(&token.scenario))?;
+    let h = harness(s, &token.profile, &token.knobs)?;
+    let report = render_token(&h, &token, full, DEFAULT_STEPS_MAX)?;
+    let found = !report.starts_with("no finding");
+    Ok((report, found))
+}

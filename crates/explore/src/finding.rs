@@ -1,0 +1,101 @@
+//! Findings: what an execution reports about the model it ran.
+//!
+//! A finding is a property of the modelled kernel (a kernel assertion, an
+//! invariant violation, a deadlock, a livelock). A bug in mmrace itself is
+//! never a finding: it is an [`InternalError`].
+
+use std::fmt;
+
+/// Which layer detected the problem.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FindingKind {
+    /// The kernel's own check fired (`BUG`, `bad pmd`, `Bad page map`, oops).
+    Kernel,
+    /// A generic invariant checker (INV-*) failed.
+    Invariant,
+    /// Every live actor is blocked.
+    Deadlock,
+    /// `steps_max` was reached.
+    Livelock,
+}
+
+impl FindingKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FindingKind::Kernel => "kernel",
+            FindingKind::Invariant => "invariant",
+            FindingKind::Deadlock => "deadlock",
+            FindingKind::Livelock => "livelock",
+        }
+    }
+}
+
+/// A violated check, with everything a report needs to explain it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// First line of the report, e.g. `mm/pgtable-generic.c:51: bad pmd ...`.
+    pub title: String,
+    /// The check that fired, e.g. `INV-NO-LOST-MAPPING` or `pmd_clear_bad()`.
+    pub check: String,
+    /// Kernel log lines and object dumps.
+    pub details: Vec<String>,
+    /// Further checks that failed in the same state.
+    pub also: Vec<String>,
+}
+
+impl Finding {
+    pub fn new(kind: FindingKind, check: impl Into<String>, title: impl Into<String>) -> Self {
+        Finding {
+            kind,
+            title: title.into(),
+            check: check.into(),
+            details: Vec::new(),
+            also: Vec::new(),
+        }
+    }
+
+    pub fn detail(mut self, line: impl Into<String>) -> Self {
+        self.details.push(line.into());
+        self
+    }
+}
+
+/// A bug in mmrace itself (a panic in the model or explorer, a replay that
+/// does not match). Reported apart from findings, with exit code 70.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct InternalError {
+    pub message: String,
+    /// The scenario asked for kernel behaviour the model does not have yet
+    /// (a usage limit, exit code 2), rather than a bug in mmrace (exit 70).
+    pub unsupported: bool,
+}
+
+impl InternalError {
+    pub fn bug(message: impl Into<String>) -> Self {
+        InternalError {
+            message: message.into(),
+            unsupported: false,
+        }
+    }
+}
+
+impl fmt::Display for InternalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.unsupported {
+            write!(
+                f,
+                "the scenario needs something the model does not support yet: {}",
+                self.message
+            )
+        } else {
+            write!(
+                f,
+                "internal error in mmrace (please report): {}",
+                self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for InternalError {}

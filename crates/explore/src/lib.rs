@@ -1,0 +1,33 @@
+//! A deterministic interleaving explorer. It knows nothing about memory
+//! management: a [`Harness`] builds a model instance, whose actors run as
+//! stackful coroutines on one OS thread and touch shared state only through
+//! [`sync`]. Every such operation is a scheduling point that announces an
+//! [`Access`]; a [`strategy`] picks which enabled actor runs next.
+//!
+//! Findings (kernel assertions, invariant violations, deadlocks, livelocks)
+//! stop an execution; a panic inside mmrace is an [`InternalError`]. A run
+//! is reproducible from its replay [`Token`]: replay re-runs the recorded
+//! choice list with a full trace, from which [`report`] renders the
+//! CPU0/CPU1 interleaving.
+//!
+//! See docs/EXPLORER.md for tokens, strategies and report columns.
+
+pub mod access;
+pub mod explorer;
+pub mod finding;
+pub mod report;
+pub mod rt;
+pub mod strategy;
+pub mod sync;
+pub mod token;
+pub mod trace;
+
+pub use access::{Access, AccessKind, ObjectId};
+pub use explorer::{explore, replay, Found, RunConfig, RunOutcome};
+pub use finding::{Finding, FindingKind, InternalError};
+pub use rt::{
+    choose, enter, mark, new_object, oops, raise, tracing, unsupported, ActorSpec, ExecutionResult,
+    Harness, Instance, LockClass,
+};
+pub use strategy::StrategyKind;
+pub use token::Token;

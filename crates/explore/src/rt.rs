@@ -1,0 +1,931 @@
+//! The runtime of one execution: actors as coroutines, scheduling points,
+//! findings, coverage marks and the trace.
+//!
+//! All actors of an execution run on one OS thread as stackful coroutines
+//! (`corosensei`). Model code reaches the runtime only through
+//! [`crate::sync`] and the free functions here; the runtime finds the
+//! current execution through a thread-local pointer that is set for exactly
+//! the lifetime of [`run_execution`].
+//!
+//! Protocol: before every shared operation an actor *announces* it
+//! ([`point`]) and suspends. The scheduler picks one actor among those whose
+//! announced operation is enabled (a lock acquisition is enabled only if the
+//! lock can be granted) and resumes it; the actor then performs the operation
+//! and runs on until its next announcement. One resume is one *step*.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::ptr;
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use crate::access::{Access, AccessKind, ObjectId};
+use crate::finding::{Finding, FindingKind, InternalError};
+use crate::strategy::Strategy;
+use crate::trace::{Event, What};
+
+/// Index of an actor in an execution. Actor 0 is the sequential phase
+/// (setup and teardown); concurrent actors are 1..=n.
+pub type ActorId = usize;
+
+/// The actor that runs setup and teardown.
+pub const SEQUENTIAL_ACTOR: ActorId = 0;
+
+/// State of a lock as the scheduler sees it.
+///
+/// Invariant: `writer != 0` implies `readers == 0`.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct LockWord {
+    /// Holder + 1, or 0 when not held exclusively.
+    pub writer: u32,
+    /// Number of shared holders.
+    pub readers: u32,
+}
+
+impl LockWord {
+    pub fn is_free(self) -> bool {
+        self.writer == 0 && self.readers == 0
+    }
+}
+
+/// The lock class of a lock, for the lock-order check (lockdep-lite).
+///
+/// Classes are ordered by `rank`: a lock may be acquired while holding locks
+/// of lower rank only. Locks of one class may nest (the model takes two page
+/// locks in migration) unless `nests` is false.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LockClass {
+    pub name: &'static str,
+    pub rank: u32,
+    pub nests: bool,
+    /// A spinning lock: invariants are only checked when no actor holds one,
+    /// because code under a spinlock may leave them transiently broken.
+    pub spin: bool,
+}
+
+/// What an announced operation waits for before it is enabled.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Wait {
+    Nothing,
+    Exclusive(*const Cell<LockWord>),
+    Shared(*const Cell<LockWord>),
+    Unlocked(*const Cell<LockWord>),
+}
+
+impl Wait {
+    /// Whether the operation could run now.
+    ///
+    /// SAFETY of the dereference: a pending wait points into a lock owned by
+    /// the model's state, which the waiting actor keeps alive (it holds a
+    /// reference to the state on its own stack) until it runs or is unwound.
+    fn enabled(self) -> bool {
+        let word = |p: *const Cell<LockWord>| unsafe { (*p).get() };
+        match self {
+            Wait::Nothing => true,
+            Wait::Exclusive(p) => word(p).is_free(),
+            Wait::Shared(p) => word(p).writer == 0,
+            Wait::Unlocked(p) => word(p).is_free(),
+        }
+    }
+}
+
+struct Pending {
+    access: Access,
+    wait: Wait,
+}
+
+struct HeldLock {
+    object: ObjectId,
+    class: &'static LockClass,
+    /// Held for writing through a rw-semaphore: the writer may leave
+    /// invariants broken across scheduling points, as under a spinlock.
+    writer: bool,
+}
+
+struct Actor {
+    name: String,
+    yielder: *const Yielder<(), ()>,
+    pending: Option<Pending>,
+    done: bool,
+    depth: u16,
+    held: Vec<HeldLock>,
+}
+
+impl Actor {
+    fn new(name: String) -> Self {
+        Actor {
+            name,
+            yielder: ptr::null(),
+            pending: None,
+            done: false,
+            depth: 0,
+            held: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// One actor runs setup or teardown: points do not suspend.
+    Sequential,
+    /// Actors interleave.
+    Concurrent,
+    /// A checker inspects the state: no operation may suspend.
+    Ghost,
+}
+
+/// Per-object information kept for reports.
+#[derive(Clone, Copy, Debug)]
+pub struct ObjectInfo {
+    pub class: &'static str,
+    pub detail: u64,
+}
+
+struct Ctx<'s> {
+    mode: Mode,
+    actors: Vec<Actor>,
+    current: ActorId,
+    steps: u64,
+    steps_max: u64,
+    tracing: bool,
+    trace: Vec<Event>,
+    objects: Vec<(u32, ObjectInfo)>,
+    next_object: u32,
+    finding: Option<Finding>,
+    dirty: bool,
+    marks: Vec<&'static str>,
+    strategy: &'s mut dyn Strategy,
+    choices: Vec<u32>,
+    last_runner: Option<ActorId>,
+    preemptions: u32,
+    replay_error: Option<String>,
+    /// Objects on which concurrent actors conflict (from calibration);
+    /// strategies count preemption opportunities only on these.
+    racy: &'s [bool],
+    /// Calibration only: per object, the actors that touched it and whether
+    /// any of them wrote it, in execution order of concurrent steps.
+    tracked: Option<Tracked>,
+}
+
+/// What calibration learns about conflicts.
+#[derive(Default)]
+struct Tracked {
+    /// Per object id: bit mask of actors, and whether it was written.
+    objects: Vec<(u64, bool)>,
+    /// Object of every concurrent step, in order.
+    steps: Vec<u32>,
+}
+
+impl Tracked {
+    fn record(&mut self, actor: ActorId, a: Access) {
+        let id = a.object.0 as usize;
+        if a.object.0 == u32::MAX {
+            return;
+        }
+        if self.objects.len() <= id {
+            self.objects.resize(id + 1, (0, false));
+        }
+        let o = &mut self.objects[id];
+        o.0 |= 1u64 << (actor.min(63));
+        o.1 |= !matches!(
+            a.kind,
+            AccessKind::Read | AccessKind::AcquireShared | AccessKind::WaitUnlocked
+        );
+        self.steps.push(a.object.0);
+    }
+
+    /// Objects touched by two or more actors, one of them writing.
+    fn racy(&self) -> Vec<bool> {
+        self.objects
+            .iter()
+            .map(|(mask, written)| mask.count_ones() >= 2 && *written)
+            .collect()
+    }
+}
+
+thread_local! {
+    static CTX: Cell<*mut Ctx<'static>> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// Panic payload that stops an execution after a fatal finding.
+struct Stop;
+
+/// Panic payload for kernel behaviour the model does not have.
+struct Unsupported(String);
+
+/// Stops the run: the scenario reached kernel behaviour the model does not
+/// implement (e.g. splitting a THP). Reported as a usage limit, not a bug.
+pub fn unsupported(what: impl Into<String>) -> ! {
+    resume_unwind(Box::new(Unsupported(what.into())))
+}
+
+fn with_ctx<R>(f: impl FnOnce(Option<&mut Ctx<'static>>) -> R) -> R {
+    let p = CTX.with(|c| c.get());
+    // SAFETY: the pointer is set only while `run_execution` owns the context
+    // on its stack, and every use here is a short borrow that ends before
+    // any coroutine switch.
+    f(unsafe { p.as_mut() })
+}
+
+/// Whether a full trace is being recorded (replay); model code checks this
+/// before formatting notes.
+pub fn tracing() -> bool {
+    with_ctx(|cx| cx.is_some_and(|cx| cx.tracing))
+}
+
+/// Registers a shared object and returns its id.
+pub fn new_object(class: &'static str, detail: u64) -> ObjectId {
+    new_objects(class, detail, 1)
+}
+
+/// Registers `n` objects of one class with consecutive ids (the entries of
+/// a page table); returns the first id.
+pub fn new_objects(class: &'static str, detail: u64, n: u32) -> ObjectId {
+    with_ctx(|cx| match cx {
+        Some(cx) => {
+            let first = cx.next_object;
+            cx.next_object += n;
+            cx.objects.push((first, ObjectInfo { class, detail }));
+            ObjectId(first)
+        }
+        None => ObjectId(u32::MAX),
+    })
+}
+
+/// The registration an object id belongs to.
+pub fn object_info(objects: &[(u32, ObjectInfo)], id: ObjectId) -> Option<ObjectInfo> {
+    let i = objects.partition_point(|(first, _)| *first <= id.0);
+    objects.get(i.checked_sub(1)?).map(|(_, info)| *info)
+}
+
+/// Announces `access` and suspends until the scheduler picks this actor with
+/// the operation enabled. Returns at once outside concurrent execution.
+pub(crate) fn point(access: Access, wait: Wait) {
+    let yielder = with_ctx(|cx| {
+        let cx = cx?;
+        if cx.mode != Mode::Concurrent {
+            if !wait.enabled() && cx.mode == Mode::Sequential {
+                cx.finding.get_or_insert_with(|| sequential_block(access));
+            }
+            return None;
+        }
+        let actor = &mut cx.actors[cx.current];
+        actor.pending = Some(Pending { access, wait });
+        Some(actor.yielder)
+    });
+    if let Some(y) = yielder {
+        // SAFETY: the yielder belongs to the running coroutine, which is
+        // this very stack.
+        unsafe { (*y).suspend(()) };
+    }
+}
+
+fn sequential_block(access: Access) -> Finding {
+    Finding::new(
+        FindingKind::Deadlock,
+        "sequential phase",
+        "BUG: setup or teardown blocks",
+    )
+    .detail(format!(
+        "{} would block on a lock nobody can release",
+        access.label
+    ))
+}
+
+/// Records an executed access in the trace (only when tracing).
+pub(crate) fn traced(access: Access, old: Option<u64>, value: Option<u64>) {
+    with_ctx(|cx| {
+        let Some(cx) = cx else { return };
+        if access.kind.changes_state() {
+            cx.dirty = true;
+        }
+        if cx.tracing {
+            let actor = cx.current;
+            let depth = cx.actors[actor].depth;
+            cx.trace.push(Event {
+                actor,
+                depth,
+                what: What::Access { access, old, value },
+            });
+        }
+    })
+}
+
+/// Records that the current actor took a lock; checks the lock order.
+pub(crate) fn acquired(object: ObjectId, class: &'static LockClass) {
+    acquired_as(object, class, false)
+}
+
+/// As [`acquired`]; `writer` marks a rw-semaphore held for writing.
+pub(crate) fn acquired_as(object: ObjectId, class: &'static LockClass, writer: bool) {
+    let inversion = with_ctx(|cx| {
+        let cx = cx?;
+        let held = &mut cx.actors[cx.current].held;
+        let bad = held
+            .iter()
+            .find(|h| h.class.rank > class.rank || (h.class == class && !class.nests))
+            .map(|h| h.class.name);
+        held.push(HeldLock {
+            object,
+            class,
+            writer,
+        });
+        bad
+    });
+    if let Some(outer) = inversion {
+        raise(
+            Finding::new(
+                FindingKind::Kernel,
+                "lock order (docs/LOCKING.md)",
+                "WARNING: possible circular locking dependency detected",
+            )
+            .detail(format!("acquiring {} while holding {}", class.name, outer)),
+        );
+    }
+}
+
+/// Records that the current actor released a lock.
+pub(crate) fn released(object: ObjectId) {
+    with_ctx(|cx| {
+        let Some(cx) = cx else { return };
+        let held = &mut cx.actors[cx.current].held;
+        if let Some(i) = held.iter().rposition(|h| h.object == object) {
+            held.remove(i);
+        }
+    })
+}
+
+/// The actor on whose behalf code runs now, as the lock word encodes it.
+pub(crate) fn current_owner() -> u32 {
+    with_ctx(|cx| cx.map_or(1, |cx| cx.current as u32 + 1))
+}
+
+/// Name of the running actor.
+pub fn current_actor_name() -> String {
+    with_ctx(|cx| cx.map_or_else(String::new, |cx| cx.actors[cx.current].name.clone()))
+}
+
+/// Number of locks (of any class) the current actor holds.
+pub fn held_lock_count() -> usize {
+    with_ctx(|cx| cx.map_or(0, |cx| cx.actors[cx.current].held.len()))
+}
+
+/// Records a non-fatal finding (a kernel `pr_err`, `WARN`): the current step
+/// runs to its end, the checkers run once more, then the execution stops.
+pub fn raise(finding: Finding) {
+    with_ctx(|cx| {
+        if let Some(cx) = cx {
+            if cx.tracing {
+                let depth = cx.actors[cx.current].depth;
+                let what = What::Finding(finding.title.clone());
+                cx.trace.push(Event {
+                    actor: cx.current,
+                    depth,
+                    what,
+                });
+            }
+            cx.finding.get_or_insert(finding);
+        }
+    })
+}
+
+/// Records a fatal finding (`BUG()`, an oops) and stops the execution at
+/// once, unwinding the current actor.
+pub fn oops(finding: Finding) -> ! {
+    let inside = with_ctx(|cx| cx.is_some());
+    raise(finding.clone());
+    if !inside {
+        panic!("kernel finding outside an execution: {}", finding.title);
+    }
+    resume_unwind(Box::new(Stop))
+}
+
+/// Marks a coverage point as reached (e.g. "race window: pmd changed between
+/// reads"). Tests assert marks to prove a clean run reached the window.
+pub fn mark(name: &'static str) {
+    with_ctx(|cx| {
+        if let Some(cx) = cx {
+            if !cx.marks.contains(&name) {
+                cx.marks.push(name);
+            }
+        }
+    })
+}
+
+/// Appends a free-text note (a state change described by the model).
+pub fn note(text: String) {
+    with_ctx(|cx| {
+        if let Some(cx) = cx.filter(|cx| cx.tracing) {
+            let depth = cx.actors[cx.current].depth;
+            cx.trace.push(Event {
+                actor: cx.current,
+                depth,
+                what: What::Note(text),
+            });
+        }
+    })
+}
+
+/// Enters a modelled kernel function; the returned guard leaves it.
+pub fn enter(function: &'static str) -> Frame {
+    with_ctx(|cx| {
+        let Some(cx) = cx.filter(|cx| cx.tracing) else {
+            return Frame { active: false };
+        };
+        let actor = cx.current;
+        let depth = cx.actors[actor].depth;
+        cx.trace.push(Event {
+            actor,
+            depth,
+            what: What::Enter(function),
+        });
+        cx.actors[actor].depth = depth + 1;
+        Frame { active: true }
+    })
+}
+
+/// Guard returned by [`enter`].
+#[must_use = "the frame ends when the guard is dropped"]
+pub struct Frame {
+    active: bool,
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        if self.active {
+            with_ctx(|cx| {
+                if let Some(cx) = cx {
+                    let actor = &mut cx.actors[cx.current];
+                    actor.depth = actor.depth.saturating_sub(1);
+                }
+            })
+        }
+    }
+}
+
+/// A nondeterministic choice among `n` data values (allocation failure and
+/// the like). Returns 0 outside an execution.
+pub fn choose(n: u32) -> u32 {
+    if n <= 1 {
+        return 0;
+    }
+    with_ctx(|cx| {
+        let Some(cx) = cx else { return 0 };
+        let c = cx.strategy.choose_value(n);
+        if c >= n {
+            cx.replay_error
+                .get_or_insert_with(|| "data choice out of range".into());
+            return 0;
+        }
+        cx.choices.push(c);
+        c
+    })
+}
+
+/// Something an execution runs: the model instance built by a harness.
+pub trait Instance {
+    /// The concurrent actors, in CPU order.
+    fn actors(&mut self) -> Vec<ActorSpec>;
+    /// Sequential phase after all actors finished (process exit, check_mm).
+    fn teardown(&mut self) {}
+    /// Generic invariant checkers; called in quiescent states (no actor holds
+    /// a lock) after any step that changed state.
+    fn check(&self) -> Option<Finding> {
+        None
+    }
+    /// Decodes a value of an object class for reports (e.g. a raw pmd).
+    fn describe(&self, _class: &'static str, _value: u64) -> Option<String> {
+        None
+    }
+    /// A dump of the objects involved, appended to reports.
+    fn dump(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// A concurrent actor: a name (thread or kthread) and its body.
+pub struct ActorSpec {
+    pub name: String,
+    pub body: Box<dyn FnOnce()>,
+}
+
+/// Builds a fresh model instance for one execution (running the setup
+/// sequentially). Shared across worker threads.
+pub trait Harness: Sync {
+    fn start(&self) -> Box<dyn Instance>;
+}
+
+/// What one execution produced.
+pub struct ExecutionResult {
+    pub finding: Option<Finding>,
+    pub choices: Vec<u32>,
+    pub steps: u64,
+    pub preemptions: u32,
+    pub marks: Vec<&'static str>,
+    pub trace: Vec<Event>,
+    pub actor_names: Vec<String>,
+    pub objects: Vec<(u32, ObjectInfo)>,
+    /// Object values decoded by the instance for the trace (replay only).
+    pub described: Vec<Option<String>>,
+    pub dump: Vec<String>,
+    /// With `track_conflicts`: racy objects, and how many steps touched one.
+    pub racy: Vec<bool>,
+    pub racy_steps: u64,
+}
+
+/// Limits and switches for one execution.
+#[derive(Clone, Copy, Debug)]
+pub struct ExecutionConfig<'a> {
+    pub steps_max: u64,
+    pub tracing: bool,
+    /// Learn which objects the actors conflict on (calibration).
+    pub track_conflicts: bool,
+    /// Objects known to be racy (indexed by object id).
+    pub racy: &'a [bool],
+}
+
+/// Reusable coroutine stacks: creating one costs far more than a switch.
+#[derive(Default)]
+pub struct StackPool {
+    stacks: Vec<DefaultStack>,
+}
+
+const STACK_SIZE: usize = 256 * 1024;
+
+impl StackPool {
+    fn take(&mut self) -> Result<DefaultStack, InternalError> {
+        match self.stacks.pop() {
+            Some(s) => Ok(s),
+            None => DefaultStack::new(STACK_SIZE)
+                .map_err(|e| InternalError::bug(format!("cannot allocate a stack: {e}"))),
+        }
+    }
+}
+
+type Co = Coroutine<(), (), (), DefaultStack>;
+
+/// Runs one execution of `harness` under `strategy`.
+pub fn run_execution(
+    harness: &dyn Harness,
+    strategy: &mut dyn Strategy,
+    config: ExecutionConfig<'_>,
+    pool: &mut StackPool,
+) -> Result<ExecutionResult, InternalError> {
+    let mut cx = Ctx {
+        mode: Mode::Sequential,
+        actors: vec![Actor::new("setup".into())],
+        current: SEQUENTIAL_ACTOR,
+        steps: 0,
+        steps_max: config.steps_max,
+        tracing: config.tracing,
+        trace: Vec::new(),
+        objects: Vec::new(),
+        next_object: 0,
+        finding: None,
+        dirty: false,
+        marks: Vec::new(),
+        strategy,
+        choices: Vec::new(),
+        last_runner: None,
+        preemptions: 0,
+        replay_error: None,
+        racy: config.racy,
+        tracked: config.track_conflicts.then(Tracked::default),
+    };
+    let guard = Installed::new(&mut cx);
+    let outcome = drive(harness, guard.cx, pool);
+    drop(guard);
+    let (instance, mut coroutines) = outcome?;
+    let described = describe_trace(&cx, instance.as_deref());
+    let dump = match (&cx.finding, &instance) {
+        (Some(_), Some(i)) if cx.tracing => i.dump(),
+        _ => Vec::new(),
+    };
+    // Unwinding suspended actors needs no context: guards only touch locks.
+    for co in coroutines.drain(..) {
+        recycle(co, pool);
+    }
+    drop(instance);
+    if let Some(msg) = cx.replay_error {
+        return Err(InternalError::bug(format!("replay diverged: {msg}")));
+    }
+    let racy = cx.tracked.as_ref().map(Tracked::racy).unwrap_or_default();
+    let racy_steps = cx.tracked.as_ref().map_or(0, |t| {
+        t.steps
+            .iter()
+            .filter(|&&o| racy.get(o as usize) == Some(&true))
+            .count()
+    });
+    Ok(ExecutionResult {
+        racy,
+        racy_steps: racy_steps as u64,
+        finding: cx.finding,
+        choices: cx.choices,
+        steps: cx.steps,
+        preemptions: cx.preemptions,
+        marks: cx.marks,
+        trace: cx.trace,
+        actor_names: cx.actors.into_iter().map(|a| a.name).collect(),
+        objects: cx.objects,
+        described,
+        dump,
+    })
+}
+
+fn recycle(mut co: Co, pool: &mut StackPool) {
+    // Force-unwinding runs the actor's destructors (lock guards, Rc drops)
+    // with no execution context installed: they must not suspend.
+    if catch_unwind(AssertUnwindSafe(|| co.force_unwind())).is_ok() {
+        pool.stacks.push(co.into_stack());
+    }
+}
+
+fn describe_trace(cx: &Ctx<'_>, instance: Option<&dyn Instance>) -> Vec<Option<String>> {
+    let Some(instance) = instance.filter(|_| cx.tracing) else {
+        return Vec::new();
+    };
+    cx.trace
+        .iter()
+        .map(|e| match e.what {
+            What::Access {
+                access,
+                value: Some(v),
+                ..
+            } => {
+                let class = object_info(&cx.objects, access.object)?.class;
+                instance.describe(class, v)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Installs the context pointer for the duration of an execution.
+struct Installed<'a, 's> {
+    cx: &'a mut Ctx<'s>,
+}
+
+impl<'a, 's> Installed<'a, 's> {
+    fn new(cx: &'a mut Ctx<'s>) -> Self {
+        let p = cx as *mut Ctx<'s> as *mut Ctx<'static>;
+        CTX.with(|c| c.set(p));
+        Installed { cx }
+    }
+}
+
+impl Drop for Installed<'_, '_> {
+    fn drop(&mut self) {
+        CTX.with(|c| c.set(ptr::null_mut()));
+    }
+}
+
+type Driven = (Option<Box<dyn Instance>>, Vec<Co>);
+
+fn drive(
+    harness: &dyn Harness,
+    cx: &mut Ctx<'_>,
+    pool: &mut StackPool,
+) -> Result<Driven, InternalError> {
+    let Some(mut instance) = sequentially(cx, || Some(harness.start()))? else {
+        return Ok((None, Vec::new()));
+    };
+    if cx.finding.is_some() {
+        return Ok((Some(instance), Vec::new()));
+    }
+    let specs = instance.actors();
+    let mut coroutines = spawn(cx, specs, pool)?;
+    schedule(cx, &mut coroutines, instance.as_ref())?;
+    if cx.finding.is_none() {
+        sequentially(cx, || {
+            instance.teardown();
+            Some(())
+        })?;
+        if cx.finding.is_none() {
+            check(cx, instance.as_ref());
+        }
+    }
+    Ok((Some(instance), coroutines))
+}
+
+/// Runs `f` as the sequential actor; a fatal finding yields `None`.
+fn sequentially<R>(
+    cx: &mut Ctx<'_>,
+    f: impl FnOnce() -> Option<R>,
+) -> Result<Option<R>, InternalError> {
+    cx.mode = Mode::Sequential;
+    cx.current = SEQUENTIAL_ACTOR;
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => Ok(r),
+        Err(payload) if payload.is::<Stop>() => Ok(None),
+        Err(payload) => Err(internal(payload)),
+    }
+}
+
+fn internal(payload: Box<dyn std::any::Any + Send>) -> InternalError {
+    if let Some(Unsupported(what)) = payload.downcast_ref::<Unsupported>() {
+        return InternalError {
+            message: what.clone(),
+            unsupported: true,
+        };
+    }
+    let message = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    };
+    InternalError::bug(message)
+}
+
+fn spawn(
+    cx: &mut Ctx<'_>,
+    specs: Vec<ActorSpec>,
+    pool: &mut StackPool,
+) -> Result<Vec<Co>, InternalError> {
+    let mut coroutines = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let id = cx.actors.len();
+        cx.actors.push(Actor::new(spec.name));
+        let body = spec.body;
+        let stack = pool.take()?;
+        coroutines.push(Co::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
+            with_ctx(|cx| {
+                if let Some(cx) = cx {
+                    cx.actors[id].yielder = y as *const _;
+                    cx.actors[id].pending = Some(Pending {
+                        access: start_access(),
+                        wait: Wait::Nothing,
+                    });
+                }
+            });
+            // Every actor starts with a scheduling point, so the first step
+            // of each actor is a scheduler decision too.
+            y.suspend(());
+            body();
+        }));
+    }
+    // Run every actor to its start point.
+    cx.mode = Mode::Concurrent;
+    for (i, co) in coroutines.iter_mut().enumerate() {
+        cx.current = i + 1;
+        resume_actor(cx, co)?;
+    }
+    Ok(coroutines)
+}
+
+fn start_access() -> Access {
+    Access {
+        object: ObjectId(u32::MAX),
+        kind: AccessKind::Read,
+        label: "start",
+    }
+}
+
+/// Resumes one actor; converts panics into findings or internal errors.
+fn resume_actor(cx: &mut Ctx<'_>, co: &mut Co) -> Result<(), InternalError> {
+    let id = cx.current;
+    cx.actors[id].pending = None;
+    match catch_unwind(AssertUnwindSafe(|| co.resume(()))) {
+        Ok(CoroutineResult::Yield(())) => Ok(()),
+        Ok(CoroutineResult::Return(())) => {
+            cx.actors[id].done = true;
+            Ok(())
+        }
+        Err(payload) if payload.is::<Stop>() => {
+            cx.actors[id].done = true;
+            Ok(())
+        }
+        Err(payload) => Err(internal(payload)),
+    }
+}
+
+fn schedule(
+    cx: &mut Ctx<'_>,
+    coroutines: &mut [Co],
+    instance: &dyn Instance,
+) -> Result<(), InternalError> {
+    let mut enabled: Vec<ActorId> = Vec::with_capacity(coroutines.len());
+    loop {
+        if cx.finding.is_some() {
+            collect_also(cx, instance);
+            return Ok(());
+        }
+        enabled.clear();
+        enabled.extend((1..cx.actors.len()).filter(|&a| {
+            cx.actors[a]
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.wait.enabled())
+        }));
+        if enabled.is_empty() {
+            if cx.actors[1..].iter().any(|a| !a.done) {
+                cx.finding = Some(deadlock(cx));
+            }
+            return Ok(());
+        }
+        if cx.steps >= cx.steps_max {
+            cx.finding = Some(livelock(cx));
+            return Ok(());
+        }
+        let next = pick(cx, &enabled)?;
+        if let (Some(t), Some(p)) = (cx.tracked.as_mut(), cx.actors[next].pending.as_ref()) {
+            t.record(next, p.access);
+        }
+        cx.current = next;
+        cx.steps += 1;
+        cx.dirty = false;
+        resume_actor(cx, &mut coroutines[next - 1])?;
+        if cx.dirty && cx.finding.is_none() && quiescent(cx) {
+            check(cx, instance);
+        }
+    }
+}
+
+fn pick(cx: &mut Ctx<'_>, enabled: &[ActorId]) -> Result<ActorId, InternalError> {
+    let next = if enabled.len() == 1 {
+        enabled[0]
+    } else {
+        let last_racy = cx
+            .last_runner
+            .filter(|l| enabled.contains(l))
+            .is_some_and(|l| {
+                let object = cx.actors[l]
+                    .pending
+                    .as_ref()
+                    .map_or(u32::MAX, |p| p.access.object.0);
+                cx.racy.get(object as usize) == Some(&true)
+            });
+        let n = cx.strategy.choose_actor(enabled, cx.last_runner, last_racy);
+        if !enabled.contains(&n) {
+            let msg = format!("actor {n} is not enabled at step {}", cx.steps);
+            cx.replay_error.get_or_insert(msg);
+            return Err(InternalError::bug("strategy chose a disabled actor"));
+        }
+        cx.choices.push(n as u32);
+        n
+    };
+    if let Some(last) = cx.last_runner {
+        if last != next && enabled.contains(&last) {
+            cx.preemptions += 1;
+        }
+    }
+    cx.last_runner = Some(next);
+    Ok(next)
+}
+
+fn quiescent(cx: &Ctx<'_>) -> bool {
+    cx.actors
+        .iter()
+        .all(|a| a.held.iter().all(|h| !h.class.spin && !h.writer))
+}
+
+fn check(cx: &mut Ctx<'_>, instance: &dyn Instance) {
+    let saved = cx.mode;
+    cx.mode = Mode::Ghost;
+    if let Some(f) = instance.check() {
+        cx.finding = Some(f);
+    }
+    cx.mode = saved;
+}
+
+/// After a kernel message, record which invariants fail in the same state.
+fn collect_also(cx: &mut Ctx<'_>, instance: &dyn Instance) {
+    if !quiescent(cx) {
+        return;
+    }
+    let saved = cx.mode;
+    cx.mode = Mode::Ghost;
+    let extra = instance.check();
+    cx.mode = saved;
+    if let (Some(extra), Some(f)) = (extra, cx.finding.as_mut()) {
+        if extra.title != f.title {
+            f.also.push(format!("{}: {}", extra.check, extra.title));
+        }
+    }
+}
+
+fn deadlock(cx: &Ctx<'_>) -> Finding {
+    let mut f = Finding::new(
+        FindingKind::Deadlock,
+        "deadlock",
+        "INFO: task blocked forever (deadlock)",
+    );
+    for a in cx.actors[1..].iter().filter(|a| !a.done) {
+        let label = a.pending.as_ref().map_or("?", |p| p.access.label);
+        f.details.push(format!("{} blocked at {}", a.name, label));
+    }
+    f
+}
+
+fn livelock(cx: &Ctx<'_>) -> Finding {
+    Finding::new(
+        FindingKind::Livelock,
+        "steps_max",
+        format!(
+            "INFO: no progress after {} steps (livelock or unbounded retry)",
+            cx.steps
+        ),
+    )
+}

@@ -1,0 +1,521 @@
+//! The only way model code touches shared state.
+//!
+//! Every operation here is a scheduling point that first announces an
+//! [`Access`]. Data protected by a lock lives inside the lock, so touching it
+//! through a guard is not a scheduling point: only lock operations and
+//! lockless accesses are. Outside an execution (plain unit tests) the same
+//! operations run directly.
+
+use std::cell::{Cell, UnsafeCell};
+use std::ops::{Deref, DerefMut};
+
+use crate::access::{Access, AccessKind, ObjectId};
+use crate::rt::{self, LockClass, LockWord, Wait};
+
+fn access(object: ObjectId, kind: AccessKind, label: &'static str) -> Access {
+    Access {
+        object,
+        kind,
+        label,
+    }
+}
+
+/// A 64-bit word read and written locklessly (a PTE or PMD entry, a
+/// refcount): each access is its own scheduling point.
+#[derive(Debug)]
+pub struct AtomicSlot {
+    id: ObjectId,
+    val: Cell<u64>,
+}
+
+impl AtomicSlot {
+    pub fn new(class: &'static str, detail: u64, init: u64) -> Self {
+        AtomicSlot {
+            id: rt::new_object(class, detail),
+            val: Cell::new(init),
+        }
+    }
+
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    /// A lockless load (`READ_ONCE`, a plain `*pmd`).
+    pub fn read(&self, label: &'static str) -> u64 {
+        let a = access(self.id, AccessKind::Read, label);
+        rt::point(a, Wait::Nothing);
+        let v = self.val.get();
+        rt::traced(a, None, Some(v));
+        v
+    }
+
+    /// A store (`WRITE_ONCE`, `set_pmd_at`).
+    pub fn write(&self, label: &'static str, v: u64) {
+        let a = access(self.id, AccessKind::Write, label);
+        rt::point(a, Wait::Nothing);
+        let old = self.val.replace(v);
+        rt::traced(a, Some(old), Some(v));
+    }
+
+    /// An atomic exchange (`xchg`, `pmdp_establish`); returns the old value.
+    pub fn xchg(&self, label: &'static str, v: u64) -> u64 {
+        let a = access(self.id, AccessKind::ReadModifyWrite, label);
+        rt::point(a, Wait::Nothing);
+        let old = self.val.replace(v);
+        rt::traced(a, Some(old), Some(v));
+        old
+    }
+
+    /// An atomic add (`atomic_add_return`); returns the new value.
+    pub fn add(&self, label: &'static str, delta: i64) -> u64 {
+        let a = access(self.id, AccessKind::ReadModifyWrite, label);
+        rt::point(a, Wait::Nothing);
+        let old = self.val.get();
+        let v = old.wrapping_add(delta as u64);
+        self.val.set(v);
+        rt::traced(a, Some(old), Some(v));
+        v
+    }
+
+    /// A read by code that holds the lock every writer of this slot holds:
+    /// no other actor can change the value, so it is not a scheduling point.
+    pub fn read_locked(&self) -> u64 {
+        self.val.get()
+    }
+
+    /// The value, for checkers and reports (ghost access: no announcement).
+    pub fn peek(&self) -> u64 {
+        self.val.get()
+    }
+}
+
+/// A lock holding the data it protects. Spinlocks and sleeping mutexes
+/// differ only in their [`LockClass`] (invariant checks wait for spinlocks
+/// to be released, not for mutexes).
+pub struct Lock<T> {
+    id: ObjectId,
+    class: &'static LockClass,
+    word: Cell<LockWord>,
+    data: UnsafeCell<T>,
+}
+
+/// `spinlock_t` with the data it protects.
+pub type SpinLock<T> = Lock<T>;
+/// `struct mutex` with the data it protects.
+pub type Mutex<T> = Lock<T>;
+
+impl<T> Lock<T> {
+    pub fn new(class: &'static LockClass, detail: u64, data: T) -> Self {
+        Lock {
+            id: rt::new_object(class.name, detail),
+            class,
+            word: Cell::new(LockWord::default()),
+            data: UnsafeCell::new(data),
+        }
+    }
+
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    /// Acquires the lock, blocking while another actor holds it.
+    pub fn lock(&self, label: &'static str) -> LockGuard<'_, T> {
+        let a = access(self.id, AccessKind::Acquire, label);
+        rt::point(a, Wait::Exclusive(&self.word));
+        self.grant(a)
+    }
+
+    /// `spin_lock()` without a guard, for kernel-style code that unlocks in
+    /// another function; pair with [`Lock::unlock_raw`].
+    pub fn lock_raw(&self, label: &'static str) {
+        std::mem::forget(self.lock(label));
+    }
+
+    /// `spin_unlock()` of a lock taken with [`Lock::lock_raw`].
+    pub fn unlock_raw(&self, label: &'static str) {
+        self.release(label);
+    }
+
+    /// Tries once; never blocks.
+    pub fn try_lock(&self, label: &'static str) -> Option<LockGuard<'_, T>> {
+        let a = access(self.id, AccessKind::TryAcquire, label);
+        rt::point(a, Wait::Nothing);
+        if !self.word.get().is_free() {
+            rt::traced(a, None, Some(0));
+            return None;
+        }
+        Some(self.grant(a))
+    }
+
+    fn grant(&self, a: Access) -> LockGuard<'_, T> {
+        if !self.word.get().is_free() {
+            // Only reachable outside concurrent execution (the scheduler
+            // never resumes a blocked acquisition): the sequential phase
+            // blocked on itself.
+            rt::oops(self_deadlock(a));
+        }
+        self.word.set(LockWord {
+            writer: rt::current_owner(),
+            readers: 0,
+        });
+        rt::acquired(self.id, self.class);
+        rt::traced(a, None, None);
+        LockGuard { lock: self }
+    }
+
+    fn release(&self, label: &'static str) {
+        self.word.set(LockWord::default());
+        rt::released(self.id);
+        rt::traced(access(self.id, AccessKind::Release, label), None, None);
+    }
+
+    pub fn is_locked(&self) -> bool {
+        !self.word.get().is_free()
+    }
+
+    /// The protected data without the lock, for checkers only (ghost access
+    /// between steps, when no actor is inside a critical section that
+    /// matters to the checker).
+    pub fn peek(&self) -> &T {
+        // SAFETY: executions are single-threaded and checkers run between
+        // steps; model code does not keep references into guarded data
+        // across scheduling points.
+        unsafe { &*self.data.get() }
+    }
+}
+
+fn self_deadlock(a: Access) -> crate::Finding {
+    crate::Finding::new(
+        crate::FindingKind::Deadlock,
+        "self-deadlock",
+        "BUG: spinlock recursion",
+    )
+    .detail(format!("{} acquires a lock its own context holds", a.label))
+}
+
+/// Guard of a [`Lock`]; releases on drop or [`LockGuard::unlock`].
+pub struct LockGuard<'a, T> {
+    lock: &'a Lock<T>,
+}
+
+impl<T> LockGuard<'_, T> {
+    /// Releases the lock (spin_unlock) with a label for the trace.
+    pub fn unlock(self, label: &'static str) {
+        self.lock.release(label);
+        std::mem::forget(self);
+    }
+}
+
+impl<T> Deref for LockGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard proves exclusive ownership of the lock.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T> DerefMut for LockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in deref.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for LockGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.release("unlock");
+    }
+}
+
+/// A reader-writer semaphore (`mmap_lock`) holding the data it protects.
+pub struct RwSem<T> {
+    id: ObjectId,
+    class: &'static LockClass,
+    word: Cell<LockWord>,
+    data: UnsafeCell<T>,
+}
+
+impl<T> RwSem<T> {
+    pub fn new(class: &'static LockClass, detail: u64, data: T) -> Self {
+        RwSem {
+            id: rt::new_object(class.name, detail),
+            class,
+            word: Cell::new(LockWord::default()),
+            data: UnsafeCell::new(data),
+        }
+    }
+
+    /// `down_read`.
+    pub fn read(&self, label: &'static str) -> ReadGuard<'_, T> {
+        let a = access(self.id, AccessKind::AcquireShared, label);
+        rt::point(a, Wait::Shared(&self.word));
+        let w = self.word.get();
+        if w.writer != 0 {
+            rt::oops(self_deadlock(a));
+        }
+        self.word.set(LockWord {
+            writer: 0,
+            readers: w.readers + 1,
+        });
+        rt::acquired(self.id, self.class);
+        rt::traced(a, None, None);
+        ReadGuard { sem: self }
+    }
+
+    /// `down_read_trylock`: never blocks.
+    pub fn try_read(&self, label: &'static str) -> Option<ReadGuard<'_, T>> {
+        let a = access(self.id, AccessKind::TryAcquire, label);
+        rt::point(a, Wait::Nothing);
+        let w = self.word.get();
+        if w.writer != 0 {
+            rt::traced(a, None, Some(0));
+            return None;
+        }
+        self.word.set(LockWord {
+            writer: 0,
+            readers: w.readers + 1,
+        });
+        rt::acquired(self.id, self.class);
+        rt::traced(a, None, Some(1));
+        Some(ReadGuard { sem: self })
+    }
+
+    /// `down_write`.
+    pub fn write(&self, label: &'static str) -> WriteGuard<'_, T> {
+        let a = access(self.id, AccessKind::Acquire, label);
+        rt::point(a, Wait::Exclusive(&self.word));
+        if !self.word.get().is_free() {
+            rt::oops(self_deadlock(a));
+        }
+        self.word.set(LockWord {
+            writer: rt::current_owner(),
+            readers: 0,
+        });
+        rt::acquired_as(self.id, self.class, true);
+        rt::traced(a, None, None);
+        WriteGuard { sem: self }
+    }
+
+    /// The protected data without the lock, for checkers only.
+    pub fn peek(&self) -> &T {
+        // SAFETY: see Lock::peek.
+        unsafe { &*self.data.get() }
+    }
+
+    fn release(&self, label: &'static str, shared: bool) {
+        let w = self.word.get();
+        let next = if shared {
+            LockWord {
+                writer: 0,
+                readers: w.readers.saturating_sub(1),
+            }
+        } else {
+            LockWord::default()
+        };
+        self.word.set(next);
+        rt::released(self.id);
+        rt::traced(access(self.id, AccessKind::Release, label), None, None);
+    }
+}
+
+/// Shared guard of a [`RwSem`].
+pub struct ReadGuard<'a, T> {
+    sem: &'a RwSem<T>,
+}
+
+impl<T> ReadGuard<'_, T> {
+    pub fn unlock(self, label: &'static str) {
+        self.sem.release(label, true);
+        std::mem::forget(self);
+    }
+}
+
+impl<T> Deref for ReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: no writer holds the semaphore while a reader does.
+        unsafe { &*self.sem.data.get() }
+    }
+}
+
+impl<T> Drop for ReadGuard<'_, T> {
+    fn drop(&mut self) {
+        self.sem.release("up_read", true);
+    }
+}
+
+/// Exclusive guard of a [`RwSem`].
+pub struct WriteGuard<'a, T> {
+    sem: &'a RwSem<T>,
+}
+
+impl<T> WriteGuard<'_, T> {
+    pub fn unlock(self, label: &'static str) {
+        self.sem.release(label, false);
+        std::mem::forget(self);
+    }
+}
+
+impl<T> Deref for WriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the writer is the only holder.
+        unsafe { &*self.sem.data.get() }
+    }
+}
+
+impl<T> DerefMut for WriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in deref.
+        unsafe { &mut *self.sem.data.get() }
+    }
+}
+
+impl<T> Drop for WriteGuard<'_, T> {
+    fn drop(&mut self) {
+        self.sem.release("up_write", false);
+    }
+}
+
+/// A sleeping bit lock with no data (`PG_locked`): may be released by code
+/// that did not take it, as `folio_unlock` may.
+pub struct BitLock {
+    id: ObjectId,
+    class: &'static LockClass,
+    word: Cell<LockWord>,
+}
+
+impl BitLock {
+    pub fn new(class: &'static LockClass, detail: u64) -> Self {
+        BitLock {
+            id: rt::new_object(class.name, detail),
+            class,
+            word: Cell::new(LockWord::default()),
+        }
+    }
+
+    /// `folio_lock`: sleeps until the bit is clear, then sets it.
+    pub fn lock(&self, label: &'static str) {
+        let a = access(self.id, AccessKind::Acquire, label);
+        rt::point(a, Wait::Exclusive(&self.word));
+        if !self.word.get().is_free() {
+            rt::oops(self_deadlock(a));
+        }
+        self.take(a);
+    }
+
+    /// `folio_trylock`.
+    pub fn try_lock(&self, label: &'static str) -> bool {
+        let a = access(self.id, AccessKind::TryAcquire, label);
+        rt::point(a, Wait::Nothing);
+        if !self.word.get().is_free() {
+            rt::traced(a, None, Some(0));
+            return false;
+        }
+        self.take(a);
+        true
+    }
+
+    fn take(&self, a: Access) {
+        self.word.set(LockWord {
+            writer: rt::current_owner(),
+            readers: 0,
+        });
+        rt::acquired(self.id, self.class);
+        rt::traced(a, None, Some(1));
+    }
+
+    /// `folio_unlock`.
+    pub fn unlock(&self, label: &'static str) {
+        let a = access(self.id, AccessKind::Release, label);
+        rt::point(a, Wait::Nothing);
+        self.word.set(LockWord::default());
+        rt::released(self.id);
+        rt::traced(a, None, None);
+    }
+
+    /// `folio_wait_locked`: sleeps until the bit is clear.
+    pub fn wait_unlocked(&self, label: &'static str) {
+        let a = access(self.id, AccessKind::WaitUnlocked, label);
+        rt::point(a, Wait::Unlocked(&self.word));
+        rt::traced(a, None, None);
+    }
+
+    pub fn is_locked(&self) -> bool {
+        !self.word.get().is_free()
+    }
+}
+
+/// An allocation that may fail when failure injection is on; returns
+/// whether it succeeded. Each allocation is a scheduling point.
+pub fn alloc(label: &'static str, may_fail: bool) -> bool {
+    let a = access(ObjectId(u32::MAX), AccessKind::Alloc, label);
+    rt::point(a, Wait::Nothing);
+    let failed = may_fail && rt::choose(2) == 1;
+    rt::traced(a, None, Some(u64::from(!failed)));
+    !failed
+}
+
+/// An array of lockless 64-bit words registered as one block of objects
+/// (a page table: 512 entries, one object id each, one registration).
+pub struct SlotArray {
+    base: ObjectId,
+    vals: Box<[Cell<u64>]>,
+}
+
+impl SlotArray {
+    pub fn new(class: &'static str, detail: u64, len: usize) -> Self {
+        SlotArray {
+            base: rt::new_objects(class, detail, len as u32),
+            vals: (0..len).map(|_| Cell::new(0)).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.vals.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.vals.is_empty()
+    }
+
+    pub fn id(&self, i: usize) -> ObjectId {
+        ObjectId(self.base.0.wrapping_add(i as u32))
+    }
+
+    /// A lockless load of entry `i`.
+    pub fn read(&self, i: usize, label: &'static str) -> u64 {
+        let a = access(self.id(i), AccessKind::Read, label);
+        rt::point(a, Wait::Nothing);
+        let v = self.vals[i].get();
+        rt::traced(a, None, Some(v));
+        v
+    }
+
+    /// A store to entry `i`.
+    pub fn write(&self, i: usize, label: &'static str, v: u64) {
+        let a = access(self.id(i), AccessKind::Write, label);
+        rt::point(a, Wait::Nothing);
+        let old = self.vals[i].replace(v);
+        rt::traced(a, Some(old), Some(v));
+    }
+
+    /// An atomic exchange of entry `i`; returns the old value.
+    pub fn xchg(&self, i: usize, label: &'static str, v: u64) -> u64 {
+        let a = access(self.id(i), AccessKind::ReadModifyWrite, label);
+        rt::point(a, Wait::Nothing);
+        let old = self.vals[i].replace(v);
+        rt::traced(a, Some(old), Some(v));
+        old
+    }
+
+    /// A read under the lock all writers of the entry hold (not a point).
+    pub fn read_locked(&self, i: usize) -> u64 {
+        self.vals[i].get()
+    }
+
+    /// Ghost access for checkers and reports.
+    pub fn peek(&self, i: usize) -> u64 {
+        self.vals[i].get()
+    }
+}

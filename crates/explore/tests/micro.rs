@@ -1,0 +1,252 @@
+//! The explorer on small concurrent programs with known answers.
+
+use std::rc::Rc;
+
+use explore::rt::{ActorSpec, Harness, Instance};
+use explore::sync::{AtomicSlot, Lock};
+use explore::{explore, replay, Finding, FindingKind, LockClass, RunConfig, StrategyKind};
+
+static SPIN: LockClass = LockClass {
+    name: "test_spinlock",
+    rank: 1,
+    nests: false,
+    spin: true,
+};
+static OUTER: LockClass = LockClass {
+    name: "outer_mutex",
+    rank: 0,
+    nests: false,
+    spin: false,
+};
+
+/// Two threads increment a counter with a racy load/store (lost update), or
+/// under a lock when `locked`.
+struct LostUpdate {
+    locked: bool,
+}
+
+struct LostUpdateRun {
+    counter: Rc<AtomicSlot>,
+    lock: Rc<Lock<()>>,
+    locked: bool,
+}
+
+impl Harness for LostUpdate {
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(LostUpdateRun {
+            counter: Rc::new(AtomicSlot::new("counter", 0, 0)),
+            lock: Rc::new(Lock::new(&SPIN, 0, ())),
+            locked: self.locked,
+        })
+    }
+}
+
+impl Instance for LostUpdateRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        (0..2)
+            .map(|i| {
+                let (c, l, locked) = (self.counter.clone(), self.lock.clone(), self.locked);
+                ActorSpec {
+                    name: format!("inc{i}"),
+                    body: Box::new(move || {
+                        let g = locked.then(|| l.lock("spin_lock"));
+                        let v = c.read("load counter");
+                        c.write("store counter", v + 1);
+                        drop(g);
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    fn teardown(&mut self) {
+        let v = self.counter.peek();
+        if v != 2 {
+            explore::raise(Finding::new(
+                FindingKind::Invariant,
+                "INV-COUNTER",
+                format!("lost update: counter = {v}"),
+            ));
+        }
+    }
+}
+
+fn config(strategy: StrategyKind, jobs: usize) -> RunConfig {
+    RunConfig {
+        strategy,
+        seed: 7,
+        budget: 1000,
+        jobs,
+        steps_max: 1000,
+    }
+}
+
+#[test]
+fn finds_lost_update_with_every_strategy() {
+    for s in [
+        StrategyKind::Random,
+        StrategyKind::Pct { depth: 2 },
+        StrategyKind::Portfolio,
+    ] {
+        let out = explore(&LostUpdate { locked: false }, &config(s, 1)).unwrap();
+        let found = out.found.expect("lost update must be found");
+        assert_eq!(found.finding.title, "lost update: counter = 1");
+        assert!(
+            out.executions < 100,
+            "{s:?} took {} executions",
+            out.executions
+        );
+    }
+}
+
+#[test]
+fn lock_removes_the_race() {
+    let out = explore(
+        &LostUpdate { locked: true },
+        &config(StrategyKind::Portfolio, 1),
+    )
+    .unwrap();
+    assert!(out.found.is_none());
+    assert_eq!(out.executions, 1000);
+}
+
+#[test]
+fn replay_reproduces_the_finding_and_trace() {
+    let h = LostUpdate { locked: false };
+    let found = explore(&h, &config(StrategyKind::Random, 1))
+        .unwrap()
+        .found
+        .unwrap();
+    let a = replay(&h, found.choices.clone(), 1000).unwrap();
+    let b = replay(&h, found.choices.clone(), 1000).unwrap();
+    assert_eq!(a.finding.as_ref().unwrap().title, found.finding.title);
+    assert_eq!(a.trace, b.trace);
+    assert!(!a.trace.is_empty());
+}
+
+#[test]
+fn finding_does_not_depend_on_jobs() {
+    let h = LostUpdate { locked: false };
+    let one = explore(&h, &config(StrategyKind::Random, 1))
+        .unwrap()
+        .found
+        .unwrap();
+    for jobs in [2, 3] {
+        let many = explore(&h, &config(StrategyKind::Random, jobs))
+            .unwrap()
+            .found
+            .unwrap();
+        assert_eq!(
+            (many.index, &many.choices),
+            (one.index, &one.choices),
+            "jobs={jobs}"
+        );
+    }
+}
+
+/// Two actors take two locks in opposite order: a deadlock finding.
+struct AbBa;
+struct AbBaRun {
+    a: Rc<Lock<()>>,
+    b: Rc<Lock<()>>,
+}
+
+static A: LockClass = LockClass {
+    name: "a_mutex",
+    rank: 5,
+    nests: true,
+    spin: false,
+};
+
+impl Harness for AbBa {
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(AbBaRun {
+            a: Rc::new(Lock::new(&A, 0, ())),
+            b: Rc::new(Lock::new(&A, 1, ())),
+        })
+    }
+}
+
+impl Instance for AbBaRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        let mk = |x: Rc<Lock<()>>, y: Rc<Lock<()>>| ActorSpec {
+            name: "t".into(),
+            body: Box::new(move || {
+                let _gx = x.lock("lock x");
+                let _gy = y.lock("lock y");
+            }),
+        };
+        vec![
+            mk(self.a.clone(), self.b.clone()),
+            mk(self.b.clone(), self.a.clone()),
+        ]
+    }
+}
+
+#[test]
+fn detects_deadlock() {
+    let out = explore(&AbBa, &config(StrategyKind::Random, 1)).unwrap();
+    let f = out.found.expect("ABBA deadlock").finding;
+    assert_eq!(f.kind, FindingKind::Deadlock);
+    assert_eq!(f.details.len(), 2);
+}
+
+/// Acquiring a lower-ranked lock while holding a higher one is a lockdep
+/// finding even when the schedule does not deadlock.
+struct Inversion;
+struct InversionRun {
+    outer: Rc<Lock<()>>,
+    inner: Rc<Lock<()>>,
+}
+
+impl Harness for Inversion {
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(InversionRun {
+            outer: Rc::new(Lock::new(&OUTER, 0, ())),
+            inner: Rc::new(Lock::new(&SPIN, 0, ())),
+        })
+    }
+}
+
+impl Instance for InversionRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        let (o, i) = (self.outer.clone(), self.inner.clone());
+        vec![ActorSpec {
+            name: "t".into(),
+            body: Box::new(move || {
+                let _gi = i.lock("spin_lock");
+                let _go = o.lock("mutex_lock");
+            }),
+        }]
+    }
+}
+
+#[test]
+fn detects_lock_order_inversion() {
+    let out = explore(&Inversion, &config(StrategyKind::Random, 1)).unwrap();
+    let f = out.found.expect("inversion").finding;
+    assert!(f.title.contains("circular locking"), "{}", f.title);
+}
+
+/// A panic in model code is an internal error, not a finding.
+struct Panics;
+struct PanicsRun;
+impl Harness for Panics {
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(PanicsRun)
+    }
+}
+impl Instance for PanicsRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        vec![ActorSpec {
+            name: "t".into(),
+            body: Box::new(|| panic!("model bug")),
+        }]
+    }
+}
+
+#[test]
+fn panic_is_internal_error() {
+    let err = explore(&Panics, &config(StrategyKind::Random, 1)).unwrap_err();
+    assert!(err.message.contains("model bug"));
+}

@@ -1,0 +1,259 @@
+//! User-space memory access: the MMU's page-table walk and
+//! `do_user_addr_fault()`.
+//!
+//! Models the x86-64 hardware walker (a lockless read of each level; a
+//! store needs RW and USER at every level) and arch/x86/mm/fault.c (v6.1).
+//! The walk and the data access happen in one step: the model has no TLB,
+//! so a changed entry is seen at once, as after the kernel's flush.
+
+use explore::{Finding, FindingKind};
+
+use crate::arch::x86::pgtable::{
+    pmd_pfn, pte_pfn, Pmd, Pte, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER,
+};
+use crate::memory::{
+    handle_mm_fault, vma_allows, FAULT_FLAG_WRITE, VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_SIGBUS,
+};
+use crate::mm_types::{Folio, FolioKind, Kernel, PageData, Task, PAGE_SHIFT, PAGE_SIZE};
+use crate::pgtable::{pgd_offset, pmd_offset, pte_offset, pud_offset};
+
+/// Why an access did not complete.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Signal {
+    /// SIGSEGV, SEGV_MAPERR: no VMA.
+    SegvMapErr,
+    /// SIGSEGV, SEGV_ACCERR: the VMA forbids the access.
+    SegvAccErr,
+    /// SIGBUS.
+    Bus,
+    /// The OOM killer would have run.
+    Oom,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::SegvMapErr => "SIGSEGV (SEGV_MAPERR)",
+            Signal::SegvAccErr => "SIGSEGV (SEGV_ACCERR)",
+            Signal::Bus => "SIGBUS",
+            Signal::Oom => "OOM",
+        }
+    }
+}
+
+/// What the walker found for one address.
+struct Walked {
+    folio: std::rc::Rc<Folio>,
+    subpage: usize,
+}
+
+/// The hardware page-table walk; `None` means a page fault.
+fn hw_walk(k: &Kernel, task: &Task, addr: u64, write: bool) -> Option<Walked> {
+    let need = _PAGE_PRESENT | _PAGE_USER | if write { _PAGE_RW } else { 0 };
+    let ok = |v: u64| v & need == need;
+    let pgd = pgd_offset(&task.mm, addr).read("MMU walk: read pgd");
+    let pud_slot = pud_offset(k, pgd, addr).filter(|_| ok(pgd))?;
+    let pud = pud_slot.read("MMU walk: read pud");
+    let pmd_slot = pmd_offset(k, pud, addr).filter(|_| ok(pud))?;
+    let pmd = pmd_slot.read("MMU walk: read pmd");
+    if !ok(pmd) {
+        return None;
+    }
+    let pfn = if pmd & _PAGE_PSE != 0 {
+        pmd_pfn(Pmd(pmd)) + ((addr >> PAGE_SHIFT) & 511)
+    } else {
+        let pte = pte_offset(k, pmd, addr)?.read("MMU walk: read pte");
+        if !ok(pte) {
+            return None;
+        }
+        pte_pfn(Pte(pte))
+    };
+    let folio = k.mem.pfn_folio(pfn)?;
+    let subpage = (pfn - folio.pfn) as usize;
+    Some(Walked { folio, subpage })
+}
+
+/// `do_user_addr_fault()` (v6.1): find the VMA, check the access, and
+/// call handle_mm_fault with mmap_lock held for read.
+fn do_user_addr_fault(k: &Kernel, task: &Task, addr: u64, write: bool) -> Result<(), Signal> {
+    let _f = explore::enter("do_user_addr_fault");
+    let mmap = task.mm.mmap_lock.read("mmap_read_lock");
+    let Some(vma) = mmap.vma_lookup(addr).cloned() else {
+        mmap.unlock("mmap_read_unlock");
+        return Err(Signal::SegvMapErr);
+    };
+    if !vma_allows(&vma, write) {
+        mmap.unlock("mmap_read_unlock");
+        return Err(Signal::SegvAccErr);
+    }
+    let fault = handle_mm_fault(
+        k,
+        task,
+        &vma,
+        addr,
+        if write { FAULT_FLAG_WRITE } else { 0 },
+    );
+    mmap.unlock("mmap_read_unlock");
+    match fault & VM_FAULT_ERROR {
+        0 => Ok(()),
+        f if f & VM_FAULT_OOM != 0 => Err(Signal::Oom),
+        f if f & VM_FAULT_SIGBUS != 0 => Err(Signal::Bus),
+        _ => Err(Signal::SegvAccErr),
+    }
+}
+
+/// Walks, faulting until the access can complete; then runs `access` on
+/// the page in the same step.
+fn with_page<R>(
+    k: &Kernel,
+    task: &Task,
+    addr: u64,
+    write: bool,
+    access: impl FnOnce(&Folio, usize) -> R,
+) -> Result<R, Signal> {
+    loop {
+        if let Some(w) = hw_walk(k, task, addr, write) {
+            return Ok(access(&w.folio, w.subpage));
+        }
+        do_user_addr_fault(k, task, addr, write)?;
+    }
+}
+
+/// A user store of `value` to bytes `[addr + lo, addr + hi)`. The ghost
+/// learns the expected contents from its own record, so a lost earlier
+/// write is not absorbed. Pages reached through one mapping (a huge pmd)
+/// are stored in one step.
+pub fn user_write(
+    k: &Kernel,
+    task: &Task,
+    addr: u64,
+    lo: u64,
+    hi: u64,
+    value: u8,
+) -> Result<(), Signal> {
+    let _f = explore::enter("user write");
+    let (mut at, end) = (addr + lo, addr + hi);
+    while at < end {
+        at = with_page(k, task, at, true, |folio, sub| {
+            store_run(k, task, at, end, folio, sub, value)
+        })?;
+    }
+    Ok(())
+}
+
+/// Stores into consecutive pages of `folio` from `at`; returns where it
+/// stopped (the end, or the end of the folio).
+fn store_run(
+    k: &Kernel,
+    task: &Task,
+    at: u64,
+    end: u64,
+    folio: &Folio,
+    sub: usize,
+    value: u8,
+) -> u64 {
+    let mm = task.mm.id;
+    let (mut at, mut sub) = (at, sub);
+    let mut run: Option<(u64, u64, PageData)> = None;
+    while at < end && sub < folio.nr_pages() as usize {
+        let page_start = at & !(PAGE_SIZE - 1);
+        let upto = (page_start + PAGE_SIZE).min(end);
+        let vpn = at >> PAGE_SHIFT;
+        let (from, to) = ((at - page_start) as u16, (upto - page_start) as u32);
+        let mut expected = if to - u32::from(from) == PAGE_SIZE as u32 {
+            // A whole-page store: what the page held before cannot be seen
+            // any more (a lost mapping is INV-NO-LOST-MAPPING's business).
+            PageData::default()
+        } else {
+            let accepted = k.ghost.accepted(mm, vpn);
+            let actual = folio.data.borrow()[sub].clone();
+            check_data(task, at, folio, &actual, &accepted);
+            if accepted.contains(&actual) {
+                actual
+            } else {
+                accepted[0].clone()
+            }
+        };
+        expected.fill_range(from, to, value);
+        folio.data.borrow_mut()[sub].fill_range(from, to, value);
+        run = match run {
+            Some((first, last, d)) if last == vpn && d == expected => Some((first, vpn + 1, d)),
+            Some((first, last, d)) => {
+                k.ghost.wrote(mm, first, last, d);
+                Some((vpn, vpn + 1, expected))
+            }
+            None => Some((vpn, vpn + 1, expected)),
+        };
+        at = upto;
+        sub += 1;
+    }
+    if let Some((first, last, d)) = run {
+        k.ghost.wrote(mm, first, last, d);
+    }
+    at
+}
+
+/// A user load of bytes `[addr + lo, addr + hi)`; returns them. Every page
+/// read is checked against the ghost (INV-DATA).
+pub fn user_read(k: &Kernel, task: &Task, addr: u64, lo: u64, hi: u64) -> Result<Vec<u8>, Signal> {
+    let _f = explore::enter("user read");
+    let mut out = Vec::new();
+    let (mut at, end) = (addr + lo, addr + hi);
+    while at < end {
+        at = with_page(k, task, at, false, |folio, sub| {
+            load_run(k, task, at, end, folio, sub, &mut out)
+        })?;
+    }
+    Ok(out)
+}
+
+/// Loads consecutive pages of `folio` from `at`; returns where it stopped.
+fn load_run(
+    k: &Kernel,
+    task: &Task,
+    at: u64,
+    end: u64,
+    folio: &Folio,
+    sub: usize,
+    out: &mut Vec<u8>,
+) -> u64 {
+    let (mut at, mut sub) = (at, sub);
+    while at < end && sub < folio.nr_pages() as usize {
+        let upto = ((at & !(PAGE_SIZE - 1)) + PAGE_SIZE).min(end);
+        let data = folio.data.borrow()[sub].clone();
+        check_data(
+            task,
+            at,
+            folio,
+            &data,
+            &k.ghost.accepted(task.mm.id, at >> PAGE_SHIFT),
+        );
+        out.extend((at..upto).map(|a| data.get((a % PAGE_SIZE) as u16)));
+        at = upto;
+        sub += 1;
+    }
+    at
+}
+
+/// INV-DATA at the moment of a user access: the page holds contents the
+/// user may legitimately see.
+fn check_data(task: &Task, at: u64, folio: &Folio, actual: &PageData, accepted: &[PageData]) {
+    if accepted.contains(actual) {
+        return;
+    }
+    let zero = matches!(folio.kind.get(), FolioKind::Zero | FolioKind::HugeZero);
+    let want: Vec<String> = accepted.iter().map(PageData::describe).collect();
+    let title = format!(
+        "INV-DATA: {} read {} at {at:#x}, expected {}",
+        task.name,
+        actual.describe(),
+        want.join(" or ")
+    );
+    let detail = format!(
+        "the access reached pfn {:#x}{} (node {}); the data written there is gone",
+        folio.pfn,
+        if zero { " (a zero page)" } else { "" },
+        folio.node
+    );
+    explore::raise(Finding::new(FindingKind::Invariant, "INV-DATA", title).detail(detail));
+}

@@ -1,0 +1,3 @@
+//! Models of arch/x86/mm/.
+
+pub mod fault;

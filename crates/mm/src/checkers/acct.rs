@@ -1,0 +1,84 @@
+//! INV-ACCT, recomputed from scratch: each folio's mapcount equals the
+//! number of present entries mapping it; each mm's anonymous rss equals the
+//! pages its entries (present or migration) account; pgtables_bytes equals
+//! 4096 times the page tables it owns (deposited ones included).
+
+use std::collections::BTreeMap;
+
+use explore::{Finding, FindingKind};
+
+use super::walk::{Census, Leaf};
+use crate::mm_types::{FolioKind, Kernel, MmStruct, HPAGE_PMD_NR, MM_ANONPAGES, PAGE_SIZE};
+
+pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
+    let mut mapcounts: BTreeMap<u64, i64> = BTreeMap::new();
+    for (mm, c) in censuses {
+        let mut anon = 0i64;
+        for (_, leaf) in &c.leaves {
+            match leaf {
+                Leaf::HugePresent(f) if f.kind.get() == FolioKind::Anon => {
+                    anon += HPAGE_PMD_NR as i64;
+                    *mapcounts.entry(f.pfn).or_default() += 1;
+                }
+                Leaf::HugeMigration(_) => anon += HPAGE_PMD_NR as i64,
+                Leaf::Present {
+                    folio,
+                    special: false,
+                    ..
+                } if folio.kind.get() == FolioKind::Anon => {
+                    anon += 1;
+                    *mapcounts.entry(folio.pfn).or_default() += 1;
+                }
+                Leaf::Migration { .. } => anon += 1,
+                _ => {}
+            }
+        }
+        let rss = mm.rss[MM_ANONPAGES].get();
+        if rss != anon {
+            return Some(acct(format!(
+                "mm {} MM_ANONPAGES is {rss}, its page tables account {anon}",
+                mm.id
+            )));
+        }
+        let bytes = c.tables * PAGE_SIZE as i64;
+        if mm.pgtables_bytes.get() != bytes {
+            let have = mm.pgtables_bytes.get();
+            return Some(acct(format!(
+                "mm {} pgtables_bytes is {have}, it owns {bytes} bytes of page tables",
+                mm.id
+            )));
+        }
+    }
+    for folio in k
+        .mem
+        .folios()
+        .iter()
+        .filter(|f| f.kind.get() == FolioKind::Anon)
+    {
+        let want = mapcounts.get(&folio.pfn).copied().unwrap_or(0);
+        if folio.mapcount.get() != want {
+            let m = folio.mapcount.get();
+            return Some(acct(format!(
+                "folio pfn {:#x} has mapcount {m} but {want} entries map it",
+                folio.pfn
+            )));
+        }
+        if folio.refcount.get() < folio.mapcount.get() {
+            let r = folio.refcount.get();
+            return Some(acct(format!(
+                "folio pfn {:#x} has refcount {r} below its mapcount {}",
+                folio.pfn,
+                folio.mapcount.get()
+            )));
+        }
+    }
+    None
+}
+
+fn acct(what: String) -> Finding {
+    Finding::new(
+        FindingKind::Invariant,
+        "INV-ACCT",
+        format!("INV-ACCT: {what}"),
+    )
+}

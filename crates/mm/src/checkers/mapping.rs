@@ -1,0 +1,85 @@
+//! INV-NO-LOST-MAPPING and INV-DATA, recomputed from scratch.
+//!
+//! Every page the user wrote (and no syscall discarded) must be reachable
+//! from its mm's page tables — through a present entry or a migration
+//! entry — and the page reached must hold contents the user may see.
+
+use explore::{Finding, FindingKind};
+
+use super::walk::{Census, Leaf};
+use crate::mm_types::{Kernel, MmStruct, PageData, HPAGE_PMD_SIZE, PAGE_SHIFT};
+
+pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
+    let must = k.ghost.must_map();
+    if must.is_empty() {
+        return None;
+    }
+    for (mm, c) in censuses {
+        for (_, first, last, accept) in must.iter().filter(|r| r.0 == mm.id) {
+            for vpn in *first..*last {
+                let va = vpn << PAGE_SHIFT;
+                let Some(data) = reached(&c.leaves, va) else {
+                    return Some(lost(k, mm.id, va));
+                };
+                if !accept.contains(&data) {
+                    return Some(corrupt(va, &data, accept));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The contents the page tables lead to for `va`, if any.
+fn reached(leaves: &[(u64, Leaf)], va: u64) -> Option<PageData> {
+    for (at, leaf) in leaves {
+        match leaf {
+            Leaf::HugePresent(f) | Leaf::HugeMigration(f)
+                if va >= *at && va < at + HPAGE_PMD_SIZE =>
+            {
+                let sub = ((va - at) >> PAGE_SHIFT) as usize;
+                return f.data.borrow().get(sub).cloned();
+            }
+            Leaf::Present { folio, subpage, .. } | Leaf::Migration { folio, subpage }
+                if *at == va =>
+            {
+                return folio.data.borrow().get(*subpage).cloned();
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn lost(k: &Kernel, mm: u64, va: u64) -> Finding {
+    let pmd = k
+        .mms
+        .borrow()
+        .iter()
+        .find(|m| m.id == mm)
+        .and_then(|m| crate::pgtable::peek_pmd(k, m, va))
+        .map(|p| p.peek());
+    Finding::new(
+        FindingKind::Invariant,
+        "INV-NO-LOST-MAPPING",
+        format!("INV-NO-LOST-MAPPING: user data at {va:#x} is no longer reachable through the page tables"),
+    )
+    .detail(format!(
+        "no present or migration entry leads to the page; pmd is now {}",
+        pmd.map_or_else(|| "not allocated".into(), |v| k.describe_pmd(v))
+    ))
+    .detail("no unmap (munmap, MADV_DONTNEED, exit) covered it: the mapping was dropped without rmap/rss update")
+}
+
+fn corrupt(va: u64, data: &PageData, accept: &[PageData]) -> Finding {
+    let want: Vec<String> = accept.iter().map(PageData::describe).collect();
+    Finding::new(
+        FindingKind::Invariant,
+        "INV-DATA",
+        format!(
+            "INV-DATA: page at {va:#x} holds {}, expected {}",
+            data.describe(),
+            want.join(" or ")
+        ),
+    )
+}

@@ -1,0 +1,31 @@
+//! Generic invariant checkers (seed-bugs.md §0.4). They live apart from the
+//! code they check, read state only through ghost accesses (`peek`), and
+//! recompute everything from scratch: no checker knows any specific bug.
+//!
+//! - INV-NO-LOST-MAPPING and INV-DATA (`mapping.rs`): data the user wrote
+//!   stays reachable through the page tables and holds what was written.
+//! - INV-ACCT (`acct.rs`): mapcounts, rss and pgtables_bytes equal a census
+//!   of the page tables.
+//! - INV-LOCK-DERIV (`lock_deriv.rs`): a page-table lock is only taken
+//!   through a pointer derived from a live page table.
+
+pub mod acct;
+pub mod lock_deriv;
+pub mod mapping;
+pub mod walk;
+
+use explore::Finding;
+
+use crate::mm_types::Kernel;
+
+/// Runs every state checker; the first violation wins. The page tables of
+/// each live mm are walked once and shared by the checkers.
+pub fn check_all(k: &Kernel) -> Option<Finding> {
+    let mms = k.mms.borrow();
+    let censuses: Vec<(&crate::mm_types::MmStruct, walk::Census)> = mms
+        .iter()
+        .filter(|m| !m.exited.get())
+        .map(|m| (&**m, walk::census(k, m)))
+        .collect();
+    mapping::check(k, &censuses).or_else(|| acct::check(k, &censuses))
+}

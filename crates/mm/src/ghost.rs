@@ -1,0 +1,185 @@
+//! Ghost state: what user space may legitimately observe, kept apart from
+//! kernel state so checkers can compare the two (seed-bugs.md §0.3).
+//!
+//! For each user page the ghost records the contents a read may return
+//! (usually one; two while an `MADV_DONTNEED` is in flight) and whether the
+//! page holds data that the page tables must keep reachable. Pages are kept
+//! as ranges of equal state, so a 2 MiB memset is one entry.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use crate::mm_types::PageData;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GhostPage {
+    /// Contents a read may return now.
+    pub accept: Rc<Vec<PageData>>,
+    /// The user wrote data here that no syscall has discarded: some entry
+    /// (present, or a migration entry) must still lead to it.
+    pub must_map: bool,
+    /// An `MADV_DONTNEED` covering the page has started and not returned,
+    /// and the page was not written since.
+    pub discarding: bool,
+}
+
+/// A run of pages `[start, end)` (virtual page numbers) in one mm.
+#[derive(Clone, Debug)]
+struct Span {
+    end: u64,
+    page: GhostPage,
+}
+
+/// Ghost pages by (mm id, first virtual page number of a run).
+#[derive(Default)]
+pub struct Ghost {
+    spans: RefCell<BTreeMap<(u64, u64), Span>>,
+}
+
+impl Ghost {
+    /// The ghost state of one page, if the user ever wrote it.
+    pub fn page(&self, mm: u64, vpn: u64) -> Option<GhostPage> {
+        let spans = self.spans.borrow();
+        let ((m, _), span) = spans.range(..=(mm, vpn)).next_back()?;
+        (*m == mm && vpn < span.end).then(|| span.page.clone())
+    }
+
+    /// Whether a read of this page may return `data` (zero if never written).
+    pub fn accepts(&self, mm: u64, vpn: u64, data: &PageData) -> bool {
+        match self.page(mm, vpn) {
+            Some(g) => g.accept.contains(data),
+            None => *data == PageData::zero(),
+        }
+    }
+
+    /// Contents a read of this page may return.
+    pub fn accepted(&self, mm: u64, vpn: u64) -> Rc<Vec<PageData>> {
+        self.page(mm, vpn)
+            .map_or_else(|| Rc::new(vec![PageData::zero()]), |g| g.accept)
+    }
+
+    /// A user write completed: pages `[first, last)` now hold exactly `data`.
+    pub fn wrote(&self, mm: u64, first: u64, last: u64, data: PageData) {
+        let page = GhostPage {
+            accept: Rc::new(vec![data]),
+            must_map: true,
+            discarding: false,
+        };
+        self.set(mm, first, last, Some(page));
+    }
+
+    /// `MADV_DONTNEED` started: reads may see old data or zeroes, and the
+    /// data need no longer stay mapped.
+    pub fn discard_begin(&self, mm: u64, first: u64, last: u64) {
+        self.split(mm, first);
+        self.split(mm, last);
+        for (_, span) in self.spans.borrow_mut().range_mut((mm, first)..(mm, last)) {
+            let g = &mut span.page;
+            if !g.accept.contains(&PageData::zero()) {
+                let mut accept = (*g.accept).clone();
+                accept.push(PageData::zero());
+                g.accept = Rc::new(accept);
+            }
+            g.must_map = false;
+            g.discarding = true;
+        }
+    }
+
+    /// `MADV_DONTNEED` returned: pages not written since read as zeroes.
+    pub fn discard_end(&self, mm: u64, first: u64, last: u64) {
+        self.split(mm, first);
+        self.split(mm, last);
+        self.spans.borrow_mut().retain(|&(m, start), span| {
+            !(m == mm && start >= first && start < last && span.page.discarding)
+        });
+    }
+
+    /// munmap or exit: the pages are gone.
+    pub fn unmap(&self, mm: u64, first: u64, last: u64) {
+        self.set(mm, first, last, None);
+    }
+
+    /// Every run of pages that must stay mapped: (mm, first, last, accept).
+    pub fn must_map(&self) -> Vec<(u64, u64, u64, Rc<Vec<PageData>>)> {
+        let spans = self.spans.borrow();
+        spans
+            .iter()
+            .filter(|(_, s)| s.page.must_map)
+            .map(|(&(mm, start), s)| (mm, start, s.end, s.page.accept.clone()))
+            .collect()
+    }
+
+    /// Replaces `[first, last)` of `mm` by `page` (or nothing).
+    fn set(&self, mm: u64, first: u64, last: u64, page: Option<GhostPage>) {
+        if first >= last {
+            return;
+        }
+        self.split(mm, first);
+        self.split(mm, last);
+        let mut spans = self.spans.borrow_mut();
+        let inside: Vec<(u64, u64)> = spans
+            .range((mm, first)..(mm, last))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in inside {
+            spans.remove(&k);
+        }
+        if let Some(page) = page {
+            spans.insert((mm, first), Span { end: last, page });
+        }
+    }
+
+    /// Makes `vpn` the start of a run if a run covers it.
+    fn split(&self, mm: u64, vpn: u64) {
+        let mut spans = self.spans.borrow_mut();
+        let Some((&(m, start), span)) = spans.range(..=(mm, vpn)).next_back() else {
+            return;
+        };
+        if m != mm || start == vpn || vpn >= span.end {
+            return;
+        }
+        let upper = Span {
+            end: span.end,
+            page: span.page.clone(),
+        };
+        if let Some(lower) = spans.get_mut(&(m, start)) {
+            lower.end = vpn;
+        }
+        spans.insert((mm, vpn), upper);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(v: u8) -> PageData {
+        PageData {
+            fill: v,
+            ..PageData::default()
+        }
+    }
+
+    #[test]
+    fn ranges_split_and_discard() {
+        let g = Ghost::default();
+        g.wrote(1, 0, 512, data(0x5a));
+        g.wrote(1, 10, 11, data(1));
+        assert!(g.accepts(1, 9, &data(0x5a)));
+        assert!(g.accepts(1, 10, &data(1)));
+        assert!(!g.accepts(1, 10, &data(0x5a)));
+        assert!(g.accepts(2, 10, &PageData::zero()));
+        g.discard_begin(1, 0, 100);
+        assert!(g.accepts(1, 5, &PageData::zero()) && g.accepts(1, 5, &data(0x5a)));
+        g.wrote(1, 50, 51, data(7));
+        g.discard_end(1, 0, 100);
+        assert!(g.page(1, 5).is_none());
+        assert!(g.accepts(1, 50, &data(7)));
+        assert!(g.accepts(1, 200, &data(0x5a)));
+        let runs: Vec<_> = g.must_map().iter().map(|r| (r.1, r.2)).collect();
+        assert_eq!(runs, vec![(50, 51), (100, 512)]);
+        g.unmap(1, 0, u64::MAX);
+        assert!(g.must_map().is_empty());
+    }
+}

@@ -1,0 +1,454 @@
+//! Transparent huge pages mapped by a PMD: faults, NUMA hinting faults,
+//! protection changes, zapping, and PMD migration entries.
+//!
+//! Models mm/huge_memory.c (v6.1; `change_huge_pmd` also v4.10 for the
+//! clear-then-set update style).
+
+use std::rc::Rc;
+
+use crate::arch::x86::pgtable::{
+    is_swap_pmd, mk_huge_pmd, pfn_pte, pmd_devmap, pmd_dirty, pmd_mkdirty, pmd_mkold,
+    pmd_mksoft_dirty, pmd_mkwrite, pmd_mkyoung, pmd_modify, pmd_none, pmd_pfn, pmd_present,
+    pmd_protnone, pmd_soft_dirty, pmd_trans_huge, pmd_val, pmd_write, pmd_young, pte_mkspecial,
+    pte_val, PgProt, Pmd, HPAGE_PMD_MASK,
+};
+use crate::arch::x86::swap::{
+    is_pmd_migration_entry, is_writable_migration_entry, make_readable_exclusive_migration_entry,
+    make_readable_migration_entry, make_writable_migration_entry, pfn_swap_entry_to_pfn,
+    pmd_swp_mksoft_dirty, pmd_swp_soft_dirty, pmd_to_swp_entry, swp_entry_to_pmd,
+};
+use crate::locking::PTE_LOCK;
+use crate::memory::{
+    get_folio, put_folio, transhuge_vma_suitable, VmFault, VM_FAULT_FALLBACK, VM_FAULT_OOM,
+};
+use crate::mempolicy::numa_migrate_prep;
+use crate::migrate::migrate_misplaced_page;
+use crate::mm_types::{
+    Folio, FolioKind, Kernel, MmStruct, Vma, HPAGE_PMD_NR, HPAGE_PMD_ORDER, MM_ANONPAGES,
+};
+use crate::pgtable::{alloc_table, free_table, pmd_lock, populate_val, EntryRef, Ptl};
+use crate::pgtable_generic::{is_huge_or_swap, pmdp_invalidate};
+use crate::profile::HugeUpdateStyle;
+use crate::rmap::{anon_vma_prepare, page_add_anon_rmap, page_add_new_anon_rmap, page_remove_rmap};
+
+/// `is_huge_zero_pmd()`.
+pub fn is_huge_zero_pmd(k: &Kernel, v: Pmd) -> bool {
+    pmd_present(v) && k.huge_zero.get().is_some_and(|z| pmd_pfn(v) == z.pfn)
+}
+
+/// `mm_get_huge_zero_page()`: the huge zero folio, allocated once.
+fn huge_zero_folio(k: &Kernel) -> Option<Rc<Folio>> {
+    if let Some(z) = k.huge_zero.get() {
+        return Some(z.clone());
+    }
+    let z = k.mem.alloc_pages(0, HPAGE_PMD_ORDER, FolioKind::HugeZero)?;
+    let _ = k.huge_zero.set(z.clone());
+    Some(z)
+}
+
+/// `pgtable_trans_huge_deposit()`: keep a PTE table for a later split.
+/// Called with the pmd lock held.
+fn pgtable_trans_huge_deposit(pmd: &EntryRef, pgtable: Rc<Folio>) {
+    pmd.table.pmd_huge_pte.borrow_mut().push(pgtable);
+}
+
+/// `pgtable_trans_huge_withdraw()`. Called with the pmd lock held.
+fn pgtable_trans_huge_withdraw(pmd: &EntryRef) -> Option<Rc<Folio>> {
+    pmd.table.pmd_huge_pte.borrow_mut().pop()
+}
+
+/// `zap_deposited_table()`: withdraw and free the deposited table.
+fn zap_deposited_table(k: &Kernel, mm: &MmStruct, pmd: &EntryRef) {
+    match pgtable_trans_huge_withdraw(pmd) {
+        Some(t) => {
+            free_table(k, &t);
+            mm.dec_pgtables_bytes();
+        }
+        None => explore::oops(crate::debug::bug_on(
+            "zap_deposited_table: no deposited page table",
+        )),
+    }
+}
+
+/// `do_huge_pmd_anonymous_page()` (v6.1).
+pub fn do_huge_pmd_anonymous_page(vmf: &VmFault<'_>) -> u32 {
+    let _f = explore::enter("do_huge_pmd_anonymous_page");
+    let (k, vma) = (vmf.k, vmf.vma);
+    let haddr = vmf.address & HPAGE_PMD_MASK;
+    if !transhuge_vma_suitable(vma, haddr) {
+        return VM_FAULT_FALLBACK;
+    }
+    if !anon_vma_prepare(k, vma) {
+        return VM_FAULT_OOM;
+    }
+    if !vmf.is_write() && k.machine.thp_use_zero_page {
+        return map_huge_zero_page(vmf, haddr);
+    }
+    let Some(folio) = k
+        .mem
+        .alloc_pages(vmf.task.node, HPAGE_PMD_ORDER, FolioKind::Anon)
+    else {
+        explore::mark("thp: fault fallback (no huge page)");
+        return VM_FAULT_FALLBACK;
+    };
+    do_huge_pmd_anonymous_page_locked(vmf, folio, haddr)
+}
+
+/// `set_huge_zero_page()` path of do_huge_pmd_anonymous_page.
+fn map_huge_zero_page(vmf: &VmFault<'_>, haddr: u64) -> u32 {
+    let (k, mm) = (vmf.k, vmf.mm());
+    let Some(pgtable) = alloc_table(k, vmf.task.node, 1, Some(&PTE_LOCK)) else {
+        return VM_FAULT_OOM;
+    };
+    let Some(zero) = huge_zero_folio(k) else {
+        free_table(k, &pgtable);
+        return VM_FAULT_FALLBACK;
+    };
+    let ptl = pmd_lock(k, mm, &vmf.pmd);
+    if pmd_none(Pmd(vmf.pmd.read_locked())) {
+        let entry = mk_huge_pmd(zero.pfn, vmf.vma.vm_page_prot.get());
+        pgtable_trans_huge_deposit(&vmf.pmd, pgtable);
+        vmf.pmd
+            .write("set_huge_zero_page: set_pmd_at", pmd_val(entry));
+        mm.inc_pgtables_bytes();
+        explore::note!("huge zero page mapped at {haddr:#x}");
+    } else {
+        free_table(k, &pgtable);
+    }
+    ptl.unlock("spin_unlock(pmd_lock)");
+    0
+}
+
+/// `__do_huge_pmd_anonymous_page()` (v6.1).
+fn do_huge_pmd_anonymous_page_locked(vmf: &VmFault<'_>, folio: Rc<Folio>, haddr: u64) -> u32 {
+    let (k, mm, vma) = (vmf.k, vmf.mm(), vmf.vma);
+    let Some(pgtable) = alloc_table(k, vmf.task.node, 1, Some(&PTE_LOCK)) else {
+        put_folio(k, &folio);
+        return VM_FAULT_OOM;
+    };
+    let ptl = pmd_lock(k, mm, &vmf.pmd);
+    if !pmd_none(Pmd(vmf.pmd.read_locked())) {
+        ptl.unlock("spin_unlock(pmd_lock)");
+        free_table(k, &pgtable);
+        put_folio(k, &folio);
+        return 0;
+    }
+    let entry = maybe_pmd_mkwrite(
+        pmd_mkdirty(mk_huge_pmd(folio.pfn, vma.vm_page_prot.get())),
+        vma,
+    );
+    page_add_new_anon_rmap(&folio, vma, haddr);
+    folio.lru.set(true);
+    pgtable_trans_huge_deposit(&vmf.pmd, pgtable);
+    vmf.pmd
+        .write("__do_huge_pmd_anonymous_page: set_pmd_at", pmd_val(entry));
+    mm.add_mm_counter(MM_ANONPAGES, HPAGE_PMD_NR as i64);
+    mm.inc_pgtables_bytes();
+    ptl.unlock("spin_unlock(pmd_lock)");
+    0
+}
+
+/// `maybe_pmd_mkwrite()`.
+fn maybe_pmd_mkwrite(v: Pmd, vma: &Vma) -> Pmd {
+    if vma.flags() & crate::mm_types::vm_flags::VM_WRITE != 0 {
+        pmd_mkwrite(v)
+    } else {
+        v
+    }
+}
+
+/// `do_huge_pmd_numa_page()` (v6.1): a NUMA hinting fault on a PROT_NONE
+/// huge pmd; migrates the THP if it is misplaced.
+pub fn do_huge_pmd_numa_page(vmf: &VmFault<'_>) -> u32 {
+    let _f = explore::enter("do_huge_pmd_numa_page");
+    let (k, mm, vma) = (vmf.k, vmf.mm(), vmf.vma);
+    let oldpmd = Pmd(vmf.orig_pmd);
+    let ptl = pmd_lock(k, mm, &vmf.pmd);
+    if vmf.pmd.read_locked() != pmd_val(oldpmd) {
+        ptl.unlock("spin_unlock(pmd_lock)");
+        return 0;
+    }
+    let folio = k
+        .mem
+        .pfn_folio(pmd_pfn(oldpmd))
+        .filter(|f| f.kind.get() == FolioKind::Anon);
+    let target = folio
+        .as_ref()
+        .and_then(|f| numa_migrate_prep(k, vmf.task, f));
+    let (Some(folio), Some(target)) = (folio, target) else {
+        return restore_huge_pmd(vmf, oldpmd, ptl);
+    };
+    ptl.unlock("spin_unlock(pmd_lock)");
+    if migrate_misplaced_page(k, &folio, vma, target) {
+        return 0;
+    }
+    let ptl = pmd_lock(k, mm, &vmf.pmd);
+    if vmf.pmd.read_locked() != pmd_val(oldpmd) {
+        ptl.unlock("spin_unlock(pmd_lock)");
+        return 0;
+    }
+    restore_huge_pmd(vmf, oldpmd, ptl)
+}
+
+/// `out_map:` of do_huge_pmd_numa_page: make the pmd accessible again.
+fn restore_huge_pmd(vmf: &VmFault<'_>, oldpmd: Pmd, ptl: Ptl) -> u32 {
+    let restored = pmd_mkyoung(pmd_modify(oldpmd, vmf.vma.vm_page_prot.get()));
+    vmf.pmd.write(
+        "do_huge_pmd_numa_page: restore pmd (out_map)",
+        pmd_val(restored),
+    );
+    ptl.unlock("spin_unlock(pmd_lock)");
+    0
+}
+
+/// `do_huge_pmd_wp_page()` (v6.1) for the cases the model has: the huge
+/// zero page falls back to ptes; an exclusive anonymous THP is reused.
+pub fn do_huge_pmd_wp_page(vmf: &VmFault<'_>) -> u32 {
+    let _f = explore::enter("do_huge_pmd_wp_page");
+    let (k, mm) = (vmf.k, vmf.mm());
+    let orig = Pmd(vmf.orig_pmd);
+    if is_huge_zero_pmd(k, orig) {
+        split_huge_pmd(k, mm, vmf.vma, &vmf.pmd, vmf.address);
+        return VM_FAULT_FALLBACK;
+    }
+    let ptl = pmd_lock(k, mm, &vmf.pmd);
+    if vmf.pmd.read_locked() != pmd_val(orig) {
+        ptl.unlock("spin_unlock(pmd_lock)");
+        return 0;
+    }
+    let exclusive = k
+        .mem
+        .pfn_folio(pmd_pfn(orig))
+        .is_some_and(|f| f.mapcount.get() == 1);
+    if !exclusive {
+        ptl.unlock("spin_unlock(pmd_lock)");
+        explore::unsupported("copy-on-write of a shared THP (do_huge_pmd_wp_page fallback split)");
+    }
+    let entry = pmd_mkyoung(pmd_mkdirty(maybe_pmd_mkwrite(orig, vmf.vma)));
+    vmf.pmd.write("pmdp_set_access_flags", pmd_val(entry));
+    ptl.unlock("spin_unlock(pmd_lock)");
+    0
+}
+
+/// `__split_huge_pmd()`: only the huge zero page can be split in this
+/// model (`__split_huge_zero_page_pmd`); an anonymous THP split is not
+/// modelled yet.
+pub fn split_huge_pmd(k: &Kernel, mm: &MmStruct, vma: &Vma, pmd: &EntryRef, address: u64) {
+    let _f = explore::enter("__split_huge_pmd");
+    let ptl = pmd_lock(k, mm, pmd);
+    let v = Pmd(pmd.read_locked());
+    if !is_huge_or_swap(v) {
+        ptl.unlock("spin_unlock(pmd_lock)");
+        return;
+    }
+    if !is_huge_zero_pmd(k, v) {
+        ptl.unlock("spin_unlock(pmd_lock)");
+        explore::unsupported(format!(
+            "splitting an anonymous THP at {address:#x} (__split_huge_pmd_locked); map, unmap and protect \
+             whole 2 MiB ranges of THP memory"
+        ));
+    }
+    split_huge_zero_page_pmd(k, vma, pmd, address & HPAGE_PMD_MASK);
+    ptl.unlock("spin_unlock(pmd_lock)");
+}
+
+/// `__split_huge_zero_page_pmd()`: replace the huge zero pmd by a table of
+/// zero-page ptes (the deposited table).
+fn split_huge_zero_page_pmd(k: &Kernel, vma: &Vma, pmd: &EntryRef, haddr: u64) {
+    pmd.xchg("pmdp_huge_clear_flush", 0);
+    let Some(table) = pgtable_trans_huge_withdraw(pmd) else {
+        explore::oops(crate::debug::bug_on(
+            "__split_huge_zero_page_pmd: no deposited page table",
+        ))
+    };
+    let zero = k.zero_page.get().cloned().or_else(|| {
+        let z = k.mem.alloc_pages(0, 0, FolioKind::Zero)?;
+        let _ = k.zero_page.set(z.clone());
+        Some(z)
+    });
+    let Some(zero) = zero else {
+        explore::oops(crate::debug::bug_on("no zero page"))
+    };
+    let entry = pte_mkspecial(pfn_pte(zero.pfn, vma.vm_page_prot.get()));
+    for i in 0..512 {
+        table
+            .entries()
+            .write(i, "set_pte_at (zero page)", pte_val(entry));
+    }
+    pmd.write("pmd_populate", populate_val(&table));
+    explore::note!("huge zero pmd at {haddr:#x} split into zero-page ptes");
+}
+
+/// `__pmd_trans_huge_lock()` (v6.1): lock and re-check that the pmd is
+/// still huge, a swap (migration) entry, or devmap.
+pub fn pmd_trans_huge_lock(k: &Kernel, mm: &MmStruct, pmd: &EntryRef) -> Option<Ptl> {
+    let ptl = pmd_lock(k, mm, pmd);
+    if is_huge_or_swap(Pmd(pmd.read_locked())) {
+        return Some(ptl);
+    }
+    ptl.unlock("spin_unlock(pmd_lock)");
+    None
+}
+
+/// `zap_huge_pmd()` (v6.1). Returns whether the pmd was handled.
+pub fn zap_huge_pmd(k: &Kernel, mm: &MmStruct, _vma: &Vma, pmd: &EntryRef, addr: u64) -> bool {
+    let _f = explore::enter("zap_huge_pmd");
+    let Some(ptl) = pmd_trans_huge_lock(k, mm, pmd) else {
+        return false;
+    };
+    let orig = Pmd(pmd.xchg("pmdp_huge_get_and_clear_full", 0));
+    if is_huge_zero_pmd(k, orig) {
+        zap_deposited_table(k, mm, pmd);
+        ptl.unlock("spin_unlock(pmd_lock)");
+        return true;
+    }
+    let (folio, flush) = if pmd_present(orig) {
+        let f = k.mem.pfn_folio(pmd_pfn(orig));
+        if let Some(f) = &f {
+            page_remove_rmap(f, true);
+        }
+        (f, true)
+    } else if is_pmd_migration_entry(&k.profile.swap_types, orig) {
+        (
+            k.mem
+                .pfn_folio(pfn_swap_entry_to_pfn(pmd_to_swp_entry(orig))),
+            false,
+        )
+    } else {
+        ptl.unlock("spin_unlock(pmd_lock)");
+        explore::oops(crate::debug::bug_on(format!(
+            "zap_huge_pmd: unexpected pmd {orig:?} at {addr:#x}"
+        )));
+    };
+    zap_deposited_table(k, mm, pmd);
+    mm.add_mm_counter(MM_ANONPAGES, -(HPAGE_PMD_NR as i64));
+    ptl.unlock("spin_unlock(pmd_lock)");
+    if let (Some(f), true) = (folio, flush) {
+        put_folio(k, &f);
+    }
+    true
+}
+
+/// `MM_CP_PROT_NUMA`.
+pub const MM_CP_PROT_NUMA: u32 = 1 << 1;
+
+/// `change_huge_pmd()` (v6.1). Returns 0 if the pmd was not huge any more
+/// (the caller falls through to the pte level), else 1 or HPAGE_PMD_NR.
+pub fn change_huge_pmd(
+    k: &Kernel,
+    mm: &MmStruct,
+    pmd: &EntryRef,
+    newprot: PgProt,
+    cp_flags: u32,
+) -> u64 {
+    let _f = explore::enter("change_huge_pmd");
+    let prot_numa = cp_flags & MM_CP_PROT_NUMA != 0;
+    if prot_numa && !k.profile.knobs.thp_migration {
+        return 1;
+    }
+    let Some(ptl) = pmd_trans_huge_lock(k, mm, pmd) else {
+        return 0;
+    };
+    let cur = Pmd(pmd.read_locked());
+    if is_swap_pmd(cur) {
+        change_huge_pmd_migration_entry(k, pmd, cur);
+        ptl.unlock("spin_unlock(pmd_lock)");
+        return 1;
+    }
+    if prot_numa && (is_huge_zero_pmd(k, cur) || pmd_protnone(cur)) {
+        ptl.unlock("spin_unlock(pmd_lock)");
+        return 1;
+    }
+    let entry = match k.profile.knobs.huge_update_style {
+        HugeUpdateStyle::Invalidate => pmd_modify(Pmd(pmdp_invalidate(pmd)), newprot),
+        HugeUpdateStyle::ClearThenSet => {
+            pmd_modify(Pmd(pmd.xchg("pmdp_huge_get_and_clear_notify", 0)), newprot)
+        }
+    };
+    pmd.write("change_huge_pmd: set_pmd_at", pmd_val(entry));
+    ptl.unlock("spin_unlock(pmd_lock)");
+    HPAGE_PMD_NR
+}
+
+/// A writable migration entry becomes readable under mprotect/NUMA scan
+/// ("a protection check is difficult so just be safe and disable write").
+fn change_huge_pmd_migration_entry(k: &Kernel, pmd: &EntryRef, cur: Pmd) {
+    let t = &k.profile.swap_types;
+    let entry = pmd_to_swp_entry(cur);
+    if !is_writable_migration_entry(t, entry) {
+        return;
+    }
+    let pfn = pfn_swap_entry_to_pfn(entry);
+    let readable = match t.migration_read_exclusive {
+        Some(_) => make_readable_exclusive_migration_entry(t, pfn),
+        None => make_readable_migration_entry(t, pfn),
+    };
+    let mut newpmd = swp_entry_to_pmd(readable);
+    if pmd_swp_soft_dirty(cur) {
+        newpmd = pmd_swp_mksoft_dirty(newpmd);
+    }
+    pmd.write(
+        "change_huge_pmd: set_pmd_at (readable migration entry)",
+        pmd_val(newpmd),
+    );
+}
+
+/// `set_pmd_migration_entry()` (v6.1): replace a huge pmd mapping `folio` by
+/// a migration entry. Called with the pmd lock held (page_vma_mapped_walk).
+pub fn set_pmd_migration_entry(k: &Kernel, vma: &Vma, pmd: &EntryRef, folio: &Folio) {
+    let _f = explore::enter("set_pmd_migration_entry");
+    let pmdval = Pmd(pmdp_invalidate(pmd));
+    let t = &k.profile.swap_types;
+    let entry = if pmd_write(pmdval) {
+        make_writable_migration_entry(t, folio.pfn)
+    } else if t.migration_read_exclusive.is_some() {
+        // Every anonymous folio of the model is exclusive (no fork yet).
+        make_readable_exclusive_migration_entry(t, folio.pfn)
+    } else {
+        make_readable_migration_entry(t, folio.pfn)
+    };
+    let mut pmdswp = swp_entry_to_pmd(entry);
+    if pmd_soft_dirty(pmdval) {
+        pmdswp = pmd_swp_mksoft_dirty(pmdswp);
+    }
+    let _ = (pmd_young(pmdval), pmd_dirty(pmdval), vma);
+    pmd.write("set_pmd_migration_entry: set_pmd_at", pmd_val(pmdswp));
+    page_remove_rmap(folio, true);
+    put_folio(k, folio);
+}
+
+/// `remove_migration_pmd()` (v6.1): map `new` where the migration entry is.
+/// Called with the pmd lock held.
+pub fn remove_migration_pmd(k: &Kernel, vma: &Vma, pmd: &EntryRef, new: &Folio, address: u64) {
+    let _f = explore::enter("remove_migration_pmd");
+    let cur = Pmd(pmd.read_locked());
+    let entry = pmd_to_swp_entry(cur);
+    get_folio(new);
+    let mut pmde = mk_huge_pmd(new.pfn, vma.vm_page_prot.get());
+    if pmd_swp_soft_dirty(cur) {
+        pmde = pmd_mksoft_dirty(pmde);
+    }
+    if is_writable_migration_entry(&k.profile.swap_types, entry) {
+        pmde = maybe_pmd_mkwrite(pmde, vma);
+    }
+    pmde = pmd_mkold(pmde);
+    page_add_anon_rmap(new, vma, address & HPAGE_PMD_MASK, true);
+    pmd.write("remove_migration_pmd: set_pmd_at", pmd_val(pmde));
+}
+
+/// Whether `v` is a huge pmd that maps (or migrates) pfns overlapping
+/// `folio` (`check_pmd()` of page_vma_mapped.c).
+pub fn pmd_maps_folio(k: &Kernel, v: Pmd, folio: &Folio, migration: bool) -> bool {
+    let pfn = if migration {
+        if !is_pmd_migration_entry(&k.profile.swap_types, v) {
+            return false;
+        }
+        pfn_swap_entry_to_pfn(pmd_to_swp_entry(v))
+    } else {
+        if !(pmd_trans_huge(v) || pmd_devmap(v)) {
+            return false;
+        }
+        pmd_pfn(v)
+    };
+    pfn + HPAGE_PMD_NR > folio.pfn && pfn < folio.pfn + folio.nr_pages()
+}

@@ -1,0 +1,49 @@
+//! `check_mm()`: the accounting checks the kernel runs when an mm is freed.
+//!
+//! Models kernel/fork.c (v6.1): `"BUG: Bad rss-counter state mm:%p
+//! type:%s val:%ld"` for every non-zero counter, then `"BUG: non-zero
+//! pgtables_bytes on freeing mm: %ld"`.
+
+use explore::{Finding, FindingKind};
+
+use crate::mm_types::{MmStruct, NR_MM_COUNTERS, RSS_NAMES};
+
+/// The lines `check_mm()` prints for `mm` (empty when all is well).
+pub fn check_mm_lines(mm: &MmStruct) -> Vec<String> {
+    let mut lines = Vec::new();
+    for i in 0..NR_MM_COUNTERS {
+        let v = mm.rss[i].get();
+        if v != 0 {
+            lines.push(format!(
+                "BUG: Bad rss-counter state mm:{} type:{} val:{v}",
+                mm.hashed(),
+                RSS_NAMES[i]
+            ));
+        }
+    }
+    let bytes = mm.pgtables_bytes.get();
+    if bytes != 0 {
+        lines.push(format!(
+            "BUG: non-zero pgtables_bytes on freeing mm: {bytes}"
+        ));
+    }
+    lines
+}
+
+/// `check_mm()`: raises a kernel finding if any counter is off.
+pub fn check_mm(mm: &MmStruct) {
+    let lines = check_mm_lines(mm);
+    let Some(first) = lines.first() else { return };
+    let mut f = Finding::new(FindingKind::Kernel, "check_mm()", first.clone());
+    f.details = lines;
+    explore::raise(f);
+}
+
+/// `mm_alloc()` + `pgd_alloc()`: a fresh mm with an empty PGD, registered
+/// with the kernel so checkers can find it.
+pub fn mm_alloc(k: &crate::mm_types::Kernel) -> Option<std::rc::Rc<MmStruct>> {
+    let pgd = crate::pgtable::alloc_table(k, 0, 4, None)?;
+    let mm = std::rc::Rc::new(MmStruct::new(k.next_id(), pgd));
+    k.mms.borrow_mut().push(mm.clone());
+    Some(mm)
+}

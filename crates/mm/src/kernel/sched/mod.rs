@@ -1,0 +1,3 @@
+//! Models of kernel/sched/.
+
+pub mod fair;

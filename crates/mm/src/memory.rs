@@ -1,0 +1,673 @@
+//! Page faults and unmapping: `handle_mm_fault()` down to
+//! `do_anonymous_page()`, `do_wp_page()`, `do_numa_page()`, and the zap
+//! path `unmap_page_range()` → `zap_pmd_range()` → `zap_pte_range()`.
+//!
+//! Models mm/memory.c (v6.1).
+
+use std::rc::Rc;
+
+use explore::{Finding, FindingKind};
+
+use crate::arch::x86::pgtable::{
+    is_swap_pmd, pfn_pte, pmd_addr_end, pmd_devmap, pmd_none, pmd_protnone, pmd_trans_huge,
+    pmd_write, pte_mkdirty, pte_mkspecial, pte_mkwrite, pte_mkyoung, pte_modify, pte_none, pte_pfn,
+    pte_present, pte_protnone, pte_special, pte_val, pte_write, Pmd, Pte,
+};
+use crate::arch::x86::swap::{is_migration_entry, pfn_swap_entry_to_pfn, pte_to_swp_entry};
+use crate::huge_memory::{
+    do_huge_pmd_anonymous_page, do_huge_pmd_numa_page, do_huge_pmd_wp_page, split_huge_pmd,
+    zap_huge_pmd,
+};
+use crate::locking::{PMD_LOCK, PTE_LOCK};
+use crate::mempolicy::numa_migrate_prep;
+use crate::migrate::{migrate_misplaced_page, migration_entry_wait_on_locked};
+use crate::mm_types::{
+    vm_flags, Folio, FolioKind, Kernel, MmStruct, MmapState, Task, Vma, HPAGE_PMD_SIZE,
+    MM_ANONPAGES, PAGE_SIZE,
+};
+use crate::pgtable::{
+    alloc_table, free_table, pgd_offset, pmd_lock, pmd_offset, populate_val, pte_lockptr,
+    pte_offset, pud_offset, table_of, upper_populate_val, EntryRef, Ptl,
+};
+use crate::pgtable_generic::{
+    is_huge_or_swap, pmd_none_or_trans_huge_or_clear_bad, pte_offset_map_lock, spin_lock_derived,
+};
+use crate::rmap::{anon_vma_prepare, page_add_new_anon_rmap, page_remove_rmap};
+
+/// `vm_fault_t` bits (include/linux/mm_types.h).
+pub const VM_FAULT_OOM: u32 = 0x0001;
+pub const VM_FAULT_SIGBUS: u32 = 0x0002;
+pub const VM_FAULT_SIGSEGV: u32 = 0x0040;
+pub const VM_FAULT_FALLBACK: u32 = 0x0800;
+pub const VM_FAULT_ERROR: u32 = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV;
+
+/// `FAULT_FLAG_WRITE`.
+pub const FAULT_FLAG_WRITE: u32 = 0x01;
+
+/// `struct vm_fault`: what one fault carries down the handlers.
+pub struct VmFault<'a> {
+    pub k: &'a Kernel,
+    pub task: &'a Task,
+    pub vma: &'a Vma,
+    pub address: u64,
+    pub flags: u32,
+    pub pmd: EntryRef,
+    pub orig_pmd: u64,
+}
+
+impl VmFault<'_> {
+    pub fn mm(&self) -> &MmStruct {
+        &self.task.mm
+    }
+
+    pub fn is_write(&self) -> bool {
+        self.flags & FAULT_FLAG_WRITE != 0
+    }
+}
+
+/// `handle_mm_fault()` → `__handle_mm_fault()` (v6.1), called with
+/// mmap_lock held for read.
+pub fn handle_mm_fault(k: &Kernel, task: &Task, vma: &Vma, address: u64, flags: u32) -> u32 {
+    let _f = explore::enter("handle_mm_fault");
+    let mm = &task.mm;
+    let pgd = pgd_offset(mm, address);
+    let Some(pud) = pud_alloc(k, mm, &pgd, address) else {
+        return VM_FAULT_OOM;
+    };
+    let Some(pmd) = pmd_alloc(k, mm, &pud, address) else {
+        return VM_FAULT_OOM;
+    };
+    let mut vmf = VmFault {
+        k,
+        task,
+        vma,
+        address,
+        flags,
+        pmd,
+        orig_pmd: 0,
+    };
+    if pmd_none(Pmd(vmf.pmd.read("__handle_mm_fault: pmd_none(*pmd)")))
+        && hugepage_vma_check(k, vma)
+    {
+        let ret = do_huge_pmd_anonymous_page(&vmf);
+        if ret & VM_FAULT_FALLBACK == 0 {
+            return ret;
+        }
+    } else {
+        vmf.orig_pmd = vmf.pmd.read("__handle_mm_fault: vmf.orig_pmd = *pmd");
+        let orig = Pmd(vmf.orig_pmd);
+        if is_swap_pmd(orig) {
+            pmd_migration_entry_wait(&vmf);
+            return 0;
+        }
+        if pmd_trans_huge(orig) || pmd_devmap(orig) {
+            if pmd_protnone(orig) && vma.is_accessible() {
+                return do_huge_pmd_numa_page(&vmf);
+            }
+            if vmf.is_write() && !pmd_write(orig) {
+                let ret = do_huge_pmd_wp_page(&vmf);
+                if ret & VM_FAULT_FALLBACK == 0 {
+                    return ret;
+                }
+            } else {
+                huge_pmd_set_accessed(&vmf);
+                return 0;
+            }
+        }
+    }
+    handle_pte_fault(&vmf)
+}
+
+/// `huge_pmd_set_accessed()` (v6.1): under the pmd lock, mark the huge pmd
+/// young (and dirty for a write) if it is still what the fault saw. Taking
+/// the lock is what makes a fault on a transiently invalid pmd wait for the
+/// updater instead of spinning.
+fn huge_pmd_set_accessed(vmf: &VmFault<'_>) {
+    let _f = explore::enter("huge_pmd_set_accessed");
+    let ptl = pmd_lock(vmf.k, vmf.mm(), &vmf.pmd);
+    if vmf.pmd.read_locked() == vmf.orig_pmd {
+        let mut entry = crate::arch::x86::pgtable::pmd_mkyoung(Pmd(vmf.orig_pmd));
+        if vmf.is_write() {
+            entry = crate::arch::x86::pgtable::pmd_mkdirty(entry);
+        }
+        if entry.0 != vmf.orig_pmd {
+            vmf.pmd.write("pmdp_set_access_flags", entry.0);
+        }
+    }
+    ptl.unlock("spin_unlock(pmd_lock)");
+}
+
+/// `hugepage_vma_check()` for an anonymous fault: THP enabled for the VMA
+/// and the aligned 2 MiB range inside it (`transhuge_vma_suitable()`).
+pub fn hugepage_vma_check(k: &Kernel, vma: &Vma) -> bool {
+    use crate::mm_types::Thp;
+    let f = vma.flags();
+    let enabled = match k.machine.thp {
+        Thp::Always => f & vm_flags::VM_NOHUGEPAGE == 0,
+        Thp::Madvise => f & vm_flags::VM_HUGEPAGE != 0,
+        Thp::Never => false,
+    };
+    enabled && vma.end() - vma.start() >= HPAGE_PMD_SIZE
+}
+
+/// `transhuge_vma_suitable()`: the huge page at `haddr` fits in the VMA.
+pub fn transhuge_vma_suitable(vma: &Vma, haddr: u64) -> bool {
+    haddr >= vma.start() && haddr + HPAGE_PMD_SIZE <= vma.end()
+}
+
+/// `pmd_migration_entry_wait()`: sleep until the migration that owns the
+/// entry unlocks the folio, then let the fault retry.
+fn pmd_migration_entry_wait(vmf: &VmFault<'_>) {
+    let _f = explore::enter("pmd_migration_entry_wait");
+    let ptl = pmd_lock(vmf.k, vmf.mm(), &vmf.pmd);
+    let v = Pmd(vmf.pmd.read_locked());
+    if !crate::arch::x86::swap::is_pmd_migration_entry(&vmf.k.profile.swap_types, v) {
+        ptl.unlock("spin_unlock(pmd_lock)");
+        return;
+    }
+    let pfn = pfn_swap_entry_to_pfn(crate::arch::x86::swap::pmd_to_swp_entry(v));
+    let folio = vmf.k.mem.pfn_folio(pfn);
+    ptl.unlock("spin_unlock(pmd_lock)");
+    if let Some(folio) = folio {
+        migration_entry_wait_on_locked(&folio);
+    }
+}
+
+/// `__pud_alloc()` when the pgd entry is empty; returns the pud slot.
+pub fn pud_alloc(k: &Kernel, mm: &MmStruct, pgd: &EntryRef, addr: u64) -> Option<EntryRef> {
+    let v = pgd.read("pud_alloc: read *pgd");
+    if let Some(pud) = pud_offset(k, v, addr) {
+        return Some(pud);
+    }
+    populate_upper(k, mm, pgd, 3)?;
+    pud_offset(k, pgd.read("pud_offset: read *pgd"), addr)
+}
+
+/// `__pmd_alloc()` when the pud entry is empty; returns the pmd slot.
+pub fn pmd_alloc(k: &Kernel, mm: &MmStruct, pud: &EntryRef, addr: u64) -> Option<EntryRef> {
+    let v = pud.read("pmd_alloc: read *pud");
+    if let Some(pmd) = pmd_offset(k, v, addr) {
+        return Some(pmd);
+    }
+    populate_upper(k, mm, pud, 2)?;
+    pmd_offset(k, pud.read("pmd_offset: read *pud"), addr)
+}
+
+/// Allocates a table of `level` and installs it in `slot` under
+/// `mm->page_table_lock` unless someone else did first.
+fn populate_upper(k: &Kernel, mm: &MmStruct, slot: &EntryRef, level: u8) -> Option<()> {
+    // A PMD table carries the split pmd lock; PUD tables need none.
+    let class = (level == 2).then_some(&PMD_LOCK);
+    let table = alloc_table(k, node_of(mm), level, class)?;
+    let ptl = Ptl::lock(
+        mm.page_table_lock.clone(),
+        "spin_lock(&mm->page_table_lock)",
+    );
+    if slot.read_locked() == 0 {
+        mm.inc_pgtables_bytes();
+        slot.write(
+            if level == 2 {
+                "pud_populate"
+            } else {
+                "p4d_populate"
+            },
+            upper_populate_val(&table),
+        );
+    } else {
+        free_table(k, &table);
+    }
+    ptl.unlock("spin_unlock(&mm->page_table_lock)");
+    Some(())
+}
+
+/// Node page tables of this mm are allocated on (the mm's first task).
+fn node_of(_mm: &MmStruct) -> u32 {
+    0
+}
+
+/// `__pte_alloc(mm, pmd)`: install a PTE table under the pmd lock unless
+/// the pmd was populated meanwhile. Returns false on allocation failure.
+pub fn pte_alloc(k: &Kernel, mm: &MmStruct, pmd: &EntryRef) -> bool {
+    if !pmd_none(Pmd(pmd.read("pte_alloc: pmd_none(*pmd)"))) {
+        return true;
+    }
+    let _f = explore::enter("__pte_alloc");
+    let Some(table) = alloc_table(k, node_of(mm), 1, Some(&PTE_LOCK)) else {
+        return false;
+    };
+    let ptl = pmd_lock(k, mm, pmd);
+    if pmd_none(Pmd(pmd.read_locked())) {
+        mm.inc_pgtables_bytes();
+        pmd.write("pmd_populate", populate_val(&table));
+    } else {
+        free_table(k, &table);
+    }
+    ptl.unlock("spin_unlock(pmd_lock)");
+    true
+}
+
+/// `handle_pte_fault()` (v6.1).
+fn handle_pte_fault(vmf: &VmFault<'_>) -> u32 {
+    let _f = explore::enter("handle_pte_fault");
+    let k = vmf.k;
+    let mut orig_pte = None;
+    if !pmd_none(Pmd(vmf.pmd.read("handle_pte_fault: pmd_none(*pmd)"))) {
+        let v = Pmd(vmf.pmd.read("pmd_devmap_trans_unstable: read *pmd"));
+        if pmd_devmap(v) || pmd_none_or_trans_huge_or_clear_bad(k, &vmf.pmd) {
+            return 0;
+        }
+        let Some(pte) = pte_offset(k, vmf.pmd.read("pte_offset_map: read *pmd"), vmf.address)
+        else {
+            return 0;
+        };
+        let v = Pte(pte.read("vmf->orig_pte = *pte"));
+        if !pte_none(v) {
+            orig_pte = Some((pte, v));
+        }
+    }
+    let Some((pte, orig)) = orig_pte else {
+        return do_anonymous_page(vmf);
+    };
+    if !pte_present(orig) {
+        return do_swap_page(vmf, orig);
+    }
+    if pte_protnone(orig) && vmf.vma.is_accessible() {
+        return do_numa_page(vmf, &pte, orig);
+    }
+    let Some(map) = pte_offset_map_lock(k, vmf.mm(), &vmf.pmd, vmf.address) else {
+        return 0;
+    };
+    if map.pte.read_locked() != pte_val(orig) {
+        map.ptl.unlock("pte_unmap_unlock");
+        return 0;
+    }
+    if vmf.is_write() && !pte_write(orig) {
+        return do_wp_page(vmf, map.pte, map.ptl, orig);
+    }
+    let mut entry = pte_mkyoung(orig);
+    if vmf.is_write() {
+        entry = pte_mkdirty(entry);
+    }
+    if entry != orig {
+        map.pte.write("ptep_set_access_flags", pte_val(entry));
+    }
+    map.ptl.unlock("pte_unmap_unlock");
+    0
+}
+
+/// `do_swap_page()` for the only non-present PTEs the model creates:
+/// migration entries, on which the fault waits.
+fn do_swap_page(vmf: &VmFault<'_>, orig: Pte) -> u32 {
+    let _f = explore::enter("do_swap_page");
+    let entry = pte_to_swp_entry(orig);
+    if is_migration_entry(&vmf.k.profile.swap_types, entry) {
+        if let Some(folio) = vmf.k.mem.pfn_folio(pfn_swap_entry_to_pfn(entry)) {
+            migration_entry_wait_on_locked(&folio);
+        }
+        return 0;
+    }
+    explore::oops(
+        Finding::new(
+            FindingKind::Kernel,
+            "do_swap_page()",
+            "BUG: unexpected swap entry in an anonymous VMA",
+        )
+        .detail(format!(
+            "pte {:#x}: the model has no swap device",
+            pte_val(orig)
+        )),
+    )
+}
+
+/// The zero page (`ZERO_PAGE(0)`), allocated on first use.
+fn zero_folio(k: &Kernel) -> Option<Rc<Folio>> {
+    if let Some(f) = k.zero_page.get() {
+        return Some(f.clone());
+    }
+    let f = k.mem.alloc_pages(0, 0, FolioKind::Zero)?;
+    let _ = k.zero_page.set(f.clone());
+    Some(f)
+}
+
+/// `do_anonymous_page()` (v6.1).
+fn do_anonymous_page(vmf: &VmFault<'_>) -> u32 {
+    let _f = explore::enter("do_anonymous_page");
+    let (k, vma, mm) = (vmf.k, vmf.vma, vmf.mm());
+    if !pte_alloc(k, mm, &vmf.pmd) {
+        return VM_FAULT_OOM;
+    }
+    if !vmf.is_write() {
+        let Some(zero) = zero_folio(k) else {
+            return VM_FAULT_OOM;
+        };
+        let entry = pte_mkspecial(pfn_pte(zero.pfn, vma.vm_page_prot.get()));
+        return install_pte(vmf, entry, None);
+    }
+    if !anon_vma_prepare(k, vma) {
+        return VM_FAULT_OOM;
+    }
+    let Some(folio) = k.mem.alloc_pages(vmf.task.node, 0, FolioKind::Anon) else {
+        return VM_FAULT_OOM;
+    };
+    let entry = pte_mkwrite(pte_mkdirty(pfn_pte(folio.pfn, vma.vm_page_prot.get())));
+    install_pte(vmf, entry, Some(folio))
+}
+
+/// The locked tail of do_anonymous_page: install `entry` if the pte is
+/// still none, accounting a new anonymous folio.
+fn install_pte(vmf: &VmFault<'_>, entry: Pte, folio: Option<Rc<Folio>>) -> u32 {
+    let (k, mm) = (vmf.k, vmf.mm());
+    let Some(map) = pte_offset_map_lock(k, mm, &vmf.pmd, vmf.address) else {
+        if let Some(f) = folio {
+            k.mem.free_folio(&f);
+        }
+        return 0;
+    };
+    if !pte_none(Pte(map.pte.read_locked())) {
+        map.ptl.unlock("pte_unmap_unlock");
+        if let Some(f) = folio {
+            k.mem.free_folio(&f);
+        }
+        return 0;
+    }
+    if let Some(f) = &folio {
+        mm.add_mm_counter(MM_ANONPAGES, 1);
+        page_add_new_anon_rmap(f, vmf.vma, vmf.address);
+        f.lru.set(true);
+    }
+    map.pte.write("set_pte_at", pte_val(entry));
+    map.ptl.unlock("pte_unmap_unlock");
+    0
+}
+
+/// `do_wp_page()` (v6.1) for private anonymous memory: reuse an exclusive
+/// folio, or copy (from the zero page or a shared folio) into a new one.
+/// Called with the PTE lock held; releases it.
+fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
+    let _f = explore::enter("do_wp_page");
+    let k = vmf.k;
+    let old = (!pte_special(orig))
+        .then(|| k.mem.pfn_folio(pte_pfn(orig)))
+        .flatten();
+    if let Some(old) = old
+        .as_ref()
+        .filter(|f| f.kind.get() == FolioKind::Anon && f.mapcount.get() == 1)
+    {
+        let _ = old;
+        pte.write(
+            "wp_page_reuse: ptep_set_access_flags",
+            pte_val(pte_mkyoung(pte_mkdirty(pte_mkwrite(orig)))),
+        );
+        ptl.unlock("pte_unmap_unlock");
+        return 0;
+    }
+    ptl.unlock("pte_unmap_unlock");
+    wp_page_copy(vmf, orig, old)
+}
+
+/// `wp_page_copy()`: allocate, copy, and replace the pte if unchanged.
+fn wp_page_copy(vmf: &VmFault<'_>, orig: Pte, old: Option<Rc<Folio>>) -> u32 {
+    let _f = explore::enter("wp_page_copy");
+    let (k, vma, mm) = (vmf.k, vmf.vma, vmf.mm());
+    if !anon_vma_prepare(k, vma) {
+        return VM_FAULT_OOM;
+    }
+    let Some(new) = k.mem.alloc_pages(vmf.task.node, 0, FolioKind::Anon) else {
+        return VM_FAULT_OOM;
+    };
+    if let Some(old) = &old {
+        let sub = (pte_pfn(orig) - old.pfn) as usize;
+        new.data.borrow_mut()[0] = old.data.borrow()[sub].clone();
+    }
+    let Some(map) = pte_offset_map_lock(k, mm, &vmf.pmd, vmf.address) else {
+        k.mem.free_folio(&new);
+        return 0;
+    };
+    if map.pte.read_locked() != pte_val(orig) {
+        map.ptl.unlock("pte_unmap_unlock");
+        k.mem.free_folio(&new);
+        return 0;
+    }
+    if old.as_ref().is_none_or(|f| f.kind.get() != FolioKind::Anon) {
+        mm.add_mm_counter(MM_ANONPAGES, 1);
+    }
+    page_add_new_anon_rmap(&new, vma, vmf.address);
+    new.lru.set(true);
+    let entry = pte_mkwrite(pte_mkdirty(pfn_pte(new.pfn, vma.vm_page_prot.get())));
+    map.pte
+        .xchg("ptep_clear_flush + set_pte_at", pte_val(entry));
+    if let Some(old) = old.filter(|f| f.kind.get() == FolioKind::Anon) {
+        page_remove_rmap(&old, false);
+        put_folio(k, &old);
+    }
+    map.ptl.unlock("pte_unmap_unlock");
+    0
+}
+
+/// `do_numa_page()` (v6.1): a NUMA hinting fault on a PROT_NONE pte.
+fn do_numa_page(vmf: &VmFault<'_>, pte: &EntryRef, orig: Pte) -> u32 {
+    let _f = explore::enter("do_numa_page");
+    let (k, vma) = (vmf.k, vmf.vma);
+    let ptl = pte_lock_from_pmd(vmf);
+    if pte.read_locked() != pte_val(orig) {
+        ptl.unlock("pte_unmap_unlock");
+        return 0;
+    }
+    let restored = pte_mkyoung(pte_modify(orig, vma.vm_page_prot.get()));
+    let folio = k
+        .mem
+        .pfn_folio(pte_pfn(orig))
+        .filter(|f| f.kind.get() == FolioKind::Anon);
+    let target = folio
+        .as_ref()
+        .and_then(|f| numa_migrate_prep(k, vmf.task, f));
+    let (Some(folio), Some(target)) = (folio, target) else {
+        pte.write("do_numa_page: restore pte (out_map)", pte_val(restored));
+        ptl.unlock("pte_unmap_unlock");
+        return 0;
+    };
+    ptl.unlock("pte_unmap_unlock");
+    if migrate_misplaced_page(k, &folio, vma, target) {
+        return 0;
+    }
+    let ptl = pte_lock_from_pmd(vmf);
+    if pte.read_locked() == pte_val(orig) {
+        pte.write("do_numa_page: restore pte (out_map)", pte_val(restored));
+    }
+    ptl.unlock("pte_unmap_unlock");
+    0
+}
+
+/// `vmf->ptl = pte_lockptr(mm, vmf->pmd); spin_lock(vmf->ptl);` as
+/// do_numa_page does it: the lock is derived from another read of `*pmd`.
+fn pte_lock_from_pmd(vmf: &VmFault<'_>) -> Ptl {
+    let v = vmf.pmd.read("pte_lockptr: read *pmd");
+    spin_lock_derived(vmf.k, pte_lockptr(vmf.k, vmf.mm(), v), v)
+}
+
+/// `folio_put()`: drop a reference, freeing the folio at zero.
+pub fn put_folio(k: &Kernel, folio: &Folio) {
+    let r = folio.refcount.get() - 1;
+    folio.refcount.set(r);
+    if r == 0 {
+        k.mem.free_folio(folio);
+    } else if r < 0 {
+        explore::oops(crate::debug::bad_page(
+            folio,
+            "nonzero _refcount: page refcount underflow",
+        ));
+    }
+}
+
+/// `folio_get()`.
+pub fn get_folio(folio: &Folio) {
+    folio.refcount.set(folio.refcount.get() + 1);
+}
+
+/// `zap_page_range()` / `unmap_page_range()` over `[start, end)` of `vma`,
+/// with mmap_lock held (read for MADV_DONTNEED, write for munmap/exit).
+pub fn unmap_page_range(k: &Kernel, mm: &MmStruct, vma: &Vma, start: u64, end: u64) {
+    let _f = explore::enter("unmap_page_range");
+    let mut addr = start;
+    while addr < end {
+        let next = crate::arch::x86::pgtable::pud_addr_end(addr, end);
+        let pgd = pgd_offset(mm, addr).read("zap: read *pgd");
+        if let Some(pud) = pud_offset(k, pgd, addr) {
+            if let Some(pmd) = pmd_offset(k, pud.read("zap: read *pud"), addr) {
+                zap_pmd_range(k, mm, vma, pmd, addr, next);
+            }
+        }
+        addr = next;
+    }
+}
+
+/// `zap_pmd_range()` (v6.1).
+fn zap_pmd_range(k: &Kernel, mm: &MmStruct, vma: &Vma, first: EntryRef, start: u64, end: u64) {
+    let _f = explore::enter("zap_pmd_range");
+    let mut addr = start;
+    let mut pmd = first;
+    loop {
+        let next = pmd_addr_end(addr, end);
+        let huge = is_huge_or_swap(Pmd(pmd.read("zap_pmd_range: read *pmd")));
+        let mut handled = false;
+        if huge {
+            if next - addr != HPAGE_PMD_SIZE {
+                split_huge_pmd(k, mm, vma, &pmd, addr);
+            } else {
+                handled = zap_huge_pmd(k, mm, vma, &pmd, addr);
+            }
+        }
+        if !handled && !pmd_none_or_trans_huge_or_clear_bad(k, &pmd) {
+            zap_pte_range(k, mm, vma, &pmd, addr, next);
+        }
+        addr = next;
+        if addr >= end {
+            return;
+        }
+        pmd = EntryRef::new(pmd.table.clone(), pmd.index + 1);
+    }
+}
+
+/// `zap_pte_range()` (v6.1) for anonymous memory.
+fn zap_pte_range(k: &Kernel, mm: &MmStruct, vma: &Vma, pmd: &EntryRef, start: u64, end: u64) {
+    let _f = explore::enter("zap_pte_range");
+    let Some(map) = pte_offset_map_lock(k, mm, pmd, start) else {
+        return;
+    };
+    let mut addr = start;
+    while addr < end {
+        let pte = EntryRef::new(
+            map.pte.table.clone(),
+            crate::arch::x86::pgtable::pte_index(addr) as usize,
+        );
+        let v = Pte(pte.read_locked());
+        if !pte_none(v) {
+            pte.xchg("ptep_get_and_clear_full", 0);
+            zap_one_pte(k, mm, vma, addr, v);
+        }
+        addr += PAGE_SIZE;
+    }
+    map.ptl.unlock("pte_unmap_unlock");
+}
+
+/// Accounting for one zapped pte: rss, rmap, and the page reference
+/// (`vm_normal_page()`, `page_remove_rmap()`, `tlb_remove_page()`).
+fn zap_one_pte(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, v: Pte) {
+    if pte_present(v) {
+        if pte_special(v) {
+            return;
+        }
+        let Some(folio) = crate::debug::vm_normal_page(k, mm, vma, addr, v) else {
+            return;
+        };
+        mm.add_mm_counter(MM_ANONPAGES, -1);
+        page_remove_rmap(&folio, false);
+        put_folio(k, &folio);
+        return;
+    }
+    let entry = pte_to_swp_entry(v);
+    if is_migration_entry(&k.profile.swap_types, entry) {
+        // The migration owns the folio; only the rss moves.
+        mm.add_mm_counter(MM_ANONPAGES, -1);
+        return;
+    }
+    crate::debug::print_bad_pte(k, mm, vma, addr, v);
+}
+
+/// `free_pgtables()`: free every page table whose span no VMA covers any
+/// more (after munmap, or all of them at exit). Called with mmap_lock held
+/// for write, after the range was zapped.
+pub fn free_pgtables(k: &Kernel, mm: &MmStruct, mmap: &MmapState) {
+    let _f = explore::enter("free_pgtables");
+    let covered = |lo: u64, len: u64| {
+        mmap.vmas
+            .iter()
+            .any(|v| v.start() < lo + len && v.end() > lo)
+    };
+    let pgd = mm.pgd.clone();
+    for i in 0..512 {
+        let Some(pud_table) = table_of(k, pgd.entries().peek(i)) else {
+            continue;
+        };
+        let pud_base = (i as u64) << 39;
+        for j in 0..512 {
+            let Some(pmd_table) = table_of(k, pud_table.entries().peek(j)) else {
+                continue;
+            };
+            let pmd_base = pud_base + ((j as u64) << 30);
+            for m in 0..512 {
+                let base = pmd_base + ((m as u64) << 21);
+                if covered(base, HPAGE_PMD_SIZE) {
+                    continue;
+                }
+                if let Some(pte_table) = table_of(k, pmd_table.entries().peek(m)) {
+                    free_one_table(
+                        k,
+                        mm,
+                        &pmd_table,
+                        m,
+                        &pte_table,
+                        "pmd_clear (free_pte_range)",
+                    );
+                }
+            }
+            if !covered(pmd_base, 1 << 30) {
+                free_one_table(
+                    k,
+                    mm,
+                    &pud_table,
+                    j,
+                    &pmd_table,
+                    "pud_clear (free_pmd_range)",
+                );
+            }
+        }
+        if !covered(pud_base, 1 << 39) {
+            free_one_table(k, mm, &pgd, i, &pud_table, "p4d_clear (free_pud_range)");
+        }
+    }
+}
+
+/// Clears `parent[index]` and frees the table it pointed to.
+fn free_one_table(
+    k: &Kernel,
+    mm: &MmStruct,
+    parent: &Folio,
+    index: usize,
+    table: &Folio,
+    label: &'static str,
+) {
+    parent.entries().write(index, label, 0);
+    free_table(k, table);
+    mm.dec_pgtables_bytes();
+}
+
+/// Whether the vma maps `addr` writable (for the user-access permission check).
+pub fn vma_allows(vma: &Vma, write: bool) -> bool {
+    let f = vma.flags();
+    if write {
+        f & vm_flags::VM_WRITE != 0
+    } else {
+        f & (vm_flags::VM_READ | vm_flags::VM_WRITE | vm_flags::VM_EXEC) != 0
+    }
+}

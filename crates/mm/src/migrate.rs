@@ -1,0 +1,197 @@
+//! Page migration for NUMA balancing: `migrate_misplaced_page()` →
+//! `migrate_pages()` → `unmap_and_move()` → `__unmap_and_move()`, and
+//! `remove_migration_ptes()`.
+//!
+//! Models mm/migrate.c (v6.1), for anonymous folios (small or PMD-sized).
+
+use std::rc::Rc;
+
+use crate::arch::x86::pgtable::{pfn_pte, pte_mkwrite, pte_val, Pte};
+use crate::arch::x86::swap::{is_writable_migration_entry, pte_to_swp_entry};
+use crate::huge_memory::remove_migration_pmd;
+use crate::memory::{get_folio, put_folio};
+use crate::mm_types::{Folio, FolioKind, Kernel, Vma};
+use crate::page_vma_mapped::{page_vma_mapped_walk, Mapped};
+use crate::rmap::{page_add_anon_rmap, rmap_walk_anon, try_to_migrate};
+
+/// `MIGRATEPAGE_SUCCESS` and the errors migration distinguishes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MigrateResult {
+    Success,
+    /// -EAGAIN: try again in a later pass.
+    Again,
+    /// -ENOMEM: no destination folio.
+    NoMem,
+}
+
+/// Passes `migrate_pages()` makes over pages that returned -EAGAIN.
+const MIGRATE_PASSES: u32 = 10;
+
+/// `migrate_misplaced_page()` (v6.1). The caller holds a reference
+/// (numa_migrate_prep); returns whether the folio moved to `node`.
+pub fn migrate_misplaced_page(k: &Kernel, folio: &Rc<Folio>, _vma: &Vma, node: u32) -> bool {
+    let _f = explore::enter("migrate_misplaced_page");
+    if !numamigrate_isolate_page(k, folio) {
+        put_folio(k, folio);
+        return false;
+    }
+    let rc = migrate_pages(k, folio, node);
+    if rc != MigrateResult::Success {
+        putback_lru_page(k, folio);
+        return false;
+    }
+    true
+}
+
+/// `numamigrate_isolate_page()`: take the folio off the LRU (with a
+/// reference of its own) and drop the caller's reference.
+fn numamigrate_isolate_page(k: &Kernel, folio: &Folio) -> bool {
+    if !folio.lru.get() {
+        return false;
+    }
+    folio.lru.set(false);
+    get_folio(folio);
+    put_folio(k, folio);
+    true
+}
+
+/// `putback_lru_page()`: back on the LRU, drop the isolation reference.
+fn putback_lru_page(k: &Kernel, folio: &Folio) {
+    folio.lru.set(true);
+    put_folio(k, folio);
+}
+
+/// `migrate_pages(..., MIGRATE_ASYNC, MR_NUMA_MISPLACED)` for one folio.
+fn migrate_pages(k: &Kernel, folio: &Rc<Folio>, node: u32) -> MigrateResult {
+    let _f = explore::enter("migrate_pages");
+    let mut rc = MigrateResult::Again;
+    for _pass in 0..MIGRATE_PASSES {
+        rc = unmap_and_move(k, folio, node);
+        if rc != MigrateResult::Again {
+            break;
+        }
+    }
+    rc
+}
+
+/// `unmap_and_move()` (v6.1).
+fn unmap_and_move(k: &Kernel, folio: &Rc<Folio>, node: u32) -> MigrateResult {
+    let _f = explore::enter("unmap_and_move");
+    if folio.refcount.get() == 1 {
+        // Freed under us (only the isolation reference is left).
+        return MigrateResult::Success;
+    }
+    let Some(new) = k.mem.alloc_pages(node, folio.order, FolioKind::Anon) else {
+        explore::mark("migrate: no destination folio");
+        return MigrateResult::NoMem;
+    };
+    let rc = unmap_and_move_locked(k, folio, &new);
+    if rc == MigrateResult::Success {
+        // The isolation reference: the source is freed with it.
+        put_folio(k, folio);
+    } else {
+        put_folio(k, &new);
+    }
+    rc
+}
+
+/// `__unmap_and_move()` (v6.1, MIGRATE_ASYNC).
+fn unmap_and_move_locked(k: &Kernel, src: &Rc<Folio>, dst: &Rc<Folio>) -> MigrateResult {
+    let _f = explore::enter("__unmap_and_move");
+    if !src.lock.try_lock("folio_trylock(src)") {
+        return MigrateResult::Again;
+    }
+    if !dst.lock.try_lock("folio_trylock(dst)") {
+        src.lock.unlock("folio_unlock(src)");
+        return MigrateResult::Again;
+    }
+    let was_mapped = src.mapcount.get() > 0;
+    if was_mapped {
+        try_to_migrate(k, src);
+    }
+    let mut rc = MigrateResult::Again;
+    if src.mapcount.get() == 0 {
+        rc = move_to_new_folio(src, dst);
+    }
+    if was_mapped {
+        let target = if rc == MigrateResult::Success {
+            dst
+        } else {
+            src
+        };
+        remove_migration_ptes(k, src, target);
+    }
+    dst.lock.unlock("folio_unlock(dst)");
+    src.lock.unlock("folio_unlock(src)");
+    if rc == MigrateResult::Success {
+        dst.lru.set(true);
+        put_folio(k, dst);
+    }
+    rc
+}
+
+/// `move_to_new_folio()` → `migrate_folio()`: refuse if someone else holds
+/// a reference (`folio_migrate_mapping` refcount check), else copy the data
+/// and the mapping.
+fn move_to_new_folio(src: &Folio, dst: &Folio) -> MigrateResult {
+    let _f = explore::enter("move_to_new_folio");
+    if src.refcount.get() != 1 {
+        explore::mark("migrate: extra reference, -EAGAIN");
+        return MigrateResult::Again;
+    }
+    *dst.data.borrow_mut() = src.data.borrow().clone();
+    *dst.anon_vma.borrow_mut() = src.anon_vma.borrow().clone();
+    dst.index.set(src.index.get());
+    dst.last_cpupid_nid.set(src.last_cpupid_nid.get());
+    explore::note!(
+        "folio_migrate_copy: pfn {:#x} -> pfn {:#x} (node {} -> {})",
+        src.pfn,
+        dst.pfn,
+        src.node,
+        dst.node
+    );
+    MigrateResult::Success
+}
+
+/// `remove_migration_ptes(src, dst)`: replace the migration entries that
+/// point to `src` by mappings of `dst` (which is `src` after a failure).
+pub fn remove_migration_ptes(k: &Kernel, src: &Folio, dst: &Folio) {
+    let _f = explore::enter("remove_migration_ptes");
+    rmap_walk_anon(dst, |vma, addr| {
+        page_vma_mapped_walk(k, src, vma, addr, true, &mut |m: &Mapped| match m {
+            Mapped::Pmd(pmd) => remove_migration_pmd(k, vma, pmd, dst, addr),
+            Mapped::Pte(pte, at) => remove_migration_pte(k, vma, pte, src, dst, *at),
+        });
+        true
+    });
+}
+
+/// The pte branch of `remove_migration_pte()` (v6.1).
+fn remove_migration_pte(
+    k: &Kernel,
+    vma: &Vma,
+    pte: &crate::pgtable::EntryRef,
+    src: &Folio,
+    dst: &Folio,
+    at: u64,
+) {
+    let cur = Pte(pte.read_locked());
+    let entry = pte_to_swp_entry(cur);
+    let sub = crate::arch::x86::swap::pfn_swap_entry_to_pfn(entry) - src.pfn;
+    get_folio(dst);
+    let mut v = pfn_pte(dst.pfn + sub, vma.vm_page_prot.get());
+    if is_writable_migration_entry(&k.profile.swap_types, entry)
+        && vma.flags() & crate::mm_types::vm_flags::VM_WRITE != 0
+    {
+        v = pte_mkwrite(v);
+    }
+    page_add_anon_rmap(dst, vma, at, false);
+    pte.write("remove_migration_pte: set_pte_at", pte_val(v));
+}
+
+/// `migration_entry_wait_on_locked()`: a fault found a migration entry and
+/// sleeps until the migrating folio is unlocked.
+pub fn migration_entry_wait_on_locked(folio: &Folio) {
+    let _f = explore::enter("migration_entry_wait_on_locked");
+    folio.lock.wait_unlocked("folio_wait_bit(PG_locked)");
+}

@@ -1,0 +1,470 @@
+//! The model's core objects: `struct folio`, page-table pages, `mm_struct`,
+//! `vm_area_struct`, `anon_vma`, and the machine they live on.
+//!
+//! Models include/linux/mm_types.h (v6.1). Every shared field says what
+//! protects it, who reads it without that protection, and its invariant.
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::{Rc, Weak};
+
+use explore::sync::{BitLock, RwSem, SlotArray, SpinLock};
+
+use crate::arch::x86::pgtable::PgProt;
+use crate::ghost::Ghost;
+use crate::locking::{ANON_VMA_LOCK, FOLIO_LOCK, MMAP_LOCK, PAGE_TABLE_LOCK};
+use crate::page_alloc::PhysMem;
+use crate::profile::Profile;
+
+pub const PAGE_SHIFT: u32 = 12;
+pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+pub const HPAGE_PMD_ORDER: u32 = 9;
+pub const HPAGE_PMD_NR: u64 = 1 << HPAGE_PMD_ORDER;
+pub const HPAGE_PMD_SIZE: u64 = PAGE_SIZE << HPAGE_PMD_ORDER;
+
+/// `vm_flags` bits (include/linux/mm.h).
+pub mod vm_flags {
+    pub const VM_READ: u64 = 0x1;
+    pub const VM_WRITE: u64 = 0x2;
+    pub const VM_EXEC: u64 = 0x4;
+    pub const VM_SHARED: u64 = 0x8;
+    pub const VM_MAYREAD: u64 = 0x10;
+    pub const VM_MAYWRITE: u64 = 0x20;
+    pub const VM_MAYEXEC: u64 = 0x40;
+    pub const VM_ACCOUNT: u64 = 0x0010_0000;
+    pub const VM_NORESERVE: u64 = 0x0020_0000;
+    pub const VM_HUGEPAGE: u64 = 0x2000_0000;
+    pub const VM_NOHUGEPAGE: u64 = 0x4000_0000;
+    pub const VM_ACCESS_FLAGS: u64 = VM_READ | VM_WRITE | VM_EXEC;
+}
+
+/// rss counter indices (include/linux/mm_types_task.h, v6.1).
+pub const MM_FILEPAGES: usize = 0;
+pub const MM_ANONPAGES: usize = 1;
+pub const MM_SWAPENTS: usize = 2;
+pub const MM_SHMEMPAGES: usize = 3;
+pub const NR_MM_COUNTERS: usize = 4;
+pub const RSS_NAMES: [&str; NR_MM_COUNTERS] = [
+    "MM_FILEPAGES",
+    "MM_ANONPAGES",
+    "MM_SWAPENTS",
+    "MM_SHMEMPAGES",
+];
+
+/// Content of one 4 KiB page as user space sees it: a fill byte plus the
+/// bytes that differ from it.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct PageData {
+    pub fill: u8,
+    pub bytes: BTreeMap<u16, u8>,
+}
+
+impl PageData {
+    pub fn zero() -> Self {
+        PageData::default()
+    }
+
+    pub fn get(&self, off: u16) -> u8 {
+        self.bytes.get(&off).copied().unwrap_or(self.fill)
+    }
+
+    /// Writes `v` to bytes `[lo, hi)` of the page.
+    pub fn fill_range(&mut self, lo: u16, hi: u32, v: u8) {
+        if lo == 0 && hi >= PAGE_SIZE as u32 {
+            self.fill = v;
+            self.bytes.clear();
+            return;
+        }
+        for off in u32::from(lo)..hi.min(PAGE_SIZE as u32) {
+            if v == self.fill {
+                self.bytes.remove(&(off as u16));
+            } else {
+                self.bytes.insert(off as u16, v);
+            }
+        }
+    }
+
+    /// Short description for reports: `0x5a` or `0x5a+3 bytes`.
+    pub fn describe(&self) -> String {
+        if self.bytes.is_empty() {
+            format!("{:#04x}", self.fill)
+        } else {
+            format!("{:#04x}+{} bytes", self.fill, self.bytes.len())
+        }
+    }
+}
+
+/// What a folio is used for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FolioKind {
+    Anon,
+    /// A page-table page of the given level (1 = PTE, 2 = PMD, 3 = PUD, 4 = PGD).
+    PageTable(u8),
+    /// The huge zero folio (`huge_zero_page`).
+    HugeZero,
+    /// The zero page (`ZERO_PAGE(0)`).
+    Zero,
+    /// Back in the allocator; any use is a use-after-free.
+    Free,
+}
+
+/// `struct folio` (or a small `struct page`): one allocation of 2^order
+/// frames.
+pub struct Folio {
+    pub pfn: u64,
+    pub order: u32,
+    pub node: u32,
+    /// Protected by: the allocator (set at alloc/free).
+    pub kind: Cell<FolioKind>,
+    /// `_refcount`. Updated with atomic operations (`folio_get`/`folio_put`),
+    /// which the model does not make scheduling points: no modelled path
+    /// decides anything on a racy refcount read.
+    /// Invariant: `refcount >= mapcount` while allocated.
+    pub refcount: Cell<i64>,
+    /// `_mapcount + 1` (for a PMD-mapped THP the entire mapcount).
+    /// Protected by: the page-table lock of each mapping entry.
+    /// Invariant (INV-ACCT): equals the number of present entries mapping it.
+    pub mapcount: Cell<i64>,
+    /// `PG_locked`.
+    pub lock: BitLock,
+    /// `PG_lru`: on an LRU list, so isolatable for migration.
+    /// Protected by: the lruvec lock (not modelled: isolation is one step).
+    pub lru: Cell<bool>,
+    /// `folio->mapping` of an anonymous folio. Protected by: the folio lock
+    /// and the page-table lock of its first mapping.
+    pub anon_vma: RefCell<Option<Rc<AnonVma>>>,
+    /// `folio->index`: linear page index of the head in its anon_vma.
+    pub index: Cell<u64>,
+    /// `page_cpupid_last()` reduced to the node (NUMA two-pass filter).
+    pub last_cpupid_nid: Cell<Option<u32>>,
+    /// User data, one entry per 4 KiB page (empty for page tables).
+    /// Protected by: being mapped (user access) or the folio lock (migration
+    /// copy while every mapping is a migration entry).
+    pub data: RefCell<Vec<PageData>>,
+    /// The 512 entries, for a page-table page. Written under the table's
+    /// lock (or `page_table_lock` for upper levels); read locklessly by the
+    /// hardware walker, GUP-fast, and the pmd checks of change_pmd_range.
+    pub table: Option<SlotArray>,
+    /// `page->ptl` (split page-table lock). `None` models the NULL pointer of
+    /// an `ALLOC_SPLIT_PTLOCKS` kernel for a page that is not a page table.
+    pub ptl: RefCell<Option<Rc<SpinLock<()>>>>,
+    /// `pmd_huge_pte`: page tables deposited for the huge pmds of this PMD
+    /// table. Protected by: this table's pmd lock.
+    pub pmd_huge_pte: RefCell<Vec<Rc<Folio>>>,
+}
+
+impl Folio {
+    pub fn nr_pages(&self) -> u64 {
+        1 << self.order
+    }
+
+    pub fn is_freed(&self) -> bool {
+        self.kind.get() == FolioKind::Free
+    }
+
+    pub fn entries(&self) -> &SlotArray {
+        self.table
+            .as_ref()
+            .expect("page-table entries of a page that is not a page table")
+    }
+
+    pub fn new(pfn: u64, order: u32, node: u32, kind: FolioKind) -> Folio {
+        let table = match kind {
+            FolioKind::PageTable(level) => Some(SlotArray::new(table_class(level), pfn, 512)),
+            _ => None,
+        };
+        let data = match kind {
+            FolioKind::Anon | FolioKind::HugeZero | FolioKind::Zero => {
+                vec![PageData::zero(); 1 << order]
+            }
+            _ => Vec::new(),
+        };
+        Folio {
+            pfn,
+            order,
+            node,
+            kind: Cell::new(kind),
+            refcount: Cell::new(1),
+            mapcount: Cell::new(0),
+            lock: BitLock::new(&FOLIO_LOCK, pfn),
+            lru: Cell::new(false),
+            anon_vma: RefCell::new(None),
+            index: Cell::new(0),
+            last_cpupid_nid: Cell::new(None),
+            data: RefCell::new(data),
+            table,
+            ptl: RefCell::new(None),
+            pmd_huge_pte: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+/// Object class names of page-table entries, used by reports to decode
+/// values (`Instance::describe`).
+pub const PTE_CLASS: &str = "pte";
+pub const PMD_CLASS: &str = "pmd";
+pub const PUD_CLASS: &str = "pud";
+pub const PGD_CLASS: &str = "pgd";
+
+fn table_class(level: u8) -> &'static str {
+    match level {
+        1 => PTE_CLASS,
+        2 => PMD_CLASS,
+        3 => PUD_CLASS,
+        _ => PGD_CLASS,
+    }
+}
+
+/// THP setting of the machine (`/sys/kernel/mm/transparent_hugepage/enabled`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Thp {
+    Always,
+    Madvise,
+    Never,
+}
+
+/// The machine: NUMA nodes and THP settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Machine {
+    pub nodes: u32,
+    pub thp: Thp,
+    /// `transparent_hugepage/use_zero_page` (default 1).
+    pub thp_use_zero_page: bool,
+}
+
+/// One modelled machine running one kernel profile.
+pub struct Kernel {
+    pub profile: Profile,
+    pub machine: Machine,
+    pub mem: PhysMem,
+    /// Expected user-visible state (not kernel state): see ghost.rs.
+    pub ghost: Ghost,
+    /// `huge_zero_page`, allocated on first use.
+    pub huge_zero: OnceCell<Rc<Folio>>,
+    /// `ZERO_PAGE(0)`, allocated on first use.
+    pub zero_page: OnceCell<Rc<Folio>>,
+    /// Every mm, for checkers and reports.
+    pub mms: RefCell<Vec<Rc<MmStruct>>>,
+    next_id: Cell<u64>,
+}
+
+impl Kernel {
+    pub fn new(profile: Profile, machine: Machine) -> Kernel {
+        Kernel {
+            profile,
+            machine,
+            mem: PhysMem::new(machine.nodes),
+            ghost: Ghost::default(),
+            huge_zero: OnceCell::new(),
+            zero_page: OnceCell::new(),
+            mms: RefCell::new(Vec::new()),
+            next_id: Cell::new(1),
+        }
+    }
+
+    /// A raw pmd value decoded with this profile's swap-type numbering.
+    pub fn describe_pmd(&self, val: u64) -> String {
+        crate::arch::x86::pgtable::describe_pmd_with(
+            crate::arch::x86::pgtable::Pmd(val),
+            &self.profile.swap_types,
+        )
+    }
+
+    /// A raw pte value decoded with this profile's swap-type numbering.
+    pub fn describe_pte(&self, val: u64) -> String {
+        crate::arch::x86::pgtable::describe_pte_with(
+            crate::arch::x86::pgtable::Pte(val),
+            &self.profile.swap_types,
+        )
+    }
+
+    /// A fresh id for an mm or anon_vma.
+    pub fn next_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+}
+
+/// A user thread: the task on whose behalf syscalls and faults run.
+#[derive(Clone)]
+pub struct Task {
+    pub name: String,
+    /// NUMA node of the CPU the task runs on.
+    pub node: u32,
+    pub mm: Rc<MmStruct>,
+}
+
+/// The VMA list, protected by `mmap_lock`.
+#[derive(Default)]
+pub struct MmapState {
+    /// Sorted by `vm_start`, non-overlapping.
+    pub vmas: Vec<Rc<Vma>>,
+}
+
+impl MmapState {
+    /// `find_vma()`: the first VMA with `vm_end > addr`.
+    pub fn find_vma(&self, addr: u64) -> Option<&Rc<Vma>> {
+        self.vmas.iter().find(|v| v.vm_end.get() > addr)
+    }
+
+    /// `vma_lookup()`: the VMA containing `addr`.
+    pub fn vma_lookup(&self, addr: u64) -> Option<&Rc<Vma>> {
+        self.find_vma(addr).filter(|v| v.vm_start.get() <= addr)
+    }
+}
+
+/// `struct mm_struct`.
+pub struct MmStruct {
+    pub id: u64,
+    /// Protected by: itself (rw_semaphore). Writers: mmap, munmap, mprotect;
+    /// readers: faults, NUMA scanning, madvise(MADV_DONTNEED).
+    pub mmap_lock: RwSem<MmapState>,
+    /// The PGD page. Invariant: never freed before the mm.
+    pub pgd: Rc<Folio>,
+    /// `mm->page_table_lock`: populating PGD/PUD entries; the pmd lock when
+    /// split page-table locks are off.
+    pub page_table_lock: Rc<SpinLock<()>>,
+    /// rss counters. Updated with per-cpu/atomic adds, not scheduling points.
+    /// Invariant (INV-ACCT): equal to the census of entries by type; zero
+    /// when the mm is freed (`check_mm`).
+    pub rss: [Cell<i64>; NR_MM_COUNTERS],
+    /// `pgtables_bytes`. Invariant: 4096 x (PUD + PMD + PTE tables, deposited
+    /// included); zero when the mm is freed.
+    pub pgtables_bytes: Cell<i64>,
+    /// Lowest address of the top-down mmap area.
+    pub mmap_base: u64,
+    /// Set once the mm has been torn down by exit_mmap.
+    pub exited: Cell<bool>,
+    /// `mm_users`: threads sharing the mm (change_pte_range's single-thread
+    /// shortcut reads it).
+    pub users: Cell<u32>,
+}
+
+impl MmStruct {
+    pub fn new(id: u64, pgd: Rc<Folio>) -> MmStruct {
+        MmStruct {
+            id,
+            mmap_lock: RwSem::new(&MMAP_LOCK, id, MmapState::default()),
+            pgd,
+            page_table_lock: Rc::new(SpinLock::new(&PAGE_TABLE_LOCK, id, ())),
+            rss: Default::default(),
+            pgtables_bytes: Cell::new(0),
+            mmap_base: 0x7f00_0000_0000,
+            exited: Cell::new(false),
+            users: Cell::new(1),
+        }
+    }
+
+    /// `add_mm_counter()`.
+    pub fn add_mm_counter(&self, member: usize, value: i64) {
+        let c = &self.rss[member];
+        c.set(c.get() + value);
+    }
+
+    /// `mm_inc_nr_ptes()` and friends: one 4 KiB table.
+    pub fn inc_pgtables_bytes(&self) {
+        self.pgtables_bytes
+            .set(self.pgtables_bytes.get() + PAGE_SIZE as i64);
+    }
+
+    pub fn dec_pgtables_bytes(&self) {
+        self.pgtables_bytes
+            .set(self.pgtables_bytes.get() - PAGE_SIZE as i64);
+    }
+
+    /// The hashed `%p` the kernel prints for this mm.
+    pub fn hashed(&self) -> String {
+        hashed_pointer(0xffff_8880_1000_0000 + self.id * 0x1000)
+    }
+}
+
+/// `struct vm_area_struct`.
+pub struct Vma {
+    /// The Rc this VMA lives in (anon_vma lists hold weak references).
+    pub this: Weak<Vma>,
+    pub mm: Weak<MmStruct>,
+    /// Protected by: mmap_lock (W) and the anon_vma lock to change; readers
+    /// hold mmap_lock (R) or the anon_vma lock (rmap walk).
+    pub vm_start: Cell<u64>,
+    pub vm_end: Cell<u64>,
+    pub vm_flags: Cell<u64>,
+    pub vm_page_prot: Cell<PgProt>,
+    /// Page offset of vm_start in the anon_vma's linear space.
+    pub vm_pgoff: Cell<u64>,
+    /// Set once by `anon_vma_prepare()` under `page_table_lock`; read under
+    /// mmap_lock (R). Invariant: once set, not reassigned while linked.
+    pub anon_vma: OnceCell<Rc<AnonVma>>,
+}
+
+impl Vma {
+    pub fn start(&self) -> u64 {
+        self.vm_start.get()
+    }
+
+    pub fn end(&self) -> u64 {
+        self.vm_end.get()
+    }
+
+    pub fn flags(&self) -> u64 {
+        self.vm_flags.get()
+    }
+
+    /// `vma_is_accessible()`.
+    pub fn is_accessible(&self) -> bool {
+        self.flags() & vm_flags::VM_ACCESS_FLAGS != 0
+    }
+
+    /// `linear_page_index()`.
+    pub fn linear_page_index(&self, addr: u64) -> u64 {
+        ((addr - self.start()) >> PAGE_SHIFT) + self.vm_pgoff.get()
+    }
+
+    /// The kernel's `/proc/pid/maps` style line.
+    pub fn describe(&self) -> String {
+        let f = self.flags();
+        let bit = |b: u64, c: char| if f & b != 0 { c } else { '-' };
+        format!(
+            "{:x}-{:x} {}{}{}{} {:08x}",
+            self.start(),
+            self.end(),
+            bit(vm_flags::VM_READ, 'r'),
+            bit(vm_flags::VM_WRITE, 'w'),
+            bit(vm_flags::VM_EXEC, 'x'),
+            if f & vm_flags::VM_SHARED != 0 {
+                's'
+            } else {
+                'p'
+            },
+            self.vm_pgoff.get() << PAGE_SHIFT
+        )
+    }
+}
+
+/// `struct anon_vma` (one per VMA in this model: no fork yet, so the
+/// anon_vma_chain degenerates to a list of VMAs).
+pub struct AnonVma {
+    pub id: u64,
+    /// `anon_vma->rwsem` with the VMAs it covers (the interval tree of
+    /// anon_vma_chains). Writers: anon_vma_prepare, vma split and unlink;
+    /// readers: rmap walks.
+    pub rwsem: RwSem<Vec<Weak<Vma>>>,
+}
+
+impl AnonVma {
+    pub fn new(id: u64) -> AnonVma {
+        AnonVma {
+            id,
+            rwsem: RwSem::new(&ANON_VMA_LOCK, id, Vec::new()),
+        }
+    }
+}
+
+/// The kernel's hashed pointer format (`%p`): 16 hex digits whose upper 32
+/// bits are zero. The hash is a fixed mix, so reports are reproducible.
+pub fn hashed_pointer(addr: u64) -> String {
+    let mut z = addr ^ 0x5eed_5eed_5eed_5eed;
+    z = (z ^ (z >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    z ^= z >> 33;
+    format!("{:016x}", z & 0xffff_ffff)
+}

@@ -1,0 +1,312 @@
+//! Address-space changes: `do_mmap()` for anonymous memory, `do_munmap()`,
+//! `do_mprotect_pkey()`, `__split_vma()` and `exit_mmap()`.
+//!
+//! Models mm/mmap.c and mm/mprotect.c (v6.1). Not modelled yet: file and
+//! shared mappings, `vma_merge()` (adjacent compatible VMAs stay separate),
+//! stack growth, and accounting limits.
+
+use std::cell::{Cell, OnceCell};
+use std::rc::{Rc, Weak};
+
+use crate::arch::x86::pgtable::vm_get_page_prot;
+use crate::kernel::fork::check_mm;
+use crate::memory::{
+    free_pgtables, handle_mm_fault, unmap_page_range, FAULT_FLAG_WRITE, VM_FAULT_ERROR,
+};
+use crate::mm_types::{
+    vm_flags, Kernel, MmStruct, MmapState, Task, Vma, HPAGE_PMD_SIZE, PAGE_SHIFT, PAGE_SIZE,
+};
+use crate::mprotect::{change_protection, ChangeProt};
+use crate::rmap::{anon_vma_clone, unlink_anon_vmas};
+
+pub const EINVAL: i32 = 22;
+pub const ENOMEM: i32 = 12;
+
+pub const PROT_READ: u32 = 1;
+pub const PROT_WRITE: u32 = 2;
+pub const PROT_EXEC: u32 = 4;
+pub const MAP_SHARED: u32 = 0x01;
+pub const MAP_PRIVATE: u32 = 0x02;
+pub const MAP_FIXED: u32 = 0x10;
+pub const MAP_ANONYMOUS: u32 = 0x20;
+pub const MAP_NORESERVE: u32 = 0x4000;
+pub const MAP_POPULATE: u32 = 0x8000;
+
+/// Highest user address (x86-64, 4-level: TASK_SIZE_MAX rounded down).
+const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+
+/// `calc_vm_prot_bits()` + the VM_MAY* bits do_mmap adds.
+fn calc_vm_flags(prot: u32, flags: u32) -> u64 {
+    let mut f = vm_flags::VM_MAYREAD | vm_flags::VM_MAYWRITE | vm_flags::VM_MAYEXEC;
+    f |= prot_to_vm(prot);
+    if flags & MAP_SHARED != 0 {
+        f |= vm_flags::VM_SHARED;
+    }
+    if flags & MAP_NORESERVE != 0 {
+        f |= vm_flags::VM_NORESERVE;
+    } else if flags & MAP_SHARED == 0 && prot & PROT_WRITE != 0 {
+        f |= vm_flags::VM_ACCOUNT;
+    }
+    f
+}
+
+fn prot_to_vm(prot: u32) -> u64 {
+    let mut f = 0;
+    if prot & PROT_READ != 0 {
+        f |= vm_flags::VM_READ;
+    }
+    if prot & PROT_WRITE != 0 {
+        f |= vm_flags::VM_WRITE;
+    }
+    if prot & PROT_EXEC != 0 {
+        f |= vm_flags::VM_EXEC;
+    }
+    f
+}
+
+/// `vm_get_page_prot(vm_flags)` for the access bits.
+fn page_prot_of(flags: u64) -> crate::arch::x86::pgtable::PgProt {
+    vm_get_page_prot(flags & (vm_flags::VM_ACCESS_FLAGS | vm_flags::VM_SHARED))
+}
+
+/// Builds a VMA in its Rc (anon_vma lists point back at it weakly).
+pub fn vm_area_alloc(mm: &Rc<MmStruct>, start: u64, end: u64, flags: u64, pgoff: u64) -> Rc<Vma> {
+    Rc::new_cyclic(|this: &Weak<Vma>| Vma {
+        this: this.clone(),
+        mm: Rc::downgrade(mm),
+        vm_start: Cell::new(start),
+        vm_end: Cell::new(end),
+        vm_flags: Cell::new(flags),
+        vm_page_prot: Cell::new(page_prot_of(flags)),
+        vm_pgoff: Cell::new(pgoff),
+        anon_vma: OnceCell::new(),
+    })
+}
+
+/// `mmap(addr, len, prot, flags)` for anonymous memory; `align` asks for a
+/// huge-page-friendly placement as `thp_get_unmapped_area` gives.
+pub fn do_mmap(
+    k: &Kernel,
+    task: &Task,
+    addr: u64,
+    len: u64,
+    prot: u32,
+    flags: u32,
+    align: u64,
+) -> Result<u64, i32> {
+    let _f = explore::enter("do_mmap");
+    if len == 0
+        || flags & MAP_ANONYMOUS == 0
+        || (flags & MAP_SHARED != 0) == (flags & MAP_PRIVATE != 0)
+    {
+        return Err(EINVAL);
+    }
+    let len = len.checked_next_multiple_of(PAGE_SIZE).ok_or(ENOMEM)?;
+    if align != 0 && !align.is_power_of_two() {
+        return Err(EINVAL);
+    }
+    if flags & MAP_SHARED != 0 {
+        explore::unsupported("MAP_SHARED anonymous memory (shmem)");
+    }
+    let mm = &task.mm;
+    let mut mmap = mm.mmap_lock.write("mmap_write_lock");
+    let start = if flags & MAP_FIXED != 0 {
+        if addr % PAGE_SIZE != 0 || addr.checked_add(len).is_none_or(|e| e > TASK_SIZE) {
+            return Err(EINVAL);
+        }
+        munmap_locked(k, mm, &mut mmap, addr, len);
+        addr
+    } else {
+        get_unmapped_area(&mmap, mm, len, align.max(PAGE_SIZE)).ok_or(ENOMEM)?
+    };
+    let vma = vm_area_alloc(
+        mm,
+        start,
+        start + len,
+        calc_vm_flags(prot, flags),
+        start >> PAGE_SHIFT,
+    );
+    insert_vma(&mut mmap, vma.clone());
+    mmap.unlock("mmap_write_unlock");
+    if flags & MAP_POPULATE != 0 {
+        mm_populate(k, task, start, len);
+    }
+    Ok(start)
+}
+
+/// Lowest address mmap hands out (`mmap_min_addr`).
+const MMAP_MIN_ADDR: u64 = 0x10000;
+
+/// Top-down search below `mm.mmap_base` for a free range of `len` bytes
+/// aligned to `align` (`arch_get_unmapped_area_topdown`).
+fn get_unmapped_area(mmap: &MmapState, mm: &MmStruct, len: u64, align: u64) -> Option<u64> {
+    let fits = |ceiling: u64, floor: u64| {
+        ceiling
+            .checked_sub(len)
+            .map(|s| s & !(align - 1))
+            .filter(|&s| s >= floor)
+    };
+    let mut ceiling = mm.mmap_base;
+    for vma in mmap.vmas.iter().rev() {
+        if vma.start() >= ceiling {
+            continue;
+        }
+        if let Some(start) = fits(ceiling, vma.end()) {
+            return Some(start);
+        }
+        ceiling = vma.start();
+    }
+    fits(ceiling, MMAP_MIN_ADDR)
+}
+
+fn insert_vma(mmap: &mut MmapState, vma: Rc<Vma>) {
+    let at = mmap.vmas.partition_point(|v| v.start() < vma.start());
+    mmap.vmas.insert(at, vma);
+}
+
+/// `mm_populate()` (MAP_POPULATE): fault every page in, write-faulting
+/// writable memory.
+fn mm_populate(k: &Kernel, task: &Task, start: u64, len: u64) {
+    let _f = explore::enter("__mm_populate");
+    let mmap = task.mm.mmap_lock.read("mmap_read_lock");
+    let mut addr = start;
+    while addr < start + len {
+        let Some(vma) = mmap.vma_lookup(addr).cloned() else {
+            break;
+        };
+        let write = vma.flags() & vm_flags::VM_WRITE != 0;
+        let ret = handle_mm_fault(
+            k,
+            task,
+            &vma,
+            addr,
+            if write { FAULT_FLAG_WRITE } else { 0 },
+        );
+        if ret & VM_FAULT_ERROR != 0 {
+            break;
+        }
+        addr += if crate::memory::hugepage_vma_check(k, &vma) && addr % HPAGE_PMD_SIZE == 0 {
+            HPAGE_PMD_SIZE
+        } else {
+            PAGE_SIZE
+        };
+    }
+    mmap.unlock("mmap_read_unlock");
+}
+
+/// `__split_vma()`: split `vma` at `addr`; the new VMA covers the upper part.
+fn split_vma(mmap: &mut MmapState, vma: &Rc<Vma>, addr: u64) {
+    let Some(mm) = vma.mm.upgrade() else { return };
+    let pgoff = vma.vm_pgoff.get() + ((addr - vma.start()) >> PAGE_SHIFT);
+    let upper = vm_area_alloc(&mm, addr, vma.end(), vma.flags(), pgoff);
+    upper.vm_page_prot.set(vma.vm_page_prot.get());
+    anon_vma_clone(&upper, vma);
+    vma.vm_end.set(addr);
+    insert_vma(mmap, upper);
+}
+
+/// Splits VMAs so that `[start, end)` starts and ends on VMA boundaries.
+fn split_to_range(mmap: &mut MmapState, start: u64, end: u64) {
+    if let Some(v) = mmap
+        .vma_lookup(start)
+        .cloned()
+        .filter(|v| v.start() < start)
+    {
+        split_vma(mmap, &v, start);
+    }
+    if let Some(v) = mmap.vma_lookup(end).cloned().filter(|v| v.start() < end) {
+        split_vma(mmap, &v, end);
+    }
+}
+
+/// `munmap(addr, len)`.
+pub fn do_munmap(k: &Kernel, task: &Task, addr: u64, len: u64) -> Result<(), i32> {
+    let _f = explore::enter("do_munmap");
+    if addr % PAGE_SIZE != 0 || len == 0 || addr.checked_add(len).is_none_or(|e| e > TASK_SIZE) {
+        return Err(EINVAL);
+    }
+    let len = len.next_multiple_of(PAGE_SIZE);
+    let mut mmap = task.mm.mmap_lock.write("mmap_write_lock");
+    munmap_locked(k, &task.mm, &mut mmap, addr, len);
+    mmap.unlock("mmap_write_unlock");
+    Ok(())
+}
+
+/// `do_vmi_munmap()` with mmap_lock held for write.
+fn munmap_locked(k: &Kernel, mm: &MmStruct, mmap: &mut MmapState, addr: u64, len: u64) {
+    let end = addr + len;
+    split_to_range(mmap, addr, end);
+    k.ghost.unmap(mm.id, addr >> PAGE_SHIFT, end >> PAGE_SHIFT);
+    let gone: Vec<Rc<Vma>> = mmap
+        .vmas
+        .iter()
+        .filter(|v| v.start() >= addr && v.end() <= end)
+        .cloned()
+        .collect();
+    for vma in &gone {
+        unmap_page_range(k, mm, vma, vma.start(), vma.end());
+        unlink_anon_vmas(vma);
+    }
+    mmap.vmas.retain(|v| !(v.start() >= addr && v.end() <= end));
+    free_pgtables(k, mm, mmap);
+}
+
+/// `mprotect(addr, len, prot)` (`do_mprotect_pkey`, v6.1): -ENOMEM at the
+/// first hole, after changing what precedes it.
+pub fn do_mprotect(k: &Kernel, task: &Task, addr: u64, len: u64, prot: u32) -> Result<(), i32> {
+    let _f = explore::enter("do_mprotect_pkey");
+    if addr % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    let len = len.next_multiple_of(PAGE_SIZE);
+    let end = addr.checked_add(len).ok_or(ENOMEM)?;
+    let mm = &task.mm;
+    let mut mmap = mm.mmap_lock.write("mmap_write_lock");
+    split_to_range(&mut mmap, addr, end);
+    let mut at = addr;
+    let mut result = Ok(());
+    while at < end {
+        let Some(vma) = mmap.vma_lookup(at).cloned() else {
+            result = Err(ENOMEM);
+            break;
+        };
+        mprotect_fixup(k, task, &vma, prot);
+        at = vma.end();
+    }
+    mmap.unlock("mmap_write_unlock");
+    result
+}
+
+/// `mprotect_fixup()`: new flags and page protection, then the page tables.
+fn mprotect_fixup(k: &Kernel, task: &Task, vma: &Vma, prot: u32) {
+    let _f = explore::enter("mprotect_fixup");
+    let newflags = (vma.flags() & !vm_flags::VM_ACCESS_FLAGS) | prot_to_vm(prot);
+    vma.vm_flags.set(newflags);
+    vma.vm_page_prot.set(page_prot_of(newflags));
+    let cp = ChangeProt {
+        k,
+        mm: &task.mm,
+        vma,
+        newprot: vma.vm_page_prot.get(),
+        cp_flags: 0,
+        node: task.node,
+    };
+    change_protection(&cp, vma.start(), vma.end());
+}
+
+/// `exit_mmap()` then `check_mm()` (mmput → __mmdrop), when the last
+/// thread of the process exits.
+pub fn exit_mmap(k: &Kernel, mm: &MmStruct) {
+    let _f = explore::enter("exit_mmap");
+    let mut mmap = mm.mmap_lock.write("mmap_write_lock");
+    k.ghost.unmap(mm.id, 0, u64::MAX);
+    let vmas = std::mem::take(&mut mmap.vmas);
+    for vma in &vmas {
+        unmap_page_range(k, mm, vma, vma.start(), vma.end());
+        unlink_anon_vmas(vma);
+    }
+    free_pgtables(k, mm, &mmap);
+    mm.exited.set(true);
+    mmap.unlock("mmap_write_unlock");
+    check_mm(mm);
+}

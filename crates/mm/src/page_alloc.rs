@@ -1,0 +1,101 @@
+//! The page allocator: frames per NUMA node, folios by pfn.
+//!
+//! Models the parts of mm/page_alloc.c the model needs: `alloc_pages_node`
+//! of order 0 or HPAGE_PMD_ORDER, freeing, and `pfn_folio`. Allocation is
+//! deterministic (bump pointer plus LIFO reuse per node and order), so the
+//! same schedule yields the same pfns and the same report.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use crate::mm_types::{Folio, FolioKind};
+
+/// First pfn of node `n`: node 0 starts at 4 GiB, each node spans 4 GiB.
+pub fn node_start_pfn(node: u32) -> u64 {
+    (u64::from(node) + 1) << 20
+}
+
+/// Frames each node offers the model (128 MiB): enough for every scenario
+/// and small enough that exhausting it is a visible allocation failure.
+pub const NODE_PAGES: u64 = 0x8000;
+
+pub struct PhysMem {
+    nodes: u32,
+    /// Next never-used pfn per node.
+    bump: RefCell<Vec<u64>>,
+    /// Freed head pfns per (node, order), reused last-in first-out.
+    free: RefCell<BTreeMap<(u32, u32), Vec<u64>>>,
+    /// Allocated folios by head pfn.
+    folios: RefCell<BTreeMap<u64, Rc<Folio>>>,
+}
+
+impl PhysMem {
+    pub fn new(nodes: u32) -> PhysMem {
+        PhysMem {
+            nodes,
+            bump: RefCell::new((0..nodes).map(node_start_pfn).collect()),
+            free: RefCell::new(BTreeMap::new()),
+            folios: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn nodes(&self) -> u32 {
+        self.nodes
+    }
+
+    /// `alloc_pages_node(node, gfp, order)`; `None` when the node is full.
+    pub fn alloc_pages(&self, node: u32, order: u32, kind: FolioKind) -> Option<Rc<Folio>> {
+        let pfn = self.take_frames(node, order)?;
+        let folio = Rc::new(Folio::new(pfn, order, node, kind));
+        self.folios.borrow_mut().insert(pfn, folio.clone());
+        Some(folio)
+    }
+
+    fn take_frames(&self, node: u32, order: u32) -> Option<u64> {
+        if node >= self.nodes {
+            return None;
+        }
+        if let Some(pfn) = self
+            .free
+            .borrow_mut()
+            .get_mut(&(node, order))
+            .and_then(Vec::pop)
+        {
+            return Some(pfn);
+        }
+        let mut bump = self.bump.borrow_mut();
+        let n = 1u64 << order;
+        let pfn = bump[node as usize].next_multiple_of(n);
+        if pfn + n > node_start_pfn(node) + NODE_PAGES {
+            return None;
+        }
+        bump[node as usize] = pfn + n;
+        Some(pfn)
+    }
+
+    /// `free_unref_page()` / `free_compound_page()`: the folio becomes
+    /// `Free`; later uses of it are use-after-free.
+    pub fn free_folio(&self, folio: &Folio) {
+        folio.kind.set(FolioKind::Free);
+        folio.data.borrow_mut().clear();
+        self.folios.borrow_mut().remove(&folio.pfn);
+        self.free
+            .borrow_mut()
+            .entry((folio.node, folio.order))
+            .or_default()
+            .push(folio.pfn);
+    }
+
+    /// `pfn_folio()`: the allocated folio containing `pfn`, if any.
+    pub fn pfn_folio(&self, pfn: u64) -> Option<Rc<Folio>> {
+        let folios = self.folios.borrow();
+        let (_, f) = folios.range(..=pfn).next_back()?;
+        (pfn < f.pfn + f.nr_pages()).then(|| f.clone())
+    }
+
+    /// Every allocated folio, in pfn order (checkers).
+    pub fn folios(&self) -> Vec<Rc<Folio>> {
+        self.folios.borrow().values().cloned().collect()
+    }
+}

@@ -1,0 +1,210 @@
+//! Page-table slots and locks: `pmd_t *` and friends, `pgd_offset()` ...
+//! `pte_offset_map()`, `pmd_lock()` and `pte_lockptr()`.
+//!
+//! Models include/linux/pgtable.h and include/linux/mm.h (v6.1). Entry
+//! values are raw x86-64 words (arch/x86/pgtable.rs); an [`EntryRef`] is a
+//! pointer to one slot of a page-table page.
+
+use std::rc::Rc;
+
+use explore::sync::SpinLock;
+
+use crate::arch::x86::pgtable::{
+    make_pmd, pgd_index, pmd_index, pmd_pfn, pmd_populate_val, pte_index, pud_index, Pmd,
+    _PAGE_PRESENT, _PAGE_TABLE, PTE_PFN_MASK,
+};
+use crate::mm_types::{Folio, FolioKind, Kernel, MmStruct, PAGE_SHIFT};
+
+/// A pointer to one entry of a page-table page (`pmd_t *pmd`).
+#[derive(Clone)]
+pub struct EntryRef {
+    pub table: Rc<Folio>,
+    pub index: usize,
+}
+
+impl EntryRef {
+    pub fn new(table: Rc<Folio>, index: usize) -> EntryRef {
+        EntryRef { table, index }
+    }
+
+    /// A lockless load of the entry (`*pmd`, `READ_ONCE(*pmd)`).
+    pub fn read(&self, label: &'static str) -> u64 {
+        self.table.entries().read(self.index, label)
+    }
+
+    /// A store (`set_pmd_at`, `pmd_populate`, `pmd_clear`).
+    pub fn write(&self, label: &'static str, v: u64) {
+        self.table.entries().write(self.index, label, v)
+    }
+
+    /// An atomic exchange (`pmdp_establish`, `pmdp_huge_get_and_clear`).
+    pub fn xchg(&self, label: &'static str, v: u64) -> u64 {
+        self.table.entries().xchg(self.index, label, v)
+    }
+
+    /// A read under the lock every writer of this entry holds.
+    pub fn read_locked(&self) -> u64 {
+        self.table.entries().read_locked(self.index)
+    }
+
+    /// Ghost read for checkers.
+    pub fn peek(&self) -> u64 {
+        self.table.entries().peek(self.index)
+    }
+
+    /// The kernel virtual address of the slot (direct map), as `%p` sees it.
+    pub fn kaddr(&self) -> u64 {
+        0xffff_8880_0000_0000 + (self.table.pfn << PAGE_SHIFT) + self.index as u64 * 8
+    }
+
+    pub fn same_slot(&self, other: &EntryRef) -> bool {
+        Rc::ptr_eq(&self.table, &other.table) && self.index == other.index
+    }
+}
+
+/// The page-table page an upper-level entry points to, if it is one.
+pub fn table_of(k: &Kernel, entry: u64) -> Option<Rc<Folio>> {
+    if entry & _PAGE_PRESENT == 0 {
+        return None;
+    }
+    let folio = k.mem.pfn_folio((entry & PTE_PFN_MASK) >> PAGE_SHIFT)?;
+    matches!(folio.kind.get(), FolioKind::PageTable(_)).then_some(folio)
+}
+
+/// `pgd_offset(mm, addr)` (the p4d level is folded on 4-level x86-64).
+pub fn pgd_offset(mm: &MmStruct, addr: u64) -> EntryRef {
+    EntryRef::new(mm.pgd.clone(), pgd_index(addr) as usize)
+}
+
+/// `pud_offset(p4d, addr)` given the value read from the p4d/pgd entry.
+pub fn pud_offset(k: &Kernel, pgd_val: u64, addr: u64) -> Option<EntryRef> {
+    Some(EntryRef::new(
+        table_of(k, pgd_val)?,
+        pud_index(addr) as usize,
+    ))
+}
+
+/// `pmd_offset(pud, addr)` given the value read from the pud entry.
+pub fn pmd_offset(k: &Kernel, pud_val: u64, addr: u64) -> Option<EntryRef> {
+    Some(EntryRef::new(
+        table_of(k, pud_val)?,
+        pmd_index(addr) as usize,
+    ))
+}
+
+/// `pte_offset_map(pmd, addr)` given a pmd value that points to a table.
+pub fn pte_offset(k: &Kernel, pmd_val: u64, addr: u64) -> Option<EntryRef> {
+    Some(EntryRef::new(
+        table_of(k, pmd_val)?,
+        pte_index(addr) as usize,
+    ))
+}
+
+/// Ghost walk to the pmd slot of `addr` (checkers, reports): no
+/// announcements.
+pub fn peek_pmd(k: &Kernel, mm: &MmStruct, addr: u64) -> Option<EntryRef> {
+    let pgd = pgd_offset(mm, addr).peek();
+    let pud = pud_offset(k, pgd, addr)?.peek();
+    pmd_offset(k, pud, addr)
+}
+
+/// A held page-table lock (`spinlock_t *ptl` after `spin_lock(ptl)`).
+pub struct Ptl {
+    lock: Rc<SpinLock<()>>,
+}
+
+impl Ptl {
+    /// `spin_lock(ptl)`.
+    pub fn lock(lock: Rc<SpinLock<()>>, label: &'static str) -> Ptl {
+        lock.lock_raw(label);
+        Ptl { lock }
+    }
+
+    /// `spin_unlock(ptl)`.
+    pub fn unlock(self, label: &'static str) {
+        self.lock.unlock_raw(label);
+    }
+
+    pub fn is(&self, other: &Rc<SpinLock<()>>) -> bool {
+        Rc::ptr_eq(&self.lock, other)
+    }
+}
+
+/// `pmd_lockptr(mm, pmd)`: the split lock of the PMD table page, or
+/// `mm->page_table_lock`.
+pub fn pmd_lockptr(k: &Kernel, mm: &MmStruct, pmd: &EntryRef) -> Rc<SpinLock<()>> {
+    if k.profile.knobs.split_ptlocks {
+        if let Some(l) = pmd.table.ptl.borrow().as_ref() {
+            return l.clone();
+        }
+    }
+    mm.page_table_lock.clone()
+}
+
+/// `pmd_lock(mm, pmd)`.
+pub fn pmd_lock(k: &Kernel, mm: &MmStruct, pmd: &EntryRef) -> Ptl {
+    Ptl::lock(pmd_lockptr(k, mm, pmd), "spin_lock(pmd_lock)")
+}
+
+/// Where `pte_lockptr()` found its lock.
+pub enum PtlSource {
+    /// The split lock of a live PTE table page, or mm->page_table_lock.
+    Table(Rc<SpinLock<()>>),
+    /// `ptlock_ptr(pmd_page(pmd))` of a page that is not a page table and
+    /// has no lock: NULL with ALLOC_SPLIT_PTLOCKS.
+    Null { pfn: u64 },
+    /// The embedded `page->ptl` word of a page that is not a page table: the
+    /// kernel would spin on whatever word overlays it.
+    NotATable { pfn: u64 },
+}
+
+/// `pte_lockptr(mm, pmd)` = `ptlock_ptr(pmd_page(*pmd))` for the given pmd
+/// value, with no validation, as in v6.1.
+pub fn pte_lockptr(k: &Kernel, mm: &MmStruct, pmd_val: u64) -> PtlSource {
+    if !k.profile.knobs.split_ptlocks {
+        return PtlSource::Table(mm.page_table_lock.clone());
+    }
+    let pfn = pmd_pfn(Pmd(pmd_val));
+    let folio = k.mem.pfn_folio(pfn);
+    let lock = folio.as_ref().and_then(|f| f.ptl.borrow().clone());
+    let is_pte_table = folio
+        .as_ref()
+        .is_some_and(|f| f.kind.get() == FolioKind::PageTable(1));
+    match lock {
+        Some(l) if is_pte_table => PtlSource::Table(l),
+        _ if k.profile.knobs.alloc_split_ptlocks => PtlSource::Null { pfn },
+        _ => PtlSource::NotATable { pfn },
+    }
+}
+
+/// Allocates a page-table page of `level` on `node` with its split lock
+/// (`pte_alloc_one` + `pgtable_pte_page_ctor` / `pgtable_pmd_page_ctor`).
+pub fn alloc_table(
+    k: &Kernel,
+    node: u32,
+    level: u8,
+    class: Option<&'static explore::LockClass>,
+) -> Option<Rc<Folio>> {
+    let folio = k.mem.alloc_pages(node, 0, FolioKind::PageTable(level))?;
+    if let Some(class) = class {
+        *folio.ptl.borrow_mut() = Some(Rc::new(SpinLock::new(class, folio.pfn, ())));
+    }
+    Some(folio)
+}
+
+/// Frees a page-table page (`pgtable_pte_page_dtor` + free): its lock
+/// pointer goes back to NULL.
+pub fn free_table(k: &Kernel, table: &Folio) {
+    *table.ptl.borrow_mut() = None;
+    k.mem.free_folio(table);
+}
+
+/// The value `pmd_populate()` / `pud_populate()` stores for a table.
+pub fn populate_val(table: &Folio) -> u64 {
+    pmd_populate_val(table.pfn).0
+}
+
+/// `_PAGE_TABLE` entry for an upper level (pgd/pud populate).
+pub fn upper_populate_val(table: &Folio) -> u64 {
+    make_pmd((table.pfn << PAGE_SHIFT) | _PAGE_TABLE).0
+}

@@ -1,0 +1,336 @@
+//! Kernel profiles: named sets of knob values. Profiles are data, never
+//! `cfg`: any knob can be overridden at run time (`--knob name=value`).
+//!
+//! Each knob documents the commit that changed the behaviour it selects.
+
+use crate::arch::x86::swap::SwapTypes;
+
+/// How `change_pmd_range()` decides whether a pmd needs `pmd_clear_bad()`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PmdCheck {
+    /// v5.5 and older: `!is_swap_pmd(*pmd) && !pmd_trans_huge(*pmd) &&
+    /// !pmd_devmap(*pmd) && pmd_none_or_clear_bad(pmd)`, four reads.
+    Legacy,
+    /// 8b272b3cbbb5 (v5.6): none/huge/bad tested on one snapshot by
+    /// `pmd_none_or_clear_bad_unless_trans_huge()`, but is_swap and devmap
+    /// still read `*pmd` separately (v5.6..v6.4, 6.1.y up to 6.1.159).
+    UnlessTransHuge,
+    /// 91750c8a4be4 (6.1.160, stable backport of 670ddd8cdcbd): one `_pmd`
+    /// snapshot for every check, `pmd_old` passed to change_pte_range and
+    /// re-checked after taking the PTL, `pmd_trans_unstable()` removed.
+    SingleSnapshotBackport,
+    /// 670ddd8cdcbd + 0d940a9b270b (v6.5): `pmd_none(*pmd)` skip, one
+    /// `pmdp_get_lockless()` snapshot for the huge decision, and
+    /// `pte_offset_map_lock()` that may fail (`-EAGAIN`, `goto again`).
+    Upstream65,
+}
+
+/// How `pte_offset_map_lock()` derives and takes the PTE lock.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PteOffsetMapLock {
+    /// Before 0d940a9b270b (v6.5): the lock pointer comes from
+    /// `pmd_page(*pmd)` unconditionally; it never fails.
+    Pre65,
+    /// 0d940a9b270b (v6.5) `__pte_offset_map_lock()`: snapshot the pmd, fail
+    /// for none/migration/huge/devmap, `pmd_clear_bad()` a bad one, lock the
+    /// snapshot's table and retry unless `pmd_same()` under the lock.
+    Post65,
+}
+
+/// How `change_huge_pmd()` rewrites a huge pmd.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum HugeUpdateStyle {
+    /// Before ced108037c2a (v4.11): `pmdp_huge_get_and_clear()`, leaving the
+    /// pmd transiently none.
+    ClearThenSet,
+    /// ced108037c2a (v4.11): `pmdp_invalidate()`, the pmd stays huge.
+    Invalidate,
+}
+
+/// Every behaviour knob of the model.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Knobs {
+    pub pmd_check: PmdCheck,
+    pub pte_offset_map_lock: PteOffsetMapLock,
+    /// `pmd_trans_unstable()` at the top of `change_pte_range()`: present up
+    /// to v6.4; removed by 670ddd8cdcbd and by its 6.1.160 backport
+    /// 91750c8a4be4 (whose missing check crashed, syzkaller Jan 2026).
+    pub change_pte_range_unstable_check: bool,
+    /// THP migration (CONFIG_ARCH_ENABLE_THP_MIGRATION, 84c3fc4e9c56, v4.14):
+    /// when off, a misplaced THP is not migrated as a whole.
+    pub thp_migration: bool,
+    pub huge_update_style: HugeUpdateStyle,
+    /// USE_SPLIT_PTE_PTLOCKS / USE_SPLIT_PMD_PTLOCKS (NR_CPUS >=
+    /// SPLIT_PTLOCK_CPUS): per-table locks instead of `mm->page_table_lock`.
+    pub split_ptlocks: bool,
+    /// ALLOC_SPLIT_PTLOCKS (spinlock larger than a word, e.g. lockdep or
+    /// spinlock debugging builds such as syzkaller's): `page->ptl` is a
+    /// pointer, NULL for pages that are not page tables.
+    pub alloc_split_ptlocks: bool,
+}
+
+/// A named kernel: knob values plus version facts used in messages.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub knobs: Knobs,
+    /// Swap-type numbering of the version's x86-64 config (migration entry
+    /// encoding in raw pmd values).
+    pub swap_types: SwapTypes,
+    /// Line of `pmd_ERROR()` in mm/pgtable-generic.c (`pmd_clear_bad`).
+    pub pmd_clear_bad_line: u32,
+}
+
+const V61: Knobs = Knobs {
+    pmd_check: PmdCheck::UnlessTransHuge,
+    pte_offset_map_lock: PteOffsetMapLock::Pre65,
+    change_pte_range_unstable_check: true,
+    thp_migration: true,
+    huge_update_style: HugeUpdateStyle::Invalidate,
+    split_ptlocks: true,
+    alloc_split_ptlocks: true,
+};
+
+/// Every profile mmrace knows.
+pub fn profiles() -> Vec<Profile> {
+    vec![
+        Profile {
+            name: "linux-5.5",
+            summary: "before 8b272b3cbbb5: change_pmd_range reads *pmd four times (Race 0)",
+            knobs: Knobs { pmd_check: PmdCheck::Legacy, ..V61 },
+            swap_types: SwapTypes::v5_5(),
+            pmd_clear_bad_line: 33,
+        },
+        Profile {
+            name: "linux-6.1.159",
+            summary: "6.1.y before the backport: is_swap/devmap/bad on separate reads (Race 1)",
+            knobs: V61,
+            swap_types: SwapTypes::v6_1(),
+            pmd_clear_bad_line: 51,
+        },
+        Profile {
+            name: "linux-6.1.160",
+            summary: "6.1.y with backport 91750c8a4be4: Race 1 gone, NULL split PTL in pte_offset_map_lock",
+            knobs: Knobs {
+                pmd_check: PmdCheck::SingleSnapshotBackport,
+                change_pte_range_unstable_check: false,
+                ..V61
+            },
+            swap_types: SwapTypes::v6_1(),
+            pmd_clear_bad_line: 51,
+        },
+        Profile {
+            name: "linux-6.5",
+            summary: "mainline with 670ddd8cdcbd and 0d940a9b270b (fixed)",
+            knobs: Knobs {
+                pmd_check: PmdCheck::Upstream65,
+                pte_offset_map_lock: PteOffsetMapLock::Post65,
+                change_pte_range_unstable_check: false,
+                ..V61
+            },
+            swap_types: SwapTypes::v6_1(),
+            pmd_clear_bad_line: 51,
+        },
+    ]
+}
+
+/// Looks a profile up by name.
+pub fn profile(name: &str) -> Result<Profile, String> {
+    profiles()
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = profiles().iter().map(|p| p.name).collect();
+            format!(
+                "unknown profile '{name}'; known profiles: {}",
+                names.join(", ")
+            )
+        })
+}
+
+/// A knob as the command line sees it.
+pub struct KnobDef {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub values: &'static [&'static str],
+    get: fn(&Knobs) -> &'static str,
+    set: fn(&mut Knobs, &str) -> bool,
+}
+
+impl KnobDef {
+    pub fn get(&self, k: &Knobs) -> &'static str {
+        (self.get)(k)
+    }
+}
+
+fn onoff(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+fn parse_onoff(v: &str) -> Option<bool> {
+    match v {
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => None,
+    }
+}
+
+macro_rules! set_bool {
+    ($field:ident) => {
+        |k: &mut Knobs, v: &str| parse_onoff(v).map(|b| k.$field = b).is_some()
+    };
+}
+
+/// The knob table: names, allowed values, and the commits behind them.
+pub static KNOBS: &[KnobDef] = &[
+    KnobDef {
+        name: "pmd_check",
+        doc: "change_pmd_range pmd validation: legacy (<=5.5), unless_trans_huge (8b272b3cbbb5, 5.6), \
+              single_snapshot_backport (91750c8a4be4, 6.1.160), upstream65 (670ddd8cdcbd, 6.5)",
+        values: &["legacy", "unless_trans_huge", "single_snapshot_backport", "upstream65"],
+        get: |k| match k.pmd_check {
+            PmdCheck::Legacy => "legacy",
+            PmdCheck::UnlessTransHuge => "unless_trans_huge",
+            PmdCheck::SingleSnapshotBackport => "single_snapshot_backport",
+            PmdCheck::Upstream65 => "upstream65",
+        },
+        set: |k, v| {
+            k.pmd_check = match v {
+                "legacy" => PmdCheck::Legacy,
+                "unless_trans_huge" => PmdCheck::UnlessTransHuge,
+                "single_snapshot_backport" => PmdCheck::SingleSnapshotBackport,
+                "upstream65" => PmdCheck::Upstream65,
+                _ => return false,
+            };
+            true
+        },
+    },
+    KnobDef {
+        name: "pte_offset_map_lock",
+        doc: "pre65: lock derived from *pmd, never fails; post65 (0d940a9b270b): snapshot, may fail, pmd_same retry",
+        values: &["pre65", "post65"],
+        get: |k| match k.pte_offset_map_lock {
+            PteOffsetMapLock::Pre65 => "pre65",
+            PteOffsetMapLock::Post65 => "post65",
+        },
+        set: |k, v| {
+            k.pte_offset_map_lock = match v {
+                "pre65" => PteOffsetMapLock::Pre65,
+                "post65" => PteOffsetMapLock::Post65,
+                _ => return false,
+            };
+            true
+        },
+    },
+    KnobDef {
+        name: "change_pte_range_unstable_check",
+        doc: "pmd_trans_unstable() at the top of change_pte_range (removed by 670ddd8cdcbd / 91750c8a4be4)",
+        values: &["on", "off"],
+        get: |k| onoff(k.change_pte_range_unstable_check),
+        set: set_bool!(change_pte_range_unstable_check),
+    },
+    KnobDef {
+        name: "thp_migration",
+        doc: "CONFIG_ARCH_ENABLE_THP_MIGRATION (84c3fc4e9c56, 4.14): migrate a THP whole via a pmd migration entry",
+        values: &["on", "off"],
+        get: |k| onoff(k.thp_migration),
+        set: set_bool!(thp_migration),
+    },
+    KnobDef {
+        name: "huge_update_style",
+        doc: "change_huge_pmd: clear_then_set (before ced108037c2a, 4.11) or invalidate (pmdp_invalidate)",
+        values: &["clear_then_set", "invalidate"],
+        get: |k| match k.huge_update_style {
+            HugeUpdateStyle::ClearThenSet => "clear_then_set",
+            HugeUpdateStyle::Invalidate => "invalidate",
+        },
+        set: |k, v| {
+            k.huge_update_style = match v {
+                "clear_then_set" => HugeUpdateStyle::ClearThenSet,
+                "invalidate" => HugeUpdateStyle::Invalidate,
+                _ => return false,
+            };
+            true
+        },
+    },
+    KnobDef {
+        name: "split_ptlocks",
+        doc: "USE_SPLIT_PTE_PTLOCKS/USE_SPLIT_PMD_PTLOCKS: per-table locks (off: mm->page_table_lock)",
+        values: &["on", "off"],
+        get: |k| onoff(k.split_ptlocks),
+        set: set_bool!(split_ptlocks),
+    },
+    KnobDef {
+        name: "alloc_split_ptlocks",
+        doc: "ALLOC_SPLIT_PTLOCKS: page->ptl is a pointer (NULL for non-table pages) rather than embedded",
+        values: &["on", "off"],
+        get: |k| onoff(k.alloc_split_ptlocks),
+        set: set_bool!(alloc_split_ptlocks),
+    },
+];
+
+impl Profile {
+    /// Applies `name=value` overrides; errors name the bad knob or value.
+    pub fn with_overrides(mut self, overrides: &[(String, String)]) -> Result<Profile, String> {
+        for (name, value) in overrides {
+            let def = KNOBS.iter().find(|d| d.name == name).ok_or_else(|| {
+                let names: Vec<&str> = KNOBS.iter().map(|d| d.name).collect();
+                format!("unknown knob '{name}'; known knobs: {}", names.join(", "))
+            })?;
+            if !(def.set)(&mut self.knobs, value) {
+                return Err(format!(
+                    "knob '{name}' cannot be '{value}'; allowed values: {}",
+                    def.values.join(", ")
+                ));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// Parses `name=value`.
+pub fn parse_override(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("bad knob override '{s}'; expected name=value")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_knob_round_trips_every_value() {
+        for def in KNOBS {
+            for v in def.values {
+                let p = profile("linux-6.1.159").unwrap();
+                let p = p
+                    .with_overrides(&[(def.name.into(), v.to_string())])
+                    .unwrap();
+                assert_eq!(def.get(&p.knobs), *v);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_overrides_name_the_problem() {
+        let p = profile("linux-6.5").unwrap();
+        let e = p
+            .clone()
+            .with_overrides(&[("nope".into(), "on".into())])
+            .unwrap_err();
+        assert!(e.contains("unknown knob 'nope'"), "{e}");
+        let e = p
+            .with_overrides(&[("split_ptlocks".into(), "maybe".into())])
+            .unwrap_err();
+        assert!(e.contains("allowed values: on, off"), "{e}");
+        assert!(profile("linux-9").unwrap_err().contains("linux-6.5"));
+        assert!(parse_override("x").is_err());
+    }
+}

@@ -1,0 +1,173 @@
+//! Reverse mapping of anonymous folios: `anon_vma_prepare()`, the
+//! mapcount helpers, `rmap_walk_anon()` and `try_to_migrate()`.
+//!
+//! Models mm/rmap.c (v6.1). With no fork in the model yet, each VMA has its
+//! own anon_vma and the anon_vma_chain degenerates to the list of VMAs the
+//! anon_vma covers (VMAs split from one VMA share it).
+
+use std::rc::Rc;
+
+use explore::{Finding, FindingKind};
+
+use crate::arch::x86::pgtable::{pte_pfn, pte_val, pte_write, Pte};
+use crate::arch::x86::swap::{
+    make_readable_exclusive_migration_entry, make_readable_migration_entry,
+    make_writable_migration_entry, swp_entry_to_pte,
+};
+use crate::huge_memory::set_pmd_migration_entry;
+use crate::memory::put_folio;
+use crate::mm_types::{AnonVma, Folio, Kernel, Vma, PAGE_SHIFT};
+use crate::page_vma_mapped::{page_vma_mapped_walk, Mapped};
+use crate::pgtable::Ptl;
+
+/// `anon_vma_prepare()` (v6.1): give the VMA an anon_vma before its first
+/// anonymous folio. Returns false on allocation failure.
+pub fn anon_vma_prepare(k: &Kernel, vma: &Vma) -> bool {
+    if vma.anon_vma.get().is_some() {
+        return true;
+    }
+    let _f = explore::enter("__anon_vma_prepare");
+    let anon_vma = Rc::new(AnonVma::new(k.next_id()));
+    let Some(mm) = vma.mm.upgrade() else {
+        return false;
+    };
+    let mut list = anon_vma.rwsem.write("anon_vma_lock_write");
+    let ptl = Ptl::lock(
+        mm.page_table_lock.clone(),
+        "spin_lock(&mm->page_table_lock)",
+    );
+    if vma.anon_vma.get().is_none() {
+        list.push(vma.this.clone());
+        let _ = vma.anon_vma.set(anon_vma.clone());
+    }
+    ptl.unlock("spin_unlock(&mm->page_table_lock)");
+    list.unlock("anon_vma_unlock_write");
+    true
+}
+
+/// `anon_vma_clone()` for a VMA split off `src`: the new VMA joins the
+/// anon_vma of the old one.
+pub fn anon_vma_clone(dst: &Vma, src: &Vma) {
+    let Some(av) = src.anon_vma.get() else { return };
+    let mut list = av.rwsem.write("anon_vma_lock_write");
+    list.push(dst.this.clone());
+    let _ = dst.anon_vma.set(av.clone());
+    list.unlock("anon_vma_unlock_write");
+}
+
+/// `unlink_anon_vmas()`: the VMA leaves its anon_vma.
+pub fn unlink_anon_vmas(vma: &Vma) {
+    let Some(av) = vma.anon_vma.get() else { return };
+    let mut list = av.rwsem.write("anon_vma_lock_write");
+    list.retain(|w| w.upgrade().is_some_and(|v| !std::ptr::eq(&*v, vma)));
+    list.unlock("anon_vma_unlock_write");
+}
+
+/// `page_add_new_anon_rmap()`: first mapping of a new exclusive folio.
+pub fn page_add_new_anon_rmap(folio: &Folio, vma: &Vma, address: u64) {
+    folio.mapcount.set(1);
+    *folio.anon_vma.borrow_mut() = vma.anon_vma.get().cloned();
+    folio.index.set(vma.linear_page_index(address));
+}
+
+/// `page_add_anon_rmap()`: one more mapping of an anonymous folio
+/// (`compound` for a PMD mapping).
+pub fn page_add_anon_rmap(folio: &Folio, vma: &Vma, address: u64, _compound: bool) {
+    if folio.mapcount.get() == 0 && folio.anon_vma.borrow().is_none() {
+        page_add_new_anon_rmap(folio, vma, address);
+        return;
+    }
+    folio.mapcount.set(folio.mapcount.get() + 1);
+}
+
+/// `page_remove_rmap()`: one mapping fewer.
+pub fn page_remove_rmap(folio: &Folio, _compound: bool) {
+    let m = folio.mapcount.get() - 1;
+    folio.mapcount.set(m);
+    if m < 0 {
+        explore::oops(crate::debug::bad_page(
+            folio,
+            "nonzero mapcount: page_remove_rmap underflow",
+        ));
+    }
+}
+
+/// `vma_address()`: where `folio` would be mapped in `vma`, if inside it.
+pub fn vma_address(folio: &Folio, vma: &Vma) -> Option<u64> {
+    let pgoff = folio.index.get();
+    let start = vma.vm_pgoff.get();
+    let npages = (vma.end() - vma.start()) >> PAGE_SHIFT;
+    if pgoff + folio.nr_pages() <= start || pgoff >= start + npages {
+        return None;
+    }
+    let addr = vma.start() as i128 + (((pgoff as i128) - start as i128) << PAGE_SHIFT);
+    Some(addr.max(vma.start() as i128) as u64)
+}
+
+/// `rmap_walk_anon()` (v6.1): visit every VMA that may map `folio`, with
+/// the anon_vma read-locked. `visit` returns false to stop early.
+pub fn rmap_walk_anon(folio: &Folio, mut visit: impl FnMut(&Vma, u64) -> bool) {
+    let _f = explore::enter("rmap_walk_anon");
+    let Some(av) = folio.anon_vma.borrow().clone() else {
+        return;
+    };
+    let list = av.rwsem.read("anon_vma_lock_read");
+    let vmas: Vec<Rc<Vma>> = list.iter().filter_map(|w| w.upgrade()).collect();
+    for vma in vmas {
+        if let Some(addr) = vma_address(folio, &vma) {
+            if !visit(&vma, addr) {
+                break;
+            }
+        }
+    }
+    list.unlock("anon_vma_unlock_read");
+}
+
+/// `try_to_migrate()` (v6.1): replace every mapping of `folio` by a
+/// migration entry.
+pub fn try_to_migrate(k: &Kernel, folio: &Folio) {
+    let _f = explore::enter("try_to_migrate");
+    rmap_walk_anon(folio, |vma, addr| {
+        try_to_migrate_one(k, folio, vma, addr);
+        folio.mapcount.get() > 0
+    });
+}
+
+/// `try_to_migrate_one()` (v6.1).
+fn try_to_migrate_one(k: &Kernel, folio: &Folio, vma: &Vma, address: u64) {
+    let _f = explore::enter("try_to_migrate_one");
+    page_vma_mapped_walk(k, folio, vma, address, false, &mut |m: &Mapped| match m {
+        Mapped::Pmd(pmd) => set_pmd_migration_entry(k, vma, pmd, folio),
+        Mapped::Pte(pte, _) => set_pte_migration_entry(k, pte, folio),
+    });
+}
+
+/// The pte branch of try_to_migrate_one: clear, then install a migration
+/// entry for the subpage, then drop the mapping.
+fn set_pte_migration_entry(k: &Kernel, pte: &crate::pgtable::EntryRef, folio: &Folio) {
+    let pteval = Pte(pte.xchg("ptep_clear_flush", 0));
+    let t = &k.profile.swap_types;
+    let pfn = pte_pfn(pteval);
+    let entry = if pte_write(pteval) {
+        make_writable_migration_entry(t, pfn)
+    } else if t.migration_read_exclusive.is_some() {
+        make_readable_exclusive_migration_entry(t, pfn)
+    } else {
+        make_readable_migration_entry(t, pfn)
+    };
+    pte.write(
+        "try_to_migrate_one: set_pte_at (migration entry)",
+        pte_val(swp_entry_to_pte(entry)),
+    );
+    page_remove_rmap(folio, false);
+    put_folio(k, folio);
+}
+
+/// A kernel oops for an rmap inconsistency found on the way.
+pub fn rmap_bug(what: impl Into<String>) -> Finding {
+    Finding::new(
+        FindingKind::Kernel,
+        "rmap",
+        format!("kernel BUG at mm/rmap.c: {}", what.into()),
+    )
+}

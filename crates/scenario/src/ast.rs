@@ -1,0 +1,296 @@
+//! The checked syntax tree of a scenario.
+//!
+//! Everything here has already passed the semantic checks in
+//! the checker: calls have the right arity, flags are valid for their
+//! position, variables are bound before use and the machine is consistent
+//! with the threads. The interpreter can therefore trust the shape of the
+//! tree and only has to deal with run-time facts (the value of an address,
+//! arithmetic on it), which is why [`Expr::eval`] still returns a `Result`.
+
+use std::fmt;
+
+/// Where a node came from in the source, so that later stages (the
+/// interpreter, the explorer's reports) can blame the right place.
+///
+/// Spans never cross a line: multi-line constructs (process, thread) are
+/// blamed on their header. `line` and `col` are 1-based and count
+/// characters, `len` is the number of characters covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub line: u32,
+    pub col: u32,
+    pub len: u32,
+}
+
+impl Span {
+    /// A span starting at `line:col` covering `len` characters.
+    pub fn new(line: u32, col: u32, len: u32) -> Self {
+        Span { line, col, len }
+    }
+
+    /// The smallest span covering `self` and `end`, used to blame a whole
+    /// construct (an expression, a `key=value` setting) rather than one token.
+    /// If the two are on different lines, `self` is returned unchanged
+    /// because spans cannot cross lines.
+    pub fn to(self, end: Span) -> Span {
+        if end.line != self.line || end.col < self.col {
+            return self;
+        }
+        let stop = end.col.saturating_add(end.len);
+        Span {
+            len: stop.saturating_sub(self.col),
+            ..self
+        }
+    }
+}
+
+/// A whole scenario file after parsing and checking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// From the `scenario "<name>"` line, or the file stem when absent.
+    pub name: String,
+    /// The file name given to the parser, used in diagnostics.
+    pub file: String,
+    pub machine: Machine,
+    /// Number of executions the explorer may spend, if the file says so.
+    pub budget: Option<u64>,
+    pub expects: Vec<Expect>,
+    pub processes: Vec<Process>,
+    /// The full source text, kept so that run-time errors can quote it.
+    pub source: String,
+}
+
+/// The simulated machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Machine {
+    pub numa_nodes: u32,
+    pub thp: Thp,
+    pub xen_pv: bool,
+}
+
+impl Default for Machine {
+    /// One node, no THP, bare metal: the least surprising machine.
+    fn default() -> Self {
+        Machine {
+            numa_nodes: 1,
+            thp: Thp::Never,
+            xen_pv: false,
+        }
+    }
+}
+
+/// The `transparent_hugepage/enabled` policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Thp {
+    Always,
+    Madvise,
+    Never,
+}
+
+/// What the scenario author expects when running against one kernel profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expect {
+    pub profile: String,
+    pub verdict: ExpectedVerdict,
+    pub span: Span,
+}
+
+/// The expected outcome of exploring a scenario under one profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectedVerdict {
+    /// No execution reports anything.
+    Clean,
+    /// Some execution reports a finding whose text contains this substring.
+    Finding(String),
+}
+
+/// One simulated process: a sequential setup, then concurrent threads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Process {
+    pub name: String,
+    /// Runs to completion before any thread starts; empty when absent.
+    pub setup: Vec<Stmt>,
+    pub threads: Vec<Thread>,
+    pub span: Span,
+}
+
+/// One thread of a process; its body interleaves with all other threads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thread {
+    pub name: String,
+    /// The NUMA node the thread runs on (0 unless `node=` says otherwise).
+    pub node: u32,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// `[bind =] op(...)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    /// The variable receiving the result (only `mmap` produces one).
+    pub bind: Option<String>,
+    pub op: Op,
+    pub span: Span,
+}
+
+/// A system call or kernel activity, with checked arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Mmap {
+        addr: Expr,
+        len: Expr,
+        prot: u32,
+        flags: u32,
+        align: Option<Expr>,
+    },
+    Munmap {
+        addr: Expr,
+        len: Expr,
+    },
+    Mprotect {
+        addr: Expr,
+        len: Expr,
+        prot: u32,
+    },
+    Madvise {
+        addr: Expr,
+        len: Expr,
+        advice: Advice,
+    },
+    /// Store `value` at `addr`, or at every byte of `[addr+lo, addr+hi)`.
+    Write {
+        addr: Expr,
+        range: Option<(Expr, Expr)>,
+        value: u8,
+    },
+    /// Load `addr`, or every byte of `[addr+lo, addr+hi)`; optionally
+    /// check that each loaded byte equals `expect`.
+    Read {
+        addr: Expr,
+        range: Option<(Expr, Expr)>,
+        expect: Option<u8>,
+    },
+    /// One pass of NUMA-balancing scanning (`task_numa_work`) over a range.
+    NumaScan {
+        addr: Expr,
+        len: Expr,
+    },
+}
+
+/// The `madvise` advice values supported in v1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advice {
+    DontNeed,
+    HugePage,
+    NoHugePage,
+}
+
+/// An integer expression. Constant sub-expressions are already folded, so
+/// only expressions involving variables remain as `Add`/`Sub`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expr {
+    Int(u64),
+    Var(String, Span),
+    Add(Box<Expr>, Box<Expr>),
+    Sub(Box<Expr>, Box<Expr>),
+}
+
+impl Expr {
+    /// Evaluates the expression, looking variables up with `vars`.
+    ///
+    /// Arithmetic is checked: addresses near the top of the address space
+    /// must produce an error, not wrap around silently.
+    pub fn eval(&self, vars: &dyn Fn(&str) -> Option<u64>) -> Result<u64, String> {
+        match self {
+            Expr::Int(v) => Ok(*v),
+            Expr::Var(name, _) => vars(name).ok_or_else(|| format!("unbound variable '{name}'")),
+            Expr::Add(a, b) => add(a.eval(vars)?, b.eval(vars)?),
+            Expr::Sub(a, b) => sub(a.eval(vars)?, b.eval(vars)?),
+        }
+    }
+}
+
+/// Checked addition with the error text shared by folding and evaluation.
+pub(crate) fn add(a: u64, b: u64) -> Result<u64, String> {
+    a.checked_add(b)
+        .ok_or_else(|| format!("integer overflow: {a:#x} + {b:#x} does not fit in 64 bits"))
+}
+
+/// Checked subtraction with the error text shared by folding and evaluation.
+pub(crate) fn sub(a: u64, b: u64) -> Result<u64, String> {
+    a.checked_sub(b)
+        .ok_or_else(|| format!("integer underflow: {a:#x} - {b:#x} is negative"))
+}
+
+impl fmt::Display for Thp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Thp::Always => "always",
+            Thp::Madvise => "madvise",
+            Thp::Never => "never",
+        })
+    }
+}
+
+/// `PROT_*` values, as in Linux `<asm-generic/mman-common.h>`.
+pub mod prot {
+    pub const PROT_NONE: u32 = 0;
+    pub const PROT_READ: u32 = 1;
+    pub const PROT_WRITE: u32 = 2;
+    pub const PROT_EXEC: u32 = 4;
+}
+
+/// `MAP_*` values, as in Linux `<asm-generic/mman-common.h>` (x86).
+pub mod map_flags {
+    pub const MAP_SHARED: u32 = 0x01;
+    pub const MAP_PRIVATE: u32 = 0x02;
+    pub const MAP_FIXED: u32 = 0x10;
+    pub const MAP_ANONYMOUS: u32 = 0x20;
+    pub const MAP_NORESERVE: u32 = 0x4000;
+    pub const MAP_POPULATE: u32 = 0x8000;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(name: &str) -> Option<u64> {
+        match name {
+            "p" => Some(0x1000),
+            "top" => Some(u64::MAX),
+            _ => None,
+        }
+    }
+
+    fn var(name: &str) -> Box<Expr> {
+        Box::new(Expr::Var(name.to_string(), Span::default()))
+    }
+
+    #[test]
+    fn eval_adds_and_subtracts() {
+        let e = Expr::Sub(
+            Box::new(Expr::Add(var("p"), Box::new(Expr::Int(16)))),
+            Box::new(Expr::Int(1)),
+        );
+        assert_eq!(e.eval(&vars), Ok(0x100f));
+    }
+
+    #[test]
+    fn eval_reports_overflow_underflow_and_unbound() {
+        let over = Expr::Add(var("top"), Box::new(Expr::Int(1)));
+        assert!(over.eval(&vars).unwrap_err().contains("overflow"));
+        let under = Expr::Sub(Box::new(Expr::Int(1)), var("p"));
+        assert!(under.eval(&vars).unwrap_err().contains("underflow"));
+        assert_eq!(
+            var("q").eval(&vars),
+            Err("unbound variable 'q'".to_string())
+        );
+    }
+
+    #[test]
+    fn span_to_joins_on_one_line_only() {
+        let a = Span::new(3, 5, 2);
+        assert_eq!(a.to(Span::new(3, 10, 3)), Span::new(3, 5, 8));
+        assert_eq!(a.to(Span::new(4, 1, 1)), a);
+    }
+}

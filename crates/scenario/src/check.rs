@@ -1,0 +1,969 @@
+//! Semantic checks: turns the raw tree into a [`Scenario`] or explains
+//! what is wrong with it.
+//!
+//! Every item and statement is checked independently and the earliest
+//! error in the file wins. Checking everything (instead of stopping at the
+//! first problem found) matters because items may come in any order: a
+//! `machine` line at the end of the file must still constrain the threads
+//! above it, and an error in it must win over the threads' errors.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::ast::{
+    self, map_flags, prot, Advice, Expect, ExpectedVerdict, Expr, Machine, Op, Process, Scenario,
+    Span, Stmt, Thp, Thread,
+};
+use crate::diag::Error;
+use crate::lexer::parse_int;
+use crate::parser::{
+    BinOp, Block, Item, RawArg, RawExpr, RawFile, RawKind, RawProcess, RawStmt, RawThread,
+    RawVerdict, Setting,
+};
+
+type CResult<T> = Result<T, Error>;
+
+/// Highest `numa-nodes` accepted; the model's node masks are small.
+const MAX_NUMA_NODES: u64 = 8;
+
+/// The file being checked, for the parts of [`Scenario`] that do not come
+/// from the raw tree.
+pub(crate) struct Source<'a> {
+    pub file: &'a str,
+    pub text: &'a str,
+    /// Where end of file is, to blame a file with no process.
+    pub end: Span,
+}
+
+/// Checks `raw` and builds the scenario, or returns the earliest error.
+pub(crate) fn check(source: &Source<'_>, raw: &RawFile) -> CResult<Scenario> {
+    let mut checker = Checker::default();
+    let header = checker.header(&raw.items);
+    let processes = checker.processes(&raw.items, header.machine);
+    if let Some(first) = checker
+        .errors
+        .into_iter()
+        .min_by_key(|e| (e.span.line, e.span.col))
+    {
+        return Err(first);
+    }
+    require_threads(&processes, source.end)?;
+    Ok(Scenario {
+        name: header.name.unwrap_or_else(|| file_stem(source.file)),
+        file: source.file.to_string(),
+        machine: header.machine.unwrap_or_default(),
+        budget: header.budget,
+        expects: header.expects,
+        processes,
+        source: source.text.to_string(),
+    })
+}
+
+/// The scenario name used when the file has no `scenario` line.
+fn file_stem(file: &str) -> String {
+    std::path::Path::new(file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| file.to_string())
+}
+
+/// A scenario without threads has nothing to interleave, so it is
+/// certainly a mistake.
+fn require_threads(processes: &[Process], end: Span) -> CResult<()> {
+    let Some(first) = processes.first() else {
+        return Err(Error::new(
+            end,
+            "scenario has no process; expected at least one 'process <name> { ... }'",
+        ));
+    };
+    if processes.iter().all(|p| p.threads.is_empty()) {
+        return Err(Error::new(
+            first.span,
+            "scenario has no threads; expected at least one 'thread <name> { ... }' in a process",
+        ));
+    }
+    Ok(())
+}
+
+/// Everything outside the processes.
+#[derive(Default)]
+struct Header {
+    name: Option<String>,
+    /// `None` if the `machine` line is invalid (its error is recorded).
+    machine: Option<Machine>,
+    budget: Option<u64>,
+    expects: Vec<Expect>,
+}
+
+/// Where each once-only line was first seen.
+#[derive(Default)]
+struct Seen {
+    scenario: Option<Span>,
+    machine: Option<Span>,
+    budget: Option<Span>,
+    profiles: HashMap<String, Span>,
+}
+
+#[derive(Default)]
+struct Checker {
+    errors: Vec<Error>,
+}
+
+impl Checker {
+    /// Keeps the error (if any) and carries on checking.
+    fn record<T>(&mut self, result: CResult<T>) -> Option<T> {
+        result.map_err(|e| self.errors.push(e)).ok()
+    }
+
+    fn header(&mut self, items: &[Item]) -> Header {
+        let mut header = Header {
+            machine: Some(Machine::default()),
+            ..Header::default()
+        };
+        let mut seen = Seen::default();
+        for item in items {
+            let result = header_item(item, &mut header, &mut seen);
+            if result.is_err() && matches!(item, Item::Machine { .. }) {
+                header.machine = None;
+            }
+            self.record(result);
+        }
+        header
+    }
+}
+
+/// Applies one top-level item (other than a process) to `header`.
+fn header_item(item: &Item, header: &mut Header, seen: &mut Seen) -> CResult<()> {
+    match item {
+        Item::Scenario {
+            name,
+            name_span,
+            span,
+        } => {
+            once(&mut seen.scenario, "scenario", *span)?;
+            if name.trim().is_empty() {
+                return Err(Error::new(*name_span, "scenario name is empty"));
+            }
+            header.name = Some(name.clone());
+        }
+        Item::Machine { settings, span } => {
+            once(&mut seen.machine, "machine", *span)?;
+            header.machine = Some(machine(settings)?);
+        }
+        Item::Budget {
+            text,
+            value_span,
+            span,
+        } => {
+            once(&mut seen.budget, "budget", *span)?;
+            header.budget = Some(budget(text, *value_span)?);
+        }
+        Item::Expect {
+            profile,
+            profile_span,
+            verdict,
+            span,
+        } => {
+            if let Some(first) = seen.profiles.insert(profile.clone(), *profile_span) {
+                return Err(Error::new(
+                    *profile_span,
+                    format!(
+                        "duplicate expectation for profile '{profile}'; the first one is at line {}",
+                        first.line
+                    ),
+                ));
+            }
+            header.expects.push(Expect {
+                profile: profile.clone(),
+                verdict: expected_verdict(verdict)?,
+                span: *span,
+            });
+        }
+        Item::Process(_) => {}
+    }
+    Ok(())
+}
+
+/// Rejects a second `what` line, pointing at the first one.
+fn once(first: &mut Option<Span>, what: &str, span: Span) -> CResult<()> {
+    match first {
+        Some(previous) => Err(Error::new(
+            span,
+            format!(
+                "duplicate '{what}' line; the first one is at line {}",
+                previous.line
+            ),
+        )),
+        None => {
+            *first = Some(span);
+            Ok(())
+        }
+    }
+}
+
+fn expected_verdict(raw: &RawVerdict) -> CResult<ExpectedVerdict> {
+    match raw {
+        RawVerdict::Clean => Ok(ExpectedVerdict::Clean),
+        RawVerdict::Finding(text, _) if !text.is_empty() => {
+            Ok(ExpectedVerdict::Finding(text.clone()))
+        }
+        RawVerdict::Finding(_, span) => Err(Error::new(
+            *span,
+            "the finding substring is empty, so it would match any finding",
+        )),
+    }
+}
+
+fn budget(text: &str, span: Span) -> CResult<u64> {
+    match parse_int(text) {
+        Ok(0) => Err(Error::new(
+            span,
+            "budget must be at least 1 execution, found 0",
+        )),
+        Ok(n) => Ok(n),
+        Err(message) => Err(Error::new(span, message)),
+    }
+}
+
+fn machine(settings: &[Setting]) -> CResult<Machine> {
+    let mut machine = Machine::default();
+    let mut seen = HashSet::new();
+    for setting in settings {
+        if !seen.insert(setting.key.as_str()) {
+            return Err(Error::new(
+                setting.key_span,
+                format!("machine setting '{}' is given twice", setting.key),
+            ));
+        }
+        match setting.key.as_str() {
+            "numa-nodes" => machine.numa_nodes = numa_nodes(setting)?,
+            "thp" => machine.thp = thp(setting)?,
+            "xen-pv" => {
+                if setting.value.is_some() {
+                    return Err(Error::new(
+                        setting.span,
+                        "machine setting 'xen-pv' is a flag and takes no value; write just 'xen-pv'",
+                    ));
+                }
+                machine.xen_pv = true;
+            }
+            other => {
+                return Err(Error::new(
+                    setting.key_span,
+                    format!(
+                    "unknown machine setting '{other}'; expected one of: numa-nodes, thp, xen-pv"
+                ),
+                ))
+            }
+        }
+    }
+    Ok(machine)
+}
+
+/// The value of `key=value`, or an error showing an example.
+fn value<'s>(setting: &'s Setting, example: &str) -> CResult<(&'s str, Span)> {
+    setting
+        .value
+        .as_ref()
+        .map(|(text, span)| (text.as_str(), *span))
+        .ok_or_else(|| {
+            Error::new(
+                setting.span,
+                format!("setting '{}' needs a value, e.g. {example}", setting.key),
+            )
+        })
+}
+
+fn numa_nodes(setting: &Setting) -> CResult<u32> {
+    let (text, span) = value(setting, "numa-nodes=2")?;
+    let n = parse_int(text).map_err(|m| Error::new(span, m))?;
+    if !(1..=MAX_NUMA_NODES).contains(&n) {
+        return Err(Error::new(
+            span,
+            format!("numa-nodes must be between 1 and {MAX_NUMA_NODES}, found {n}"),
+        ));
+    }
+    u32::try_from(n).map_err(|_| Error::new(span, "numa-nodes is too large"))
+}
+
+fn thp(setting: &Setting) -> CResult<Thp> {
+    let (text, span) = value(setting, "thp=always")?;
+    match text {
+        "always" => Ok(Thp::Always),
+        "madvise" => Ok(Thp::Madvise),
+        "never" => Ok(Thp::Never),
+        other => Err(Error::new(
+            span,
+            format!("unknown thp mode '{other}'; expected one of: always, madvise, never"),
+        )),
+    }
+}
+
+// Processes and threads.
+impl Checker {
+    fn processes(&mut self, items: &[Item], machine: Option<Machine>) -> Vec<Process> {
+        let mut process_names: HashMap<&str, Span> = HashMap::new();
+        let mut thread_names: HashMap<&str, Span> = HashMap::new();
+        let mut processes = Vec::new();
+        for item in items {
+            let Item::Process(raw) = item else { continue };
+            if let Some(first) = process_names.insert(&raw.name, raw.span) {
+                self.errors
+                    .push(duplicate("process", &raw.name, raw.span, first));
+            }
+            processes.push(self.process(raw, machine, &mut thread_names));
+        }
+        processes
+    }
+
+    fn process<'r>(
+        &mut self,
+        raw: &'r RawProcess,
+        machine: Option<Machine>,
+        thread_names: &mut HashMap<&'r str, Span>,
+    ) -> Process {
+        let mut scope = HashSet::new();
+        let mut setup = Vec::new();
+        let mut setup_span: Option<Span> = None;
+        for block in &raw.blocks {
+            let Block::Setup { span, body } = block else {
+                continue;
+            };
+            if let Err(e) = once(&mut setup_span, "setup", *span) {
+                let message = format!("process '{}' has more than one setup block", raw.name);
+                self.errors.push(Error::new(e.span, message));
+            }
+            setup.extend(self.stmts(body, &mut scope));
+        }
+        let mut threads = Vec::new();
+        for block in &raw.blocks {
+            let Block::Thread(thread) = block else {
+                continue;
+            };
+            if let Some(first) = thread_names.insert(&thread.name, thread.span) {
+                self.errors
+                    .push(duplicate("thread", &thread.name, thread.span, first));
+            }
+            threads.push(self.thread(thread, machine, &scope));
+        }
+        Process {
+            name: raw.name.clone(),
+            setup,
+            threads,
+            span: raw.span,
+        }
+    }
+
+    /// Threads see the setup's variables but not each other's.
+    fn thread(
+        &mut self,
+        raw: &RawThread,
+        machine: Option<Machine>,
+        setup_scope: &HashSet<String>,
+    ) -> Thread {
+        let node = self.record(thread_node(raw, machine)).unwrap_or(0);
+        let mut scope = setup_scope.clone();
+        Thread {
+            name: raw.name.clone(),
+            node,
+            body: self.stmts(&raw.body, &mut scope),
+            span: raw.span,
+        }
+    }
+
+    /// Checks statements in order, binding variables into `scope` as it goes.
+    fn stmts(&mut self, raw: &[RawStmt], scope: &mut HashSet<String>) -> Vec<Stmt> {
+        let mut stmts = Vec::new();
+        for stmt in raw {
+            let checked = lower_stmt(stmt, scope);
+            // Bind even if the statement is wrong, so that later uses of
+            // the variable do not produce a second, misleading error.
+            if let Some((name, _)) = &stmt.bind {
+                scope.insert(name.clone());
+            }
+            stmts.extend(self.record(checked));
+        }
+        stmts
+    }
+}
+
+fn duplicate(what: &str, name: &str, span: Span, first: Span) -> Error {
+    Error::new(
+        span,
+        format!(
+            "duplicate {what} name '{name}'; the first one is at line {}",
+            first.line
+        ),
+    )
+}
+
+/// The `node=` of a thread. Skips the range check when the machine line
+/// is invalid, because its own error is the one worth reporting.
+fn thread_node(raw: &RawThread, machine: Option<Machine>) -> CResult<u32> {
+    let mut node = None;
+    for setting in &raw.settings {
+        if setting.key != "node" {
+            return Err(Error::new(
+                setting.key_span,
+                format!("unknown thread setting '{}'; expected: node", setting.key),
+            ));
+        }
+        if node.is_some() {
+            return Err(Error::new(
+                setting.span,
+                "thread setting 'node' is given twice",
+            ));
+        }
+        let (text, span) = value(setting, "node=1")?;
+        let n = parse_int(text).map_err(|m| Error::new(span, m))?;
+        if let Some(machine) = machine {
+            check_node(&raw.name, n, machine, setting.span)?;
+        }
+        node = Some(u32::try_from(n).map_err(|_| Error::new(span, "node number is too large"))?);
+    }
+    Ok(node.unwrap_or(0))
+}
+
+fn check_node(thread: &str, node: u64, machine: Machine, span: Span) -> CResult<()> {
+    let nodes = machine.numa_nodes;
+    if node < u64::from(nodes) {
+        return Ok(());
+    }
+    let plural = if nodes == 1 { "" } else { "s" };
+    Err(Error::new(
+        span,
+        format!(
+            "thread '{thread}' runs on node {node} but the machine has {nodes} NUMA node{plural} \
+             (numa-nodes={nodes})"
+        ),
+    ))
+}
+
+// Statements.
+
+/// The calls of v1 and how to write them, for error messages.
+const CALLS: &[(&str, &str)] = &[
+    ("mmap", "mmap(addr, len, prot, flags [, align=N])"),
+    ("munmap", "munmap(addr, len)"),
+    ("mprotect", "mprotect(addr, len, prot)"),
+    ("madvise", "madvise(addr, len, advice)"),
+    ("write", "write(addr, value) or write(addr, lo..hi, value)"),
+    ("read", "read(addr [, lo..hi] [, expect=V])"),
+    ("numa_scan", "numa_scan(addr, len)"),
+];
+
+fn lower_stmt(raw: &RawStmt, scope: &HashSet<String>) -> CResult<Stmt> {
+    if let Some((name, span)) = &raw.bind {
+        check_bindable(name, *span)?;
+    }
+    let Some(&(call, usage)) = CALLS.iter().find(|(name, _)| *name == raw.call) else {
+        let known: Vec<&str> = CALLS.iter().map(|(name, _)| *name).collect();
+        return Err(Error::new(
+            raw.call_span,
+            format!(
+                "unknown call '{}'; expected one of: {}",
+                raw.call,
+                known.join(", ")
+            ),
+        ));
+    };
+    if let Some((_, span)) = raw.bind.as_ref().filter(|_| call != "mmap") {
+        return Err(Error::new(
+            *span,
+            format!("'{call}' returns nothing to bind; only mmap returns a value"),
+        ));
+    }
+    let lower = Lower { scope };
+    let op = match call {
+        "mmap" => lower.mmap(&Args::new(raw, usage, &["align"])?),
+        "munmap" => lower.munmap(&Args::new(raw, usage, &[])?),
+        "mprotect" => lower.mprotect(&Args::new(raw, usage, &[])?),
+        "madvise" => lower.madvise(&Args::new(raw, usage, &[])?),
+        "write" => lower.write(&Args::new(raw, usage, &[])?),
+        "read" => lower.read(&Args::new(raw, usage, &["expect"])?),
+        _ => lower.numa_scan(&Args::new(raw, usage, &[])?),
+    }?;
+    Ok(Stmt {
+        bind: raw.bind.as_ref().map(|(name, _)| name.clone()),
+        op,
+        span: raw.span,
+    })
+}
+
+/// `NULL` and flag names always mean themselves, so they cannot be variables.
+fn check_bindable(name: &str, span: Span) -> CResult<()> {
+    if name == "NULL" || flag_family(name).is_some() {
+        return Err(Error::new(
+            span,
+            format!("cannot bind '{name}': it is a reserved name"),
+        ));
+    }
+    Ok(())
+}
+
+/// The arguments of one call, split into positional and named ones.
+struct Args<'a> {
+    stmt: &'a RawStmt,
+    usage: &'static str,
+    positional: Vec<&'a RawArg>,
+    named: Vec<(&'a str, &'a RawExpr)>,
+}
+
+impl<'a> Args<'a> {
+    /// Splits the arguments; only names in `allowed` may be used, once
+    /// each, after all positional arguments.
+    fn new(stmt: &'a RawStmt, usage: &'static str, allowed: &[&str]) -> CResult<Self> {
+        let mut args = Args {
+            stmt,
+            usage,
+            positional: Vec::new(),
+            named: Vec::new(),
+        };
+        for arg in &stmt.args {
+            match arg {
+                RawArg::Named {
+                    name,
+                    name_span,
+                    value,
+                    ..
+                } => args.add_named(name, *name_span, value, allowed)?,
+                positional => {
+                    if let Some((name, _)) = args.named.first() {
+                        return Err(Error::new(
+                            positional.span(),
+                            format!(
+                                "positional argument after named argument '{name}'; \
+                                 named arguments go last"
+                            ),
+                        ));
+                    }
+                    args.positional.push(positional);
+                }
+            }
+        }
+        Ok(args)
+    }
+
+    fn add_named(
+        &mut self,
+        name: &'a str,
+        span: Span,
+        value: &'a RawExpr,
+        allowed: &[&str],
+    ) -> CResult<()> {
+        if !allowed.contains(&name) {
+            let expected = if allowed.is_empty() {
+                "it takes none".to_string()
+            } else {
+                format!("expected: {}", allowed.join(", "))
+            };
+            return Err(Error::new(
+                span,
+                format!(
+                    "unknown named argument '{name}' for '{}'; {expected}",
+                    self.stmt.call
+                ),
+            ));
+        }
+        if self.named.iter().any(|(n, _)| *n == name) {
+            return Err(Error::new(
+                span,
+                format!("named argument '{name}' is given twice"),
+            ));
+        }
+        self.named.push((name, value));
+        Ok(())
+    }
+
+    /// Rejects more than `max` positional arguments, blaming the first extra.
+    fn at_most(&self, max: usize) -> CResult<()> {
+        match self.positional.get(max) {
+            Some(extra) => Err(Error::new(
+                extra.span(),
+                format!(
+                    "too many arguments to '{}'; expected {}",
+                    self.stmt.call, self.usage
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn get(&self, index: usize) -> Option<&'a RawArg> {
+        self.positional.get(index).copied()
+    }
+
+    /// Positional argument `index`, called `name` in the error if missing.
+    fn arg(&self, index: usize, name: &str) -> CResult<&'a RawArg> {
+        self.get(index).ok_or_else(|| {
+            Error::new(
+                self.stmt.close,
+                format!(
+                    "missing argument '{name}' to '{}'; expected {}",
+                    self.stmt.call, self.usage
+                ),
+            )
+        })
+    }
+
+    fn named(&self, name: &str) -> Option<&'a RawExpr> {
+        self.named.iter().find(|(n, _)| *n == name).map(|(_, e)| *e)
+    }
+}
+
+/// Argument lowering for one statement, in the scope of its block.
+struct Lower<'s> {
+    scope: &'s HashSet<String>,
+}
+
+impl Lower<'_> {
+    fn mmap(&self, args: &Args<'_>) -> CResult<Op> {
+        args.at_most(4)?;
+        let addr = self.int(args.arg(0, "addr")?)?;
+        let len = self.int(args.arg(1, "len")?)?;
+        let prot = flags(expr_arg(args.arg(2, "prot")?)?, &PROT)?;
+        let flags = mmap_flags(expr_arg(args.arg(3, "flags")?)?)?;
+        let align = args.named("align").map(|e| self.align(e)).transpose()?;
+        Ok(Op::Mmap {
+            addr,
+            len,
+            prot,
+            flags,
+            align,
+        })
+    }
+
+    fn munmap(&self, args: &Args<'_>) -> CResult<Op> {
+        args.at_most(2)?;
+        let addr = self.int(args.arg(0, "addr")?)?;
+        let len = self.int(args.arg(1, "len")?)?;
+        Ok(Op::Munmap { addr, len })
+    }
+
+    fn mprotect(&self, args: &Args<'_>) -> CResult<Op> {
+        args.at_most(3)?;
+        let addr = self.int(args.arg(0, "addr")?)?;
+        let len = self.int(args.arg(1, "len")?)?;
+        let prot = flags(expr_arg(args.arg(2, "prot")?)?, &PROT)?;
+        Ok(Op::Mprotect { addr, len, prot })
+    }
+
+    fn madvise(&self, args: &Args<'_>) -> CResult<Op> {
+        args.at_most(3)?;
+        let addr = self.int(args.arg(0, "addr")?)?;
+        let len = self.int(args.arg(1, "len")?)?;
+        let advice = advice(expr_arg(args.arg(2, "advice")?)?)?;
+        Ok(Op::Madvise { addr, len, advice })
+    }
+
+    fn numa_scan(&self, args: &Args<'_>) -> CResult<Op> {
+        args.at_most(2)?;
+        let addr = self.int(args.arg(0, "addr")?)?;
+        let len = self.int(args.arg(1, "len")?)?;
+        Ok(Op::NumaScan { addr, len })
+    }
+
+    /// `write(addr, value)` or `write(addr, lo..hi, value)`.
+    fn write(&self, args: &Args<'_>) -> CResult<Op> {
+        args.at_most(3)?;
+        let addr = self.int(args.arg(0, "addr")?)?;
+        let second = args.arg(1, "value")?;
+        let (range, value) = match (second, args.get(2)) {
+            (RawArg::Range { .. }, _) => (Some(self.range(second)?), args.arg(2, "value")?),
+            (_, None) => (None, second),
+            (_, Some(_)) => return Err(not_a_range(second)),
+        };
+        let value = self.byte(expr_arg(value)?, "value")?;
+        Ok(Op::Write { addr, range, value })
+    }
+
+    /// `read(addr [, lo..hi] [, expect=V])`.
+    fn read(&self, args: &Args<'_>) -> CResult<Op> {
+        args.at_most(2)?;
+        let addr = self.int(args.arg(0, "addr")?)?;
+        let range = args.get(1).map(|r| self.range(r)).transpose()?;
+        let expect = args
+            .named("expect")
+            .map(|e| self.byte(e, "expect value"))
+            .transpose()?;
+        Ok(Op::Read {
+            addr,
+            range,
+            expect,
+        })
+    }
+
+    /// An integer-position argument (not a range).
+    fn int(&self, arg: &RawArg) -> CResult<Expr> {
+        self.expr(expr_arg(arg)?)
+    }
+
+    fn range(&self, arg: &RawArg) -> CResult<(Expr, Expr)> {
+        let RawArg::Range { lo, hi, span } = arg else {
+            return Err(not_a_range(arg));
+        };
+        let (lo, hi) = (self.expr(lo)?, self.expr(hi)?);
+        if let (Expr::Int(l), Expr::Int(h)) = (&lo, &hi) {
+            if l >= h {
+                return Err(Error::new(
+                    *span,
+                    format!("empty range {l}..{h}; expected lo < hi"),
+                ));
+            }
+        }
+        Ok((lo, hi))
+    }
+
+    /// A constant byte, e.g. the value to write.
+    fn byte(&self, raw: &RawExpr, what: &str) -> CResult<u8> {
+        match self.expr(raw)? {
+            Expr::Int(v) => u8::try_from(v).map_err(|_| {
+                Error::new(
+                    raw.span,
+                    format!("{what} {v} does not fit in a byte; expected 0..=255"),
+                )
+            }),
+            _ => Err(Error::new(
+                raw.span,
+                format!("{what} must be a constant byte 0..=255, not an expression with variables"),
+            )),
+        }
+    }
+
+    /// `align=N`: a power of two when known at parse time.
+    fn align(&self, raw: &RawExpr) -> CResult<Expr> {
+        let align = self.expr(raw)?;
+        match align {
+            Expr::Int(v) if !v.is_power_of_two() => Err(Error::new(
+                raw.span,
+                format!("align must be a power of two, found {v:#x}"),
+            )),
+            other => Ok(other),
+        }
+    }
+
+    /// An integer expression, with constant parts folded.
+    fn expr(&self, raw: &RawExpr) -> CResult<Expr> {
+        match &raw.kind {
+            RawKind::Int(v) => Ok(Expr::Int(*v)),
+            RawKind::Name(name) => self.name(name, raw.span),
+            RawKind::Binary {
+                op: BinOp::Or,
+                op_span,
+                ..
+            } => Err(Error::new(
+                *op_span,
+                "'|' combines flags and is not allowed in an integer expression; use '+'",
+            )),
+            RawKind::Binary { op, lhs, rhs, .. } => {
+                let (lhs, rhs) = (self.expr(lhs)?, self.expr(rhs)?);
+                fold(*op, lhs, rhs).map_err(|m| Error::new(raw.span, m))
+            }
+        }
+    }
+
+    fn name(&self, name: &str, span: Span) -> CResult<Expr> {
+        if name == "NULL" {
+            return Ok(Expr::Int(0));
+        }
+        if flag_family(name).is_some() {
+            return Err(Error::new(
+                span,
+                format!(
+                    "flag '{name}' is not allowed here; expected an integer expression \
+                     (an address, length, offset or byte)"
+                ),
+            ));
+        }
+        if !self.scope.contains(name) {
+            return Err(Error::new(
+                span,
+                format!(
+                    "unbound variable '{name}'; bind it with '{name} = mmap(...)' in the setup \
+                     or earlier in the same thread"
+                ),
+            ));
+        }
+        Ok(Expr::Var(name.to_string(), span))
+    }
+}
+
+/// Folds `lhs op rhs` when both sides are constants.
+fn fold(op: BinOp, lhs: Expr, rhs: Expr) -> Result<Expr, String> {
+    match (op, lhs, rhs) {
+        (BinOp::Add, Expr::Int(a), Expr::Int(b)) => ast::add(a, b).map(Expr::Int),
+        (BinOp::Sub, Expr::Int(a), Expr::Int(b)) => ast::sub(a, b).map(Expr::Int),
+        (BinOp::Sub, lhs, rhs) => Ok(Expr::Sub(Box::new(lhs), Box::new(rhs))),
+        (_, lhs, rhs) => Ok(Expr::Add(Box::new(lhs), Box::new(rhs))),
+    }
+}
+
+/// The expression of a positional argument; ranges only go where
+/// [`Lower::range`] asks for them.
+fn expr_arg(arg: &RawArg) -> CResult<&RawExpr> {
+    match arg {
+        RawArg::Expr(e) => Ok(e),
+        other => Err(Error::new(
+            other.span(),
+            "a range 'lo..hi' is only allowed as the second argument of read and write",
+        )),
+    }
+}
+
+fn not_a_range(arg: &RawArg) -> Error {
+    Error::new(
+        arg.span(),
+        "expected a range 'lo..hi' here (offsets from addr), found a single expression",
+    )
+}
+
+// Flags.
+
+/// A set of flag names valid in one argument position.
+struct Family {
+    /// How the family is named in messages, e.g. `PROT_*`.
+    label: &'static str,
+    prefix: &'static str,
+    /// The parameter it is used for, e.g. `prot`.
+    param: &'static str,
+    names: &'static [(&'static str, u32)],
+}
+
+const PROT: Family = Family {
+    label: "PROT_*",
+    prefix: "PROT_",
+    param: "prot",
+    names: &[
+        ("PROT_NONE", prot::PROT_NONE),
+        ("PROT_READ", prot::PROT_READ),
+        ("PROT_WRITE", prot::PROT_WRITE),
+        ("PROT_EXEC", prot::PROT_EXEC),
+    ],
+};
+
+const MAP: Family = Family {
+    label: "MAP_*",
+    prefix: "MAP_",
+    param: "flags",
+    names: &[
+        ("MAP_SHARED", map_flags::MAP_SHARED),
+        ("MAP_PRIVATE", map_flags::MAP_PRIVATE),
+        ("MAP_FIXED", map_flags::MAP_FIXED),
+        ("MAP_ANONYMOUS", map_flags::MAP_ANONYMOUS),
+        ("MAP_NORESERVE", map_flags::MAP_NORESERVE),
+        ("MAP_POPULATE", map_flags::MAP_POPULATE),
+    ],
+};
+
+/// Linux's `MADV_*` values, used only to tell the names apart.
+const MADV: Family = Family {
+    label: "MADV_*",
+    prefix: "MADV_",
+    param: "advice",
+    names: &[
+        ("MADV_DONTNEED", 4),
+        ("MADV_HUGEPAGE", 14),
+        ("MADV_NOHUGEPAGE", 15),
+    ],
+};
+
+const FAMILIES: [&Family; 3] = [&PROT, &MAP, &MADV];
+
+impl Family {
+    fn lookup(&self, name: &str) -> Option<u32> {
+        self.names.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+
+    fn known(&self) -> String {
+        let names: Vec<&str> = self.names.iter().map(|(n, _)| *n).collect();
+        names.join(", ")
+    }
+}
+
+/// The family a known flag name belongs to.
+fn flag_family(name: &str) -> Option<&'static Family> {
+    FAMILIES.into_iter().find(|f| f.lookup(name).is_some())
+}
+
+/// Flag names of `family` combined with `|`.
+fn flags(raw: &RawExpr, family: &Family) -> CResult<u32> {
+    let label = family.label;
+    let param = family.param;
+    match &raw.kind {
+        RawKind::Name(name) => flag(name, raw.span, family),
+        RawKind::Binary {
+            op: BinOp::Or,
+            lhs,
+            rhs,
+            ..
+        } => Ok(flags(lhs, family)? | flags(rhs, family)?),
+        RawKind::Binary { op_span, op, .. } => {
+            let op = if *op == BinOp::Add { '+' } else { '-' };
+            Err(Error::new(
+                *op_span,
+                format!("expected {label} flags combined with '|' for '{param}', found '{op}'"),
+            ))
+        }
+        RawKind::Int(_) => Err(Error::new(
+            raw.span,
+            format!(
+                "expected {label} flags for '{param}', found an integer; \
+                 write flags by name (one of: {})",
+                family.known()
+            ),
+        )),
+    }
+}
+
+fn flag(name: &str, span: Span, family: &Family) -> CResult<u32> {
+    if let Some(value) = family.lookup(name) {
+        return Ok(value);
+    }
+    let (label, param) = (family.label, family.param);
+    let message = if name.starts_with(family.prefix) {
+        format!("unknown flag '{name}'; expected one of: {}", family.known())
+    } else if flag_family(name).is_some() {
+        format!("expected {label} flags for '{param}', found '{name}'")
+    } else {
+        format!(
+            "expected {label} flags for '{param}', found '{name}'; \
+             variables and integers are not allowed here"
+        )
+    };
+    Err(Error::new(span, message))
+}
+
+/// mmap's flags: exactly one of private/shared, and anonymous (v1 has no files).
+fn mmap_flags(raw: &RawExpr) -> CResult<u32> {
+    use map_flags::{MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED};
+    let value = flags(raw, &MAP)?;
+    let message = match (value & MAP_PRIVATE != 0, value & MAP_SHARED != 0) {
+        (true, true) => "MAP_PRIVATE and MAP_SHARED are mutually exclusive",
+        (false, false) => "mmap flags must include exactly one of MAP_PRIVATE or MAP_SHARED",
+        _ if value & MAP_ANONYMOUS == 0 => {
+            "file mappings are not supported yet; mmap flags must include MAP_ANONYMOUS"
+        }
+        _ => return Ok(value),
+    };
+    Err(Error::new(raw.span, message))
+}
+
+/// A single `MADV_*` name.
+fn advice(raw: &RawExpr) -> CResult<Advice> {
+    if let RawKind::Binary {
+        op: BinOp::Or,
+        op_span,
+        ..
+    } = &raw.kind
+    {
+        return Err(Error::new(
+            *op_span,
+            "madvise takes a single MADV_* advice; '|' is not allowed here",
+        ));
+    }
+    match flags(raw, &MADV)? {
+        4 => Ok(Advice::DontNeed),
+        14 => Ok(Advice::HugePage),
+        _ => Ok(Advice::NoHugePage),
+    }
+}

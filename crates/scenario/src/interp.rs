@@ -1,0 +1,291 @@
+//! The interpreter: runs a parsed scenario on the mm model as an
+//! [`explore::Harness`]. Each execution builds a fresh kernel, runs every
+//! process's setup in order, then lets the explorer interleave the threads;
+//! at the end every process exits (`exit_mmap`, `check_mm`).
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use explore::rt::{ActorSpec, Harness, Instance};
+use explore::{Finding, FindingKind};
+use mm::arch::x86::mm::fault::{user_read, user_write};
+use mm::kernel::fork::mm_alloc;
+use mm::kernel::sched::fair::task_numa_work;
+use mm::mm_types::{Kernel, Machine, MmStruct, Task, Thp, PMD_CLASS, PTE_CLASS};
+use mm::{madvise, mmap, Profile};
+
+use crate::ast::{self, Advice, Expr, Op, Scenario, Stmt};
+
+/// A scenario under one profile: what the explorer runs.
+pub struct ScenarioHarness {
+    scenario: Arc<Scenario>,
+    profile: Profile,
+}
+
+impl ScenarioHarness {
+    /// Checks that the model can run the scenario at all.
+    pub fn new(scenario: Arc<Scenario>, profile: Profile) -> Result<Self, String> {
+        if scenario.machine.xen_pv {
+            return Err(format!(
+                "{}: machine xen-pv is not modelled yet (the Xen PV layer comes with seed 000)",
+                scenario.file
+            ));
+        }
+        Ok(ScenarioHarness { scenario, profile })
+    }
+
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    fn machine(&self) -> Machine {
+        let m = &self.scenario.machine;
+        let thp = match m.thp {
+            ast::Thp::Always => Thp::Always,
+            ast::Thp::Madvise => Thp::Madvise,
+            ast::Thp::Never => Thp::Never,
+        };
+        Machine {
+            nodes: m.numa_nodes,
+            thp,
+            thp_use_zero_page: true,
+        }
+    }
+}
+
+/// Variables of one process (or thread), by name.
+type Vars = BTreeMap<String, u64>;
+
+/// One process of a running execution.
+struct ProcessRun {
+    mm: Rc<MmStruct>,
+    vars: Vars,
+    threads: Vec<ast::Thread>,
+}
+
+/// One execution of the scenario.
+struct Run {
+    k: Rc<Kernel>,
+    source: Arc<Scenario>,
+    processes: Vec<ProcessRun>,
+}
+
+impl Harness for ScenarioHarness {
+    fn start(&self) -> Box<dyn Instance> {
+        let k = Rc::new(Kernel::new(self.profile.clone(), self.machine()));
+        let mut processes = Vec::new();
+        for p in &self.scenario.processes {
+            let Some(mm) = mm_alloc(&k) else {
+                explore::unsupported("out of memory building the scenario")
+            };
+            mm.users.set(p.threads.len().max(1) as u32);
+            let task = Task {
+                name: p.name.clone(),
+                node: 0,
+                mm: mm.clone(),
+            };
+            let mut vars = Vars::new();
+            for stmt in &p.setup {
+                exec(&k, &self.scenario, &task, &mut vars, stmt);
+            }
+            processes.push(ProcessRun {
+                mm,
+                vars,
+                threads: p.threads.clone(),
+            });
+        }
+        Box::new(Run {
+            k,
+            source: self.scenario.clone(),
+            processes,
+        })
+    }
+}
+
+impl Instance for Run {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        let mut actors = Vec::new();
+        for p in &self.processes {
+            for t in &p.threads {
+                let (k, source) = (self.k.clone(), self.source.clone());
+                let task = Task {
+                    name: t.name.clone(),
+                    node: t.node,
+                    mm: p.mm.clone(),
+                };
+                let (mut vars, body) = (p.vars.clone(), t.body.clone());
+                actors.push(ActorSpec {
+                    name: t.name.clone(),
+                    body: Box::new(move || {
+                        for stmt in &body {
+                            exec(&k, &source, &task, &mut vars, stmt);
+                        }
+                    }),
+                });
+            }
+        }
+        actors
+    }
+
+    fn teardown(&mut self) {
+        for p in &self.processes {
+            mmap::exit_mmap(&self.k, &p.mm);
+        }
+    }
+
+    fn check(&self) -> Option<Finding> {
+        mm::checkers::check_all(&self.k)
+    }
+
+    fn describe(&self, class: &'static str, value: u64) -> Option<String> {
+        match class {
+            PMD_CLASS => Some(self.k.describe_pmd(value)),
+            PTE_CLASS => Some(self.k.describe_pte(value)),
+            _ => None,
+        }
+    }
+
+    fn dump(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (p, src) in self.processes.iter().zip(&self.source.processes) {
+            let mm = &p.mm;
+            let rss: Vec<String> = mm.rss.iter().map(|c| c.get().to_string()).collect();
+            lines.push(format!(
+                "mm:{} (process {}): rss [{}] pgtables_bytes={}",
+                mm.hashed(),
+                src.name,
+                rss.join(" "),
+                mm.pgtables_bytes.get()
+            ));
+            for vma in &mm.mmap_lock.peek().vmas {
+                lines.push(format!("  {}", vma.describe()));
+            }
+        }
+        lines
+    }
+}
+
+/// The text of a statement, for trace notes.
+fn stmt_text(s: &Scenario, stmt: &Stmt) -> String {
+    let line = s
+        .source
+        .lines()
+        .nth(stmt.span.line.saturating_sub(1) as usize)
+        .unwrap_or("");
+    let from = line.chars().skip(stmt.span.col.saturating_sub(1) as usize);
+    from.take(stmt.span.len.max(1) as usize)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+fn eval(s: &Scenario, vars: &Vars, e: &Expr) -> u64 {
+    match e.eval(&|name| vars.get(name).copied()) {
+        Ok(v) => v,
+        // The checker guarantees bound variables; overflow at run time (an
+        // address near the top) is the user's input.
+        Err(msg) => {
+            explore::unsupported(format!("{}: cannot evaluate an expression: {msg}", s.file))
+        }
+    }
+}
+
+/// Runs one statement on behalf of `task`.
+fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) {
+    explore::note!("{}: {}", task.name, stmt_text(s, stmt));
+    let v = |e: &Expr| eval(s, vars, e);
+    let result: Result<u64, String> = match &stmt.op {
+        Op::Mmap {
+            addr,
+            len,
+            prot,
+            flags,
+            align,
+        } => {
+            let align = align.as_ref().map_or(0, v);
+            mmap::do_mmap(k, task, v(addr), v(len), *prot, *flags, align).map_err(errno)
+        }
+        Op::Munmap { addr, len } => mmap::do_munmap(k, task, v(addr), v(len))
+            .map(|_| 0)
+            .map_err(errno),
+        Op::Mprotect { addr, len, prot } => mmap::do_mprotect(k, task, v(addr), v(len), *prot)
+            .map(|_| 0)
+            .map_err(errno),
+        Op::Madvise { addr, len, advice } => {
+            madvise::do_madvise(k, task, v(addr), v(len), advice_value(*advice))
+                .map(|_| 0)
+                .map_err(errno)
+        }
+        Op::Write { addr, range, value } => {
+            let (lo, hi) = range.as_ref().map_or((0, 1), |(a, b)| (v(a), v(b)));
+            user_write(k, task, v(addr), lo, hi, *value)
+                .map(|_| 0)
+                .map_err(|sig| sig.name().to_string())
+        }
+        Op::Read {
+            addr,
+            range,
+            expect,
+        } => {
+            let (lo, hi) = range.as_ref().map_or((0, 1), |(a, b)| (v(a), v(b)));
+            match user_read(k, task, v(addr), lo, hi) {
+                Ok(bytes) => {
+                    check_expect(s, stmt, &bytes, *expect);
+                    Ok(bytes.first().copied().unwrap_or(0) as u64)
+                }
+                Err(sig) => Err(sig.name().to_string()),
+            }
+        }
+        Op::NumaScan { addr, len } => Ok(task_numa_work(k, task, v(addr), v(len)).unwrap_or(0)),
+    };
+    match result {
+        Ok(r) => {
+            if let Some(name) = &stmt.bind {
+                vars.insert(name.clone(), r);
+            }
+        }
+        Err(e) => {
+            explore::note!("{}: {} failed: {e}", task.name, stmt_text(s, stmt));
+            if let Some(name) = &stmt.bind {
+                vars.insert(name.clone(), u64::MAX);
+            }
+        }
+    }
+}
+
+fn errno(e: i32) -> String {
+    match e {
+        12 => "ENOMEM".into(),
+        22 => "EINVAL".into(),
+        n => format!("errno {n}"),
+    }
+}
+
+fn advice_value(a: Advice) -> u32 {
+    match a {
+        Advice::DontNeed => madvise::MADV_DONTNEED,
+        Advice::HugePage => madvise::MADV_HUGEPAGE,
+        Advice::NoHugePage => madvise::MADV_NOHUGEPAGE,
+    }
+}
+
+/// `read(..., expect=V)`: the scenario's own assertion on loaded bytes.
+fn check_expect(s: &Scenario, stmt: &Stmt, bytes: &[u8], expect: Option<u8>) {
+    let Some(want) = expect else { return };
+    if let Some(bad) = bytes.iter().find(|&&b| b != want) {
+        explore::raise(
+            Finding::new(
+                FindingKind::Invariant,
+                "scenario expect=",
+                format!("read returned {bad:#04x}, the scenario expected {want:#04x}"),
+            )
+            .detail(format!(
+                "{}:{}: {}",
+                s.file,
+                stmt.span.line,
+                stmt_text(s, stmt)
+            )),
+        );
+    }
+}

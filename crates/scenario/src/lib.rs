@@ -1,0 +1,132 @@
+//! The mmrace scenario language (v1): lexer, parser and semantic checks.
+//!
+//! A scenario describes a small program run against the memory-manager
+//! model: some processes, each with a sequential `setup` and concurrent
+//! `thread`s, the machine they run on, and what each kernel profile is
+//! expected to report. The explorer runs the threads under many
+//! interleavings and compares the outcome with the expectations.
+//!
+//! ```text
+//! # 001: NUMA scan vs THP migration       ('#' starts a comment)
+//! scenario "numa-scan-vs-thp-migration"
+//! machine numa-nodes=2 thp=always
+//! budget 100000
+//! expect linux-6.1.159: finding "bad pmd"
+//! expect linux-6.5:     clean
+//!
+//! process app {
+//!   setup {
+//!     p = mmap(NULL, 2M, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, align=2M)
+//!     write(p, 0..2M, 0x5a)        # fill the whole range with byte 0x5a
+//!     numa_scan(p, 2M)
+//!   }
+//!   thread scanner { numa_scan(p, 2M) }
+//!   thread user node=1 {
+//!     read(p + 4096)
+//!     madvise(p, 2M, MADV_DONTNEED)
+//!   }
+//! }
+//! ```
+//!
+//! # Top-level items
+//!
+//! Each item sits on its own line(s); they may come in any order.
+//!
+//! * `scenario "<name>"` — optional, at most once; defaults to the file stem.
+//! * `machine key=value ...` — at most once. `numa-nodes=<1..=8>` (default 1),
+//!   `thp=always|madvise|never` (default never), `xen-pv` (a bare flag).
+//! * `budget <n>` — optional number of executions to explore, at least 1.
+//! * `expect <profile>: clean` or `expect <profile>: finding "<substring>"` —
+//!   profile names are made of letters, digits, `.`, `-`, `_` and `+`; at
+//!   most one expectation per profile.
+//! * `process <name> { ... }` — one or more, with unique names. Inside: at
+//!   most one `setup { ... }` block, which runs to completion first, and any
+//!   number of `thread <name> [node=<n>] { ... }` blocks, which run
+//!   concurrently. Thread names are unique across the scenario, `node` must
+//!   be below `numa-nodes`, and the scenario needs at least one thread.
+//!
+//! # Statements
+//!
+//! One per line, or separated by `;`: `[var =] call(args)`. Only `mmap`
+//! returns a value (the mapped address).
+//!
+//! | call | arguments |
+//! |------|-----------|
+//! | `mmap` | `addr, len, prot, flags [, align=N]` — `addr` may be `NULL`; `flags` need one of `MAP_PRIVATE`/`MAP_SHARED` and `MAP_ANONYMOUS` (no file mappings yet); `MAP_FIXED`, `MAP_NORESERVE`, `MAP_POPULATE` are allowed |
+//! | `munmap` | `addr, len` |
+//! | `mprotect` | `addr, len, prot` |
+//! | `madvise` | `addr, len, advice` — `MADV_DONTNEED`, `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE` |
+//! | `write` | `addr, value` or `addr, lo..hi, value` — stores the byte `value` (0..=255) at `addr` or at every byte of `[addr+lo, addr+hi)` |
+//! | `read` | `addr [, lo..hi] [, expect=V]` — loads, optionally checking each byte equals `V` |
+//! | `numa_scan` | `addr, len` — one NUMA-balancing scan pass over the range |
+//!
+//! # Expressions
+//!
+//! Integer positions take integer literals (`4096`, `0x1000`, `1_000`, with
+//! an optional `K`, `M` or `G` suffix meaning ×1024, ×1024², ×1024³), `NULL`
+//! (0), variables, `+`, `-` and parentheses. Arithmetic is checked: constant
+//! parts are folded at parse time and overflow is an error. Flag positions
+//! (`prot`, `flags`, `advice`) take flag names combined with `|`; flags are
+//! not allowed in integer positions and vice versa.
+//!
+//! A variable is visible in its process's threads when bound in the setup,
+//! and otherwise only later in the thread that binds it.
+//!
+//! # Errors
+//!
+//! [`parse_str`] and [`parse_file`] report the first error in the file as
+//! a [`Diagnostic`], which displays like a rustc error with the offending
+//! line quoted and underlined.
+
+pub mod ast;
+mod check;
+pub mod diag;
+pub mod interp;
+mod lexer;
+mod parser;
+
+use std::path::Path;
+
+pub use ast::{
+    map_flags, prot, Advice, Expect, ExpectedVerdict, Expr, Machine, Op, Process, Scenario, Span,
+    Stmt, Thp, Thread,
+};
+pub use diag::Diagnostic;
+
+/// Parses and checks the scenario in `src`. `file` names it in diagnostics
+/// and provides the default scenario name (its stem).
+///
+/// # Errors
+///
+/// The first error in the file (syntax first, then meaning), located by
+/// line and column.
+pub fn parse_str(file: &str, src: &str) -> Result<Scenario, Diagnostic> {
+    let tokens = lexer::lex(src);
+    let end = tokens.last().map_or(Span::new(1, 1, 1), |t| t.span);
+    let raw = parser::parse(tokens).map_err(|e| e.into_diagnostic(file, src))?;
+    let source = check::Source {
+        file,
+        text: src,
+        end,
+    };
+    check::check(&source, &raw).map_err(|e| e.into_diagnostic(file, src))
+}
+
+/// Reads and parses a scenario file. A file that cannot be read (missing,
+/// not UTF-8, ...) gives a diagnostic with line and column 0.
+///
+/// # Errors
+///
+/// As [`parse_str`], plus I/O errors.
+pub fn parse_file(path: &Path) -> Result<Scenario, Diagnostic> {
+    let src = std::fs::read_to_string(path).map_err(|e| Diagnostic::io(path, &e))?;
+    parse_str(&path.display().to_string(), &src)
+}
+
+impl Scenario {
+    /// A diagnostic at `span` of this scenario's source, for errors found
+    /// later (e.g. by the interpreter at run time).
+    pub fn diagnostic(&self, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(&self.file, &self.source, span, message)
+    }
+}
