@@ -901,7 +901,7 @@ fn collect_also(cx: &mut Ctx<'_>, instance: &dyn Instance) {
     cx.mode = saved;
     if let (Some(extra), Some(f)) = (extra, cx.finding.as_mut()) {
         if extra.title != f.title {
-            f.also.push(format!("{}: {}", extra.check, extra.title));
+            f.also.push(extra.title);
         }
     }
 }

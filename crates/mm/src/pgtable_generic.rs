@@ -18,10 +18,13 @@ use crate::profile::PteOffsetMapLock;
 /// `pmd_clear_bad(pmd)`: `pmd_ERROR(*pmd); pmd_clear(pmd);`.
 ///
 /// `pmd_ERROR` prints `mm/pgtable-generic.c:<line>: bad pmd <%p>(<raw>)`
-/// (x86-64 pgtable_64.h) after reading `*pmd` once more.
+/// (x86-64 pgtable_64.h) after reading `*pmd` once more. The model raises
+/// the finding after the clear, so the execution stops with the damage
+/// done and the checkers see it; the message carries the value printed.
 pub fn pmd_clear_bad(k: &Kernel, pmd: &EntryRef) {
     let _f = explore::enter("pmd_clear_bad");
     let val = pmd.read("pmd_ERROR: read *pmd");
+    pmd.write("pmd_clear", 0);
     let line = k.profile.pmd_clear_bad_line;
     let title = format!(
         "mm/pgtable-generic.c:{line}: bad pmd {}({val:016x})",
@@ -31,7 +34,6 @@ pub fn pmd_clear_bad(k: &Kernel, pmd: &EntryRef) {
         Finding::new(FindingKind::Kernel, "pmd_clear_bad() (pmd_ERROR)", title)
             .detail(format!("pmd value decodes as: {}", k.describe_pmd(val))),
     );
-    pmd.write("pmd_clear", 0);
 }
 
 /// `pmd_none_or_trans_huge_or_clear_bad(pmd)` (= `pmd_trans_unstable()`

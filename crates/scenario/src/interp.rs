@@ -12,7 +12,9 @@ use explore::{Finding, FindingKind};
 use mm::arch::x86::mm::fault::{user_read, user_write};
 use mm::kernel::fork::mm_alloc;
 use mm::kernel::sched::fair::task_numa_work;
-use mm::mm_types::{Kernel, Machine, MmStruct, Task, Thp, PMD_CLASS, PTE_CLASS};
+use mm::mm_types::{
+    Kernel, Machine, MmStruct, Task, Thp, HPAGE_PMD_SIZE, PMD_CLASS, PTE_CLASS, RSS_NAMES,
+};
 use mm::{madvise, mmap, Profile};
 
 use crate::ast::{self, Advice, Expr, Op, Scenario, Stmt};
@@ -150,9 +152,14 @@ impl Instance for Run {
         let mut lines = Vec::new();
         for (p, src) in self.processes.iter().zip(&self.source.processes) {
             let mm = &p.mm;
-            let rss: Vec<String> = mm.rss.iter().map(|c| c.get().to_string()).collect();
+            let rss: Vec<String> = mm
+                .rss
+                .iter()
+                .zip(RSS_NAMES)
+                .map(|(c, name)| format!("{name}={}", c.get()))
+                .collect();
             lines.push(format!(
-                "mm:{} (process {}): rss [{}] pgtables_bytes={}",
+                "mm:{} (process {}): {} pgtables_bytes={}",
                 mm.hashed(),
                 src.name,
                 rss.join(" "),
@@ -160,6 +167,14 @@ impl Instance for Run {
             ));
             for vma in &mm.mmap_lock.peek().vmas {
                 lines.push(format!("  {}", vma.describe()));
+                let mut addr = vma.start() & !(HPAGE_PMD_SIZE - 1);
+                while addr < vma.end() {
+                    let pmd = mm::pgtable::peek_pmd(&self.k, mm, addr).map(|s| s.peek());
+                    let text =
+                        pmd.map_or_else(|| "no pmd table".to_string(), |v| self.k.describe_pmd(v));
+                    lines.push(format!("    pmd {addr:x}: {text}"));
+                    addr += HPAGE_PMD_SIZE;
+                }
             }
         }
         lines
