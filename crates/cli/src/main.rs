@@ -36,8 +36,9 @@ struct Explore {
     /// `budget`, else 10000).
     #[arg(long, value_parser = parse_u64)]
     budget: Option<u64>,
-    /// Worker threads; the finding reported does not depend on it.
-    #[arg(long, default_value_t = 1)]
+    /// Worker threads (default: all CPUs); the finding reported does not
+    /// depend on it.
+    #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
     /// Steps after which an execution is reported as a livelock.
     #[arg(long, default_value_t = DEFAULT_STEPS_MAX)]
@@ -96,6 +97,10 @@ enum Command {
     },
 }
 
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn parse_strategy(s: &str) -> Result<StrategyKind, String> {
     StrategyKind::parse(s)
         .ok_or_else(|| format!("unknown strategy '{s}'; use portfolio, random, pct or pct2..pct16"))
@@ -129,6 +134,11 @@ impl Explore {
 }
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`mmrace run ... | head`), as C tools do.
+    // SAFETY: resetting a signal disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let code = match dispatch(cli.command) {
         Ok(code) => code,
@@ -247,7 +257,7 @@ fn cmd_seeds(dir: Option<PathBuf>, quiet: bool, explore: &Explore) -> Result<i32
 
 fn print_seed_table(rows: &[seeds::SeedRow]) {
     println!(
-        "{:<22} {:<15} {:<34} {:>9} {:>10}  verdict",
+        "{:<34} {:<15} {:<34} {:>9} {:>10}  verdict",
         "scenario", "profile", "expected", "execs", "ms"
     );
     for r in rows {
@@ -260,7 +270,7 @@ fn print_seed_table(rows: &[seeds::SeedRow]) {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned());
         println!(
-            "{:<22} {:<15} {:<34} {:>9} {:>10.1}  {} {}",
+            "{:<34} {:<15} {:<34} {:>9} {:>10.1}  {} {}",
             name.unwrap_or_default(),
             res.profile,
             r.expected_text(),

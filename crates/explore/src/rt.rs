@@ -297,7 +297,12 @@ fn sequential_block(access: Access) -> Finding {
 pub(crate) fn traced(access: Access, old: Option<u64>, value: Option<u64>) {
     with_ctx(|cx| {
         let Some(cx) = cx else { return };
-        if access.kind.changes_state() {
+        // Only data changes can break a state invariant; lock operations
+        // cannot. The flag stays set until a quiescent state is checked.
+        if matches!(
+            access.kind,
+            AccessKind::Write | AccessKind::ReadModifyWrite | AccessKind::Free
+        ) {
             cx.dirty = true;
         }
         if cx.tracing {
@@ -315,6 +320,20 @@ pub(crate) fn traced(access: Access, old: Option<u64>, value: Option<u64>) {
 /// Records that the current actor took a lock; checks the lock order.
 pub(crate) fn acquired(object: ObjectId, class: &'static LockClass) {
     acquired_as(object, class, false)
+}
+
+/// Records a successful trylock: held, but never an ordering violation
+/// (a trylock cannot deadlock; lockdep does not order it either).
+pub(crate) fn acquired_try(object: ObjectId, class: &'static LockClass) {
+    with_ctx(|cx| {
+        if let Some(cx) = cx {
+            cx.actors[cx.current].held.push(HeldLock {
+                object,
+                class,
+                writer: false,
+            });
+        }
+    })
 }
 
 /// As [`acquired`]; `writer` marks a rw-semaphore held for writing.
@@ -835,9 +854,9 @@ fn schedule(
         }
         cx.current = next;
         cx.steps += 1;
-        cx.dirty = false;
         resume_actor(cx, &mut coroutines[next - 1])?;
         if cx.dirty && cx.finding.is_none() && quiescent(cx) {
+            cx.dirty = false;
             check(cx, instance);
         }
     }

@@ -148,6 +148,7 @@ impl<T> Lock<T> {
     }
 
     fn grant(&self, a: Access) -> LockGuard<'_, T> {
+        let ordered = a.kind != AccessKind::TryAcquire;
         if !self.word.get().is_free() {
             // Only reachable outside concurrent execution (the scheduler
             // never resumes a blocked acquisition): the sequential phase
@@ -158,7 +159,11 @@ impl<T> Lock<T> {
             writer: rt::current_owner(),
             readers: 0,
         });
-        rt::acquired(self.id, self.class);
+        if ordered {
+            rt::acquired(self.id, self.class);
+        } else {
+            rt::acquired_try(self.id, self.class);
+        }
         rt::traced(a, None, None);
         LockGuard { lock: self }
     }
@@ -275,7 +280,7 @@ impl<T> RwSem<T> {
             writer: 0,
             readers: w.readers + 1,
         });
-        rt::acquired(self.id, self.class);
+        rt::acquired_try(self.id, self.class);
         rt::traced(a, None, Some(1));
         Some(ReadGuard { sem: self })
     }
@@ -421,7 +426,11 @@ impl BitLock {
             writer: rt::current_owner(),
             readers: 0,
         });
-        rt::acquired(self.id, self.class);
+        if a.kind == AccessKind::TryAcquire {
+            rt::acquired_try(self.id, self.class);
+        } else {
+            rt::acquired(self.id, self.class);
+        }
         rt::traced(a, None, Some(1));
     }
 

@@ -28,7 +28,7 @@ use crate::mm_types::{
 };
 use crate::pgtable::{alloc_table, free_table, pmd_lock, populate_val, EntryRef, Ptl};
 use crate::pgtable_generic::{is_huge_or_swap, pmdp_invalidate};
-use crate::profile::HugeUpdateStyle;
+use crate::profile::{HugeUpdateStyle, NumaThpMigration};
 use crate::rmap::{anon_vma_prepare, page_add_anon_rmap, page_add_new_anon_rmap, page_remove_rmap};
 
 /// `is_huge_zero_pmd()`.
@@ -157,10 +157,13 @@ fn maybe_pmd_mkwrite(v: Pmd, vma: &Vma) -> Pmd {
     }
 }
 
-/// `do_huge_pmd_numa_page()` (v6.1): a NUMA hinting fault on a PROT_NONE
-/// huge pmd; migrates the THP if it is misplaced.
+/// `do_huge_pmd_numa_page()`: a NUMA hinting fault on a PROT_NONE huge
+/// pmd; migrates the THP if it is misplaced. v6.1, or v5.5 by profile.
 pub fn do_huge_pmd_numa_page(vmf: &VmFault<'_>) -> u32 {
     let _f = explore::enter("do_huge_pmd_numa_page");
+    if vmf.k.profile.knobs.numa_thp_migration == NumaThpMigration::MisplacedTranshuge {
+        return do_huge_pmd_numa_page_v55(vmf);
+    }
     let (k, mm, vma) = (vmf.k, vmf.mm(), vmf.vma);
     let oldpmd = Pmd(vmf.orig_pmd);
     let ptl = pmd_lock(k, mm, &vmf.pmd);
@@ -188,6 +191,42 @@ pub fn do_huge_pmd_numa_page(vmf: &VmFault<'_>) -> u32 {
         return 0;
     }
     restore_huge_pmd(vmf, oldpmd, ptl)
+}
+
+/// `do_huge_pmd_numa_page()` as in v5.5 (before c5fc5c3ae0c8): the page
+/// lock serialises THP migrations, and `migrate_misplaced_transhuge_page()`
+/// replaces the PROT_NONE pmd by the new huge pmd directly. [M] from the
+/// pre-5.14 code; the reviewed parts are the pmd_same re-checks and the
+/// absence of a migration entry.
+fn do_huge_pmd_numa_page_v55(vmf: &VmFault<'_>) -> u32 {
+    let (k, mm) = (vmf.k, vmf.mm());
+    let oldpmd = Pmd(vmf.orig_pmd);
+    let ptl = pmd_lock(k, mm, &vmf.pmd);
+    if vmf.pmd.read_locked() != pmd_val(oldpmd) {
+        ptl.unlock("spin_unlock(pmd_lock)");
+        return 0;
+    }
+    let Some(folio) = k
+        .mem
+        .pfn_folio(pmd_pfn(oldpmd))
+        .filter(|f| f.kind.get() == FolioKind::Anon)
+    else {
+        return restore_huge_pmd(vmf, oldpmd, ptl);
+    };
+    if !folio.lock.try_lock("trylock_page") {
+        // A migration is in flight: wait for it and retry the fault.
+        ptl.unlock("spin_unlock(pmd_lock)");
+        crate::migrate::migration_entry_wait_on_locked(&folio);
+        return 0;
+    }
+    let Some(target) = numa_migrate_prep(k, vmf.task, &folio) else {
+        let r = restore_huge_pmd(vmf, oldpmd, ptl);
+        folio.lock.unlock("unlock_page");
+        return r;
+    };
+    ptl.unlock("spin_unlock(pmd_lock)");
+    crate::migrate::migrate_misplaced_transhuge_page(vmf, &folio, oldpmd, target);
+    0
 }
 
 /// `out_map:` of do_huge_pmd_numa_page: make the pmd accessible again.

@@ -6,7 +6,9 @@
 
 use std::rc::Rc;
 
-use crate::arch::x86::pgtable::{pfn_pte, pte_mkwrite, pte_val, Pte};
+use crate::arch::x86::pgtable::{
+    mk_huge_pmd, pfn_pte, pmd_mkdirty, pmd_mkwrite, pte_mkwrite, pte_val, Pmd, Pte, HPAGE_PMD_MASK,
+};
 use crate::arch::x86::swap::{is_writable_migration_entry, pte_to_swp_entry};
 use crate::huge_memory::remove_migration_pmd;
 use crate::memory::{get_folio, put_folio};
@@ -194,4 +196,84 @@ fn remove_migration_pte(
 pub fn migration_entry_wait_on_locked(folio: &Folio) {
     let _f = explore::enter("migration_entry_wait_on_locked");
     folio.lock.wait_unlocked("folio_wait_bit(PG_locked)");
+}
+
+/// `migrate_misplaced_transhuge_page()` (v5.5, removed by c5fc5c3ae0c8):
+/// copy under the page lock, then under the pmd lock replace the PROT_NONE
+/// pmd by the new huge pmd if it did not change and nobody else holds a
+/// reference (`page_ref_freeze(page, 2)`). Called with `folio` locked and a
+/// reference taken by the fault; unlocks and drops both. [M]
+pub fn migrate_misplaced_transhuge_page(
+    vmf: &crate::memory::VmFault<'_>,
+    folio: &Rc<Folio>,
+    entry: Pmd,
+    node: u32,
+) {
+    let _f = explore::enter("migrate_misplaced_transhuge_page");
+    let (k, vma) = (vmf.k, vmf.vma);
+    let haddr = vmf.address & HPAGE_PMD_MASK;
+    let Some(new) = k.mem.alloc_pages(node, folio.order, FolioKind::Anon) else {
+        misplaced_out_fail(vmf, folio, entry);
+        return;
+    };
+    if !numamigrate_isolate_page(k, folio) {
+        put_folio(k, &new);
+        misplaced_out_fail(vmf, folio, entry);
+        return;
+    }
+    new.lock.try_lock("__SetPageLocked(new_page)");
+    *new.anon_vma.borrow_mut() = folio.anon_vma.borrow().clone();
+    new.index.set(folio.index.get());
+    *new.data.borrow_mut() = folio.data.borrow().clone();
+    explore::note!(
+        "migrate_page_copy: pfn {:#x} -> pfn {:#x} (node {} -> {})",
+        folio.pfn,
+        new.pfn,
+        folio.node,
+        new.node
+    );
+    let ptl = crate::pgtable::pmd_lock(k, vmf.mm(), &vmf.pmd);
+    if vmf.pmd.read_locked() != entry.0 || folio.refcount.get() != 2 {
+        ptl.unlock("spin_unlock(pmd_lock)");
+        new.lock.unlock("unlock_page(new_page)");
+        put_folio(k, &new);
+        putback_lru_page(k, folio);
+        get_folio(folio);
+        folio.lock.unlock("unlock_page");
+        put_folio(k, folio);
+        return;
+    }
+    let v = mk_huge_pmd(new.pfn, vma.vm_page_prot.get());
+    let v = if vma.flags() & crate::mm_types::vm_flags::VM_WRITE != 0 {
+        pmd_mkwrite(pmd_mkdirty(v))
+    } else {
+        pmd_mkdirty(v)
+    };
+    page_add_anon_rmap(&new, vma, haddr, true);
+    vmf.pmd
+        .write("migrate_misplaced_transhuge_page: set_pmd_at", v.0);
+    crate::rmap::page_remove_rmap(folio, true);
+    ptl.unlock("spin_unlock(pmd_lock)");
+    new.lru.set(true);
+    new.lock.unlock("unlock_page(new_page)");
+    folio.lock.unlock("unlock_page");
+    put_folio(k, folio);
+    put_folio(k, folio);
+}
+
+/// `out_fail:` of migrate_misplaced_transhuge_page: make the pmd accessible
+/// again if unchanged, unlock and drop the fault's reference.
+fn misplaced_out_fail(vmf: &crate::memory::VmFault<'_>, folio: &Folio, entry: Pmd) {
+    let k = vmf.k;
+    let ptl = crate::pgtable::pmd_lock(k, vmf.mm(), &vmf.pmd);
+    if vmf.pmd.read_locked() == entry.0 {
+        let v = crate::arch::x86::pgtable::pmd_modify(entry, vmf.vma.vm_page_prot.get());
+        vmf.pmd.write(
+            "migrate_misplaced_transhuge_page: restore pmd (out_fail)",
+            v.0,
+        );
+    }
+    ptl.unlock("spin_unlock(pmd_lock)");
+    folio.lock.unlock("unlock_page");
+    put_folio(k, folio);
 }

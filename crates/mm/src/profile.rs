@@ -47,6 +47,19 @@ pub enum HugeUpdateStyle {
     Invalidate,
 }
 
+/// How a NUMA hinting fault migrates a misplaced THP.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum NumaThpMigration {
+    /// Up to v5.13: `migrate_misplaced_transhuge_page()`, an ad hoc path
+    /// that copies under the page lock and replaces the PROT_NONE pmd by
+    /// the new huge pmd in one `set_pmd_at()` (no migration entry).
+    MisplacedTranshuge,
+    /// c5fc5c3ae0c8 "mm: thp: refactor NUMA fault handling" (v5.14):
+    /// `migrate_misplaced_page()` and the generic THP migration with a PMD
+    /// migration entry.
+    Generic,
+}
+
 /// Every behaviour knob of the model.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Knobs {
@@ -60,6 +73,7 @@ pub struct Knobs {
     /// when off, a misplaced THP is not migrated as a whole.
     pub thp_migration: bool,
     pub huge_update_style: HugeUpdateStyle,
+    pub numa_thp_migration: NumaThpMigration,
     /// USE_SPLIT_PTE_PTLOCKS / USE_SPLIT_PMD_PTLOCKS (NR_CPUS >=
     /// SPLIT_PTLOCK_CPUS): per-table locks instead of `mm->page_table_lock`.
     pub split_ptlocks: bool,
@@ -88,6 +102,7 @@ const V61: Knobs = Knobs {
     change_pte_range_unstable_check: true,
     thp_migration: true,
     huge_update_style: HugeUpdateStyle::Invalidate,
+    numa_thp_migration: NumaThpMigration::Generic,
     split_ptlocks: true,
     alloc_split_ptlocks: true,
 };
@@ -98,7 +113,11 @@ pub fn profiles() -> Vec<Profile> {
         Profile {
             name: "linux-5.5",
             summary: "before 8b272b3cbbb5: change_pmd_range reads *pmd four times (Race 0)",
-            knobs: Knobs { pmd_check: PmdCheck::Legacy, ..V61 },
+            knobs: Knobs {
+                pmd_check: PmdCheck::Legacy,
+                numa_thp_migration: NumaThpMigration::MisplacedTranshuge,
+                ..V61
+            },
             swap_types: SwapTypes::v5_5(),
             pmd_clear_bad_line: 33,
         },
@@ -253,6 +272,24 @@ pub static KNOBS: &[KnobDef] = &[
             k.huge_update_style = match v {
                 "clear_then_set" => HugeUpdateStyle::ClearThenSet,
                 "invalidate" => HugeUpdateStyle::Invalidate,
+                _ => return false,
+            };
+            true
+        },
+    },
+    KnobDef {
+        name: "numa_thp_migration",
+        doc: "NUMA hinting fault on a THP: misplaced_transhuge (<=5.13, no migration entry) or generic \
+              (c5fc5c3ae0c8, 5.14: migrate_misplaced_page with a PMD migration entry)",
+        values: &["misplaced_transhuge", "generic"],
+        get: |k| match k.numa_thp_migration {
+            NumaThpMigration::MisplacedTranshuge => "misplaced_transhuge",
+            NumaThpMigration::Generic => "generic",
+        },
+        set: |k, v| {
+            k.numa_thp_migration = match v {
+                "misplaced_transhuge" => NumaThpMigration::MisplacedTranshuge,
+                "generic" => NumaThpMigration::Generic,
                 _ => return false,
             };
             true

@@ -7,7 +7,7 @@
 use explore::{Finding, FindingKind};
 
 use super::walk::{Census, Leaf};
-use crate::mm_types::{Kernel, MmStruct, PageData, HPAGE_PMD_SIZE, PAGE_SHIFT};
+use crate::mm_types::{Folio, Kernel, MmStruct, PageData, HPAGE_PMD_SIZE, PAGE_SHIFT};
 
 pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
     let must = k.ghost.must_map();
@@ -18,11 +18,15 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
         for (_, first, last, accept) in must.iter().filter(|r| r.0 == mm.id) {
             for vpn in *first..*last {
                 let va = vpn << PAGE_SHIFT;
-                let Some(data) = reached(&c.leaves, va) else {
+                let Some((folio, sub)) = reached(&c.leaves, va) else {
                     return Some(lost(k, mm.id, va));
                 };
-                if !accept.contains(&data) {
-                    return Some(corrupt(va, &data, accept));
+                let data = folio.data.borrow();
+                let Some(page) = data.get(sub) else {
+                    return Some(lost(k, mm.id, va));
+                };
+                if !accept.iter().any(|a| a == page) {
+                    return Some(corrupt(va, page, accept));
                 }
             }
         }
@@ -30,25 +34,20 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
     None
 }
 
-/// The contents the page tables lead to for `va`, if any.
-fn reached(leaves: &[(u64, Leaf)], va: u64) -> Option<PageData> {
-    for (at, leaf) in leaves {
-        match leaf {
-            Leaf::HugePresent(f) | Leaf::HugeMigration(f)
-                if va >= *at && va < at + HPAGE_PMD_SIZE =>
-            {
-                let sub = ((va - at) >> PAGE_SHIFT) as usize;
-                return f.data.borrow().get(sub).cloned();
-            }
-            Leaf::Present { folio, subpage, .. } | Leaf::Migration { folio, subpage }
-                if *at == va =>
-            {
-                return folio.data.borrow().get(*subpage).cloned();
-            }
-            _ => {}
+/// The contents the page tables lead to for `va`, if any. `leaves` are in
+/// address order (the census walks the tree in order).
+fn reached(leaves: &[(u64, Leaf)], va: u64) -> Option<(&Folio, usize)> {
+    let i = leaves.partition_point(|(at, _)| *at <= va);
+    let (at, leaf) = leaves.get(i.checked_sub(1)?)?;
+    match leaf {
+        Leaf::HugePresent(f) | Leaf::HugeMigration(f) if va < at + HPAGE_PMD_SIZE => {
+            Some((f, ((va - at) >> PAGE_SHIFT) as usize))
         }
+        Leaf::Present { folio, subpage, .. } | Leaf::Migration { folio, subpage } if *at == va => {
+            Some((folio, *subpage))
+        }
+        _ => None,
     }
-    None
 }
 
 fn lost(k: &Kernel, mm: u64, va: u64) -> Finding {
