@@ -390,6 +390,7 @@ pub fn change_huge_pmd(
     };
     let cur = Pmd(pmd.read_locked());
     if is_swap_pmd(cur) {
+        explore::mark("change_huge_pmd: met a pmd migration entry (THP mid-migration)");
         change_huge_pmd_migration_entry(k, pmd, cur);
         ptl.unlock("spin_unlock(pmd_lock)");
         return 1;

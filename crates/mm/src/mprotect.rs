@@ -237,6 +237,9 @@ impl Cx<'_> {
     fn one_pmd_backport(&self, pmd: &EntryRef, addr: u64, next: u64) -> u64 {
         loop {
             let snap = Pmd(pmd.read("change_pmd_range: _pmd = pmd_read_atomic(pmd)"));
+            if is_swap_pmd(snap) {
+                explore::mark("change_pmd_range: snapshot is a pmd migration entry");
+            }
             if pmd_none(snap) {
                 return 0;
             }
@@ -260,6 +263,9 @@ impl Cx<'_> {
                 return 0;
             }
             let snap = Pmd(pmd.read("change_pmd_range: _pmd = pmdp_get_lockless(pmd)"));
+            if is_swap_pmd(snap) {
+                explore::mark("change_pmd_range: snapshot is a pmd migration entry");
+            }
             if is_huge_or_swap(snap) {
                 if let Some(pages) = self.huge_pmd(pmd, addr, next) {
                     return pages;
