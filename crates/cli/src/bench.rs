@@ -72,3 +72,65 @@ pub fn bench(dir: &Path, seeds: u64, base: &RunOptions) -> Result<Vec<BenchRow>,
     }
     Ok(rows)
 }
+
+/// The explorer's own cost: a micro model of `actors` actors doing `ops`
+/// lockless accesses each (a private slot, and a shared counter every
+/// tenth access), run under random walk. Returns (scheduling points per
+/// second, nanoseconds per point).
+pub fn explorer_overhead(
+    actors: usize,
+    ops: usize,
+    executions: u64,
+) -> Result<(f64, f64), CliError> {
+    use std::rc::Rc;
+
+    use explore::rt::{ActorSpec, Harness, Instance};
+    use explore::sync::AtomicSlot;
+    use explore::{explore, RunConfig, StrategyKind};
+
+    struct Micro(usize, usize);
+    struct Run(usize, usize, Rc<AtomicSlot>);
+    impl Harness for Micro {
+        fn start(&self) -> Box<dyn Instance> {
+            Box::new(Run(
+                self.0,
+                self.1,
+                Rc::new(AtomicSlot::new("shared", 0, 0)),
+            ))
+        }
+    }
+    impl Instance for Run {
+        fn actors(&mut self) -> Vec<ActorSpec> {
+            (0..self.0)
+                .map(|i| {
+                    let (ops, shared) = (self.1, self.2.clone());
+                    ActorSpec {
+                        name: format!("a{i}"),
+                        body: Box::new(move || {
+                            let private = AtomicSlot::new("private", i as u64, 0);
+                            for n in 0..ops {
+                                if n % 10 == 0 {
+                                    shared.add("shared += 1", 1);
+                                } else {
+                                    let v = private.read("load");
+                                    private.write("store", v + 1);
+                                }
+                            }
+                        }),
+                    }
+                })
+                .collect()
+        }
+    }
+    let config = RunConfig {
+        strategy: StrategyKind::Random,
+        seed: 0,
+        budget: executions,
+        jobs: 1,
+        steps_max: u64::MAX,
+    };
+    let out = explore(&Micro(actors, ops), &config)?;
+    let secs = out.elapsed.as_secs_f64();
+    let points = out.steps as f64;
+    Ok((points / secs, secs * 1e9 / points))
+}

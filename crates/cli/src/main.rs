@@ -311,18 +311,23 @@ fn cmd_bench(dir: Option<PathBuf>, seeds_n: u64, jobs: usize) -> Result<i32, Cli
         return Err(CliError::Usage("--seeds must be at least 1".into()));
     }
     let dir = dir.unwrap_or_else(seeds::default_dir);
+    let (points, ns) = bench::explorer_overhead(2, 1000, 2000)?;
+    println!(
+        "explorer overhead (micro model: 2 actors x 1000 accesses, random walk): \
+         {ns:.1} ns per scheduling point ({points:.0} points/s)\n"
+    );
     let base = RunOptions {
         jobs,
         ..RunOptions::new("")
     };
     let rows = bench::bench(&dir, seeds_n, &base)?;
     println!(
-        "{:<22} {:<15} {:>7} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "{:<34} {:<15} {:>7} {:>10} {:>10} {:>10} {:>10} {:>12}",
         "scenario", "profile", "found", "exec med", "exec max", "ms med", "ms max", "steps/s"
     );
     for r in rows {
         println!(
-            "{:<22} {:<15} {:>4}/{:<2} {:>10} {:>10} {:>10.2} {:>10.2} {:>12.0}",
+            "{:<34} {:<15} {:>4}/{:<2} {:>10} {:>10} {:>10.2} {:>10.2} {:>12.0}",
             r.scenario,
             r.profile,
             r.found,

@@ -687,7 +687,7 @@ struct Installed<'a, 's> {
 
 impl<'a, 's> Installed<'a, 's> {
     fn new(cx: &'a mut Ctx<'s>) -> Self {
-        let p = cx as *mut Ctx<'s> as *mut Ctx<'static>;
+        let p: *mut Ctx<'static> = (cx as *mut Ctx<'s>).cast();
         CTX.with(|c| c.set(p));
         Installed { cx }
     }

@@ -216,7 +216,7 @@ impl StrategyKind {
         match self {
             StrategyKind::Random => Box::new(RandomWalk::new(s)),
             StrategyKind::Pct { depth } => Box::new(Pct::new(s, actors, steps, depth)),
-            StrategyKind::Portfolio if index % 2 == 0 => Box::new(RandomWalk::new(s)),
+            StrategyKind::Portfolio if index.is_multiple_of(2) => Box::new(RandomWalk::new(s)),
             StrategyKind::Portfolio => Box::new(Pct::new(s, actors, steps, 3)),
         }
     }

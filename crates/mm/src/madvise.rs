@@ -14,7 +14,7 @@ pub const MADV_NOHUGEPAGE: u32 = 15;
 /// unmapped, after advising the mapped parts, as the kernel does.
 pub fn do_madvise(k: &Kernel, task: &Task, start: u64, len: u64, advice: u32) -> Result<(), i32> {
     let _f = explore::enter("do_madvise");
-    if start % PAGE_SIZE != 0 {
+    if !start.is_multiple_of(PAGE_SIZE) {
         return Err(crate::mmap::EINVAL);
     }
     let end = start

@@ -111,7 +111,7 @@ pub fn do_mmap(
     let mm = &task.mm;
     let mut mmap = mm.mmap_lock.write("mmap_write_lock");
     let start = if flags & MAP_FIXED != 0 {
-        if addr % PAGE_SIZE != 0 || addr.checked_add(len).is_none_or(|e| e > TASK_SIZE) {
+        if !addr.is_multiple_of(PAGE_SIZE) || addr.checked_add(len).is_none_or(|e| e > TASK_SIZE) {
             return Err(EINVAL);
         }
         munmap_locked(k, mm, &mut mmap, addr, len);
@@ -185,7 +185,8 @@ fn mm_populate(k: &Kernel, task: &Task, start: u64, len: u64) {
         if ret & VM_FAULT_ERROR != 0 {
             break;
         }
-        addr += if crate::memory::hugepage_vma_check(k, &vma) && addr % HPAGE_PMD_SIZE == 0 {
+        addr += if crate::memory::hugepage_vma_check(k, &vma) && addr.is_multiple_of(HPAGE_PMD_SIZE)
+        {
             HPAGE_PMD_SIZE
         } else {
             PAGE_SIZE
@@ -222,7 +223,10 @@ fn split_to_range(mmap: &mut MmapState, start: u64, end: u64) {
 /// `munmap(addr, len)`.
 pub fn do_munmap(k: &Kernel, task: &Task, addr: u64, len: u64) -> Result<(), i32> {
     let _f = explore::enter("do_munmap");
-    if addr % PAGE_SIZE != 0 || len == 0 || addr.checked_add(len).is_none_or(|e| e > TASK_SIZE) {
+    if !addr.is_multiple_of(PAGE_SIZE)
+        || len == 0
+        || addr.checked_add(len).is_none_or(|e| e > TASK_SIZE)
+    {
         return Err(EINVAL);
     }
     let len = len.next_multiple_of(PAGE_SIZE);
@@ -255,7 +259,7 @@ fn munmap_locked(k: &Kernel, mm: &MmStruct, mmap: &mut MmapState, addr: u64, len
 /// first hole, after changing what precedes it.
 pub fn do_mprotect(k: &Kernel, task: &Task, addr: u64, len: u64, prot: u32) -> Result<(), i32> {
     let _f = explore::enter("do_mprotect_pkey");
-    if addr % PAGE_SIZE != 0 {
+    if !addr.is_multiple_of(PAGE_SIZE) {
         return Err(EINVAL);
     }
     let len = len.next_multiple_of(PAGE_SIZE);

@@ -12,7 +12,9 @@ use mm::kernel::fork::{check_mm_lines, mm_alloc};
 use mm::kernel::sched::fair::task_numa_work;
 use mm::madvise::{do_madvise, MADV_DONTNEED};
 use mm::mm_types::{Kernel, Machine, Task, Thp, HPAGE_PMD_SIZE, MM_ANONPAGES, PAGE_SIZE};
-use mm::mmap::{do_mmap, do_mprotect, do_munmap, exit_mmap, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
+use mm::mmap::{
+    do_mmap, do_mprotect, do_munmap, exit_mmap, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE,
+};
 
 /// Runs `body` as the sequential setup of one execution; returns the
 /// finding it raised, if any.
@@ -21,10 +23,18 @@ fn sequential(profile: &'static str, thp: Thp, body: fn(&Kernel, &Task)) -> Opti
     struct I(Rc<Kernel>);
     impl Harness for H {
         fn start(&self) -> Box<dyn Instance> {
-            let machine = Machine { nodes: 2, thp: self.1, thp_use_zero_page: true };
+            let machine = Machine {
+                nodes: 2,
+                thp: self.1,
+                thp_use_zero_page: true,
+            };
             let k = Rc::new(Kernel::new(mm::profile(self.0).unwrap(), machine));
             let mm = mm_alloc(&k).unwrap();
-            let task = Task { name: "t".into(), node: 0, mm };
+            let task = Task {
+                name: "t".into(),
+                node: 0,
+                mm,
+            };
             (self.2)(&k, &task);
             Box::new(I(k))
         }
@@ -37,26 +47,59 @@ fn sequential(profile: &'static str, thp: Thp, body: fn(&Kernel, &Task)) -> Opti
             mm::checkers::check_all(&self.0)
         }
     }
-    let config = ExecutionConfig { steps_max: 1000, tracing: false, track_conflicts: false, racy: &[] };
+    let config = ExecutionConfig {
+        steps_max: 1000,
+        tracing: false,
+        track_conflicts: false,
+        racy: &[],
+    };
     let h = H(profile, thp, body);
-    run_execution(&h, &mut RandomWalk::new(0), config, &mut StackPool::default()).unwrap().finding
+    run_execution(
+        &h,
+        &mut RandomWalk::new(0),
+        config,
+        &mut StackPool::default(),
+    )
+    .unwrap()
+    .finding
 }
 
 fn anon(k: &Kernel, t: &Task, len: u64, align: u64) -> u64 {
-    do_mmap(k, t, 0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, align).unwrap()
+    do_mmap(
+        k,
+        t,
+        0,
+        len,
+        PROT_READ | PROT_WRITE,
+        MAP_PRIVATE | MAP_ANONYMOUS,
+        align,
+    )
+    .unwrap()
 }
 
 #[test]
 fn small_pages_read_zero_then_hold_writes() {
     let f = sequential("linux-6.5", Thp::Never, |k, t| {
         let p = anon(k, t, 4 * PAGE_SIZE, 0);
-        assert_eq!(user_read(k, t, p, 0, 4).unwrap(), vec![0; 4], "fresh anonymous memory reads zero");
+        assert_eq!(
+            user_read(k, t, p, 0, 4).unwrap(),
+            vec![0; 4],
+            "fresh anonymous memory reads zero"
+        );
         user_write(k, t, p, 1, 3, 0xab).unwrap();
         assert_eq!(user_read(k, t, p, 0, 4).unwrap(), vec![0, 0xab, 0xab, 0]);
-        assert_eq!(t.mm.rss[MM_ANONPAGES].get(), 1, "the zero page was replaced by one anon page");
+        assert_eq!(
+            t.mm.rss[MM_ANONPAGES].get(),
+            1,
+            "the zero page was replaced by one anon page"
+        );
         assert!(mm::checkers::check_all(k).is_none());
         exit_mmap(k, &t.mm);
-        assert!(check_mm_lines(&t.mm).is_empty(), "{:?}", check_mm_lines(&t.mm));
+        assert!(
+            check_mm_lines(&t.mm).is_empty(),
+            "{:?}",
+            check_mm_lines(&t.mm)
+        );
     });
     assert!(f.is_none(), "{f:?}");
 }
@@ -83,12 +126,19 @@ fn protections_and_holes_give_the_right_signals() {
         user_write(k, t, p, 0, 1, 1).unwrap();
         do_mprotect(k, t, p, PAGE_SIZE, PROT_READ).unwrap();
         assert_eq!(user_write(k, t, p, 0, 1, 2), Err(Signal::SegvAccErr));
-        assert_eq!(user_read(k, t, p, 0, 1).unwrap(), vec![1], "the data survives mprotect");
+        assert_eq!(
+            user_read(k, t, p, 0, 1).unwrap(),
+            vec![1],
+            "the data survives mprotect"
+        );
         user_write(k, t, p + PAGE_SIZE, 0, 1, 3).unwrap();
         do_munmap(k, t, p, PAGE_SIZE).unwrap();
         assert_eq!(user_read(k, t, p, 0, 1), Err(Signal::SegvMapErr));
         assert_eq!(user_read(k, t, p + PAGE_SIZE, 0, 1).unwrap(), vec![3]);
-        assert_eq!(do_mprotect(k, t, p, 2 * PAGE_SIZE, PROT_READ), Err(mm::mmap::ENOMEM));
+        assert_eq!(
+            do_mprotect(k, t, p, 2 * PAGE_SIZE, PROT_READ),
+            Err(mm::mmap::ENOMEM)
+        );
     });
     assert!(f.is_none(), "{f:?}");
 }
@@ -103,7 +153,11 @@ fn dontneed_zeroes_and_numa_hinting_keeps_data() {
         assert_eq!(user_read(k, t, p + 4096, 0, 1).unwrap(), vec![0x5a]);
         do_madvise(k, t, p, HPAGE_PMD_SIZE, MADV_DONTNEED).unwrap();
         assert_eq!(user_read(k, t, p + 4096, 0, 2).unwrap(), vec![0, 0]);
-        assert_eq!(t.mm.rss[MM_ANONPAGES].get(), 0, "the huge zero page is not counted");
+        assert_eq!(
+            t.mm.rss[MM_ANONPAGES].get(),
+            0,
+            "the huge zero page is not counted"
+        );
     });
     assert!(f.is_none(), "{f:?}");
 }
@@ -114,10 +168,19 @@ fn numa_hinting_fault_from_another_node_migrates_the_thp() {
         let p = anon(k, t, HPAGE_PMD_SIZE, HPAGE_PMD_SIZE);
         user_write(k, t, p, 0, HPAGE_PMD_SIZE, 0x5a).unwrap();
         task_numa_work(k, t, p, HPAGE_PMD_SIZE);
-        let remote = Task { name: "remote".into(), node: 1, mm: t.mm.clone() };
+        let remote = Task {
+            name: "remote".into(),
+            node: 1,
+            mm: t.mm.clone(),
+        };
         assert_eq!(user_read(k, &remote, p + 8192, 0, 1).unwrap(), vec![0x5a]);
         let pmd = mm::pgtable::peek_pmd(k, &t.mm, p).unwrap().peek();
-        let folio = k.mem.pfn_folio(mm::arch::x86::pgtable::pmd_pfn(mm::arch::x86::pgtable::Pmd(pmd))).unwrap();
+        let folio = k
+            .mem
+            .pfn_folio(mm::arch::x86::pgtable::pmd_pfn(
+                mm::arch::x86::pgtable::Pmd(pmd),
+            ))
+            .unwrap();
         assert_eq!(folio.node, 1, "the THP moved to the faulting node");
         assert_eq!(t.mm.rss[MM_ANONPAGES].get(), 512);
     });
@@ -135,7 +198,18 @@ fn check_mm_reports_a_leak_in_kernel_format() {
         exit_mmap(k, &t.mm);
     });
     let f = f.expect("a finding");
-    assert!(f.title.starts_with("BUG: Bad rss-counter state mm:"), "{}", f.title);
-    assert!(f.title.ends_with("type:MM_ANONPAGES val:512"), "{}", f.title);
-    assert_eq!(f.details.last().map(String::as_str), Some("BUG: non-zero pgtables_bytes on freeing mm: 4096"));
+    assert!(
+        f.title.starts_with("BUG: Bad rss-counter state mm:"),
+        "{}",
+        f.title
+    );
+    assert!(
+        f.title.ends_with("type:MM_ANONPAGES val:512"),
+        "{}",
+        f.title
+    );
+    assert_eq!(
+        f.details.last().map(String::as_str),
+        Some("BUG: non-zero pgtables_bytes on freeing mm: 4096")
+    );
 }

@@ -18,13 +18,25 @@ fn load(name: &str) -> Arc<Scenario> {
 }
 
 fn harness(s: &Arc<Scenario>, profile: &str, knobs: &[(&str, &str)]) -> ScenarioHarness {
-    let knobs: Vec<(String, String)> = knobs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let p = mm::profile(profile).unwrap().with_overrides(&knobs).unwrap();
+    let knobs: Vec<(String, String)> = knobs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let p = mm::profile(profile)
+        .unwrap()
+        .with_overrides(&knobs)
+        .unwrap();
     ScenarioHarness::new(s.clone(), p).unwrap()
 }
 
 fn run(h: &ScenarioHarness, budget: u64, seed: u64, jobs: usize) -> RunOutcome {
-    let config = RunConfig { strategy: StrategyKind::Portfolio, seed, budget, jobs, steps_max: 20_000 };
+    let config = RunConfig {
+        strategy: StrategyKind::Portfolio,
+        seed,
+        budget,
+        jobs,
+        steps_max: 20_000,
+    };
     explore(h, &config).expect("no internal error")
 }
 
@@ -37,21 +49,41 @@ const CLEAN_BUDGET: u64 = 2_000;
 #[test]
 fn every_001_expectation_holds_and_findings_replay() {
     let mut checked = 0;
-    for name in ["001-bad-pmd.mmr", "001-variant-madv-dontneed.mmr", "001-variant-unrelated-thread.mmr"] {
+    for name in [
+        "001-bad-pmd.mmr",
+        "001-variant-madv-dontneed.mmr",
+        "001-variant-unrelated-thread.mmr",
+    ] {
         let s = load(name);
         for e in &s.expects {
             let h = harness(&s, &e.profile, &[]);
             match &e.verdict {
                 ExpectedVerdict::Finding(title) => {
                     let out = run(&h, FIND_BUDGET, 0, 1);
-                    let found = out.found.unwrap_or_else(|| panic!("{name} {}: no finding", e.profile));
-                    assert!(found.finding.title.contains(title.as_str()), "{name} {}: {}", e.profile, found.finding.title);
+                    let found = out
+                        .found
+                        .unwrap_or_else(|| panic!("{name} {}: no finding", e.profile));
+                    assert!(
+                        found.finding.title.contains(title.as_str()),
+                        "{name} {}: {}",
+                        e.profile,
+                        found.finding.title
+                    );
                     let again = replay(&h, found.choices.clone(), 20_000).unwrap();
-                    assert_eq!(again.finding.map(|f| f.title), Some(found.finding.title), "{name} replay");
+                    assert_eq!(
+                        again.finding.map(|f| f.title),
+                        Some(found.finding.title),
+                        "{name} replay"
+                    );
                 }
                 ExpectedVerdict::Clean => {
                     let out = run(&h, CLEAN_BUDGET, 0, 1);
-                    assert!(out.found.is_none(), "{name} {}: {:?}", e.profile, out.found.map(|f| f.finding.title));
+                    assert!(
+                        out.found.is_none(),
+                        "{name} {}: {:?}",
+                        e.profile,
+                        out.found.map(|f| f.finding.title)
+                    );
                     assert_eq!(out.executions, CLEAN_BUDGET);
                 }
             }
@@ -69,8 +101,16 @@ fn fixed_profiles_reach_the_race_window() {
     for profile in ["linux-6.5", "linux-6.1.160"] {
         let out = run(&harness(&s, profile, &[]), CLEAN_BUDGET, 0, 1);
         assert!(out.found.is_none());
-        let hits = out.marks.get("change_pmd_range: snapshot is a pmd migration entry").copied().unwrap_or(0);
-        assert!(hits > 0, "{profile}: race window never reached: {:?}", out.marks);
+        let hits = out
+            .marks
+            .get("change_pmd_range: snapshot is a pmd migration entry")
+            .copied()
+            .unwrap_or(0);
+        assert!(
+            hits > 0,
+            "{profile}: race window never reached: {:?}",
+            out.marks
+        );
     }
 }
 
@@ -87,14 +127,28 @@ fn turning_off_one_fix_brings_back_its_bug() {
 
     let v = load("001-variant-madv-dontneed.mmr");
     // Fedor Pchelkin's proposed fix (restore pmd_trans_unstable()) on 6.1.160.
-    let h = harness(&v, "linux-6.1.160", &[("change_pte_range_unstable_check", "on")]);
+    let h = harness(
+        &v,
+        "linux-6.1.160",
+        &[("change_pte_range_unstable_check", "on")],
+    );
     let out = run(&h, CLEAN_BUDGET, 0, 1);
-    assert!(out.found.is_none(), "{:?}", out.found.map(|f| f.finding.title));
+    assert!(
+        out.found.is_none(),
+        "{:?}",
+        out.found.map(|f| f.finding.title)
+    );
     // Non-split page-table locks: the pte lock is mm->page_table_lock, so
     // the none pmd no longer yields a NULL lock pointer.
     let h = harness(&v, "linux-6.1.160", &[("split_ptlocks", "off")]);
     let out = run(&h, CLEAN_BUDGET, 0, 1);
-    assert!(out.found.as_ref().is_none_or(|f| !f.finding.title.contains("NULL")), "{:?}", out.found.map(|f| f.finding.title));
+    assert!(
+        out.found
+            .as_ref()
+            .is_none_or(|f| !f.finding.title.contains("NULL")),
+        "{:?}",
+        out.found.map(|f| f.finding.title)
+    );
 }
 
 #[test]
@@ -106,7 +160,11 @@ fn findings_do_not_depend_on_jobs_and_repeat() {
         let again = run(&h, FIND_BUDGET, seed, 1).found.expect("finding");
         let two = run(&h, FIND_BUDGET, seed, 2).found.expect("finding");
         assert_eq!((one.index, &one.choices), (again.index, &again.choices));
-        assert_eq!((one.index, &one.choices), (two.index, &two.choices), "seed {seed}");
+        assert_eq!(
+            (one.index, &one.choices),
+            (two.index, &two.choices),
+            "seed {seed}"
+        );
         let a = replay(&h, one.choices.clone(), 20_000).unwrap();
         let b = replay(&h, one.choices.clone(), 20_000).unwrap();
         assert_eq!(a.trace, b.trace, "same token, same trace");

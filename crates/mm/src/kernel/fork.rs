@@ -6,18 +6,17 @@
 
 use explore::{Finding, FindingKind};
 
-use crate::mm_types::{MmStruct, NR_MM_COUNTERS, RSS_NAMES};
+use crate::mm_types::{MmStruct, RSS_NAMES};
 
 /// The lines `check_mm()` prints for `mm` (empty when all is well).
 pub fn check_mm_lines(mm: &MmStruct) -> Vec<String> {
     let mut lines = Vec::new();
-    for i in 0..NR_MM_COUNTERS {
-        let v = mm.rss[i].get();
+    for (counter, name) in mm.rss.iter().zip(RSS_NAMES) {
+        let v = counter.get();
         if v != 0 {
             lines.push(format!(
-                "BUG: Bad rss-counter state mm:{} type:{} val:{v}",
-                mm.hashed(),
-                RSS_NAMES[i]
+                "BUG: Bad rss-counter state mm:{} type:{name} val:{v}",
+                mm.hashed()
             ));
         }
     }
