@@ -206,6 +206,8 @@ impl Tracked {
 
 thread_local! {
     static CTX: Cell<*mut Ctx<'static>> = const { Cell::new(ptr::null_mut()) };
+    /// Mirrors `Ctx::tracing` so the hot path tests it without the context.
+    static TRACING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Panic payload that stops an execution after a fatal finding.
@@ -231,7 +233,7 @@ fn with_ctx<R>(f: impl FnOnce(Option<&mut Ctx<'static>>) -> R) -> R {
 /// Whether a full trace is being recorded (replay); model code checks this
 /// before formatting notes.
 pub fn tracing() -> bool {
-    with_ctx(|cx| cx.is_some_and(|cx| cx.tracing))
+    TRACING.with(Cell::get)
 }
 
 /// Registers a shared object and returns its id.
@@ -270,6 +272,12 @@ pub(crate) fn point(access: Access, wait: Wait) {
             }
             return None;
         }
+        // Only data changes can break a state invariant; lock operations
+        // cannot. The flag stays set until a quiescent state is checked.
+        cx.dirty |= matches!(
+            access.kind,
+            AccessKind::Write | AccessKind::ReadModifyWrite | AccessKind::Free
+        );
         let actor = &mut cx.actors[cx.current];
         actor.pending = Some(Pending { access, wait });
         Some(actor.yielder)
@@ -295,16 +303,11 @@ fn sequential_block(access: Access) -> Finding {
 
 /// Records an executed access in the trace (only when tracing).
 pub(crate) fn traced(access: Access, old: Option<u64>, value: Option<u64>) {
+    if !TRACING.with(Cell::get) {
+        return;
+    }
     with_ctx(|cx| {
         let Some(cx) = cx else { return };
-        // Only data changes can break a state invariant; lock operations
-        // cannot. The flag stays set until a quiescent state is checked.
-        if matches!(
-            access.kind,
-            AccessKind::Write | AccessKind::ReadModifyWrite | AccessKind::Free
-        ) {
-            cx.dirty = true;
-        }
         if cx.tracing {
             let actor = cx.current;
             let depth = cx.actors[actor].depth;
@@ -448,6 +451,9 @@ pub fn note(text: String) {
 
 /// Enters a modelled kernel function; the returned guard leaves it.
 pub fn enter(function: &'static str) -> Frame {
+    if !tracing() {
+        return Frame { active: false };
+    }
     with_ctx(|cx| {
         let Some(cx) = cx.filter(|cx| cx.tracing) else {
             return Frame { active: false };
@@ -689,6 +695,7 @@ impl<'a, 's> Installed<'a, 's> {
     fn new(cx: &'a mut Ctx<'s>) -> Self {
         let p: *mut Ctx<'static> = (cx as *mut Ctx<'s>).cast();
         CTX.with(|c| c.set(p));
+        TRACING.with(|t| t.set(cx.tracing));
         Installed { cx }
     }
 }
@@ -696,6 +703,7 @@ impl<'a, 's> Installed<'a, 's> {
 impl Drop for Installed<'_, '_> {
     fn drop(&mut self) {
         CTX.with(|c| c.set(ptr::null_mut()));
+        TRACING.with(|t| t.set(false));
     }
 }
 

@@ -22,6 +22,8 @@ use crate::rmap::{anon_vma_clone, unlink_anon_vmas};
 pub const EINVAL: i32 = 22;
 pub const ENOMEM: i32 = 12;
 
+/// `PROT_*` and `MAP_*` (include/uapi/asm-generic/mman-common.h, x86).
+pub const PROT_NONE: u32 = 0;
 pub const PROT_READ: u32 = 1;
 pub const PROT_WRITE: u32 = 2;
 pub const PROT_EXEC: u32 = 4;

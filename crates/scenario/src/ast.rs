@@ -234,20 +234,12 @@ impl fmt::Display for Thp {
 
 /// `PROT_*` values, as in Linux `<asm-generic/mman-common.h>`.
 pub mod prot {
-    pub const PROT_NONE: u32 = 0;
-    pub const PROT_READ: u32 = 1;
-    pub const PROT_WRITE: u32 = 2;
-    pub const PROT_EXEC: u32 = 4;
+    pub use mm::mmap::{PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE};
 }
 
 /// `MAP_*` values, as in Linux `<asm-generic/mman-common.h>` (x86).
 pub mod map_flags {
-    pub const MAP_SHARED: u32 = 0x01;
-    pub const MAP_PRIVATE: u32 = 0x02;
-    pub const MAP_FIXED: u32 = 0x10;
-    pub const MAP_ANONYMOUS: u32 = 0x20;
-    pub const MAP_NORESERVE: u32 = 0x4000;
-    pub const MAP_POPULATE: u32 = 0x8000;
+    pub use mm::mmap::{MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED};
 }
 
 #[cfg(test)]
