@@ -45,10 +45,11 @@ impl CliError {
 
 impl From<explore::InternalError> for CliError {
     fn from(e: explore::InternalError) -> Self {
-        if e.unsupported {
-            CliError::Usage(e.to_string())
-        } else {
-            CliError::Internal(e.message)
+        match e.kind {
+            explore::InternalKind::Bug => CliError::Internal(e.message),
+            explore::InternalKind::Unsupported | explore::InternalKind::ReplayDiverged => {
+                CliError::Usage(e.to_string())
+            }
         }
     }
 }

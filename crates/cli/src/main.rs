@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use explore::StrategyKind;
 use mmrace::json::RunJson;
 use mmrace::run::{RunOptions, RunResult, DEFAULT_STEPS_MAX};
-use mmrace::{bench, run, seeds, CliError, EXIT_CLEAN, EXIT_FINDING};
+use mmrace::{bench, run, seeds, CliError, EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE};
 
 #[derive(Parser)]
 #[command(
@@ -139,15 +139,34 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            eprint_prefixed(&e.render().to_string());
+            return ExitCode::from(EXIT_USAGE as u8);
+        }
+        Err(e) => {
+            // --help and --version.
+            print!("{e}");
+            return ExitCode::SUCCESS;
+        }
+    };
     let code = match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("mmrace: {e}");
+            eprint_prefixed(&e.to_string());
             e.exit_code()
         }
     };
     ExitCode::from(code as u8)
+}
+
+/// Every stderr line starts with `mmrace: `, multi-line diagnostics too,
+/// so errors are easy to pick out of mixed logs.
+fn eprint_prefixed(text: &str) {
+    for line in text.trim_end().lines() {
+        eprintln!("mmrace: {line}");
+    }
 }
 
 fn dispatch(command: Command) -> Result<i32, CliError> {
@@ -215,8 +234,8 @@ fn print_result(r: &RunResult) {
     match (&o.found, &r.report) {
         (Some(f), Some(report)) => {
             println!(
-                "{} under {}: finding after {} executions ({:.1} ms, execution {}, {} steps)\n",
-                r.scenario, r.profile, o.executions, ms, f.index, o.steps
+                "{} under {}: found by execution {} of the run ({} executions, {:.1} ms, {} steps)\n",
+                r.scenario, r.profile, f.index, o.executions, ms, o.steps
             );
             println!("{report}");
         }

@@ -146,6 +146,22 @@ fn render_token(
     Ok(render(&cx, &traced))
 }
 
+/// A token's scenario path: as written if it exists from here, else
+/// relative to the mmrace checkout the binary was built from (tokens name
+/// seed scenarios relative to the repository root).
+fn locate(path: &str) -> std::path::PathBuf {
+    let p = Path::new(path);
+    if p.exists() || p.is_absolute() {
+        return p.to_path_buf();
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(p);
+    if root.exists() {
+        root
+    } else {
+        p.to_path_buf()
+    }
+}
+
 fn file_name(path: &str) -> &str {
     Path::new(path)
         .file_name()
@@ -158,7 +174,7 @@ pub fn replay_token(token: &str, full: bool) -> Result<(String, bool), CliError>
     let token: Token = token
         .parse()
         .map_err(|e: String| CliError::Usage(format!("bad replay token: {e}")))?;
-    let s = load(Path::new(&token.scenario))?;
+    let s = load(&locate(&token.scenario))?;
     let h = harness(s, &token.profile, &token.knobs)?;
     let report = render_token(&h, &token, full, DEFAULT_STEPS_MAX)?;
     let found = !report.starts_with("no finding");

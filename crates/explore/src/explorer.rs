@@ -238,7 +238,7 @@ pub fn replay(
     };
     let result = run_execution(harness, &mut strategy, exec, &mut pool)?;
     if !strategy.exhausted() {
-        return Err(InternalError::bug(
+        return Err(InternalError::diverged(
             "replay diverged: recorded choices left over",
         ));
     }

@@ -61,39 +61,63 @@ impl Finding {
     }
 }
 
-/// A bug in mmrace itself (a panic in the model or explorer, a replay that
-/// does not match). Reported apart from findings, with exit code 70.
+/// Why an execution could not be completed: a bug in mmrace itself (a
+/// panic in the model or explorer), kernel behaviour the model does not
+/// have yet, or a recorded schedule that does not fit the scenario.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct InternalError {
     pub message: String,
-    /// The scenario asked for kernel behaviour the model does not have yet
-    /// (a usage limit, exit code 2), rather than a bug in mmrace (exit 70).
-    pub unsupported: bool,
+    pub kind: InternalKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum InternalKind {
+    /// A bug in mmrace (exit code 70).
+    Bug,
+    /// The scenario asked for behaviour the model does not have (exit 2).
+    Unsupported,
+    /// A replayed choice list does not fit the scenario: edited since the
+    /// token was made, or a token from another mmrace version (exit 2).
+    ReplayDiverged,
 }
 
 impl InternalError {
     pub fn bug(message: impl Into<String>) -> Self {
         InternalError {
             message: message.into(),
-            unsupported: false,
+            kind: InternalKind::Bug,
+        }
+    }
+
+    pub fn diverged(message: impl Into<String>) -> Self {
+        InternalError {
+            message: message.into(),
+            kind: InternalKind::ReplayDiverged,
         }
     }
 }
 
 impl fmt::Display for InternalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.unsupported {
-            write!(
-                f,
-                "the scenario needs something the model does not support yet: {}",
-                self.message
-            )
-        } else {
-            write!(
+        match self.kind {
+            InternalKind::Bug => write!(
                 f,
                 "internal error in mmrace (please report): {}",
                 self.message
-            )
+            ),
+            InternalKind::Unsupported => {
+                write!(
+                    f,
+                    "the scenario needs something the model does not support yet: {}",
+                    self.message
+                )
+            }
+            InternalKind::ReplayDiverged => write!(
+                f,
+                "the replay token does not fit this scenario ({}); was the scenario edited, \
+                 or the token made by another mmrace version?",
+                self.message
+            ),
         }
     }
 }

@@ -24,7 +24,7 @@ pub mod trace;
 
 pub use access::{Access, AccessKind, ObjectId};
 pub use explorer::{explore, replay, Found, RunConfig, RunOutcome};
-pub use finding::{Finding, FindingKind, InternalError};
+pub use finding::{Finding, FindingKind, InternalError, InternalKind};
 pub use rt::{
     choose, enter, mark, new_object, oops, raise, tracing, unsupported, ActorSpec, ExecutionResult,
     Harness, Instance, LockClass,

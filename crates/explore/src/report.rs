@@ -48,7 +48,7 @@ pub fn render(cx: &ReportContext<'_>, r: &ExecutionResult) -> String {
         list(&mut out, r, &lines);
     }
     out.push('\n');
-    let _ = writeln!(out, "check: {} ({})", f.check, f.kind.name());
+    let _ = writeln!(out, "check: {} [{}]", f.check, f.kind.name());
     for d in &f.details {
         let _ = writeln!(out, "  {d}");
     }
@@ -69,11 +69,13 @@ struct Line {
 }
 
 fn event_lines(cx: &ReportContext<'_>, r: &ExecutionResult) -> Vec<Line> {
-    let shown: Vec<bool> = r.trace.iter().map(|e| shown(cx, e)).collect();
+    let contended = contended_objects(&r.trace);
+    let shown: Vec<bool> = r.trace.iter().map(|e| shown(cx, e, &contended)).collect();
     let mut lines = Vec::new();
     let mut hidden_setup = 0usize;
     for (i, e) in r.trace.iter().enumerate() {
-        if e.actor == SEQUENTIAL_ACTOR && !cx.full {
+        let last = matches!(e.what, What::Finding(_));
+        if e.actor == SEQUENTIAL_ACTOR && !cx.full && !last {
             hidden_setup += 1;
             continue;
         }
@@ -88,6 +90,11 @@ fn event_lines(cx: &ReportContext<'_>, r: &ExecutionResult) -> Vec<Line> {
                 actor: e.actor,
                 text,
             });
+        }
+        if last {
+            // The execution stops here; what the actor did on its way to
+            // the next scheduling point is not part of the story.
+            break;
         }
     }
     if hidden_setup > 0 {
@@ -104,12 +111,35 @@ fn event_lines(cx: &ReportContext<'_>, r: &ExecutionResult) -> Vec<Line> {
     lines
 }
 
-fn shown(cx: &ReportContext<'_>, e: &Event) -> bool {
+/// Objects that two or more concurrent actors touch and at least one
+/// writes, in this trace: the reads of those explain a race; reads of
+/// anything else (a page-table level nobody changes) are noise.
+fn contended_objects(trace: &[Event]) -> std::collections::BTreeSet<crate::ObjectId> {
+    let mut seen: std::collections::BTreeMap<crate::ObjectId, (u64, bool)> = Default::default();
+    for e in trace.iter().filter(|e| e.actor != SEQUENTIAL_ACTOR) {
+        if let What::Access { access, .. } = &e.what {
+            let entry = seen.entry(access.object).or_default();
+            entry.0 |= 1 << e.actor.min(63);
+            entry.1 |= matches!(access.kind, AccessKind::Write | AccessKind::ReadModifyWrite);
+        }
+    }
+    seen.into_iter()
+        .filter(|(_, (actors, written))| actors.count_ones() > 1 && *written)
+        .map(|(o, _)| o)
+        .collect()
+}
+
+fn shown(
+    cx: &ReportContext<'_>,
+    e: &Event,
+    contended: &std::collections::BTreeSet<crate::ObjectId>,
+) -> bool {
     match &e.what {
         What::Enter(_) => false,
-        What::Access { access, .. } => {
-            cx.full || access.kind.changes_state() || access.kind == AccessKind::Read
+        What::Access { access, .. } if access.kind == AccessKind::Read => {
+            cx.full || contended.contains(&access.object)
         }
+        What::Access { access, .. } => cx.full || access.kind.changes_state(),
         What::Note(_) | What::Finding(_) => true,
     }
 }

@@ -633,7 +633,7 @@ pub fn run_execution(
     }
     drop(instance);
     if let Some(msg) = cx.replay_error {
-        return Err(InternalError::bug(format!("replay diverged: {msg}")));
+        return Err(InternalError::diverged(msg));
     }
     let racy = cx.tracked.as_ref().map(Tracked::racy).unwrap_or_default();
     let racy_steps = cx.tracked.as_ref().map_or(0, |t| {
@@ -753,7 +753,7 @@ fn internal(payload: Box<dyn std::any::Any + Send>) -> InternalError {
     if let Some(Unsupported(what)) = payload.downcast_ref::<Unsupported>() {
         return InternalError {
             message: what.clone(),
-            unsupported: true,
+            kind: crate::finding::InternalKind::Unsupported,
         };
     }
     let message = if let Some(s) = payload.downcast_ref::<&str>() {
@@ -888,7 +888,9 @@ fn pick(cx: &mut Ctx<'_>, enabled: &[ActorId]) -> Result<ActorId, InternalError>
         if !enabled.contains(&n) {
             let msg = format!("actor {n} is not enabled at step {}", cx.steps);
             cx.replay_error.get_or_insert(msg);
-            return Err(InternalError::bug("strategy chose a disabled actor"));
+            return Err(InternalError::diverged(
+                "a recorded choice names an actor that cannot run",
+            ));
         }
         cx.choices.push(n as u32);
         n

@@ -55,13 +55,21 @@ fn change_protection_range(cp: &ChangeProt<'_>, start: u64, end: u64) -> u64 {
         let next = pgd_addr_end(addr, end);
         let pgd = pgd_offset(cp.mm, addr).read("pgd_none_or_clear_bad(pgd)");
         if pgd != 0 {
-            pages += change_pud_range(cp, pgd, addr, next);
+            pages += change_p4d_range(cp, pgd, addr, next);
         }
         addr = next;
     }
     pages
 }
 
+/// `change_p4d_range()`: the p4d level is folded into the pgd on 4-level
+/// x86-64, so its one entry is the pgd entry already read.
+fn change_p4d_range(cp: &ChangeProt<'_>, p4d: u64, start: u64, end: u64) -> u64 {
+    let _f = explore::enter("change_p4d_range");
+    change_pud_range(cp, p4d, start, end)
+}
+
+/// `change_pud_range()` (v6.1).
 fn change_pud_range(cp: &ChangeProt<'_>, pgd: u64, start: u64, end: u64) -> u64 {
     let _f = explore::enter("change_pud_range");
     let Some(first) = pud_offset(cp.k, pgd, start) else {

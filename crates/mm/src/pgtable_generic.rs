@@ -31,7 +31,7 @@ pub fn pmd_clear_bad(k: &Kernel, pmd: &EntryRef) {
         hashed_pointer(pmd.kaddr())
     );
     explore::raise(
-        Finding::new(FindingKind::Kernel, "pmd_clear_bad() (pmd_ERROR)", title)
+        Finding::new(FindingKind::Kernel, "pmd_clear_bad()", title)
             .detail(format!("pmd value decodes as: {}", k.describe_pmd(val))),
     );
 }

@@ -239,7 +239,9 @@ pub mod prot {
 
 /// `MAP_*` values, as in Linux `<asm-generic/mman-common.h>` (x86).
 pub mod map_flags {
-    pub use mm::mmap::{MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED};
+    pub use mm::mmap::{
+        MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
+    };
 }
 
 #[cfg(test)]

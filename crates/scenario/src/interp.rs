@@ -13,7 +13,8 @@ use mm::arch::x86::mm::fault::{user_read, user_write};
 use mm::kernel::fork::mm_alloc;
 use mm::kernel::sched::fair::task_numa_work;
 use mm::mm_types::{
-    Kernel, Machine, MmStruct, Task, Thp, HPAGE_PMD_SIZE, PMD_CLASS, PTE_CLASS, RSS_NAMES,
+    FolioKind, Kernel, Machine, MmStruct, Task, Thp, HPAGE_PMD_SIZE, PMD_CLASS, PTE_CLASS,
+    RSS_NAMES,
 };
 use mm::{madvise, mmap, Profile};
 
@@ -176,6 +177,24 @@ impl Instance for Run {
                     addr += HPAGE_PMD_SIZE;
                 }
             }
+        }
+        for f in self
+            .k
+            .mem
+            .folios()
+            .iter()
+            .filter(|f| f.kind.get() == FolioKind::Anon)
+        {
+            lines.push(format!(
+                "folio pfn {:#x} order {} node {}: refcount {} mapcount {}{}{}",
+                f.pfn,
+                f.order,
+                f.node,
+                f.refcount.get(),
+                f.mapcount.get(),
+                if f.lock.is_locked() { " locked" } else { "" },
+                if f.lru.get() { " lru" } else { "" },
+            ));
         }
         lines
     }

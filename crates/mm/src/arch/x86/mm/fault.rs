@@ -131,7 +131,7 @@ pub fn user_write(
     hi: u64,
     value: u8,
 ) -> Result<(), Signal> {
-    let _f = explore::enter("user write");
+    let _f = explore::enter("user space store");
     let (mut at, end) = (addr + lo, addr + hi);
     while at < end {
         at = with_page(k, task, at, true, |folio, sub| {
@@ -196,7 +196,7 @@ fn store_run(
 /// A user load of bytes `[addr + lo, addr + hi)`; returns them. Every page
 /// read is checked against the ghost (INV-DATA).
 pub fn user_read(k: &Kernel, task: &Task, addr: u64, lo: u64, hi: u64) -> Result<Vec<u8>, Signal> {
-    let _f = explore::enter("user read");
+    let _f = explore::enter("user space load");
     let mut out = Vec::new();
     let (mut at, end) = (addr + lo, addr + hi);
     while at < end {
