@@ -56,11 +56,11 @@ fn madvise_dontneed(k: &Kernel, task: &Task, start: u64, end: u64) -> Result<(),
     }
 }
 
-/// `hugepage_madvise()`: set VM_HUGEPAGE or VM_NOHUGEPAGE on whole VMAs
-/// (partial ranges would need a VMA split; the model applies the advice to
-/// every VMA the range touches).
+/// `madvise_update_vma()` with `hugepage_madvise()`: split the VMAs at the
+/// range boundaries and set VM_HUGEPAGE or VM_NOHUGEPAGE on each.
 fn madvise_hugepage(task: &Task, start: u64, end: u64, advice: u32) -> Result<(), i32> {
-    let mmap = task.mm.mmap_lock.write("mmap_write_lock");
+    let mut mmap = task.mm.mmap_lock.write("mmap_write_lock");
+    crate::mmap::split_to_range(&mut mmap, start, end);
     for vma in mmap
         .vmas
         .iter()

@@ -71,10 +71,10 @@ pub fn handle_mm_fault(k: &Kernel, task: &Task, vma: &Vma, address: u64, flags: 
     let _f = explore::enter("handle_mm_fault");
     let mm = &task.mm;
     let pgd = pgd_offset(mm, address);
-    let Some(pud) = pud_alloc(k, mm, &pgd, address) else {
+    let Some(pud) = pud_alloc(k, task, &pgd, address) else {
         return VM_FAULT_OOM;
     };
-    let Some(pmd) = pmd_alloc(k, mm, &pud, address) else {
+    let Some(pmd) = pmd_alloc(k, task, &pud, address) else {
         return VM_FAULT_OOM;
     };
     let mut vmf = VmFault {
@@ -174,31 +174,33 @@ fn pmd_migration_entry_wait(vmf: &VmFault<'_>) {
 }
 
 /// `__pud_alloc()` when the pgd entry is empty; returns the pud slot.
-pub fn pud_alloc(k: &Kernel, mm: &MmStruct, pgd: &EntryRef, addr: u64) -> Option<EntryRef> {
+/// Page tables are allocated on the faulting task's node.
+pub fn pud_alloc(k: &Kernel, task: &Task, pgd: &EntryRef, addr: u64) -> Option<EntryRef> {
     let v = pgd.read("pud_alloc: read *pgd");
     if let Some(pud) = pud_offset(k, v, addr) {
         return Some(pud);
     }
-    populate_upper(k, mm, pgd, 3)?;
+    populate_upper(k, task, pgd, 3)?;
     pud_offset(k, pgd.read("pud_offset: read *pgd"), addr)
 }
 
 /// `__pmd_alloc()` when the pud entry is empty; returns the pmd slot.
-pub fn pmd_alloc(k: &Kernel, mm: &MmStruct, pud: &EntryRef, addr: u64) -> Option<EntryRef> {
+pub fn pmd_alloc(k: &Kernel, task: &Task, pud: &EntryRef, addr: u64) -> Option<EntryRef> {
     let v = pud.read("pmd_alloc: read *pud");
     if let Some(pmd) = pmd_offset(k, v, addr) {
         return Some(pmd);
     }
-    populate_upper(k, mm, pud, 2)?;
+    populate_upper(k, task, pud, 2)?;
     pmd_offset(k, pud.read("pmd_offset: read *pud"), addr)
 }
 
 /// Allocates a table of `level` and installs it in `slot` under
 /// `mm->page_table_lock` unless someone else did first.
-fn populate_upper(k: &Kernel, mm: &MmStruct, slot: &EntryRef, level: u8) -> Option<()> {
+fn populate_upper(k: &Kernel, task: &Task, slot: &EntryRef, level: u8) -> Option<()> {
+    let mm = &task.mm;
     // A PMD table carries the split pmd lock; PUD tables need none.
     let class = (level == 2).then_some(&PMD_LOCK);
-    let table = alloc_table(k, node_of(mm), level, class)?;
+    let table = alloc_table(k, task.node, level, class)?;
     let ptl = Ptl::lock(
         mm.page_table_lock.clone(),
         "spin_lock(&mm->page_table_lock)",
@@ -220,19 +222,15 @@ fn populate_upper(k: &Kernel, mm: &MmStruct, slot: &EntryRef, level: u8) -> Opti
     Some(())
 }
 
-/// Node page tables of this mm are allocated on (the mm's first task).
-fn node_of(_mm: &MmStruct) -> u32 {
-    0
-}
-
 /// `__pte_alloc(mm, pmd)`: install a PTE table under the pmd lock unless
 /// the pmd was populated meanwhile. Returns false on allocation failure.
-pub fn pte_alloc(k: &Kernel, mm: &MmStruct, pmd: &EntryRef) -> bool {
+pub fn pte_alloc(k: &Kernel, task: &Task, pmd: &EntryRef) -> bool {
+    let mm = &task.mm;
     if !pmd_none(Pmd(pmd.read("pte_alloc: pmd_none(*pmd)"))) {
         return true;
     }
     let _f = explore::enter("__pte_alloc");
-    let Some(table) = alloc_table(k, node_of(mm), 1, Some(&PTE_LOCK)) else {
+    let Some(table) = alloc_table(k, task.node, 1, Some(&PTE_LOCK)) else {
         return false;
     };
     let ptl = pmd_lock(k, mm, pmd);
@@ -332,8 +330,8 @@ fn zero_folio(k: &Kernel) -> Option<Rc<Folio>> {
 /// `do_anonymous_page()` (v6.1).
 fn do_anonymous_page(vmf: &VmFault<'_>) -> u32 {
     let _f = explore::enter("do_anonymous_page");
-    let (k, vma, mm) = (vmf.k, vmf.vma, vmf.mm());
-    if !pte_alloc(k, mm, &vmf.pmd) {
+    let (k, vma) = (vmf.k, vmf.vma);
+    if !pte_alloc(k, vmf.task, &vmf.pmd) {
         return VM_FAULT_OOM;
     }
     if !vmf.is_write() {

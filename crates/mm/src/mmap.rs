@@ -209,7 +209,7 @@ fn split_vma(mmap: &mut MmapState, vma: &Rc<Vma>, addr: u64) {
 }
 
 /// Splits VMAs so that `[start, end)` starts and ends on VMA boundaries.
-fn split_to_range(mmap: &mut MmapState, start: u64, end: u64) {
+pub(crate) fn split_to_range(mmap: &mut MmapState, start: u64, end: u64) {
     if let Some(v) = mmap
         .vma_lookup(start)
         .cloned()

@@ -35,6 +35,8 @@ pub fn task_numa_work(k: &Kernel, task: &Task, start: u64, len: u64) -> Option<u
 }
 
 /// `vma_migratable()` for the anonymous VMAs of the model.
+/// `vma_migratable()` (include/linux/mempolicy.h): no VM_IO/VM_PFNMAP, not
+/// hugetlb. Every VMA the model creates is anonymous memory, so all are.
 fn vma_migratable(vma: &crate::mm_types::Vma) -> bool {
-    vma.flags() & vm_flags::VM_SHARED == 0 || vma.flags() & vm_flags::VM_ACCESS_FLAGS != 0
+    vma.flags() & vm_flags::VM_SHARED == 0
 }
