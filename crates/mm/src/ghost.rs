@@ -22,6 +22,10 @@ pub struct GhostPage {
     /// An `MADV_DONTNEED` covering the page has started and not returned,
     /// and the page was not written since.
     pub discarding: bool,
+    /// A user write landed while an `MADV_DONTNEED` over the page was in
+    /// flight: the zap may have come before or after it, so the page may
+    /// hold the write or zeroes until it is written again.
+    pub raced: bool,
 }
 
 /// A run of pages `[start, end)` (virtual page numbers) in one mm.
@@ -35,6 +39,8 @@ struct Span {
 #[derive(Default)]
 pub struct Ghost {
     spans: RefCell<BTreeMap<(u64, u64), Span>>,
+    /// `MADV_DONTNEED` calls in flight: (mm, first, last).
+    discards: RefCell<Vec<(u64, u64, u64)>>,
 }
 
 impl Ghost {
@@ -59,19 +65,43 @@ impl Ghost {
             .map_or_else(|| Rc::new(vec![PageData::zero()]), |g| g.accept)
     }
 
-    /// A user write completed: pages `[first, last)` now hold exactly `data`.
+    /// A user write completed: pages `[first, last)` now hold exactly `data`,
+    /// unless an in-flight `MADV_DONTNEED` may still zap them.
     pub fn wrote(&self, mm: u64, first: u64, last: u64, data: PageData) {
+        let raced: Vec<(u64, u64)> = self
+            .discards
+            .borrow()
+            .iter()
+            .filter(|d| d.0 == mm)
+            .map(|d| (d.1.max(first), d.2.min(last)))
+            .filter(|(a, b)| a < b)
+            .collect();
+        let mut accept = vec![data];
         let page = GhostPage {
-            accept: Rc::new(vec![data]),
+            accept: Rc::new(accept.clone()),
             must_map: true,
             discarding: false,
+            raced: false,
         };
         self.set(mm, first, last, Some(page));
+        if !accept.contains(&PageData::zero()) {
+            accept.push(PageData::zero());
+        }
+        for (a, b) in raced {
+            let page = GhostPage {
+                accept: Rc::new(accept.clone()),
+                must_map: false,
+                discarding: true,
+                raced: true,
+            };
+            self.set(mm, a, b, Some(page));
+        }
     }
 
     /// `MADV_DONTNEED` started: reads may see old data or zeroes, and the
     /// data need no longer stay mapped.
     pub fn discard_begin(&self, mm: u64, first: u64, last: u64) {
+        self.discards.borrow_mut().push((mm, first, last));
         self.split(mm, first);
         self.split(mm, last);
         for (_, span) in self.spans.borrow_mut().range_mut((mm, first)..(mm, last)) {
@@ -86,12 +116,27 @@ impl Ghost {
         }
     }
 
-    /// `MADV_DONTNEED` returned: pages not written since read as zeroes.
+    /// `MADV_DONTNEED` returned: pages not written since read as zeroes;
+    /// pages written during it stay undecided (the write or zeroes).
     pub fn discard_end(&self, mm: u64, first: u64, last: u64) {
+        let mut discards = self.discards.borrow_mut();
+        if let Some(i) = discards.iter().position(|d| *d == (mm, first, last)) {
+            discards.remove(i);
+        }
+        let still = |vpn: u64| {
+            discards
+                .iter()
+                .any(|d| d.0 == mm && (d.1..d.2).contains(&vpn))
+        };
         self.split(mm, first);
         self.split(mm, last);
         self.spans.borrow_mut().retain(|&(m, start), span| {
-            !(m == mm && start >= first && start < last && span.page.discarding)
+            let inside = m == mm && start >= first && start < last;
+            if !inside || !span.page.discarding || still(start) {
+                return true;
+            }
+            span.page.discarding = false;
+            span.page.raced
         });
     }
 
@@ -181,5 +226,28 @@ mod tests {
         assert_eq!(runs, vec![(50, 51), (100, 512)]);
         g.unmap(1, 0, u64::MAX);
         assert!(g.must_map().is_empty());
+    }
+
+    #[test]
+    fn a_write_racing_with_dontneed_may_be_zapped() {
+        let g = Ghost::default();
+        g.wrote(1, 0, 4, data(1));
+        g.discard_begin(1, 0, 4);
+        g.wrote(1, 2, 3, data(9));
+        let raced = g.page(1, 2).unwrap();
+        assert!(!raced.must_map, "the zap may still come");
+        assert!(g.accepts(1, 2, &data(9)) && g.accepts(1, 2, &PageData::zero()));
+        g.discard_end(1, 0, 4);
+        assert!(
+            g.page(1, 0).is_none(),
+            "untouched pages read zero afterwards"
+        );
+        assert!(g.accepts(1, 2, &data(9)) && g.accepts(1, 2, &PageData::zero()));
+        g.wrote(1, 2, 3, data(4));
+        assert_eq!(
+            g.page(1, 2).unwrap().accept.as_slice(),
+            &[data(4)],
+            "no discard in flight any more"
+        );
     }
 }
