@@ -223,7 +223,11 @@ mod tests {
         assert!(g.accepts(1, 50, &data(7)));
         assert!(g.accepts(1, 200, &data(0x5a)));
         let runs: Vec<_> = g.must_map().iter().map(|r| (r.1, r.2)).collect();
-        assert_eq!(runs, vec![(100, 512)], "the page written during the discard may be zapped");
+        assert_eq!(
+            runs,
+            vec![(100, 512)],
+            "the page written during the discard may be zapped"
+        );
         g.unmap(1, 0, u64::MAX);
         assert!(g.must_map().is_empty());
     }

@@ -89,6 +89,11 @@ fn unmap_and_move(k: &Kernel, folio: &Rc<Folio>, node: u32) -> MigrateResult {
     };
     let rc = unmap_and_move_locked(k, folio, &new);
     if rc == MigrateResult::Success {
+        explore::mark(if folio.order == 0 {
+            "migrate: small folio moved"
+        } else {
+            "migrate: THP moved"
+        });
         // The isolation reference: the source is freed with it.
         put_folio(k, folio);
     } else {
