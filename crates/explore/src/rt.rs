@@ -154,6 +154,9 @@ struct Ctx<'s> {
     next_object: u32,
     finding: Option<Finding>,
     dirty: bool,
+    /// Held spinlocks and rw-semaphores held for writing, over all actors:
+    /// checkers run only when it is zero (see [`quiescent`]).
+    unquiet: u32,
     marks: Vec<&'static str>,
     strategy: &'s mut dyn Strategy,
     choices: Vec<u32>,
@@ -330,6 +333,7 @@ pub(crate) fn acquired(object: ObjectId, class: &'static LockClass) {
 pub(crate) fn acquired_try(object: ObjectId, class: &'static LockClass) {
     with_ctx(|cx| {
         if let Some(cx) = cx {
+            cx.unquiet += u32::from(class.spin);
             cx.actors[cx.current].held.push(HeldLock {
                 object,
                 class,
@@ -348,6 +352,8 @@ pub(crate) fn acquired_as(object: ObjectId, class: &'static LockClass, writer: b
             .iter()
             .find(|h| h.class.rank > class.rank || (h.class == class && !class.nests))
             .map(|h| h.class.name);
+        cx.unquiet += u32::from(class.spin || writer);
+        let held = &mut cx.actors[cx.current].held;
         held.push(HeldLock {
             object,
             class,
@@ -373,7 +379,8 @@ pub(crate) fn released(object: ObjectId) {
         let Some(cx) = cx else { return };
         let held = &mut cx.actors[cx.current].held;
         if let Some(i) = held.iter().rposition(|h| h.object == object) {
-            held.remove(i);
+            let h = held.remove(i);
+            cx.unquiet -= u32::from(h.class.spin || h.writer);
         }
     })
 }
@@ -609,6 +616,7 @@ pub fn run_execution(
         next_object: 0,
         finding: None,
         dirty: false,
+        unquiet: 0,
         marks: Vec::new(),
         strategy,
         choices: Vec::new(),
@@ -905,9 +913,7 @@ fn pick(cx: &mut Ctx<'_>, enabled: &[ActorId]) -> Result<ActorId, InternalError>
 }
 
 fn quiescent(cx: &Ctx<'_>) -> bool {
-    cx.actors
-        .iter()
-        .all(|a| a.held.iter().all(|h| !h.class.spin && !h.writer))
+    cx.unquiet == 0
 }
 
 fn check(cx: &mut Ctx<'_>, instance: &dyn Instance) {
