@@ -70,6 +70,10 @@ enum Command {
         token: String,
         #[arg(long)]
         full: bool,
+        /// The steps limit the finding was made with (tokens do not record
+        /// it; only livelock findings depend on it).
+        #[arg(long, default_value_t = DEFAULT_STEPS_MAX)]
+        steps_max: u64,
     },
     /// Run every scenario in scenarios/seeds under each expected profile;
     /// exit 0 only if every verdict matches.
@@ -176,8 +180,12 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
             profile,
             explore,
         } => cmd_run(&file, profile, &explore),
-        Command::Replay { token, full } => {
-            let (report, found) = run::replay_token(&token, full)?;
+        Command::Replay {
+            token,
+            full,
+            steps_max,
+        } => {
+            let (report, found) = run::replay_token(&token, full, steps_max)?;
             print!("{report}");
             Ok(if found { EXIT_FINDING } else { EXIT_CLEAN })
         }
@@ -237,7 +245,7 @@ fn print_result(r: &RunResult) {
                 "{} under {}: found by execution {} of the run ({} executions, {:.1} ms, {} steps)\n",
                 r.scenario, r.profile, f.index, o.executions, ms, o.steps
             );
-            println!("{report}");
+            print!("{report}");
         }
         _ => {
             println!(

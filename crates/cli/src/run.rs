@@ -170,13 +170,13 @@ fn file_name(path: &str) -> &str {
 }
 
 /// `mmrace replay TOKEN`: the report, byte for byte as `run` printed it.
-pub fn replay_token(token: &str, full: bool) -> Result<(String, bool), CliError> {
+pub fn replay_token(token: &str, full: bool, steps_max: u64) -> Result<(String, bool), CliError> {
     let token: Token = token
         .parse()
         .map_err(|e: String| CliError::Usage(format!("bad replay token: {e}")))?;
     let s = load(&locate(&token.scenario))?;
     let h = harness(s, &token.profile, &token.knobs)?;
-    let report = render_token(&h, &token, full, DEFAULT_STEPS_MAX)?;
+    let report = render_token(&h, &token, full, steps_max)?;
     let found = !report.starts_with("no finding");
     Ok((report, found))
 }

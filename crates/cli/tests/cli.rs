@@ -635,7 +635,8 @@ fn replay_through_the_library_matches_run() {
     let token = r.token.expect("a finding has a token");
     assert!(report.ends_with(&format!("replay: mmrace replay '{token}'\n")));
     for _ in 0..2 {
-        let (again, found) = replay_token(&token, false).unwrap_or_else(|e| panic!("{e}"));
+        let (again, found) = replay_token(&token, false, mmrace::run::DEFAULT_STEPS_MAX)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(found);
         assert_eq!(again, report);
     }

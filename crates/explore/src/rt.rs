@@ -275,12 +275,6 @@ pub(crate) fn point(access: Access, wait: Wait) {
             }
             return None;
         }
-        // Only data changes can break a state invariant; lock operations
-        // cannot. The flag stays set until a quiescent state is checked.
-        cx.dirty |= matches!(
-            access.kind,
-            AccessKind::Write | AccessKind::ReadModifyWrite | AccessKind::Free
-        );
         let actor = &mut cx.actors[cx.current];
         actor.pending = Some(Pending { access, wait });
         Some(actor.yielder)
@@ -521,8 +515,9 @@ pub trait Instance {
     fn actors(&mut self) -> Vec<ActorSpec>;
     /// Sequential phase after all actors finished (process exit, check_mm).
     fn teardown(&mut self) {}
-    /// Generic invariant checkers; called in quiescent states (no actor holds
-    /// a lock) after any step that changed state.
+    /// Generic invariant checkers; called in quiescent states (no actor
+    /// holds a spinlock or a rw-semaphore for writing) after any step that
+    /// executed a lockless write.
     fn check(&self) -> Option<Finding> {
         None
     }
@@ -868,9 +863,19 @@ fn schedule(
         if let (Some(t), Some(p)) = (cx.tracked.as_mut(), cx.actors[next].pending.as_ref()) {
             t.record(next, p.access);
         }
+        // The step starts by executing the announced operation: only data
+        // changes can break a state invariant (lock operations cannot), and
+        // the flag stays set until a quiescent state has been checked.
+        let writes = cx.actors[next].pending.as_ref().is_some_and(|p| {
+            matches!(
+                p.access.kind,
+                AccessKind::Write | AccessKind::ReadModifyWrite | AccessKind::Free
+            )
+        });
         cx.current = next;
         cx.steps += 1;
         resume_actor(cx, &mut coroutines[next - 1])?;
+        cx.dirty |= writes;
         if cx.dirty && cx.finding.is_none() && quiescent(cx) {
             cx.dirty = false;
             check(cx, instance);

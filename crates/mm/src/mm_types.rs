@@ -143,7 +143,8 @@ pub struct Folio {
     pub data: RefCell<Vec<PageData>>,
     /// The 512 entries, for a page-table page. Written under the table's
     /// lock (or `page_table_lock` for upper levels); read locklessly by the
-    /// hardware walker, GUP-fast, and the pmd checks of change_pmd_range.
+    /// hardware walker, the fault path, page_vma_mapped_walk and the pmd
+    /// checks of change_pmd_range.
     pub table: Option<SlotArray>,
     /// `page->ptl` (split page-table lock). `None` models the NULL pointer of
     /// an `ALLOC_SPLIT_PTLOCKS` kernel for a page that is not a page table.
@@ -384,13 +385,21 @@ pub struct Vma {
     /// The Rc this VMA lives in (anon_vma lists hold weak references).
     pub this: Weak<Vma>,
     pub mm: Weak<MmStruct>,
-    /// Protected by: mmap_lock (W) and the anon_vma lock to change; readers
-    /// hold mmap_lock (R) or the anon_vma lock (rmap walk).
+    /// First address. Protected by: mmap_lock (W) and the anon_vma lock (W)
+    /// to change (`__split_vma`); readers hold mmap_lock (R) or the anon_vma
+    /// lock (rmap walk). Invariant: page aligned, below `vm_end`.
     pub vm_start: Cell<u64>,
+    /// End address (exclusive). Protected by: as `vm_start`.
     pub vm_end: Cell<u64>,
+    /// `VM_*` flags. Protected by: mmap_lock (W) to change (mprotect,
+    /// madvise); readers hold mmap_lock (R).
     pub vm_flags: Cell<u64>,
+    /// Page protection derived from `vm_flags` (`vm_get_page_prot`).
+    /// Protected by: as `vm_flags`; read with READ_ONCE by
+    /// remove_migration_pmd/pte under the page-table lock only.
     pub vm_page_prot: Cell<PgProt>,
     /// Page offset of vm_start in the anon_vma's linear space.
+    /// Protected by: as `vm_start`.
     pub vm_pgoff: Cell<u64>,
     /// Set once by `anon_vma_prepare()` under `page_table_lock`; read under
     /// mmap_lock (R). Invariant: once set, not reassigned while linked.

@@ -197,14 +197,23 @@ fn mm_populate(k: &Kernel, task: &Task, start: u64, len: u64) {
     mmap.unlock("mmap_read_unlock");
 }
 
-/// `__split_vma()`: split `vma` at `addr`; the new VMA covers the upper part.
+/// `__split_vma()`: split `vma` at `addr`; the new VMA covers the upper
+/// part. The boundary moves with the anon_vma lock held for writing, so an
+/// rmap walk sees either the old VMA or both halves (`vma_prepare`).
 fn split_vma(mmap: &mut MmapState, vma: &Rc<Vma>, addr: u64) {
     let Some(mm) = vma.mm.upgrade() else { return };
     let pgoff = vma.vm_pgoff.get() + ((addr - vma.start()) >> PAGE_SHIFT);
     let upper = vm_area_alloc(&mm, addr, vma.end(), vma.flags(), pgoff);
     upper.vm_page_prot.set(vma.vm_page_prot.get());
-    anon_vma_clone(&upper, vma);
-    vma.vm_end.set(addr);
+    match vma.anon_vma.get() {
+        Some(av) => {
+            let mut list = av.rwsem.write("anon_vma_lock_write");
+            anon_vma_clone(&upper, vma, &mut list);
+            vma.vm_end.set(addr);
+            list.unlock("anon_vma_unlock_write");
+        }
+        None => vma.vm_end.set(addr),
+    }
     insert_vma(mmap, upper);
 }
 

@@ -46,13 +46,12 @@ pub fn anon_vma_prepare(k: &Kernel, vma: &Vma) -> bool {
 }
 
 /// `anon_vma_clone()` for a VMA split off `src`: the new VMA joins the
-/// anon_vma of the old one.
-pub fn anon_vma_clone(dst: &Vma, src: &Vma) {
+/// anon_vma of the old one. Called with that anon_vma locked for writing
+/// (`list` is its VMA list).
+pub fn anon_vma_clone(dst: &Vma, src: &Vma, list: &mut Vec<std::rc::Weak<Vma>>) {
     let Some(av) = src.anon_vma.get() else { return };
-    let mut list = av.rwsem.write("anon_vma_lock_write");
     list.push(dst.this.clone());
     let _ = dst.anon_vma.set(av.clone());
-    list.unlock("anon_vma_unlock_write");
 }
 
 /// `unlink_anon_vmas()`: the VMA leaves its anon_vma.
