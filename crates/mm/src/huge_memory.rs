@@ -301,7 +301,7 @@ fn split_huge_zero_page_pmd(k: &Kernel, vma: &Vma, pmd: &EntryRef, haddr: u64) {
         ))
     };
     let zero = k.zero_page.get().cloned().or_else(|| {
-        let z = k.mem.alloc_pages(0, 0, FolioKind::Zero)?;
+        let z = k.mem.alloc_pages_nofail(0, 0, FolioKind::Zero)?;
         let _ = k.zero_page.set(z.clone());
         Some(z)
     });

@@ -32,6 +32,7 @@ use crate::pgtable::{
 use crate::pgtable_generic::{
     is_huge_or_swap, pmd_none_or_trans_huge_or_clear_bad, pte_offset_map_lock, spin_lock_derived,
 };
+use crate::profile::PteOffsetMapLock;
 use crate::rmap::{anon_vma_prepare, page_add_new_anon_rmap, page_remove_rmap};
 
 /// `vm_fault_t` bits (include/linux/mm_types.h).
@@ -322,7 +323,8 @@ fn zero_folio(k: &Kernel) -> Option<Rc<Folio>> {
     if let Some(f) = k.zero_page.get() {
         return Some(f.clone());
     }
-    let f = k.mem.alloc_pages(0, 0, FolioKind::Zero)?;
+    // Allocated at boot in the kernel: never an injected failure.
+    let f = k.mem.alloc_pages_nofail(0, 0, FolioKind::Zero)?;
     let _ = k.zero_page.set(f.clone());
     Some(f)
 }
@@ -333,6 +335,16 @@ fn do_anonymous_page(vmf: &VmFault<'_>) -> u32 {
     let (k, vma) = (vmf.k, vmf.vma);
     if !pte_alloc(k, vmf.task, &vmf.pmd) {
         return VM_FAULT_OOM;
+    }
+    // Up to v6.4: another thread may have installed a huge pmd since the
+    // pmd_none() test (we hold mmap_lock for read only), so
+    // pte_offset_map() must not be used on it. From v6.5 the failing
+    // pte_offset_map_lock() covers this.
+    if k.profile.knobs.pte_offset_map_lock == PteOffsetMapLock::Pre65
+        && pmd_none_or_trans_huge_or_clear_bad(k, &vmf.pmd)
+    {
+        explore::mark("do_anonymous_page: pmd became huge after pte_alloc");
+        return 0;
     }
     if !vmf.is_write() {
         let Some(zero) = zero_folio(k) else {

@@ -251,10 +251,11 @@ pub struct Kernel {
 
 impl Kernel {
     pub fn new(profile: Profile, machine: Machine) -> Kernel {
+        let fail = profile.knobs.fail_page_alloc;
         Kernel {
             profile,
             machine,
-            mem: PhysMem::new(machine.nodes),
+            mem: PhysMem::new(machine.nodes, fail),
             ghost: Ghost::default(),
             huge_zero: OnceCell::new(),
             zero_page: OnceCell::new(),

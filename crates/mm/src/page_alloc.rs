@@ -28,15 +28,18 @@ pub struct PhysMem {
     free: RefCell<BTreeMap<(u32, u32), Vec<u64>>>,
     /// Allocated folios by head pfn.
     folios: RefCell<BTreeMap<u64, Rc<Folio>>>,
+    /// Fault injection (knob `fail_page_alloc`): every allocation may fail.
+    fail: bool,
 }
 
 impl PhysMem {
-    pub fn new(nodes: u32) -> PhysMem {
+    pub fn new(nodes: u32, fail: bool) -> PhysMem {
         PhysMem {
             nodes,
             bump: RefCell::new((0..nodes).map(node_start_pfn).collect()),
             free: RefCell::new(BTreeMap::new()),
             folios: RefCell::new(BTreeMap::new()),
+            fail,
         }
     }
 
@@ -45,7 +48,20 @@ impl PhysMem {
     }
 
     /// `alloc_pages_node(node, gfp, order)`; `None` when the node is full.
+    /// With fault injection on, the allocation may fail (an explored choice
+    /// and a scheduling point), as under CONFIG_FAIL_PAGE_ALLOC.
     pub fn alloc_pages(&self, node: u32, order: u32, kind: FolioKind) -> Option<Rc<Folio>> {
+        if !explore::sync::alloc("alloc_pages", self.fail) {
+            explore::mark("alloc_pages: injected failure");
+            return None;
+        }
+        self.alloc_pages_nofail(node, order, kind)
+    }
+
+    /// `__GFP_NOFAIL`-like: never an injected failure (fails only when the
+    /// node is full). For what the scenario itself sets up, such as a
+    /// process's PGD.
+    pub fn alloc_pages_nofail(&self, node: u32, order: u32, kind: FolioKind) -> Option<Rc<Folio>> {
         let pfn = self.take_frames(node, order)?;
         let folio = Rc::new(Folio::new(pfn, order, node, kind));
         self.folios.borrow_mut().insert(pfn, folio.clone());

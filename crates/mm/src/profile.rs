@@ -81,6 +81,10 @@ pub struct Knobs {
     /// spinlock debugging builds such as syzkaller's): `page->ptl` is a
     /// pointer, NULL for pages that are not page tables.
     pub alloc_split_ptlocks: bool,
+    /// Fault injection, as CONFIG_FAIL_PAGE_ALLOC: every page allocation
+    /// may fail (explored as a choice). Off in every profile; the error
+    /// paths (VM_FAULT_OOM, failed migration) run when it is on.
+    pub fail_page_alloc: bool,
 }
 
 /// A named kernel: knob values plus version facts used in messages.
@@ -105,6 +109,7 @@ const V61: Knobs = Knobs {
     numa_thp_migration: NumaThpMigration::Generic,
     split_ptlocks: true,
     alloc_split_ptlocks: true,
+    fail_page_alloc: false,
 };
 
 /// Every profile mmrace knows.
@@ -301,6 +306,13 @@ pub static KNOBS: &[KnobDef] = &[
         values: &["on", "off"],
         get: |k| onoff(k.split_ptlocks),
         set: set_bool!(split_ptlocks),
+    },
+    KnobDef {
+        name: "fail_page_alloc",
+        doc: "fault injection as CONFIG_FAIL_PAGE_ALLOC: every page allocation may fail (an explored choice)",
+        values: &["off", "on"],
+        get: |k| onoff(k.fail_page_alloc),
+        set: set_bool!(fail_page_alloc),
     },
     KnobDef {
         name: "alloc_split_ptlocks",

@@ -57,6 +57,9 @@ impl ScenarioHarness {
     }
 }
 
+/// Anonymous folios listed in a report's dump at most.
+const FOLIOS_SHOWN: usize = 12;
+
 /// Variables of one process (or thread), by name.
 type Vars = BTreeMap<String, u64>;
 
@@ -178,13 +181,31 @@ impl Instance for Run {
                 }
             }
         }
-        for f in self
+        let folios: Vec<_> = self
             .k
             .mem
             .folios()
-            .iter()
+            .into_iter()
             .filter(|f| f.kind.get() == FolioKind::Anon)
-        {
+            .collect();
+        // Large folios and locked ones first: they are the ones in flight.
+        let mut shown: Vec<_> = folios
+            .iter()
+            .filter(|f| f.order > 0 || f.lock.is_locked())
+            .collect();
+        shown.extend(
+            folios
+                .iter()
+                .filter(|f| f.order == 0 && !f.lock.is_locked()),
+        );
+        if shown.len() > FOLIOS_SHOWN {
+            lines.push(format!(
+                "({} anonymous folios, the first {FOLIOS_SHOWN} shown)",
+                shown.len()
+            ));
+            shown.truncate(FOLIOS_SHOWN);
+        }
+        for f in shown {
             lines.push(format!(
                 "folio pfn {:#x} order {} node {}: refcount {} mapcount {}{}{}",
                 f.pfn,

@@ -41,7 +41,9 @@ pub fn check_mm(mm: &MmStruct) {
 /// `mm_alloc()` + `pgd_alloc()`: a fresh mm with an empty PGD, registered
 /// with the kernel so checkers can find it.
 pub fn mm_alloc(k: &crate::mm_types::Kernel) -> Option<std::rc::Rc<MmStruct>> {
-    let pgd = crate::pgtable::alloc_table(k, 0, 4, None)?;
+    let pgd = k
+        .mem
+        .alloc_pages_nofail(0, 0, crate::mm_types::FolioKind::PageTable(4))?;
     let mm = std::rc::Rc::new(MmStruct::new(k.next_id(), pgd));
     k.mms.borrow_mut().push(mm.clone());
     Some(mm)

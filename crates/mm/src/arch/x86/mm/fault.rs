@@ -26,7 +26,8 @@ pub enum Signal {
     SegvAccErr,
     /// SIGBUS.
     Bus,
-    /// The OOM killer would have run.
+    /// VM_FAULT_OOM: the OOM killer runs and the fault is retried, so a
+    /// user access never ends with it (kept for do_user_addr_fault's result).
     Oom,
 }
 
@@ -115,7 +116,12 @@ fn with_page<R>(
         if let Some(w) = hw_walk(k, task, addr, write) {
             return Ok(access(&w.folio, w.subpage));
         }
-        do_user_addr_fault(k, task, addr, write)?;
+        match do_user_addr_fault(k, task, addr, write) {
+            // pagefault_out_of_memory(): the OOM killer frees memory (or
+            // kills someone else) and the task takes the fault again.
+            Err(Signal::Oom) => explore::mark("fault: VM_FAULT_OOM, retried"),
+            r => r?,
+        }
     }
 }
 
