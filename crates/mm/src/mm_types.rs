@@ -234,18 +234,28 @@ pub struct Machine {
 }
 
 /// One modelled machine running one kernel profile.
+///
+/// The model's global state. Fields that are not sync objects are changed
+/// only inside one step (between scheduling points), so they need no lock
+/// of the model's own; their kernel counterparts' protection is noted.
 pub struct Kernel {
+    /// Knob values. Immutable during an execution.
     pub profile: Profile,
+    /// NUMA nodes and THP settings. Immutable during an execution.
     pub machine: Machine,
+    /// The page allocator (`zone->lock` in the kernel; one step here).
     pub mem: PhysMem,
     /// Expected user-visible state (not kernel state): see ghost.rs.
+    /// Updated by the user-access and syscall layers, read by checkers.
     pub ghost: Ghost,
-    /// `huge_zero_page`, allocated on first use.
+    /// `huge_zero_page`, allocated on first use (`get_huge_zero_page`'s
+    /// cmpxchg in the kernel). Invariant: never freed while mapped.
     pub huge_zero: OnceCell<Rc<Folio>>,
-    /// `ZERO_PAGE(0)`, allocated on first use.
+    /// `ZERO_PAGE(0)`, allocated on first use (static in the kernel).
     pub zero_page: OnceCell<Rc<Folio>>,
-    /// Every mm, for checkers and reports.
+    /// Every mm, for checkers and reports. Pushed to by `mm_alloc` only.
     pub mms: RefCell<Vec<Rc<MmStruct>>>,
+    /// Next mm / anon_vma id (deterministic object naming).
     next_id: Cell<u64>,
 }
 
