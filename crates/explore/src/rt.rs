@@ -298,11 +298,17 @@ fn sequential_block(access: Access) -> Finding {
     ))
 }
 
-/// Records an executed access in the trace (only when tracing).
+/// Records an executed access in the trace (only when tracing). Inlined:
+/// off the replay path it is one thread-local flag test.
+#[inline]
 pub(crate) fn traced(access: Access, old: Option<u64>, value: Option<u64>) {
-    if !TRACING.with(Cell::get) {
-        return;
+    if TRACING.with(Cell::get) {
+        traced_slow(access, old, value);
     }
+}
+
+#[cold]
+fn traced_slow(access: Access, old: Option<u64>, value: Option<u64>) {
     with_ctx(|cx| {
         let Some(cx) = cx else { return };
         if cx.tracing {
@@ -843,12 +849,11 @@ fn schedule(
             return Ok(());
         }
         enabled.clear();
-        enabled.extend((1..cx.actors.len()).filter(|&a| {
-            cx.actors[a]
-                .pending
-                .as_ref()
-                .is_some_and(|p| p.wait.enabled())
-        }));
+        for (a, actor) in cx.actors.iter().enumerate().skip(1) {
+            if actor.pending.as_ref().is_some_and(|p| p.wait.enabled()) {
+                enabled.push(a);
+            }
+        }
         if enabled.is_empty() {
             if cx.actors[1..].iter().any(|a| !a.done) {
                 cx.finding = Some(deadlock(cx));
