@@ -395,11 +395,6 @@ pub fn current_actor_name() -> String {
     with_ctx(|cx| cx.map_or_else(String::new, |cx| cx.actors[cx.current].name.clone()))
 }
 
-/// Number of locks (of any class) the current actor holds.
-pub fn held_lock_count() -> usize {
-    with_ctx(|cx| cx.map_or(0, |cx| cx.actors[cx.current].held.len()))
-}
-
 /// Records a non-fatal finding (a kernel `pr_err`, `WARN`): the current step
 /// runs to its end, the checkers run once more, then the execution stops.
 pub fn raise(finding: Finding) {

@@ -159,10 +159,6 @@ impl Folio {
         1 << self.order
     }
 
-    pub fn is_freed(&self) -> bool {
-        self.kind.get() == FolioKind::Free
-    }
-
     pub fn entries(&self) -> &SlotArray {
         self.table
             .as_ref()

@@ -56,10 +56,6 @@ impl EntryRef {
     pub fn kaddr(&self) -> u64 {
         0xffff_8880_0000_0000 + (self.table.pfn << PAGE_SHIFT) + self.index as u64 * 8
     }
-
-    pub fn same_slot(&self, other: &EntryRef) -> bool {
-        Rc::ptr_eq(&self.table, &other.table) && self.index == other.index
-    }
 }
 
 /// The page-table page an upper-level entry points to, if it is one.

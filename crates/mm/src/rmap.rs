@@ -7,7 +7,6 @@
 
 use std::rc::Rc;
 
-use explore::{Finding, FindingKind};
 
 use crate::arch::x86::pgtable::{pte_pfn, pte_val, pte_write, Pte};
 use crate::arch::x86::swap::{
@@ -160,13 +159,4 @@ fn set_pte_migration_entry(k: &Kernel, pte: &crate::pgtable::EntryRef, folio: &F
     );
     page_remove_rmap(folio, false);
     put_folio(k, folio);
-}
-
-/// A kernel oops for an rmap inconsistency found on the way.
-pub fn rmap_bug(what: impl Into<String>) -> Finding {
-    Finding::new(
-        FindingKind::Kernel,
-        "rmap",
-        format!("kernel BUG at mm/rmap.c: {}", what.into()),
-    )
 }
