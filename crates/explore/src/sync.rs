@@ -525,6 +525,13 @@ impl SlotArray {
         old
     }
 
+    /// A store into a table no other actor can reach yet (filled before it
+    /// is published, as split_huge_pmd fills the deposited table before
+    /// pmd_populate): not a scheduling point.
+    pub fn write_unpublished(&self, i: usize, v: u64) {
+        self.vals[i].set(v);
+    }
+
     /// A read under the lock all writers of the entry hold (not a point).
     pub fn read_locked(&self, i: usize) -> u64 {
         self.vals[i].get()

@@ -9,13 +9,13 @@ use std::rc::Rc;
 use crate::arch::x86::pgtable::{
     is_swap_pmd, mk_huge_pmd, pfn_pte, pmd_devmap, pmd_dirty, pmd_mkdirty, pmd_mkold,
     pmd_mksoft_dirty, pmd_mkwrite, pmd_mkyoung, pmd_modify, pmd_none, pmd_pfn, pmd_present,
-    pmd_protnone, pmd_soft_dirty, pmd_trans_huge, pmd_val, pmd_write, pmd_young, pte_mkspecial,
-    pte_val, PgProt, Pmd, HPAGE_PMD_MASK,
+    pmd_protnone, pmd_soft_dirty, pmd_trans_huge, pmd_val, pmd_write, pmd_young, pte_mkdirty,
+    pte_mkold, pte_mkspecial, pte_mkwrite, pte_val, PgProt, Pmd, Pte, HPAGE_PMD_MASK,
 };
 use crate::arch::x86::swap::{
     is_pmd_migration_entry, is_writable_migration_entry, make_readable_exclusive_migration_entry,
     make_readable_migration_entry, make_writable_migration_entry, pfn_swap_entry_to_pfn,
-    pmd_swp_mksoft_dirty, pmd_swp_soft_dirty, pmd_to_swp_entry, swp_entry_to_pmd,
+    pmd_swp_mksoft_dirty, pmd_swp_soft_dirty, pmd_to_swp_entry, swp_entry_to_pmd, swp_entry_to_pte,
 };
 use crate::locking::PTE_LOCK;
 use crate::memory::{
@@ -24,7 +24,8 @@ use crate::memory::{
 use crate::mempolicy::numa_migrate_prep;
 use crate::migrate::migrate_misplaced_page;
 use crate::mm_types::{
-    Folio, FolioKind, Kernel, MmStruct, Vma, HPAGE_PMD_NR, HPAGE_PMD_ORDER, MM_ANONPAGES,
+    Folio, FolioKind, Kernel, MmStruct, Vma, HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE,
+    MM_ANONPAGES, PAGE_SIZE,
 };
 use crate::pgtable::{alloc_table, free_table, pmd_lock, populate_val, EntryRef, Ptl};
 use crate::pgtable_generic::{is_huge_or_swap, pmdp_invalidate};
@@ -269,26 +270,116 @@ pub fn do_huge_pmd_wp_page(vmf: &VmFault<'_>) -> u32 {
     0
 }
 
-/// `__split_huge_pmd()`: only the huge zero page can be split in this
-/// model (`__split_huge_zero_page_pmd`); an anonymous THP split is not
-/// modelled yet.
+/// `__split_huge_pmd()` (v6.1): replace a huge pmd by a table of ptes, for
+/// the huge zero page (`__split_huge_zero_page_pmd`) or an anonymous THP,
+/// mapped or under migration (`__split_huge_pmd_locked`).
 pub fn split_huge_pmd(k: &Kernel, mm: &MmStruct, vma: &Vma, pmd: &EntryRef, address: u64) {
     let _f = explore::enter("__split_huge_pmd");
     let ptl = pmd_lock(k, mm, pmd);
     let v = Pmd(pmd.read_locked());
-    if !is_huge_or_swap(v) {
-        ptl.unlock("spin_unlock(pmd_lock)");
-        return;
+    let haddr = address & HPAGE_PMD_MASK;
+    if is_huge_zero_pmd(k, v) {
+        split_huge_zero_page_pmd(k, vma, pmd, haddr);
+    } else if is_huge_or_swap(v) {
+        split_huge_pmd_locked(k, vma, pmd, haddr);
     }
-    if !is_huge_zero_pmd(k, v) {
-        ptl.unlock("spin_unlock(pmd_lock)");
-        explore::unsupported(format!(
-            "splitting an anonymous THP at {address:#x} (__split_huge_pmd_locked); map, unmap and protect \
-             whole 2 MiB ranges of THP memory"
-        ));
-    }
-    split_huge_zero_page_pmd(k, vma, pmd, address & HPAGE_PMD_MASK);
     ptl.unlock("spin_unlock(pmd_lock)");
+}
+
+/// `__split_huge_pmd_locked()` (v6.1) for anonymous memory: invalidate the
+/// pmd, fill the deposited table with one pte per subpage (or one pte
+/// migration entry per subpage of a migrating THP), then publish it. Each
+/// pte mapping takes its own reference and mapcount.
+fn split_huge_pmd_locked(k: &Kernel, vma: &Vma, pmd: &EntryRef, haddr: u64) {
+    let _f = explore::enter("__split_huge_pmd_locked");
+    let t = &k.profile.swap_types;
+    let old = Pmd(pmdp_invalidate(pmd));
+    let migration = is_pmd_migration_entry(t, old);
+    let (pfn, write) = if migration {
+        let entry = pmd_to_swp_entry(old);
+        (
+            pfn_swap_entry_to_pfn(entry),
+            is_writable_migration_entry(t, entry),
+        )
+    } else {
+        (pmd_pfn(old), pmd_write(old))
+    };
+    let Some(folio) = k.mem.pfn_folio(pfn) else {
+        explore::oops(crate::debug::bug_on(format!(
+            "__split_huge_pmd_locked: no page for pfn {pfn:#x}"
+        )))
+    };
+    let Some(table) = pgtable_trans_huge_withdraw(pmd) else {
+        explore::oops(crate::debug::bug_on(
+            "__split_huge_pmd_locked: no deposited page table",
+        ))
+    };
+    explore::mark(if migration {
+        "split_huge_pmd: pmd migration entry split"
+    } else {
+        "split_huge_pmd: THP split"
+    });
+    if !migration {
+        folio
+            .refcount
+            .set(folio.refcount.get() + HPAGE_PMD_NR as i64 - 1);
+    }
+    for i in 0..HPAGE_PMD_NR {
+        let entry = if migration {
+            split_migration_pte(t, pfn + i, write, old)
+        } else {
+            split_present_pte(vma, pfn + i, write, old, &folio, haddr + i * PAGE_SIZE)
+        };
+        table
+            .entries()
+            .write_unpublished(i as usize, pte_val(entry));
+    }
+    if !migration {
+        page_remove_rmap(&folio, true);
+    }
+    pmd.write("pmd_populate", populate_val(&table));
+    explore::note!(
+        "huge pmd at {haddr:#x} split into {} ptes",
+        if migration { "migration" } else { "present" }
+    );
+}
+
+/// One pte of a split present huge pmd (`mk_pte(page + i, vm_page_prot)`
+/// with the pmd's write, young, dirty and soft-dirty bits).
+fn split_present_pte(vma: &Vma, pfn: u64, write: bool, old: Pmd, folio: &Folio, addr: u64) -> Pte {
+    let mut entry = pfn_pte(pfn, vma.vm_page_prot.get());
+    if write {
+        entry = pte_mkwrite(entry);
+    }
+    if !pmd_young(old) {
+        entry = pte_mkold(entry);
+    }
+    if pmd_dirty(old) {
+        entry = pte_mkdirty(entry);
+    }
+    page_add_anon_rmap(folio, vma, addr, false);
+    entry
+}
+
+/// One pte migration entry of a split pmd migration entry.
+fn split_migration_pte(
+    t: &crate::arch::x86::swap::SwapTypes,
+    pfn: u64,
+    write: bool,
+    old: Pmd,
+) -> Pte {
+    let entry = if write {
+        make_writable_migration_entry(t, pfn)
+    } else if t.migration_read_exclusive.is_some() {
+        make_readable_exclusive_migration_entry(t, pfn)
+    } else {
+        make_readable_migration_entry(t, pfn)
+    };
+    let mut pte = swp_entry_to_pte(entry);
+    if pmd_swp_soft_dirty(old) {
+        pte = crate::arch::x86::swap::pte_swp_mksoft_dirty(pte);
+    }
+    pte
 }
 
 /// `__split_huge_zero_page_pmd()`: replace the huge zero pmd by a table of
@@ -491,4 +582,23 @@ pub fn pmd_maps_folio(k: &Kernel, v: Pmd, folio: &Folio, migration: bool) -> boo
         pmd_pfn(v)
     };
     pfn + HPAGE_PMD_NR > folio.pfn && pfn < folio.pfn + folio.nr_pages()
+}
+
+/// `split_huge_pmd_address()` via `vma_adjust_trans_huge()` (v6.1): when a
+/// VMA boundary moves to `address` inside a huge pmd the VMA covers, split
+/// that pmd first, so no huge pmd ever straddles two VMAs.
+pub fn vma_adjust_trans_huge(k: &Kernel, vma: &Vma, address: u64) {
+    let haddr = address & HPAGE_PMD_MASK;
+    if haddr == address || haddr < vma.start() || haddr + HPAGE_PMD_SIZE > vma.end() {
+        return;
+    }
+    let Some(mm) = vma.mm.upgrade() else { return };
+    let pgd = crate::pgtable::pgd_offset(&mm, address).read("split_huge_pmd_address: read *pgd");
+    let Some(pud) = crate::pgtable::pud_offset(k, pgd, address) else {
+        return;
+    };
+    let pud = pud.read("split_huge_pmd_address: read *pud");
+    if let Some(pmd) = crate::pgtable::pmd_offset(k, pud, address) {
+        split_huge_pmd(k, &mm, vma, &pmd, address);
+    }
 }

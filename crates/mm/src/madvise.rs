@@ -22,7 +22,7 @@ pub fn do_madvise(k: &Kernel, task: &Task, start: u64, len: u64, advice: u32) ->
         .ok_or(crate::mmap::EINVAL)?;
     match advice {
         MADV_DONTNEED => madvise_dontneed(k, task, start, end),
-        MADV_HUGEPAGE | MADV_NOHUGEPAGE => madvise_hugepage(task, start, end, advice),
+        MADV_HUGEPAGE | MADV_NOHUGEPAGE => madvise_hugepage(k, task, start, end, advice),
         _ => Err(crate::mmap::EINVAL),
     }
 }
@@ -58,9 +58,9 @@ fn madvise_dontneed(k: &Kernel, task: &Task, start: u64, end: u64) -> Result<(),
 
 /// `madvise_update_vma()` with `hugepage_madvise()`: split the VMAs at the
 /// range boundaries and set VM_HUGEPAGE or VM_NOHUGEPAGE on each.
-fn madvise_hugepage(task: &Task, start: u64, end: u64, advice: u32) -> Result<(), i32> {
+fn madvise_hugepage(k: &Kernel, task: &Task, start: u64, end: u64, advice: u32) -> Result<(), i32> {
     let mut mmap = task.mm.mmap_lock.write("mmap_write_lock");
-    crate::mmap::split_to_range(&mut mmap, start, end);
+    crate::mmap::split_to_range(k, &mut mmap, start, end);
     for vma in mmap
         .vmas
         .iter()

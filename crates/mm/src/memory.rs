@@ -399,11 +399,13 @@ fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
     let old = (!pte_special(orig))
         .then(|| k.mem.pfn_folio(pte_pfn(orig)))
         .flatten();
-    if let Some(old) = old
+    // PageAnonExclusive: without fork in the model every anonymous page is
+    // exclusive to its mm, so the write fault reuses it (a subpage of a
+    // PTE-mapped THP too), as v6.1's do_wp_page does.
+    if old
         .as_ref()
-        .filter(|f| f.kind.get() == FolioKind::Anon && f.mapcount.get() == 1)
+        .is_some_and(|f| f.kind.get() == FolioKind::Anon)
     {
-        let _ = old;
         pte.write(
             "wp_page_reuse: ptep_set_access_flags",
             pte_val(pte_mkyoung(pte_mkdirty(pte_mkwrite(orig)))),

@@ -200,8 +200,9 @@ fn mm_populate(k: &Kernel, task: &Task, start: u64, len: u64) {
 /// `__split_vma()`: split `vma` at `addr`; the new VMA covers the upper
 /// part. The boundary moves with the anon_vma lock held for writing, so an
 /// rmap walk sees either the old VMA or both halves (`vma_prepare`).
-fn split_vma(mmap: &mut MmapState, vma: &Rc<Vma>, addr: u64) {
+fn split_vma(k: &Kernel, mmap: &mut MmapState, vma: &Rc<Vma>, addr: u64) {
     let Some(mm) = vma.mm.upgrade() else { return };
+    crate::huge_memory::vma_adjust_trans_huge(k, vma, addr);
     let pgoff = vma.vm_pgoff.get() + ((addr - vma.start()) >> PAGE_SHIFT);
     let upper = vm_area_alloc(&mm, addr, vma.end(), vma.flags(), pgoff);
     upper.vm_page_prot.set(vma.vm_page_prot.get());
@@ -218,16 +219,16 @@ fn split_vma(mmap: &mut MmapState, vma: &Rc<Vma>, addr: u64) {
 }
 
 /// Splits VMAs so that `[start, end)` starts and ends on VMA boundaries.
-pub(crate) fn split_to_range(mmap: &mut MmapState, start: u64, end: u64) {
+pub(crate) fn split_to_range(k: &Kernel, mmap: &mut MmapState, start: u64, end: u64) {
     if let Some(v) = mmap
         .vma_lookup(start)
         .cloned()
         .filter(|v| v.start() < start)
     {
-        split_vma(mmap, &v, start);
+        split_vma(k, mmap, &v, start);
     }
     if let Some(v) = mmap.vma_lookup(end).cloned().filter(|v| v.start() < end) {
-        split_vma(mmap, &v, end);
+        split_vma(k, mmap, &v, end);
     }
 }
 
@@ -250,7 +251,7 @@ pub fn do_munmap(k: &Kernel, task: &Task, addr: u64, len: u64) -> Result<(), i32
 /// `do_vmi_munmap()` with mmap_lock held for write.
 fn munmap_locked(k: &Kernel, mm: &MmStruct, mmap: &mut MmapState, addr: u64, len: u64) {
     let end = addr + len;
-    split_to_range(mmap, addr, end);
+    split_to_range(k, mmap, addr, end);
     k.ghost.unmap(mm.id, addr >> PAGE_SHIFT, end >> PAGE_SHIFT);
     let gone: Vec<Rc<Vma>> = mmap
         .vmas
@@ -277,7 +278,7 @@ pub fn do_mprotect(k: &Kernel, task: &Task, addr: u64, len: u64, prot: u32) -> R
     let end = addr.checked_add(len).ok_or(ENOMEM)?;
     let mm = &task.mm;
     let mut mmap = mm.mmap_lock.write("mmap_write_lock");
-    split_to_range(&mut mmap, addr, end);
+    split_to_range(k, &mut mmap, addr, end);
     let mut at = addr;
     let mut result = Ok(());
     while at < end {

@@ -7,7 +7,6 @@
 
 use std::rc::Rc;
 
-
 use crate::arch::x86::pgtable::{pte_pfn, pte_val, pte_write, Pte};
 use crate::arch::x86::swap::{
     make_readable_exclusive_migration_entry, make_readable_migration_entry,

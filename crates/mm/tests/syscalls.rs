@@ -213,3 +213,44 @@ fn check_mm_reports_a_leak_in_kernel_format() {
         Some("BUG: non-zero pgtables_bytes on freeing mm: 4096")
     );
 }
+
+#[test]
+fn partial_munmap_splits_the_thp_and_keeps_the_rest() {
+    let f = sequential("linux-6.1.159", Thp::Always, |k, t| {
+        let p = anon(k, t, HPAGE_PMD_SIZE, HPAGE_PMD_SIZE);
+        user_write(k, t, p, 0, HPAGE_PMD_SIZE, 0x5a).unwrap();
+        do_munmap(k, t, p + 4 * PAGE_SIZE, PAGE_SIZE).unwrap();
+        assert_eq!(t.mm.rss[MM_ANONPAGES].get(), 511, "one subpage unmapped");
+        let pmd = mm::pgtable::peek_pmd(k, &t.mm, p).unwrap().peek();
+        let table = mm::pgtable::table_of(k, pmd).expect("the pmd now points to a pte table");
+        let pte = mm::arch::x86::pgtable::Pte(table.entries().peek(5));
+        let folio = k
+            .mem
+            .pfn_folio(mm::arch::x86::pgtable::pte_pfn(pte))
+            .unwrap();
+        assert_eq!(folio.order, 9, "the THP stays one folio, mapped by ptes");
+        assert_eq!((folio.mapcount.get(), folio.refcount.get()), (511, 511));
+        assert_eq!(
+            user_read(k, t, p + 5 * PAGE_SIZE, 0, 2).unwrap(),
+            vec![0x5a, 0x5a]
+        );
+        assert_eq!(
+            user_read(k, t, p + 4 * PAGE_SIZE, 0, 1),
+            Err(Signal::SegvMapErr)
+        );
+        user_write(k, t, p + 6 * PAGE_SIZE, 0, 1, 7).unwrap();
+        do_mprotect(k, t, p, PAGE_SIZE, PROT_READ).unwrap();
+        assert!(mm::checkers::check_all(k).is_none());
+        exit_mmap(k, &t.mm);
+        assert!(
+            check_mm_lines(&t.mm).is_empty(),
+            "{:?}",
+            check_mm_lines(&t.mm)
+        );
+        assert!(
+            k.mem.pfn_folio(folio.pfn).is_none(),
+            "the THP was freed with its last pte"
+        );
+    });
+    assert!(f.is_none(), "{f:?}");
+}

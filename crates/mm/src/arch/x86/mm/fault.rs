@@ -46,6 +46,9 @@ impl Signal {
 struct Walked {
     folio: std::rc::Rc<Folio>,
     subpage: usize,
+    /// Pages from `subpage` on that the same entry maps (a huge pmd maps
+    /// the rest of its 2 MiB; a pte maps one page).
+    span: usize,
 }
 
 /// The hardware page-table walk; `None` means a page fault.
@@ -60,18 +63,23 @@ fn hw_walk(k: &Kernel, task: &Task, addr: u64, write: bool) -> Option<Walked> {
     if !ok(pmd) {
         return None;
     }
-    let pfn = if pmd & _PAGE_PSE != 0 {
-        pmd_pfn(Pmd(pmd)) + ((addr >> PAGE_SHIFT) & 511)
+    let (pfn, span) = if pmd & _PAGE_PSE != 0 {
+        let index = (addr >> PAGE_SHIFT) & 511;
+        (pmd_pfn(Pmd(pmd)) + index, 512 - index as usize)
     } else {
         let pte = pte_offset(k, pmd, addr)?.read("MMU walk: read pte");
         if !ok(pte) {
             return None;
         }
-        pte_pfn(Pte(pte))
+        (pte_pfn(Pte(pte)), 1)
     };
     let folio = k.mem.pfn_folio(pfn)?;
     let subpage = (pfn - folio.pfn) as usize;
-    Some(Walked { folio, subpage })
+    Some(Walked {
+        folio,
+        subpage,
+        span,
+    })
 }
 
 /// `do_user_addr_fault()` (v6.1): find the VMA, check the access, and
@@ -110,11 +118,11 @@ fn with_page<R>(
     task: &Task,
     addr: u64,
     write: bool,
-    access: impl FnOnce(&Folio, usize) -> R,
+    access: impl FnOnce(&Folio, std::ops::Range<usize>) -> R,
 ) -> Result<R, Signal> {
     loop {
         if let Some(w) = hw_walk(k, task, addr, write) {
-            return Ok(access(&w.folio, w.subpage));
+            return Ok(access(&w.folio, w.subpage..w.subpage + w.span));
         }
         match do_user_addr_fault(k, task, addr, write) {
             // pagefault_out_of_memory(): the OOM killer frees memory (or
@@ -140,28 +148,28 @@ pub fn user_write(
     let _f = explore::enter("user space store");
     let (mut at, end) = (addr + lo, addr + hi);
     while at < end {
-        at = with_page(k, task, at, true, |folio, sub| {
-            store_run(k, task, at, end, folio, sub, value)
+        at = with_page(k, task, at, true, |folio, subs| {
+            store_run(k, task, at, end, folio, subs, value)
         })?;
     }
     Ok(())
 }
 
-/// Stores into consecutive pages of `folio` from `at`; returns where it
-/// stopped (the end, or the end of the folio).
+/// Stores into the pages `subs` of `folio` that one entry maps, from
+/// `at`; returns where it stopped (the end, or the end of the mapping).
 fn store_run(
     k: &Kernel,
     task: &Task,
     at: u64,
     end: u64,
     folio: &Folio,
-    sub: usize,
+    subs: std::ops::Range<usize>,
     value: u8,
 ) -> u64 {
     let mm = task.mm.id;
-    let (mut at, mut sub) = (at, sub);
+    let (mut at, mut sub) = (at, subs.start);
     let mut run: Option<(u64, u64, PageData)> = None;
-    while at < end && sub < folio.nr_pages() as usize {
+    while at < end && subs.contains(&sub) {
         let page_start = at & !(PAGE_SIZE - 1);
         let upto = (page_start + PAGE_SIZE).min(end);
         let vpn = at >> PAGE_SHIFT;
@@ -206,25 +214,26 @@ pub fn user_read(k: &Kernel, task: &Task, addr: u64, lo: u64, hi: u64) -> Result
     let mut out = Vec::new();
     let (mut at, end) = (addr + lo, addr + hi);
     while at < end {
-        at = with_page(k, task, at, false, |folio, sub| {
-            load_run(k, task, at, end, folio, sub, &mut out)
+        at = with_page(k, task, at, false, |folio, subs| {
+            load_run(k, task, at, end, folio, subs, &mut out)
         })?;
     }
     Ok(out)
 }
 
-/// Loads consecutive pages of `folio` from `at`; returns where it stopped.
+/// Loads the pages `subs` of `folio` that one entry maps, from `at`;
+/// returns where it stopped.
 fn load_run(
     k: &Kernel,
     task: &Task,
     at: u64,
     end: u64,
     folio: &Folio,
-    sub: usize,
+    subs: std::ops::Range<usize>,
     out: &mut Vec<u8>,
 ) -> u64 {
-    let (mut at, mut sub) = (at, sub);
-    while at < end && sub < folio.nr_pages() as usize {
+    let (mut at, mut sub) = (at, subs.start);
+    while at < end && subs.contains(&sub) {
         let upto = ((at & !(PAGE_SIZE - 1)) + PAGE_SIZE).min(end);
         let data = folio.data.borrow()[sub].clone();
         check_data(
