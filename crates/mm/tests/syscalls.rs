@@ -254,3 +254,36 @@ fn partial_munmap_splits_the_thp_and_keeps_the_rest() {
     });
     assert!(f.is_none(), "{f:?}");
 }
+
+#[test]
+fn a_pte_left_pointing_at_a_freed_page_is_inv_lifetime() {
+    let f = sequential("linux-6.5", Thp::Never, |k, t| {
+        let p = anon(k, t, PAGE_SIZE, 0);
+        user_write(k, t, p, 0, 1, 1).unwrap();
+        assert!(mm::checkers::check_all(k).is_none());
+        let pmd = mm::pgtable::peek_pmd(k, &t.mm, p).unwrap().peek();
+        let pte = mm::pgtable::pte_offset(k, pmd, p).unwrap().peek();
+        let folio = k
+            .mem
+            .pfn_folio(mm::arch::x86::pgtable::pte_pfn(
+                mm::arch::x86::pgtable::Pte(pte),
+            ))
+            .unwrap();
+        // Free the page behind the page tables' back.
+        k.mem.free_folio(&folio);
+        let found = mm::checkers::check_all(k).expect("a use-after-free");
+        assert!(
+            found.title.starts_with("INV-LIFETIME: the entry mapping"),
+            "{}",
+            found.title
+        );
+        assert!(
+            found.details[0].contains("present pfn"),
+            "{:?}",
+            found.details
+        );
+    });
+    // The explorer's own final check reports it too.
+    let f = f.expect("the final check finds it");
+    assert!(f.title.starts_with("INV-LIFETIME"), "{}", f.title);
+}

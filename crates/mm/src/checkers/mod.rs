@@ -6,10 +6,12 @@
 //!   stays reachable through the page tables and holds what was written.
 //! - INV-ACCT (`acct.rs`): mapcounts, rss and pgtables_bytes equal a census
 //!   of the page tables.
+//! - INV-LIFETIME (`lifetime.rs`): no entry leads to a freed page.
 //! - INV-LOCK-DERIV (`lock_deriv.rs`): a page-table lock is only taken
 //!   through a pointer derived from a live page table.
 
 pub mod acct;
+pub mod lifetime;
 pub mod lock_deriv;
 pub mod mapping;
 pub mod walk;
@@ -27,5 +29,7 @@ pub fn check_all(k: &Kernel) -> Option<Finding> {
         .filter(|m| !m.exited.get())
         .map(|m| (&**m, walk::census(k, m)))
         .collect();
-    mapping::check(k, &censuses).or_else(|| acct::check(k, &censuses))
+    lifetime::check(k, &censuses)
+        .or_else(|| mapping::check(k, &censuses))
+        .or_else(|| acct::check(k, &censuses))
 }

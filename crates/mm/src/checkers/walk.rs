@@ -27,6 +27,9 @@ pub enum Leaf {
     },
     /// A pte migration entry for one page of `folio`.
     Migration { folio: Rc<Folio>, subpage: usize },
+    /// A present or migration entry whose pfn has no live folio (or a
+    /// present non-huge pmd that does not point to a live page table).
+    Dangling { val: u64, pmd: bool },
     /// Anything else that is not none (a value the model cannot decode).
     Other(u64),
 }
@@ -72,7 +75,7 @@ fn pmd_leaf(k: &Kernel, v: u64, va: u64, c: &mut Census) {
     if pmd_trans_huge(pmd) {
         match k.mem.pfn_folio(pmd_pfn(pmd)) {
             Some(f) => c.leaves.push((va, Leaf::HugePresent(f))),
-            None => c.leaves.push((va, Leaf::Other(v))),
+            None => c.leaves.push((va, Leaf::Dangling { val: v, pmd: true })),
         }
         return;
     }
@@ -80,7 +83,7 @@ fn pmd_leaf(k: &Kernel, v: u64, va: u64, c: &mut Census) {
         let pfn = pfn_swap_entry_to_pfn(pmd_to_swp_entry(pmd));
         match k.mem.pfn_folio(pfn) {
             Some(f) => c.leaves.push((va, Leaf::HugeMigration(f))),
-            None => c.leaves.push((va, Leaf::Other(v))),
+            None => c.leaves.push((va, Leaf::Dangling { val: v, pmd: true })),
         }
         return;
     }
@@ -91,6 +94,7 @@ fn pmd_leaf(k: &Kernel, v: u64, va: u64, c: &mut Census) {
                 pte_leaf(k, pte_table.entries().peek(n as usize), va | (n << 12), c);
             }
         }
+        None if pmd_present(pmd) => c.leaves.push((va, Leaf::Dangling { val: v, pmd: true })),
         None => c.leaves.push((va, Leaf::Other(v))),
     }
 }
@@ -109,7 +113,7 @@ fn pte_leaf(k: &Kernel, v: u64, va: u64, c: &mut Census) {
         return;
     };
     let Some(folio) = k.mem.pfn_folio(pfn) else {
-        c.leaves.push((va, Leaf::Other(v)));
+        c.leaves.push((va, Leaf::Dangling { val: v, pmd: false }));
         return;
     };
     let subpage = (pfn - folio.pfn) as usize;
