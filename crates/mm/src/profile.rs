@@ -204,123 +204,103 @@ fn parse_onoff(v: &str) -> Option<bool> {
     }
 }
 
-macro_rules! set_bool {
-    ($field:ident) => {
-        |k: &mut Knobs, v: &str| parse_onoff(v).map(|b| k.$field = b).is_some()
+/// A knob over a bool field, spelled `on`/`off`.
+macro_rules! bool_knob {
+    ($name:literal, $field:ident, $doc:expr) => {
+        KnobDef {
+            name: $name,
+            doc: $doc,
+            values: &["on", "off"],
+            get: |k| onoff(k.$field),
+            set: |k: &mut Knobs, v: &str| parse_onoff(v).map(|b| k.$field = b).is_some(),
+        }
+    };
+}
+
+/// A knob over an enum field: each value spelling names one variant.
+macro_rules! enum_knob {
+    ($name:literal, $field:ident, $doc:expr, { $($value:literal => $variant:path),+ $(,)? }) => {
+        KnobDef {
+            name: $name,
+            doc: $doc,
+            values: &[$($value),+],
+            get: |k| match k.$field {
+                $($variant => $value,)+
+            },
+            set: |k: &mut Knobs, v: &str| {
+                k.$field = match v {
+                    $($value => $variant,)+
+                    _ => return false,
+                };
+                true
+            },
+        }
     };
 }
 
 /// The knob table: names, allowed values, and the commits behind them.
 pub static KNOBS: &[KnobDef] = &[
-    KnobDef {
-        name: "pmd_check",
-        doc: "change_pmd_range pmd validation: legacy (<=5.5), unless_trans_huge (8b272b3cbbb5, 5.6), \
-              single_snapshot_backport (91750c8a4be4, 6.1.160), upstream65 (670ddd8cdcbd, 6.5)",
-        values: &["legacy", "unless_trans_huge", "single_snapshot_backport", "upstream65"],
-        get: |k| match k.pmd_check {
-            PmdCheck::Legacy => "legacy",
-            PmdCheck::UnlessTransHuge => "unless_trans_huge",
-            PmdCheck::SingleSnapshotBackport => "single_snapshot_backport",
-            PmdCheck::Upstream65 => "upstream65",
-        },
-        set: |k, v| {
-            k.pmd_check = match v {
-                "legacy" => PmdCheck::Legacy,
-                "unless_trans_huge" => PmdCheck::UnlessTransHuge,
-                "single_snapshot_backport" => PmdCheck::SingleSnapshotBackport,
-                "upstream65" => PmdCheck::Upstream65,
-                _ => return false,
-            };
-            true
-        },
-    },
-    KnobDef {
-        name: "pte_offset_map_lock",
-        doc: "pre65: lock derived from *pmd, never fails; post65 (0d940a9b270b): snapshot, may fail, pmd_same retry",
-        values: &["pre65", "post65"],
-        get: |k| match k.pte_offset_map_lock {
-            PteOffsetMapLock::Pre65 => "pre65",
-            PteOffsetMapLock::Post65 => "post65",
-        },
-        set: |k, v| {
-            k.pte_offset_map_lock = match v {
-                "pre65" => PteOffsetMapLock::Pre65,
-                "post65" => PteOffsetMapLock::Post65,
-                _ => return false,
-            };
-            true
-        },
-    },
-    KnobDef {
-        name: "change_pte_range_unstable_check",
-        doc: "pmd_trans_unstable() at the top of change_pte_range (removed by 670ddd8cdcbd / 91750c8a4be4)",
-        values: &["on", "off"],
-        get: |k| onoff(k.change_pte_range_unstable_check),
-        set: set_bool!(change_pte_range_unstable_check),
-    },
-    KnobDef {
-        name: "thp_migration",
-        doc: "CONFIG_ARCH_ENABLE_THP_MIGRATION (84c3fc4e9c56, 4.14): migrate a THP whole via a pmd migration entry",
-        values: &["on", "off"],
-        get: |k| onoff(k.thp_migration),
-        set: set_bool!(thp_migration),
-    },
-    KnobDef {
-        name: "huge_update_style",
-        doc: "change_huge_pmd: clear_then_set (before ced108037c2a, 4.11) or invalidate (pmdp_invalidate)",
-        values: &["clear_then_set", "invalidate"],
-        get: |k| match k.huge_update_style {
-            HugeUpdateStyle::ClearThenSet => "clear_then_set",
-            HugeUpdateStyle::Invalidate => "invalidate",
-        },
-        set: |k, v| {
-            k.huge_update_style = match v {
-                "clear_then_set" => HugeUpdateStyle::ClearThenSet,
-                "invalidate" => HugeUpdateStyle::Invalidate,
-                _ => return false,
-            };
-            true
-        },
-    },
-    KnobDef {
-        name: "numa_thp_migration",
-        doc: "NUMA hinting fault on a THP: misplaced_transhuge (<=5.13, no migration entry) or generic \
-              (c5fc5c3ae0c8, 5.14: migrate_misplaced_page with a PMD migration entry)",
-        values: &["misplaced_transhuge", "generic"],
-        get: |k| match k.numa_thp_migration {
-            NumaThpMigration::MisplacedTranshuge => "misplaced_transhuge",
-            NumaThpMigration::Generic => "generic",
-        },
-        set: |k, v| {
-            k.numa_thp_migration = match v {
-                "misplaced_transhuge" => NumaThpMigration::MisplacedTranshuge,
-                "generic" => NumaThpMigration::Generic,
-                _ => return false,
-            };
-            true
-        },
-    },
-    KnobDef {
-        name: "split_ptlocks",
-        doc: "USE_SPLIT_PTE_PTLOCKS/USE_SPLIT_PMD_PTLOCKS: per-table locks (off: mm->page_table_lock)",
-        values: &["on", "off"],
-        get: |k| onoff(k.split_ptlocks),
-        set: set_bool!(split_ptlocks),
-    },
-    KnobDef {
-        name: "fail_page_alloc",
-        doc: "fault injection as CONFIG_FAIL_PAGE_ALLOC: every page allocation may fail (an explored choice)",
-        values: &["off", "on"],
-        get: |k| onoff(k.fail_page_alloc),
-        set: set_bool!(fail_page_alloc),
-    },
-    KnobDef {
-        name: "alloc_split_ptlocks",
-        doc: "ALLOC_SPLIT_PTLOCKS: page->ptl is a pointer (NULL for non-table pages) rather than embedded",
-        values: &["on", "off"],
-        get: |k| onoff(k.alloc_split_ptlocks),
-        set: set_bool!(alloc_split_ptlocks),
-    },
+    enum_knob!(
+        "pmd_check",
+        pmd_check,
+        "change_pmd_range pmd validation: legacy (<=5.5), unless_trans_huge (8b272b3cbbb5, 5.6), \
+         single_snapshot_backport (91750c8a4be4, 6.1.160), upstream65 (670ddd8cdcbd, 6.5)",
+        {
+            "legacy" => PmdCheck::Legacy,
+            "unless_trans_huge" => PmdCheck::UnlessTransHuge,
+            "single_snapshot_backport" => PmdCheck::SingleSnapshotBackport,
+            "upstream65" => PmdCheck::Upstream65,
+        }
+    ),
+    enum_knob!(
+        "pte_offset_map_lock",
+        pte_offset_map_lock,
+        "pre65: lock derived from *pmd, never fails; post65 (0d940a9b270b): snapshot, may fail, \
+         pmd_same retry",
+        { "pre65" => PteOffsetMapLock::Pre65, "post65" => PteOffsetMapLock::Post65 }
+    ),
+    bool_knob!(
+        "change_pte_range_unstable_check",
+        change_pte_range_unstable_check,
+        "pmd_trans_unstable() at the top of change_pte_range (removed by 670ddd8cdcbd / 91750c8a4be4)"
+    ),
+    bool_knob!(
+        "thp_migration",
+        thp_migration,
+        "CONFIG_ARCH_ENABLE_THP_MIGRATION (84c3fc4e9c56, 4.14): migrate a THP whole via a pmd \
+         migration entry"
+    ),
+    enum_knob!(
+        "huge_update_style",
+        huge_update_style,
+        "change_huge_pmd: clear_then_set (before ced108037c2a, 4.11) or invalidate (pmdp_invalidate)",
+        { "clear_then_set" => HugeUpdateStyle::ClearThenSet, "invalidate" => HugeUpdateStyle::Invalidate }
+    ),
+    enum_knob!(
+        "numa_thp_migration",
+        numa_thp_migration,
+        "NUMA hinting fault on a THP: misplaced_transhuge (<=5.13, no migration entry) or generic \
+         (c5fc5c3ae0c8, 5.14: migrate_misplaced_page with a PMD migration entry)",
+        {
+            "misplaced_transhuge" => NumaThpMigration::MisplacedTranshuge,
+            "generic" => NumaThpMigration::Generic,
+        }
+    ),
+    bool_knob!(
+        "split_ptlocks",
+        split_ptlocks,
+        "USE_SPLIT_PTE_PTLOCKS/USE_SPLIT_PMD_PTLOCKS: per-table locks (off: mm->page_table_lock)"
+    ),
+    bool_knob!(
+        "fail_page_alloc",
+        fail_page_alloc,
+        "fault injection as CONFIG_FAIL_PAGE_ALLOC: every page allocation may fail (an explored choice)"
+    ),
+    bool_knob!(
+        "alloc_split_ptlocks",
+        alloc_split_ptlocks,
+        "ALLOC_SPLIT_PTLOCKS: page->ptl is a pointer (NULL for non-table pages) rather than embedded"
+    ),
 ];
 
 impl Profile {
