@@ -105,13 +105,7 @@ impl fmt::Display for InternalError {
                 "internal error in mmrace (please report): {}",
                 self.message
             ),
-            InternalKind::Unsupported => {
-                write!(
-                    f,
-                    "the scenario needs something the model does not support yet: {}",
-                    self.message
-                )
-            }
+            InternalKind::Unsupported => write!(f, "cannot run this scenario: {}", self.message),
             InternalKind::ReplayDiverged => write!(
                 f,
                 "the replay token does not fit this scenario ({}); was the scenario edited, \

@@ -262,7 +262,9 @@ pub fn do_huge_pmd_wp_page(vmf: &VmFault<'_>) -> u32 {
         .is_some_and(|f| f.mapcount.get() == 1);
     if !exclusive {
         ptl.unlock("spin_unlock(pmd_lock)");
-        explore::unsupported("copy-on-write of a shared THP (do_huge_pmd_wp_page fallback split)");
+        explore::unsupported(
+            "not modelled yet: copy-on-write of a shared THP (do_huge_pmd_wp_page fallback)",
+        );
     }
     let entry = pmd_mkyoung(pmd_mkdirty(maybe_pmd_mkwrite(orig, vmf.vma)));
     vmf.pmd.write("pmdp_set_access_flags", pmd_val(entry));

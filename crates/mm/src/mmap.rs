@@ -108,7 +108,7 @@ pub fn do_mmap(
         return Err(EINVAL);
     }
     if flags & MAP_SHARED != 0 {
-        explore::unsupported("MAP_SHARED anonymous memory (shmem)");
+        explore::unsupported("not modelled yet: MAP_SHARED anonymous memory (shmem)");
     }
     let mm = &task.mm;
     let mut mmap = mm.mmap_lock.write("mmap_write_lock");

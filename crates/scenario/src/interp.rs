@@ -83,7 +83,7 @@ impl Harness for ScenarioHarness {
         let mut processes = Vec::new();
         for p in &self.scenario.processes {
             let Some(mm) = mm_alloc(&k) else {
-                explore::unsupported("out of memory building the scenario")
+                explore::unsupported("the machine has no memory left for the scenario's processes")
             };
             mm.users.set(p.threads.len().max(1) as u32);
             let task = Task {
@@ -235,21 +235,25 @@ fn stmt_text(s: &Scenario, stmt: &Stmt) -> String {
         .to_string()
 }
 
-fn eval(s: &Scenario, vars: &Vars, e: &Expr) -> u64 {
+fn eval(s: &Scenario, stmt: &Stmt, vars: &Vars, e: &Expr) -> u64 {
     match e.eval(&|name| vars.get(name).copied()) {
         Ok(v) => v,
         // The checker guarantees bound variables; overflow at run time (an
-        // address near the top) is the user's input.
-        Err(msg) => {
-            explore::unsupported(format!("{}: cannot evaluate an expression: {msg}", s.file))
-        }
+        // address near the top) is the user's input: name where it is.
+        Err(msg) => explore::unsupported(
+            s.diagnostic(
+                stmt.span,
+                format!("cannot evaluate an expression at run time: {msg}"),
+            )
+            .to_string(),
+        ),
     }
 }
 
 /// Runs one statement on behalf of `task`.
 fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) {
     explore::note!("{}: {}", task.name, stmt_text(s, stmt));
-    let v = |e: &Expr| eval(s, vars, e);
+    let v = |e: &Expr| eval(s, stmt, vars, e);
     let result: Result<u64, String> = match &stmt.op {
         Op::Mmap {
             addr,
