@@ -242,6 +242,11 @@ impl Cx<'_> {
     /// 6.1.160 (91750c8a4be4, backport of 670ddd8cdcbd): one `_pmd`
     /// snapshot for the none/huge decision; `pmd_old` is passed to
     /// change_pte_range, which re-checks it after taking the PTL.
+    ///
+    /// [I] Reconstructed from the series' cover letter (the huge checks stay
+    /// before the PTL, change_pte_range fails with -EAGAIN on a changed pmd,
+    /// `pmd_trans_unstable()` is gone) and the syzkaller report; the patch
+    /// text itself was not available to check line by line.
     fn one_pmd_backport(&self, pmd: &EntryRef, addr: u64, next: u64) -> u64 {
         loop {
             let snap = Pmd(pmd.read("change_pmd_range: _pmd = pmd_read_atomic(pmd)"));
