@@ -28,7 +28,7 @@ pub struct RunOptions {
 
 /// Executions when neither the command line nor the scenario says.
 pub const DEFAULT_BUDGET: u64 = 10_000;
-pub const DEFAULT_STEPS_MAX: u64 = 20_000;
+pub const DEFAULT_STEPS_MAX: u64 = 200_000;
 
 impl RunOptions {
     pub fn new(profile: &str) -> Self {

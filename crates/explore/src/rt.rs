@@ -968,4 +968,5 @@ fn livelock(cx: &Ctx<'_>) -> Finding {
             cx.steps
         ),
     )
+    .detail("a long but finite scenario needs a larger --steps-max")
 }

@@ -252,7 +252,10 @@ pub fn do_munmap(k: &Kernel, task: &Task, addr: u64, len: u64) -> Result<(), i32
 fn munmap_locked(k: &Kernel, mm: &MmStruct, mmap: &mut MmapState, addr: u64, len: u64) {
     let end = addr + len;
     split_to_range(k, mmap, addr, end);
-    k.ghost.unmap(mm.id, addr >> PAGE_SHIFT, end >> PAGE_SHIFT);
+    // Until the zap below reaches a page, a user store through its old pte
+    // still lands (the hardware walk takes no lock), then goes with it.
+    let (first, last) = (addr >> PAGE_SHIFT, end >> PAGE_SHIFT);
+    k.ghost.discard_begin(mm.id, first, last);
     let gone: Vec<Rc<Vma>> = mmap
         .vmas
         .iter()
@@ -265,6 +268,8 @@ fn munmap_locked(k: &Kernel, mm: &MmStruct, mmap: &mut MmapState, addr: u64, len
     }
     mmap.vmas.retain(|v| !(v.start() >= addr && v.end() <= end));
     free_pgtables(k, mm, mmap);
+    k.ghost.discard_end(mm.id, first, last);
+    k.ghost.unmap(mm.id, first, last);
 }
 
 /// `mprotect(addr, len, prot)` (`do_mprotect_pkey`, v6.1): -ENOMEM at the
