@@ -41,7 +41,7 @@ fn sanity_scenarios_meet_their_expectations() {
                 seed: 0,
                 budget,
                 jobs: 1,
-                steps_max: 20_000,
+                steps_max: 200_000,
             };
             let out = explore(&h, &config).unwrap();
             let title = out.found.as_ref().map(|f| f.finding.title.clone());
@@ -87,7 +87,7 @@ fn fault_injection_finds_nothing_in_the_fixed_kernel() {
                 seed: 0,
                 budget: 300,
                 jobs: 1,
-                steps_max: 20_000,
+                steps_max: 200_000,
             };
             let out = explore(&h, &config).unwrap();
             assert!(
