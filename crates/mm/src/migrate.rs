@@ -257,6 +257,7 @@ pub fn migrate_misplaced_transhuge_page(
     page_add_anon_rmap(&new, vma, haddr, true);
     vmf.pmd
         .write("migrate_misplaced_transhuge_page: set_pmd_at", v.0);
+    explore::mark("migrate_misplaced_transhuge_page: THP moved");
     crate::rmap::page_remove_rmap(folio, true);
     ptl.unlock("spin_unlock(pmd_lock)");
     new.lru.set(true);

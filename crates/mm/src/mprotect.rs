@@ -138,10 +138,20 @@ impl Cx<'_> {
     /// !pmd_devmap(*pmd) && pmd_none_or_clear_bad(pmd)) goto next;` — four
     /// separate reads of `*pmd`.
     fn one_pmd_legacy(&self, pmd: &EntryRef, addr: u64, next: u64) -> u64 {
-        let skip = !is_swap_pmd(Pmd(pmd.read("change_pmd_range: is_swap_pmd(*pmd)")))
-            && !pmd_trans_huge(Pmd(pmd.read("change_pmd_range: pmd_trans_huge(*pmd)")))
-            && !pmd_devmap(Pmd(pmd.read("change_pmd_range: pmd_devmap(*pmd)")))
-            && self.pmd_none_or_clear_bad(pmd);
+        let v1 = Pmd(pmd.read("change_pmd_range: is_swap_pmd(*pmd)"));
+        let skip = !is_swap_pmd(v1) && {
+            let v2 = Pmd(pmd.read("change_pmd_range: pmd_trans_huge(*pmd)"));
+            if v2 != v1 {
+                explore::mark("change_pmd_range: *pmd changed between the legacy reads");
+            }
+            !pmd_trans_huge(v2) && {
+                let v3 = Pmd(pmd.read("change_pmd_range: pmd_devmap(*pmd)"));
+                if v3 != v2 {
+                    explore::mark("change_pmd_range: *pmd changed between the legacy reads");
+                }
+                !pmd_devmap(v3) && self.pmd_none_or_clear_bad(pmd)
+            }
+        };
         if skip {
             return 0;
         }

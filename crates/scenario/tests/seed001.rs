@@ -40,6 +40,17 @@ fn run(h: &ScenarioHarness, budget: u64, seed: u64, jobs: usize) -> RunOutcome {
     explore(h, &config).expect("no internal error")
 }
 
+/// Coverage marks that show the scanner met a pmd another actor was
+/// changing (the window of the 001 races).
+const RACE_WINDOW_MARKS: &[&str] = &[
+    "change_pmd_range: *pmd changed between the legacy reads",
+    "change_pmd_range: *pmd changed between is_swap_pmd and pmd_devmap",
+    "change_pmd_range: *pmd changed before pmd_read_atomic",
+    "change_pmd_range: snapshot is a pmd migration entry",
+    "change_huge_pmd: met a pmd migration entry (THP mid-migration)",
+    "change_huge_pmd: pmd no longer huge, fall through",
+];
+
 /// Budget for buggy profiles: the files' own budget (findings come early).
 const FIND_BUDGET: u64 = 100_000;
 /// Budget for fixed profiles in tests (the `seeds` command runs the files'
@@ -85,6 +96,14 @@ fn every_001_expectation_holds_and_findings_replay() {
                         out.found.map(|f| f.finding.title)
                     );
                     assert_eq!(out.executions, CLEAN_BUDGET);
+                    // A clean run proves nothing unless the scanner met the
+                    // pmd while another actor changed it (DESIGN §7).
+                    assert!(
+                        out.marks.keys().any(|m| RACE_WINDOW_MARKS.contains(m)),
+                        "{name} {}: race window never reached: {:?}",
+                        e.profile,
+                        out.marks
+                    );
                 }
             }
             checked += 1;
