@@ -32,6 +32,8 @@ pub struct RunJson {
     pub elapsed_ms: f64,
     pub marks: std::collections::BTreeMap<String, u64>,
     pub finding: Option<FindingJson>,
+    /// The full text report of the finding (as `mmrace replay` prints it).
+    pub report: Option<String>,
 }
 
 impl RunJson {
@@ -63,6 +65,7 @@ impl RunJson {
             elapsed_ms: o.elapsed.as_secs_f64() * 1000.0,
             marks: o.marks.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             finding,
+            report: r.report.clone(),
         }
     }
 }

@@ -310,16 +310,24 @@ fn print_seed_table(rows: &[seeds::SeedRow]) {
 }
 
 fn cmd_list() -> Result<i32, CliError> {
-    println!("seed scenarios ({}):", seeds::default_dir().display());
-    for f in seeds::scenario_files(&seeds::default_dir())? {
+    let dir = seeds::default_dir();
+    println!("seed scenarios ({}):", dir.display());
+    let mut rows = Vec::new();
+    for f in seeds::scenario_files(&dir)? {
         let s = run::load(&f)?;
-        let profiles: Vec<&str> = s.expects.iter().map(|e| e.profile.as_str()).collect();
-        println!(
-            "  {:<24} {:<32} {}",
-            f.file_name().unwrap_or_default().to_string_lossy(),
-            s.name,
-            profiles.join(" ")
-        );
+        let profiles: Vec<String> = s.expects.iter().map(|e| e.profile.clone()).collect();
+        let file = f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        rows.push((file, s.name.clone(), profiles.join(" ")));
+    }
+    let (w0, w1) = rows
+        .iter()
+        .fold((0, 0), |(a, b), r| (a.max(r.0.len()), b.max(r.1.len())));
+    for (file, name, profiles) in rows {
+        println!("  {file:<w0$}  {name:<w1$}  {profiles}");
     }
     println!("\nprofiles:");
     for p in mm::profiles() {
