@@ -287,3 +287,32 @@ fn a_pte_left_pointing_at_a_freed_page_is_inv_lifetime() {
     let f = f.expect("the final check finds it");
     assert!(f.title.starts_with("INV-LIFETIME"), "{}", f.title);
 }
+
+#[test]
+fn a_reference_nobody_drops_is_a_page_leak_after_exit() {
+    let f = sequential("linux-6.5", Thp::Never, |k, t| {
+        let p = anon(k, t, PAGE_SIZE, 0);
+        user_write(k, t, p, 0, 1, 1).unwrap();
+        let pmd = mm::pgtable::peek_pmd(k, &t.mm, p).unwrap().peek();
+        let pte = mm::pgtable::pte_offset(k, pmd, p).unwrap().peek();
+        let folio = k
+            .mem
+            .pfn_folio(mm::arch::x86::pgtable::pte_pfn(
+                mm::arch::x86::pgtable::Pte(pte),
+            ))
+            .unwrap();
+        mm::memory::get_folio(&folio);
+        exit_mmap(k, &t.mm);
+        assert!(
+            check_mm_lines(&t.mm).is_empty(),
+            "the counters are fine; the page is not"
+        );
+    });
+    let f = f.expect("the final check finds the leak");
+    assert!(
+        f.title.starts_with("INV-ACCT: page leak: folio pfn"),
+        "{}",
+        f.title
+    );
+    assert!(f.title.ends_with("refcount 1 mapcount 0"), "{}", f.title);
+}

@@ -49,6 +49,9 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
             )));
         }
     }
+    if let Some(f) = leaked_after_exit(k) {
+        return Some(f);
+    }
     for folio in k
         .mem
         .folios()
@@ -81,4 +84,21 @@ fn acct(what: String) -> Finding {
         "INV-ACCT",
         format!("INV-ACCT: {what}"),
     )
+}
+
+/// Once every mm has exited, no anonymous folio may stay allocated: one
+/// that does holds a reference nobody will drop (a page leak).
+fn leaked_after_exit(k: &Kernel) -> Option<Finding> {
+    if k.mms.borrow().iter().any(|m| !m.exited.get()) {
+        return None;
+    }
+    let folios = k.mem.folios();
+    let leaked = folios.iter().find(|f| f.kind.get() == FolioKind::Anon)?;
+    Some(acct(format!(
+        "page leak: folio pfn {:#x} (order {}) outlives every mm, refcount {} mapcount {}",
+        leaked.pfn,
+        leaked.order,
+        leaked.refcount.get(),
+        leaked.mapcount.get()
+    )))
 }
