@@ -59,7 +59,9 @@ enum Command {
     /// Explore a scenario under one profile (default: every profile its
     /// expect lines name).
     Run {
+        /// Scenario file (.mmr).
         file: PathBuf,
+        /// Kernel profile (see `mmrace list`).
         #[arg(long)]
         profile: Option<String>,
         #[command(flatten)]
@@ -67,7 +69,9 @@ enum Command {
     },
     /// Rebuild the report of a replay token.
     Replay {
+        /// The token a report's last line prints (`mmr1:...`).
         token: String,
+        /// Show setup/teardown events too.
         #[arg(long)]
         full: bool,
         /// The steps limit the finding was made with (tokens do not record
@@ -145,6 +149,11 @@ fn main() -> ExitCode {
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // Plain `mmrace`: the help, as a usage error.
+            eprint!("{}", e.render());
+            return ExitCode::from(EXIT_USAGE as u8);
+        }
         Err(e) if e.use_stderr() => {
             eprint_prefixed(&e.render().to_string());
             return ExitCode::from(EXIT_USAGE as u8);
