@@ -579,7 +579,9 @@ pub struct StackPool {
     stacks: Vec<DefaultStack>,
 }
 
-const STACK_SIZE: usize = 256 * 1024;
+/// Generous: model code runs on these stacks in debug builds too, and a
+/// stack overflow in a coroutine kills the process instead of unwinding.
+const STACK_SIZE: usize = 1024 * 1024;
 
 impl StackPool {
     fn take(&mut self) -> Result<DefaultStack, InternalError> {
