@@ -28,6 +28,17 @@ pub struct GhostPage {
     pub raced: bool,
 }
 
+impl GhostPage {
+    fn new(accept: Vec<PageData>, must_map: bool) -> GhostPage {
+        GhostPage {
+            accept: Rc::new(accept),
+            must_map,
+            discarding: false,
+            raced: false,
+        }
+    }
+}
+
 /// A run of pages `[start, end)` (virtual page numbers) in one mm.
 #[derive(Clone, Debug)]
 struct Span {
@@ -77,22 +88,15 @@ impl Ghost {
             .filter(|(a, b)| a < b)
             .collect();
         let mut accept = vec![data];
-        let page = GhostPage {
-            accept: Rc::new(accept.clone()),
-            must_map: true,
-            discarding: false,
-            raced: false,
-        };
-        self.set(mm, first, last, Some(page));
+        self.set(mm, first, last, Some(GhostPage::new(accept.clone(), true)));
         if !accept.contains(&PageData::zero()) {
             accept.push(PageData::zero());
         }
         for (a, b) in raced {
             let page = GhostPage {
-                accept: Rc::new(accept.clone()),
-                must_map: false,
                 discarding: true,
                 raced: true,
+                ..GhostPage::new(accept.clone(), false)
             };
             self.set(mm, a, b, Some(page));
         }

@@ -64,6 +64,15 @@ fn sequential(profile: &'static str, thp: Thp, body: fn(&Kernel, &Task)) -> Opti
     .finding
 }
 
+/// The folio the pte for `addr` maps (ghost walk).
+fn folio_mapped_at(k: &Kernel, t: &Task, addr: u64) -> std::rc::Rc<mm::mm_types::Folio> {
+    let pmd = mm::pgtable::peek_pmd(k, &t.mm, addr).unwrap().peek();
+    let pte = mm::arch::x86::pgtable::Pte(mm::pgtable::pte_offset(k, pmd, addr).unwrap().peek());
+    k.mem
+        .pfn_folio(mm::arch::x86::pgtable::pte_pfn(pte))
+        .unwrap()
+}
+
 fn anon(k: &Kernel, t: &Task, len: u64, align: u64) -> u64 {
     do_mmap(
         k,
@@ -261,14 +270,7 @@ fn a_pte_left_pointing_at_a_freed_page_is_inv_lifetime() {
         let p = anon(k, t, PAGE_SIZE, 0);
         user_write(k, t, p, 0, 1, 1).unwrap();
         assert!(mm::checkers::check_all(k).is_none());
-        let pmd = mm::pgtable::peek_pmd(k, &t.mm, p).unwrap().peek();
-        let pte = mm::pgtable::pte_offset(k, pmd, p).unwrap().peek();
-        let folio = k
-            .mem
-            .pfn_folio(mm::arch::x86::pgtable::pte_pfn(
-                mm::arch::x86::pgtable::Pte(pte),
-            ))
-            .unwrap();
+        let folio = folio_mapped_at(k, t, p);
         // Free the page behind the page tables' back.
         k.mem.free_folio(&folio);
         let found = mm::checkers::check_all(k).expect("a use-after-free");
@@ -293,14 +295,7 @@ fn a_reference_nobody_drops_is_a_page_leak_after_exit() {
     let f = sequential("linux-6.5", Thp::Never, |k, t| {
         let p = anon(k, t, PAGE_SIZE, 0);
         user_write(k, t, p, 0, 1, 1).unwrap();
-        let pmd = mm::pgtable::peek_pmd(k, &t.mm, p).unwrap().peek();
-        let pte = mm::pgtable::pte_offset(k, pmd, p).unwrap().peek();
-        let folio = k
-            .mem
-            .pfn_folio(mm::arch::x86::pgtable::pte_pfn(
-                mm::arch::x86::pgtable::Pte(pte),
-            ))
-            .unwrap();
+        let folio = folio_mapped_at(k, t, p);
         mm::memory::get_folio(&folio);
         exit_mmap(k, &t.mm);
         assert!(
