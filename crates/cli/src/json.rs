@@ -11,6 +11,8 @@ pub struct FindingJson {
     pub check: String,
     pub details: Vec<String>,
     pub also: Vec<String>,
+    /// Kernel messages printed later in the same execution.
+    pub aftermath: Vec<String>,
     pub replay: String,
     /// Index of the finding execution within the run.
     pub execution: u64,
@@ -45,6 +47,7 @@ impl RunJson {
             check: f.finding.check.clone(),
             details: f.finding.details.clone(),
             also: f.finding.also.clone(),
+            aftermath: f.finding.aftermath.clone(),
             replay: format!("mmrace replay '{}'", r.token.clone().unwrap_or_default()),
             execution: f.index,
             preemptions: f.preemptions,

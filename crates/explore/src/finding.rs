@@ -42,6 +42,9 @@ pub struct Finding {
     pub details: Vec<String>,
     /// Further checks that failed in the same state.
     pub also: Vec<String>,
+    /// What the kernel printed later in the same execution, which went on
+    /// after this finding (later `Bad page map`, rss-counter lines, ...).
+    pub aftermath: Vec<String>,
 }
 
 impl Finding {
@@ -52,6 +55,7 @@ impl Finding {
             check: check.into(),
             details: Vec::new(),
             also: Vec::new(),
+            aftermath: Vec::new(),
         }
     }
 

@@ -55,6 +55,12 @@ pub fn render(cx: &ReportContext<'_>, r: &ExecutionResult) -> String {
     for a in &f.also {
         let _ = writeln!(out, "also: {a}");
     }
+    if !f.aftermath.is_empty() {
+        let _ = writeln!(out, "later in the same execution, the kernel printed:");
+        for line in &f.aftermath {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     for d in &r.dump {
         let _ = writeln!(out, "{d}");
     }

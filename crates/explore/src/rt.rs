@@ -163,12 +163,43 @@ struct Ctx<'s> {
     last_runner: Option<ActorId>,
     preemptions: u32,
     replay_error: Option<String>,
+    /// The first finding stopped nothing: the execution goes on without
+    /// checkers, collecting what the kernel prints later (see [`Aftermath`]).
+    after: Aftermath,
+    /// The first finding was fatal (an oops, a deadlock): no aftermath.
+    fatal: bool,
+    /// A full trace was recorded up to the finding (tracing stops for the
+    /// aftermath, whose events are not part of the interleaving).
+    traced_finding: bool,
+    /// Steps up to the finding, and the object dump taken there.
+    steps_at_finding: u64,
+    dump_at_finding: Option<Vec<String>>,
     /// Objects on which concurrent actors conflict (from calibration);
     /// strategies count preemption opportunities only on these.
     racy: &'s [bool],
     /// Calibration only: per object, the actors that touched it and whether
     /// any of them wrote it, in execution order of concurrent steps.
     tracked: Option<Tracked>,
+}
+
+/// Where an execution stands with respect to its first finding.
+///
+/// A non-fatal first finding (a kernel `pr_err` such as `bad pmd`, or an
+/// invariant checker) does not end the execution: it continues with the
+/// scheduler's default choices (no preemption, not recorded in the token)
+/// and no checkers, to the end of teardown, and every later kernel message
+/// is appended to the finding's `aftermath`. That is how a report shows both
+/// the earliest detection (a checker) and what the kernel itself printed
+/// later (`Bad page map` at munmap, rss-counter lines at exit).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Aftermath {
+    /// No finding yet.
+    Before,
+    /// After a non-fatal finding: running on.
+    Running,
+    /// The aftermath ended early (an oops, every actor blocked, steps_max,
+    /// or a state the model cannot follow).
+    Ended,
 }
 
 /// What calibration learns about conflicts.
@@ -400,6 +431,10 @@ pub fn current_actor_name() -> String {
 pub fn raise(finding: Finding) {
     with_ctx(|cx| {
         if let Some(cx) = cx {
+            if cx.after != Aftermath::Before {
+                record_aftermath(cx, &finding);
+                return;
+            }
             if cx.tracing {
                 let depth = cx.actors[cx.current].depth;
                 let what = What::Finding(finding.title.clone());
@@ -414,10 +449,31 @@ pub fn raise(finding: Finding) {
     })
 }
 
+/// A later kernel message, in the order the kernel would print it.
+/// Only the kernel's own messages: invariant checks made by model code
+/// (a user read seeing wrong data) describe consequences already known.
+fn record_aftermath(cx: &mut Ctx<'_>, later: &Finding) {
+    let Some(f) = cx.finding.as_mut() else { return };
+    if later.kind != FindingKind::Kernel {
+        return;
+    }
+    f.aftermath.push(later.title.clone());
+    for d in later.details.iter().filter(|d| **d != later.title) {
+        f.aftermath.push(d.clone());
+    }
+}
+
 /// Records a fatal finding (`BUG()`, an oops) and stops the execution at
 /// once, unwinding the current actor.
 pub fn oops(finding: Finding) -> ! {
-    let inside = with_ctx(|cx| cx.is_some());
+    let inside = with_ctx(|cx| {
+        let Some(cx) = cx else { return false };
+        match cx.after {
+            Aftermath::Before => cx.fatal = true,
+            _ => cx.after = Aftermath::Ended,
+        }
+        true
+    });
     raise(finding.clone());
     if !inside {
         panic!("kernel finding outside an execution: {}", finding.title);
@@ -499,6 +555,10 @@ pub fn choose(n: u32) -> u32 {
     }
     with_ctx(|cx| {
         let Some(cx) = cx else { return 0 };
+        if cx.after != Aftermath::Before {
+            // The aftermath takes the default (first) value, unrecorded.
+            return 0;
+        }
         let c = cx.strategy.choose_value(n);
         if c >= n {
             cx.replay_error
@@ -621,6 +681,11 @@ pub fn run_execution(
         last_runner: None,
         preemptions: 0,
         replay_error: None,
+        after: Aftermath::Before,
+        fatal: false,
+        traced_finding: false,
+        steps_at_finding: 0,
+        dump_at_finding: None,
         racy: config.racy,
         tracked: config.track_conflicts.then(Tracked::default),
     };
@@ -629,9 +694,15 @@ pub fn run_execution(
     drop(guard);
     let (instance, mut coroutines) = outcome?;
     let described = describe_trace(&cx, instance.as_deref());
-    let dump = match (&cx.finding, &instance) {
-        (Some(_), Some(i)) if cx.tracing => i.dump(),
+    let dump = match (&cx.finding, &instance, cx.dump_at_finding.take()) {
+        (Some(_), _, Some(at_finding)) => at_finding,
+        (Some(_), Some(i), None) if cx.tracing => i.dump(),
         _ => Vec::new(),
+    };
+    let steps = if cx.after == Aftermath::Before {
+        cx.steps
+    } else {
+        cx.steps_at_finding
     };
     // Unwinding suspended actors needs no context: guards only touch locks.
     for co in coroutines.drain(..) {
@@ -653,7 +724,7 @@ pub fn run_execution(
         racy_steps: racy_steps as u64,
         finding: cx.finding,
         choices: cx.choices,
-        steps: cx.steps,
+        steps,
         preemptions: cx.preemptions,
         marks: cx.marks,
         trace: cx.trace,
@@ -673,7 +744,7 @@ fn recycle(mut co: Co, pool: &mut StackPool) {
 }
 
 fn describe_trace(cx: &Ctx<'_>, instance: Option<&dyn Instance>) -> Vec<Option<String>> {
-    let Some(instance) = instance.filter(|_| cx.tracing) else {
+    let Some(instance) = instance.filter(|_| cx.tracing || cx.traced_finding) else {
         return Vec::new();
     };
     cx.trace
@@ -736,6 +807,14 @@ fn drive(
         })?;
         if cx.finding.is_none() {
             check(cx, instance.as_ref());
+        }
+    } else if cx.after == Aftermath::Running {
+        let torn_down = sequentially(cx, || {
+            instance.teardown();
+            Some(())
+        });
+        if let Err(e) = torn_down {
+            end_aftermath(cx, &e.message);
         }
     }
     Ok((Some(instance), coroutines))
@@ -841,10 +920,18 @@ fn schedule(
 ) -> Result<(), InternalError> {
     let mut enabled: Vec<ActorId> = Vec::with_capacity(coroutines.len());
     loop {
-        if cx.finding.is_some() {
-            collect_also(cx, instance);
-            return Ok(());
+        match cx.after {
+            Aftermath::Before if cx.finding.is_some() => {
+                collect_also(cx, instance);
+                if cx.fatal {
+                    return Ok(());
+                }
+                start_aftermath(cx, instance);
+            }
+            Aftermath::Ended => return Ok(()),
+            _ => {}
         }
+        let after = cx.after == Aftermath::Running;
         enabled.clear();
         for (a, actor) in cx.actors.iter().enumerate().skip(1) {
             if actor.pending.as_ref().is_some_and(|p| p.wait.enabled()) {
@@ -853,15 +940,27 @@ fn schedule(
         }
         if enabled.is_empty() {
             if cx.actors[1..].iter().any(|a| !a.done) {
-                cx.finding = Some(deadlock(cx));
+                if after {
+                    end_aftermath(cx, "every remaining task is blocked");
+                } else {
+                    cx.finding = Some(deadlock(cx));
+                }
             }
             return Ok(());
         }
         if cx.steps >= cx.steps_max {
-            cx.finding = Some(livelock(cx));
+            if after {
+                end_aftermath(cx, "steps_max reached");
+            } else {
+                cx.finding = Some(livelock(cx));
+            }
             return Ok(());
         }
-        let next = pick(cx, &enabled)?;
+        let next = if after {
+            aftermath_pick(cx, &enabled)
+        } else {
+            pick(cx, &enabled)?
+        };
         if let (Some(t), Some(p)) = (cx.tracked.as_mut(), cx.actors[next].pending.as_ref()) {
             t.record(next, p.access);
         }
@@ -876,7 +975,13 @@ fn schedule(
         });
         cx.current = next;
         cx.steps += 1;
-        resume_actor(cx, &mut coroutines[next - 1])?;
+        if let Err(e) = resume_actor(cx, &mut coroutines[next - 1]) {
+            if !after {
+                return Err(e);
+            }
+            end_aftermath(cx, &e.message);
+            return Ok(());
+        }
         cx.dirty |= writes;
         if cx.dirty && cx.finding.is_none() && quiescent(cx) {
             cx.dirty = false;
@@ -919,6 +1024,42 @@ fn pick(cx: &mut Ctx<'_>, enabled: &[ActorId]) -> Result<ActorId, InternalError>
     Ok(next)
 }
 
+/// Switches to the aftermath: tracing stops (the interleaving ends at the
+/// finding), and later kernel messages accumulate on the finding.
+fn start_aftermath(cx: &mut Ctx<'_>, instance: &dyn Instance) {
+    cx.after = Aftermath::Running;
+    cx.steps_at_finding = cx.steps;
+    if cx.tracing {
+        let saved = cx.mode;
+        cx.mode = Mode::Ghost;
+        cx.dump_at_finding = Some(instance.dump());
+        cx.mode = saved;
+    }
+    cx.traced_finding = cx.tracing;
+    cx.tracing = false;
+    TRACING.with(|t| t.set(false));
+}
+
+/// Ends the aftermath early, saying why in the finding.
+fn end_aftermath(cx: &mut Ctx<'_>, why: &str) {
+    cx.after = Aftermath::Ended;
+    if let Some(f) = cx.finding.as_mut() {
+        f.aftermath
+            .push(format!("(mmrace stopped following the execution: {why})"));
+    }
+}
+
+/// The aftermath's schedule: the last runner goes on while it can, else the
+/// lowest-numbered enabled actor. Not a choice: nothing is recorded.
+fn aftermath_pick(cx: &mut Ctx<'_>, enabled: &[ActorId]) -> ActorId {
+    let next = cx
+        .last_runner
+        .filter(|l| enabled.contains(l))
+        .unwrap_or(enabled[0]);
+    cx.last_runner = Some(next);
+    next
+}
+
 fn quiescent(cx: &Ctx<'_>) -> bool {
     cx.unquiet == 0
 }
@@ -927,6 +1068,11 @@ fn check(cx: &mut Ctx<'_>, instance: &dyn Instance) {
     let saved = cx.mode;
     cx.mode = Mode::Ghost;
     if let Some(f) = instance.check() {
+        if cx.tracing {
+            let what = What::Finding(f.title.clone());
+            let (actor, depth) = (cx.current, cx.actors[cx.current].depth);
+            cx.trace.push(Event { actor, depth, what });
+        }
         cx.finding = Some(f);
     }
     cx.mode = saved;

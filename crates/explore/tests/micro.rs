@@ -250,3 +250,98 @@ fn panic_is_internal_error() {
     let err = explore(&Panics, &config(StrategyKind::Random, 1)).unwrap_err();
     assert!(err.message.contains("model bug"));
 }
+
+/// One actor: a checker-visible corruption (step 1), a kernel message
+/// (step 2), then an oops (step 3, only when `oops_late`), then a message
+/// the oops prevents; teardown prints one more kernel line.
+struct Later {
+    oops_late: bool,
+}
+
+struct LaterRun {
+    word: Rc<AtomicSlot>,
+    oops_late: bool,
+}
+
+impl Harness for Later {
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(LaterRun {
+            word: Rc::new(AtomicSlot::new("word", 0, 0)),
+            oops_late: self.oops_late,
+        })
+    }
+}
+
+fn kernel(title: &str) -> Finding {
+    Finding::new(FindingKind::Kernel, "kernel", title)
+}
+
+impl Instance for LaterRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        let (w, oops_late) = (self.word.clone(), self.oops_late);
+        vec![ActorSpec {
+            name: "t".into(),
+            body: Box::new(move || {
+                w.write("corrupt", 1);
+                w.write("notice", 2);
+                explore::raise(kernel("BUG: noticed late").detail("continuation line"));
+                w.write("go on", 3);
+                if oops_late {
+                    explore::oops(kernel("BUG: unable to handle page fault"));
+                }
+                explore::raise(kernel("never after an oops"));
+            }),
+        }]
+    }
+
+    fn teardown(&mut self) {
+        explore::raise(kernel("BUG: Bad rss-counter state"));
+    }
+
+    fn check(&self) -> Option<Finding> {
+        (self.word.peek() != 0)
+            .then(|| Finding::new(FindingKind::Invariant, "INV-WORD", "INV-WORD: word is set"))
+    }
+}
+
+#[test]
+fn aftermath_collects_later_kernel_messages() {
+    let h = Later { oops_late: false };
+    let found = explore(&h, &config(StrategyKind::Random, 1))
+        .unwrap()
+        .found
+        .unwrap();
+    let f = &found.finding;
+    assert_eq!(f.title, "INV-WORD: word is set");
+    assert_eq!(
+        f.aftermath,
+        [
+            "BUG: noticed late",
+            "continuation line",
+            "never after an oops",
+            "BUG: Bad rss-counter state"
+        ]
+    );
+    // The aftermath is not part of the token: replay gives the same report,
+    // and the step count ends at the finding.
+    let r = replay(&h, found.choices.clone(), 1000).unwrap();
+    assert_eq!(r.finding.as_ref().unwrap(), f);
+    assert_eq!(r.steps, 2, "start point and the corrupting store");
+}
+
+#[test]
+fn aftermath_ends_at_an_oops() {
+    let h = Later { oops_late: true };
+    let found = explore(&h, &config(StrategyKind::Random, 1))
+        .unwrap()
+        .found
+        .unwrap();
+    assert_eq!(
+        found.finding.aftermath,
+        [
+            "BUG: noticed late",
+            "continuation line",
+            "BUG: unable to handle page fault"
+        ]
+    );
+}
