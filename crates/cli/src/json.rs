@@ -30,6 +30,8 @@ pub struct RunJson {
     pub matches: Option<bool>,
     pub verdict: &'static str,
     pub executions: u64,
+    /// Every schedule was explored (the scenario has exactly one).
+    pub complete: bool,
     pub steps: u64,
     pub elapsed_ms: f64,
     pub marks: std::collections::BTreeMap<String, u64>,
@@ -64,6 +66,7 @@ impl RunJson {
                 "clean"
             },
             executions: o.executions,
+            complete: o.complete,
             steps: o.steps,
             elapsed_ms: o.elapsed.as_secs_f64() * 1000.0,
             marks: o.marks.iter().map(|(k, v)| (k.to_string(), *v)).collect(),

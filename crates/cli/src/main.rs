@@ -256,6 +256,10 @@ fn print_result(r: &RunResult) {
             );
             print!("{report}");
         }
+        _ if o.complete => println!(
+            "{} under {}: clean: the scenario has one schedule, explored completely ({:.1} ms, {} steps, {} actors)",
+            r.scenario, r.profile, ms, o.steps, o.actors
+        ),
         _ => {
             println!(
                 "{} under {}: clean after {} executions ({:.1} ms, {} steps, {} actors)",

@@ -59,6 +59,10 @@ pub struct RunOutcome {
     /// Racy steps of the calibration execution (PCT's k).
     pub calibration_steps: u64,
     pub actors: usize,
+    /// Every schedule was explored: the scenario offers no choice at all
+    /// (one enabled actor at every step, no fault injection), so the one
+    /// execution is all there is.
+    pub complete: bool,
 }
 
 /// Always runs the lowest-numbered enabled actor: a deterministic schedule
@@ -98,6 +102,9 @@ pub fn explore(harness: &dyn Harness, config: &RunConfig) -> Result<RunOutcome, 
         racy: &[],
     };
     let calibration = run_execution(harness, &mut Calibrate, exec, &mut pool)?;
+    if calibration.choices.is_empty() {
+        return Ok(single_schedule(calibration, start));
+    }
     let actors = calibration.actor_names.len() - 1;
     let k = calibration.racy_steps.max(1);
     let racy = calibration.racy;
@@ -147,6 +154,7 @@ pub fn explore(harness: &dyn Harness, config: &RunConfig) -> Result<RunOutcome, 
         marks: BTreeMap::new(),
         calibration_steps: k,
         actors,
+        complete: false,
     };
     for t in totals {
         outcome.steps += t.steps;
@@ -157,6 +165,28 @@ pub fn explore(harness: &dyn Harness, config: &RunConfig) -> Result<RunOutcome, 
     }
     outcome.elapsed = start.elapsed();
     Ok(outcome)
+}
+
+/// The outcome of a run whose calibration execution made no choice: every
+/// strategy would repeat it, so it is the whole schedule space.
+fn single_schedule(r: crate::rt::ExecutionResult, start: Instant) -> RunOutcome {
+    let found = r.finding.map(|finding| Found {
+        index: 0,
+        finding,
+        choices: Vec::new(),
+        steps: r.steps,
+        preemptions: r.preemptions,
+    });
+    RunOutcome {
+        executions: 1,
+        steps: r.steps,
+        elapsed: start.elapsed(),
+        found,
+        marks: r.marks.iter().map(|m| (*m, 1)).collect(),
+        calibration_steps: r.racy_steps,
+        actors: r.actor_names.len() - 1,
+        complete: true,
+    }
 }
 
 /// What calibration learned: actors, PCT's k, racy objects.

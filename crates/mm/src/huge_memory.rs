@@ -339,7 +339,7 @@ fn split_huge_pmd_locked(k: &Kernel, vma: &Vma, pmd: &EntryRef, haddr: u64) {
     if !migration {
         page_remove_rmap(&folio, true);
     }
-    pmd.write("pmd_populate", populate_val(&table));
+    pmd.write("pmd_populate", populate_val(k, &table));
     explore::note!(
         "huge pmd at {haddr:#x} split into {} ptes",
         if migration { "migration" } else { "present" }
@@ -407,7 +407,7 @@ fn split_huge_zero_page_pmd(k: &Kernel, vma: &Vma, pmd: &EntryRef, haddr: u64) {
             .entries()
             .write(i, "set_pte_at (zero page)", pte_val(entry));
     }
-    pmd.write("pmd_populate", populate_val(&table));
+    pmd.write("pmd_populate", populate_val(k, &table));
     explore::note!("huge zero pmd at {haddr:#x} split into zero-page ptes");
 }
 

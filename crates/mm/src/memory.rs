@@ -9,11 +9,14 @@ use std::rc::Rc;
 use explore::{Finding, FindingKind};
 
 use crate::arch::x86::pgtable::{
-    is_swap_pmd, pfn_pte, pmd_addr_end, pmd_devmap, pmd_none, pmd_protnone, pmd_trans_huge,
-    pmd_write, pte_mkdirty, pte_mkspecial, pte_mkwrite, pte_mkyoung, pte_modify, pte_none, pte_pfn,
+    is_swap_pmd, pmd_addr_end, pmd_devmap, pmd_none, pmd_protnone, pmd_trans_huge, pmd_write,
+    pte_mkdirty, pte_mkspecial, pte_mkwrite, pte_mkyoung, pte_modify, pte_none, pte_pfn,
     pte_present, pte_protnone, pte_special, pte_val, pte_write, Pmd, Pte,
 };
+use crate::arch::x86::pgtable::{pte_dirty, pte_young};
+use crate::arch::x86::pgtable_v3::{self, NumaBit};
 use crate::arch::x86::swap::{is_migration_entry, pfn_swap_entry_to_pfn, pte_to_swp_entry};
+use crate::debug::{print_bad_pte_v3, vm_normal_page_v3, PageRef};
 use crate::huge_memory::{
     do_huge_pmd_anonymous_page, do_huge_pmd_numa_page, do_huge_pmd_wp_page, split_huge_pmd,
     zap_huge_pmd,
@@ -21,6 +24,7 @@ use crate::huge_memory::{
 use crate::locking::{PMD_LOCK, PTE_LOCK};
 use crate::mempolicy::numa_migrate_prep;
 use crate::migrate::{migrate_misplaced_page, migration_entry_wait_on_locked};
+use crate::mm_types::MM_FILEPAGES;
 use crate::mm_types::{
     vm_flags, Folio, FolioKind, Kernel, MmStruct, MmapState, Task, Vma, HPAGE_PMD_SIZE,
     MM_ANONPAGES, PAGE_SIZE,
@@ -214,7 +218,7 @@ fn populate_upper(k: &Kernel, task: &Task, slot: &EntryRef, level: u8) -> Option
             } else {
                 "p4d_populate"
             },
-            upper_populate_val(&table),
+            upper_populate_val(k, &table),
         );
     } else {
         free_table(k, &table);
@@ -237,7 +241,7 @@ pub fn pte_alloc(k: &Kernel, task: &Task, pmd: &EntryRef) -> bool {
     let ptl = pmd_lock(k, mm, pmd);
     if pmd_none(Pmd(pmd.read_locked())) {
         mm.inc_pgtables_bytes();
-        pmd.write("pmd_populate", populate_val(&table));
+        k.pv.set_pmd(pmd, Pmd(populate_val(k, &table)), "pmd_populate");
     } else {
         free_table(k, &table);
     }
@@ -267,12 +271,35 @@ fn handle_pte_fault(vmf: &VmFault<'_>) -> u32 {
     let Some((pte, orig)) = orig_pte else {
         return do_anonymous_page(vmf);
     };
+    if let Some(numa) = k.profile.numa_bit() {
+        return handle_pte_fault_v3(vmf, numa, &pte, orig);
+    }
     if !pte_present(orig) {
         return do_swap_page(vmf, orig);
     }
     if pte_protnone(orig) && vmf.vma.is_accessible() {
         return do_numa_page(vmf, &pte, orig);
     }
+    access_fault(vmf, orig)
+}
+
+/// `handle_pte_fault()` (v3.12) for a pte that is not none: `pte_numa()`
+/// entries take a NUMA hinting fault (a PROT_NONE vma never gets here:
+/// do_page_fault refused the access).
+fn handle_pte_fault_v3(vmf: &VmFault<'_>, numa: NumaBit, pte: &EntryRef, orig: Pte) -> u32 {
+    if !pgtable_v3::pte_present(numa, orig) {
+        return do_swap_page(vmf, orig);
+    }
+    if pgtable_v3::pte_numa(numa, orig) {
+        return do_numa_page_v3(vmf, numa, pte, orig);
+    }
+    access_fault(vmf, orig)
+}
+
+/// The tail of handle_pte_fault (v3.12 and v6.1): under the PTL, a write
+/// to a read-only pte is a COW fault; otherwise set young (and dirty).
+fn access_fault(vmf: &VmFault<'_>, orig: Pte) -> u32 {
+    let k = vmf.k;
     let Some(map) = pte_offset_map_lock(k, vmf.mm(), &vmf.pmd, vmf.address) else {
         return 0;
     };
@@ -288,7 +315,7 @@ fn handle_pte_fault(vmf: &VmFault<'_>) -> u32 {
         entry = pte_mkdirty(entry);
     }
     if entry != orig {
-        map.pte.write("ptep_set_access_flags", pte_val(entry));
+        k.set_pte_at(&map.pte, entry, "ptep_set_access_flags");
     }
     map.ptl.unlock("pte_unmap_unlock");
     0
@@ -350,7 +377,7 @@ fn do_anonymous_page(vmf: &VmFault<'_>) -> u32 {
         let Some(zero) = zero_folio(k) else {
             return VM_FAULT_OOM;
         };
-        let entry = pte_mkspecial(pfn_pte(zero.pfn, vma.vm_page_prot.get()));
+        let entry = pte_mkspecial(k.pfn_pte(zero.pfn, vma.vm_page_prot.get()));
         return install_pte(vmf, entry, None);
     }
     if !anon_vma_prepare(k, vma) {
@@ -359,7 +386,7 @@ fn do_anonymous_page(vmf: &VmFault<'_>) -> u32 {
     let Some(folio) = k.mem.alloc_pages(vmf.task.node, 0, FolioKind::Anon) else {
         return VM_FAULT_OOM;
     };
-    let entry = pte_mkwrite(pte_mkdirty(pfn_pte(folio.pfn, vma.vm_page_prot.get())));
+    let entry = pte_mkwrite(pte_mkdirty(k.pfn_pte(folio.pfn, vma.vm_page_prot.get())));
     install_pte(vmf, entry, Some(folio))
 }
 
@@ -385,7 +412,7 @@ fn install_pte(vmf: &VmFault<'_>, entry: Pte, folio: Option<Rc<Folio>>) -> u32 {
         page_add_new_anon_rmap(f, vmf.vma, vmf.address);
         f.lru.set(true);
     }
-    map.pte.write("set_pte_at", pte_val(entry));
+    k.set_pte_at(&map.pte, entry, "set_pte_at");
     map.ptl.unlock("pte_unmap_unlock");
     0
 }
@@ -397,7 +424,7 @@ fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
     let _f = explore::enter("do_wp_page");
     let k = vmf.k;
     let old = (!pte_special(orig))
-        .then(|| k.mem.pfn_folio(pte_pfn(orig)))
+        .then(|| k.mem.pfn_folio(k.pte_pfn(orig)))
         .flatten();
     // PageAnonExclusive: without fork in the model every anonymous page is
     // exclusive to its mm, so the write fault reuses it (a subpage of a
@@ -406,9 +433,10 @@ fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
         .as_ref()
         .is_some_and(|f| f.kind.get() == FolioKind::Anon)
     {
-        pte.write(
+        k.set_pte_at(
+            &pte,
+            pte_mkyoung(pte_mkdirty(pte_mkwrite(orig))),
             "wp_page_reuse: ptep_set_access_flags",
-            pte_val(pte_mkyoung(pte_mkdirty(pte_mkwrite(orig)))),
         );
         ptl.unlock("pte_unmap_unlock");
         return 0;
@@ -428,7 +456,7 @@ fn wp_page_copy(vmf: &VmFault<'_>, orig: Pte, old: Option<Rc<Folio>>) -> u32 {
         return VM_FAULT_OOM;
     };
     if let Some(old) = &old {
-        let sub = (pte_pfn(orig) - old.pfn) as usize;
+        let sub = (k.pte_pfn(orig) - old.pfn) as usize;
         new.data.borrow_mut()[0] = old.data.borrow()[sub].clone();
     }
     let Some(map) = pte_offset_map_lock(k, mm, &vmf.pmd, vmf.address) else {
@@ -445,9 +473,8 @@ fn wp_page_copy(vmf: &VmFault<'_>, orig: Pte, old: Option<Rc<Folio>>) -> u32 {
     }
     page_add_new_anon_rmap(&new, vma, vmf.address);
     new.lru.set(true);
-    let entry = pte_mkwrite(pte_mkdirty(pfn_pte(new.pfn, vma.vm_page_prot.get())));
-    map.pte
-        .xchg("ptep_clear_flush + set_pte_at", pte_val(entry));
+    let entry = pte_mkwrite(pte_mkdirty(k.pfn_pte(new.pfn, vma.vm_page_prot.get())));
+    k.set_pte_at(&map.pte, entry, "ptep_clear_flush + set_pte_at");
     if let Some(old) = old.filter(|f| f.kind.get() == FolioKind::Anon) {
         page_remove_rmap(&old, false);
         put_folio(k, &old);
@@ -487,6 +514,37 @@ fn do_numa_page(vmf: &VmFault<'_>, pte: &EntryRef, orig: Pte) -> u32 {
         pte.write("do_numa_page: restore pte (out_map)", pte_val(restored));
     }
     ptl.unlock("pte_unmap_unlock");
+    0
+}
+
+/// `do_numa_page()` (v3.12): a hinting fault on a `pte_numa()` entry.
+/// The pte is made present again with `pte_mknonnuma()` on the raw value
+/// (native flag operations before 29c7787075c9), then the page is looked
+/// up through the paravirt `pte_pfn()`.
+fn do_numa_page_v3(vmf: &VmFault<'_>, numa: NumaBit, pte: &EntryRef, orig: Pte) -> u32 {
+    let _f = explore::enter("do_numa_page");
+    let (k, vma) = (vmf.k, vmf.vma);
+    let ptl = pte_lock_from_pmd(vmf);
+    if pte.read_locked() != pte_val(orig) {
+        ptl.unlock("pte_unmap_unlock");
+        return 0;
+    }
+    let entry = k.pte_mknonnuma(numa, orig);
+    k.set_pte_at(pte, entry, "do_numa_page: set_pte_at(pte_mknonnuma)");
+    let page = vm_normal_page_v3(k, vmf.mm(), vma, vmf.address, entry);
+    let target = match &page {
+        Some(PageRef::Folio { folio, .. }) if folio.kind.get() == FolioKind::Anon => {
+            numa_migrate_prep(k, vmf.task, folio)
+        }
+        _ => None,
+    };
+    ptl.unlock("pte_unmap_unlock");
+    if target.is_some() {
+        explore::unsupported(
+            "a misplaced small page under a 3.x-era profile (3.12 migrate_misplaced_page is not \
+             modelled); run the faulting thread on the page's node",
+        );
+    }
     0
 }
 
@@ -585,6 +643,9 @@ fn zap_pte_range(k: &Kernel, mm: &MmStruct, vma: &Vma, pmd: &EntryRef, start: u6
 /// Accounting for one zapped pte: rss, rmap, and the page reference
 /// (`vm_normal_page()`, `page_remove_rmap()`, `tlb_remove_page()`).
 fn zap_one_pte(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, v: Pte) {
+    if let Some(numa) = k.profile.numa_bit() {
+        return zap_one_pte_v3(k, mm, vma, addr, numa, v);
+    }
     if pte_present(v) {
         if pte_special(v) {
             return;
@@ -604,6 +665,44 @@ fn zap_one_pte(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, v: Pte) {
         return;
     }
     crate::debug::print_bad_pte(k, mm, vma, addr, v);
+}
+
+/// The body of zap_pte_range's loop for one pte (v3.12): the page is found
+/// through the paravirt `pte_pfn()`; an rss counter by `PageAnon()`; after
+/// `page_remove_rmap()`, a negative mapcount is a Bad page map.
+fn zap_one_pte_v3(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, numa: NumaBit, v: Pte) {
+    if !pgtable_v3::pte_present(numa, v) {
+        // A swap or file pte: the model has neither, so free_swap_and_cache()
+        // of whatever this is fails.
+        print_bad_pte_v3(k, mm, vma, addr, v, None);
+        return;
+    }
+    let Some(page) = vm_normal_page_v3(k, mm, vma, addr, v) else {
+        return;
+    };
+    if page.is_anon() {
+        mm.add_mm_counter(MM_ANONPAGES, -1);
+    } else {
+        if let PageRef::Frame(pfn) = page {
+            k.mem.update_stray_page(pfn, |s| {
+                s.dirty |= pte_dirty(v);
+                s.referenced |= pte_young(v);
+            });
+        }
+        mm.add_mm_counter(MM_FILEPAGES, -1);
+    }
+    match &page {
+        PageRef::Folio { folio, .. } => page_remove_rmap(folio, false),
+        PageRef::Frame(pfn) => k.mem.update_stray_page(*pfn, |s| s.mapcount -= 1),
+    }
+    if page.mapcount(k) < 0 {
+        print_bad_pte_v3(k, mm, vma, addr, v, Some(&page));
+    }
+    // tlb_remove_page() → put_page() once the TLB is flushed.
+    match &page {
+        PageRef::Folio { folio, .. } => put_folio(k, folio),
+        PageRef::Frame(pfn) => k.mem.update_stray_page(*pfn, |s| s.refcount -= 1),
+    }
 }
 
 /// `free_pgtables()`: free every page table whose span no VMA covers any

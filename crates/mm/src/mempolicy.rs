@@ -19,7 +19,12 @@ pub fn change_prot_numa(k: &Kernel, task: &Task, vma: &Vma, addr: u64, end: u64)
         k,
         mm: &task.mm,
         vma,
-        newprot: PAGE_NONE,
+        // v3.x marks entries with pte_mknuma() and passes the vma's own
+        // protection; from v4.0 hinting entries are PROT_NONE.
+        newprot: match k.profile.numa_bit() {
+            Some(_) => vma.vm_page_prot.get(),
+            None => PAGE_NONE,
+        },
         cp_flags: MM_CP_PROT_NUMA,
         node: task.node,
     };

@@ -10,11 +10,13 @@ use std::rc::{Rc, Weak};
 
 use explore::sync::{BitLock, RwSem, SlotArray, SpinLock};
 
+use crate::arch::x86::paravirt::{Paravirt, XenPv};
 use crate::arch::x86::pgtable::PgProt;
+use crate::arch::x86::xen::p2m::P2m;
 use crate::ghost::Ghost;
 use crate::locking::{ANON_VMA_LOCK, FOLIO_LOCK, MMAP_LOCK, PAGE_TABLE_LOCK};
 use crate::page_alloc::PhysMem;
-use crate::profile::Profile;
+use crate::profile::{Platform, Profile};
 
 pub const PAGE_SHIFT: u32 = 12;
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
@@ -241,6 +243,9 @@ pub struct Kernel {
     pub machine: Machine,
     /// The page allocator (`zone->lock` in the kernel; one step here).
     pub mem: PhysMem,
+    /// `pv_mmu_ops` of the platform (native or Xen PV with its p2m).
+    /// Immutable during an execution.
+    pub pv: Paravirt,
     /// Expected user-visible state (not kernel state): see ghost.rs.
     /// Updated by the user-access and syscall layers, read by checkers.
     pub ghost: Ghost,
@@ -258,10 +263,19 @@ pub struct Kernel {
 impl Kernel {
     pub fn new(profile: Profile, machine: Machine) -> Kernel {
         let fail = profile.knobs.fail_page_alloc;
+        let pv = match profile.knobs.platform {
+            Platform::Native => Paravirt::Native,
+            Platform::XenPv => Paravirt::XenPv(XenPv {
+                p2m: P2m::new(machine.nodes),
+                translate_protnone: profile.knobs.xen_translate_protnone,
+                numa_mask: profile.numa_bit().map_or(0, |n| n.mask()),
+            }),
+        };
         Kernel {
             profile,
             machine,
             mem: PhysMem::new(machine.nodes, fail),
+            pv,
             ghost: Ghost::default(),
             huge_zero: OnceCell::new(),
             zero_page: OnceCell::new(),

@@ -329,5 +329,5 @@ pub fn exit_mmap(k: &Kernel, mm: &MmStruct) {
     free_pgtables(k, mm, &mmap);
     mm.exited.set(true);
     mmap.unlock("mmap_write_unlock");
-    check_mm(mm);
+    check_mm(k, mm);
 }

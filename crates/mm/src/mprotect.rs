@@ -7,10 +7,13 @@
 //! kernel reads `*pmd` several times, the model reads it as often.
 
 use crate::arch::x86::pgtable::pte_mkwrite;
+use crate::arch::x86::pgtable::_PAGE_PRESENT;
 use crate::arch::x86::pgtable::{
     is_swap_pmd, pgd_addr_end, pmd_addr_end, pmd_bad, pmd_devmap, pmd_none, pmd_trans_huge,
     pte_modify, pte_present, pte_protnone, pte_val, pte_write, pud_addr_end, PgProt, Pmd, Pte,
 };
+use crate::arch::x86::pgtable_v3::{self, NumaBit};
+use crate::debug::vm_normal_page_v3;
 use crate::huge_memory::{change_huge_pmd, split_huge_pmd, MM_CP_PROT_NUMA};
 use crate::mm_types::{
     vm_flags, FolioKind, Kernel, MmStruct, Vma, HPAGE_PMD_NR, HPAGE_PMD_SIZE, PAGE_SIZE,
@@ -327,7 +330,10 @@ impl Cx<'_> {
                 return PteRange::Again;
             }
         }
-        let pages = self.change_ptes(&map, addr, end);
+        let pages = match k.profile.numa_bit() {
+            Some(numa) => self.change_ptes_v3(numa, &map, addr, end),
+            None => self.change_ptes(&map, addr, end),
+        };
         map.ptl.unlock("pte_unmap_unlock");
         PteRange::Changed(pages)
     }
@@ -356,6 +362,69 @@ impl Cx<'_> {
             addr += PAGE_SIZE;
         }
         pages
+    }
+
+    /// The per-pte loop of change_pte_range (v3.12, under the PTL).
+    ///
+    /// mprotect: `ptep_modify_prot_start()`, then (1667918b6483) a
+    /// `pte_numa()` entry is turned back with `pte_mknonnuma()`, then
+    /// `pte_modify()` and `ptep_modify_prot_commit()`. With `_PAGE_NUMA` ==
+    /// `_PAGE_PROTNONE`, a PROT_NONE pte *is* `pte_numa()`.
+    ///
+    /// NUMA scan (prot_numa): an entry that is not yet `pte_numa()`, mapping
+    /// a page mapped once, becomes `pte_mknuma(*pte)` via `set_pte_at()`.
+    /// (3.12 tests `page_mapcount() == 1`, 3.13 does not; 3.14 calls it
+    /// `ptep_set_numa()`: the same for the model's private pages.)
+    fn change_ptes_v3(&self, numa: NumaBit, map: &PteMap, start: u64, end: u64) -> u64 {
+        let prot_numa = self.cp_flags & MM_CP_PROT_NUMA != 0;
+        let mut pages = 0;
+        let mut addr = start;
+        while addr < end {
+            let pte = EntryRef::new(
+                map.pte.table.clone(),
+                crate::arch::x86::pgtable::pte_index(addr) as usize,
+            );
+            let oldpte = Pte(pte.read_locked());
+            if pgtable_v3::pte_present(numa, oldpte) {
+                let changed = if prot_numa {
+                    self.set_numa_v3(numa, &pte, addr, oldpte)
+                } else {
+                    self.modify_prot_v3(numa, &pte, oldpte);
+                    true
+                };
+                pages += u64::from(changed);
+            }
+            addr += PAGE_SIZE;
+        }
+        pages
+    }
+
+    /// The `!prot_numa` branch of change_pte_range (v3.12).
+    fn modify_prot_v3(&self, numa: NumaBit, pte: &EntryRef, oldpte: Pte) {
+        let k = self.k;
+        if oldpte.0 & _PAGE_PRESENT == 0 {
+            explore::mark("change_pte_range: mprotect of a non-present PROT_NONE/NUMA pte");
+        }
+        let mut ptent = k.pv.ptep_modify_prot_start(pte);
+        if k.profile.knobs.mprotect_clears_numa && pgtable_v3::pte_numa(numa, ptent) {
+            ptent = k.pte_mknonnuma(numa, ptent);
+        }
+        let ptent = pgtable_v3::pte_modify(&k.pv, numa, ptent, self.newprot);
+        k.pv.ptep_modify_prot_commit(pte, ptent);
+    }
+
+    /// The `prot_numa` branch of change_pte_range (v3.12).
+    fn set_numa_v3(&self, numa: NumaBit, pte: &EntryRef, addr: u64, oldpte: Pte) -> bool {
+        let k = self.k;
+        let Some(page) = vm_normal_page_v3(k, self.mm, self.vma, addr, oldpte) else {
+            return false;
+        };
+        if pgtable_v3::pte_numa(numa, oldpte) || page.mapcount(k) != 1 {
+            return false;
+        }
+        let ptent = k.pte_mknuma(numa, Pte(pte.read_locked()));
+        k.set_pte_at(pte, ptent, "change_pte_range: set_pte_at(pte_mknuma(*pte))");
+        true
     }
 
     /// The prot_numa skips of change_pte_range: already PROT_NONE, not a

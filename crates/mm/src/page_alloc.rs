@@ -20,6 +20,21 @@ pub fn node_start_pfn(node: u32) -> u64 {
 /// and small enough that exhausting it is a visible allocation failure.
 pub const NODE_PAGES: u64 = 0x8000;
 
+/// The `struct page` of a frame outside every allocated folio (free in the
+/// buddy allocator, or reserved), as kernel code that reaches it through a
+/// wrong pfn leaves it. Only frames such code touched have a record.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct StrayPage {
+    /// `_count` (0 for a free page).
+    pub refcount: i64,
+    /// `page_mapcount()` = `_mapcount + 1` (0 for a free page).
+    pub mapcount: i64,
+    /// `PG_referenced` (`mark_page_accessed()`).
+    pub referenced: bool,
+    /// `PG_dirty` (`set_page_dirty()`).
+    pub dirty: bool,
+}
+
 pub struct PhysMem {
     nodes: u32,
     /// Next never-used pfn per node.
@@ -30,6 +45,9 @@ pub struct PhysMem {
     folios: RefCell<BTreeMap<u64, Rc<Folio>>>,
     /// Fault injection (knob `fail_page_alloc`): every allocation may fail.
     fail: bool,
+    /// `struct page`s of unallocated frames that kernel code changed.
+    /// Invariant (INV-ACCT): mapcount 0.
+    stray: RefCell<BTreeMap<u64, StrayPage>>,
 }
 
 impl PhysMem {
@@ -40,7 +58,28 @@ impl PhysMem {
             free: RefCell::new(BTreeMap::new()),
             folios: RefCell::new(BTreeMap::new()),
             fail,
+            stray: RefCell::new(BTreeMap::new()),
         }
+    }
+
+    /// `highest_memmap_pfn`: the last frame with a `struct page`.
+    pub fn highest_memmap_pfn(&self) -> u64 {
+        node_start_pfn(self.nodes.saturating_sub(1)) + NODE_PAGES - 1
+    }
+
+    /// The `struct page` of an unallocated frame.
+    pub fn stray_page(&self, pfn: u64) -> StrayPage {
+        self.stray.borrow().get(&pfn).copied().unwrap_or_default()
+    }
+
+    /// Changes the `struct page` of an unallocated frame.
+    pub fn update_stray_page(&self, pfn: u64, change: impl FnOnce(&mut StrayPage)) {
+        change(self.stray.borrow_mut().entry(pfn).or_default());
+    }
+
+    /// Every unallocated frame whose `struct page` was changed (checkers).
+    pub fn stray_pages(&self) -> Vec<(u64, StrayPage)> {
+        self.stray.borrow().iter().map(|(p, s)| (*p, *s)).collect()
     }
 
     pub fn nodes(&self) -> u32 {
@@ -64,8 +103,32 @@ impl PhysMem {
     pub fn alloc_pages_nofail(&self, node: u32, order: u32, kind: FolioKind) -> Option<Rc<Folio>> {
         let pfn = self.take_frames(node, order)?;
         let folio = Rc::new(Folio::new(pfn, order, node, kind));
+        self.check_new_pages(&folio);
         self.folios.borrow_mut().insert(pfn, folio.clone());
         Some(folio)
+    }
+
+    /// `check_new_page()`: a page handed out must not be mapped. Its
+    /// `struct page` starts afresh either way.
+    fn check_new_pages(&self, folio: &Folio) {
+        let end = folio.pfn + folio.nr_pages();
+        let stale: Vec<(u64, StrayPage)> = self
+            .stray
+            .borrow()
+            .range(folio.pfn..end)
+            .map(|(p, s)| (*p, *s))
+            .collect();
+        for (pfn, page) in stale {
+            self.stray.borrow_mut().remove(&pfn);
+            if page.mapcount != 0 {
+                explore::raise(crate::debug::bad_page_pfn(
+                    pfn,
+                    page.refcount,
+                    page.mapcount,
+                    "nonzero mapcount",
+                ));
+            }
+        }
     }
 
     fn take_frames(&self, node: u32, order: u32) -> Option<u64> {

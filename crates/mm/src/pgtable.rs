@@ -9,10 +9,12 @@ use std::rc::Rc;
 
 use explore::sync::SpinLock;
 
+use crate::arch::x86::pgtable::{self, PgProt, Pte};
 use crate::arch::x86::pgtable::{
     make_pmd, pgd_index, pmd_index, pmd_pfn, pmd_populate_val, pte_index, pud_index, Pmd,
     _PAGE_PRESENT, _PAGE_TABLE, PTE_PFN_MASK,
 };
+use crate::arch::x86::pgtable_v3;
 use crate::mm_types::{Folio, FolioKind, Kernel, MmStruct, PAGE_SHIFT};
 
 /// A pointer to one entry of a page-table page (`pmd_t *pmd`).
@@ -58,8 +60,10 @@ impl EntryRef {
     }
 }
 
-/// The page-table page an upper-level entry points to, if it is one.
+/// The page-table page an upper-level entry points to, if it is one
+/// (`pmd_page()`/`pud_page()`, through the paravirt `pmd_val()`).
 pub fn table_of(k: &Kernel, entry: u64) -> Option<Rc<Folio>> {
+    let entry = k.pv.pmd_val(Pmd(entry));
     if entry & _PAGE_PRESENT == 0 {
         return None;
     }
@@ -160,7 +164,7 @@ pub fn pte_lockptr(k: &Kernel, mm: &MmStruct, pmd_val: u64) -> PtlSource {
     if !k.profile.knobs.split_ptlocks {
         return PtlSource::Table(mm.page_table_lock.clone());
     }
-    let pfn = pmd_pfn(Pmd(pmd_val));
+    let pfn = pmd_pfn(Pmd(k.pv.pmd_val(Pmd(pmd_val))));
     let folio = k.mem.pfn_folio(pfn);
     let lock = folio.as_ref().and_then(|f| f.ptl.borrow().clone());
     let is_pte_table = folio
@@ -195,12 +199,65 @@ pub fn free_table(k: &Kernel, table: &Folio) {
     k.mem.free_folio(table);
 }
 
-/// The value `pmd_populate()` / `pud_populate()` stores for a table.
-pub fn populate_val(table: &Folio) -> u64 {
-    pmd_populate_val(table.pfn).0
+/// The value `pmd_populate()` stores for a PTE table (`__pmd()`, so a
+/// machine frame on Xen PV).
+pub fn populate_val(k: &Kernel, table: &Folio) -> u64 {
+    k.pv.make_pmd(pmd_populate_val(table.pfn).0).0
 }
 
 /// `_PAGE_TABLE` entry for an upper level (pgd/pud populate).
-pub fn upper_populate_val(table: &Folio) -> u64 {
-    make_pmd((table.pfn << PAGE_SHIFT) | _PAGE_TABLE).0
+pub fn upper_populate_val(k: &Kernel, table: &Folio) -> u64 {
+    k.pv.make_pmd(make_pmd((table.pfn << PAGE_SHIFT) | _PAGE_TABLE).0)
+        .0
+}
+
+impl Kernel {
+    /// `pte_pfn()` of the profile's era (3.x: through the paravirt
+    /// `pte_val()`; 6.1: native, with the L1TF inversion).
+    pub fn pte_pfn(&self, pte: Pte) -> u64 {
+        match self.profile.numa_bit() {
+            Some(_) => pgtable_v3::pte_pfn(&self.pv, pte),
+            None => pgtable::pte_pfn(pte),
+        }
+    }
+
+    /// `pfn_pte()` / `mk_pte()` of the profile's era (`__pte()` paravirt).
+    pub fn pfn_pte(&self, pfn: u64, prot: PgProt) -> Pte {
+        match self.profile.numa_bit() {
+            Some(_) => pgtable_v3::pfn_pte(&self.pv, pfn, prot),
+            None => pgtable::pfn_pte(pfn, prot),
+        }
+    }
+
+    /// `pte_present()` of the profile's era (3.x: P, PROTNONE or NUMA).
+    pub fn pte_present(&self, pte: Pte) -> bool {
+        match self.profile.numa_bit() {
+            Some(numa) => pgtable_v3::pte_present(numa, pte),
+            None => pgtable::pte_present(pte),
+        }
+    }
+
+    /// `set_pte_at()` through `pv_mmu_ops` (a hypercall on Xen PV).
+    pub fn set_pte_at(&self, ptep: &EntryRef, pte: Pte, label: &'static str) {
+        self.pv.set_pte_at(ptep, pte, label)
+    }
+
+    /// `pte_mknonnuma()` (3.x) as the profile has it: native flag
+    /// operations, or paravirt value accessors from 29c7787075c9.
+    pub fn pte_mknonnuma(&self, numa: pgtable_v3::NumaBit, pte: Pte) -> Pte {
+        if self.profile.knobs.numa_helpers_pv_ops {
+            pgtable_v3::pte_mknonnuma_pv(&self.pv, numa, pte)
+        } else {
+            pgtable_v3::pte_mknonnuma_native(numa, pte)
+        }
+    }
+
+    /// `pte_mknuma()` (3.x) as the profile has it.
+    pub fn pte_mknuma(&self, numa: pgtable_v3::NumaBit, pte: Pte) -> Pte {
+        if self.profile.knobs.numa_helpers_pv_ops {
+            pgtable_v3::pte_mknuma_pv(&self.pv, numa, pte)
+        } else {
+            pgtable_v3::pte_mknuma_native(numa, pte)
+        }
+    }
 }

@@ -3,7 +3,52 @@
 //!
 //! Each knob documents the commit that changed the behaviour it selects.
 
+use crate::arch::x86::pgtable_v3::NumaBit;
 use crate::arch::x86::swap::SwapTypes;
+
+/// The x86-64 page-table entry layout of the kernel, and with it the era of
+/// the pte-level code paths (fault, mprotect, zap) the model runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PteLayout {
+    /// v3.8..v3.15: `_PAGE_NUMA` shares bit 8 with `_PAGE_PROTNONE`
+    /// (arch/x86/pgtable_v3.rs); 3.12-era fault/mprotect/zap paths.
+    V3_12,
+    /// c46a7c817e66 (v3.16): `_PAGE_NUMA` moves to bit 9, with the same
+    /// 3.12-era code paths (a what-if for seed 000: the layout change alone).
+    V3_16,
+    /// v4.19+ (6b28baca9b1f adds the L1TF pfn inversion; NUMA hinting uses
+    /// PROT_NONE entries since v4.0): arch/x86/pgtable.rs, 6.1-era paths.
+    V4_19,
+}
+
+impl PteLayout {
+    /// `_PAGE_NUMA`'s place, for the 3.x layouts.
+    pub fn numa_bit(self) -> Option<NumaBit> {
+        match self {
+            PteLayout::V3_12 => Some(NumaBit::AliasProtNone),
+            PteLayout::V3_16 => Some(NumaBit::Softw1),
+            PteLayout::V4_19 => None,
+        }
+    }
+}
+
+/// What the kernel runs on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Platform {
+    /// Bare metal or an HVM guest: native `pv_mmu_ops`.
+    Native,
+    /// A 64-bit Xen PV guest: present entries hold machine frames.
+    XenPv,
+}
+
+/// How the kernel prints pointers and `check_mm()` counters.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LogStyle {
+    /// v3.12: raw `%p` pointers; `Bad rss-counter state mm:%p idx:%d val:%ld`.
+    V3_12,
+    /// v6.1: hashed `%p` (ad67b74d2469, v4.15); `type:%s` counter names.
+    V6_1,
+}
 
 /// How `change_pmd_range()` decides whether a pmd needs `pmd_clear_bad()`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -85,6 +130,20 @@ pub struct Knobs {
     /// may fail (explored as a choice). Off in every profile; the error
     /// paths (VM_FAULT_OOM, failed migration) run when it is on.
     pub fail_page_alloc: bool,
+    pub pte_layout: PteLayout,
+    pub platform: Platform,
+    /// 1667918b6483 "mm: numa: clear numa hinting information on mprotect"
+    /// (v3.13-rc, 3.12.7 as 3d792d616ba4): change_pte_range() turns a
+    /// `pte_numa()` entry back with `pte_mknonnuma()` before `pte_modify()`.
+    pub mprotect_clears_numa: bool,
+    /// 29c7787075c9 "mm: use paravirt friendly ops for NUMA hinting ptes"
+    /// (v3.15, 3.14.5 as 402e194dfc5b): `pte_mknuma()`/`pte_mknonnuma()` use
+    /// `pte_val()`/`__pte()` instead of native flag operations.
+    pub numa_helpers_pv_ops: bool,
+    /// a9c8e4beeeb6 "xen: properly account for _PAGE_NUMA during xen pte
+    /// translations" (v3.14-rc, later reverted): Xen translates frames of
+    /// PROTNONE/NUMA entries too, leaving machine frames in non-present ptes.
+    pub xen_translate_protnone: bool,
 }
 
 /// A named kernel: knob values plus version facts used in messages.
@@ -98,6 +157,8 @@ pub struct Profile {
     pub swap_types: SwapTypes,
     /// Line of `pmd_ERROR()` in mm/pgtable-generic.c (`pmd_clear_bad`).
     pub pmd_clear_bad_line: u32,
+    /// Pointer and `check_mm()` formats of the version.
+    pub log_style: LogStyle,
 }
 
 const V61: Knobs = Knobs {
@@ -110,11 +171,88 @@ const V61: Knobs = Knobs {
     split_ptlocks: true,
     alloc_split_ptlocks: true,
     fail_page_alloc: false,
+    pte_layout: PteLayout::V4_19,
+    platform: Platform::Native,
+    mprotect_clears_numa: false,
+    numa_helpers_pv_ops: true,
+    xen_translate_protnone: false,
 };
+
+/// v3.12.7 as Steven Noonan ran it, on bare metal. No THP paths (the 3.x
+/// model runs with THP off), no THP migration, pmds checked the old way.
+const V3_12_7: Knobs = Knobs {
+    pmd_check: PmdCheck::Legacy,
+    pte_offset_map_lock: PteOffsetMapLock::Pre65,
+    change_pte_range_unstable_check: false,
+    thp_migration: false,
+    huge_update_style: HugeUpdateStyle::ClearThenSet,
+    numa_thp_migration: NumaThpMigration::MisplacedTranshuge,
+    split_ptlocks: true,
+    alloc_split_ptlocks: false,
+    fail_page_alloc: false,
+    pte_layout: PteLayout::V3_12,
+    platform: Platform::Native,
+    mprotect_clears_numa: true,
+    numa_helpers_pv_ops: false,
+    xen_translate_protnone: false,
+};
+
+/// The same kernel booted as a Xen PV guest.
+const V3_12_7_XEN: Knobs = Knobs {
+    platform: Platform::XenPv,
+    ..V3_12_7
+};
+
+/// A 3.x-era profile (swap numbering and pmd_ERROR line of that era are
+/// not used by its code paths: no swap, no THP).
+fn v3(name: &'static str, summary: &'static str, knobs: Knobs) -> Profile {
+    Profile {
+        name,
+        summary,
+        knobs,
+        swap_types: SwapTypes::v5_5(),
+        pmd_clear_bad_line: 0,
+        log_style: LogStyle::V3_12,
+    }
+}
 
 /// Every profile mmrace knows.
 pub fn profiles() -> Vec<Profile> {
     vec![
+        v3(
+            "linux-3.12.6-xen",
+            "Xen PV guest before 1667918b6483 reached stable: mprotect leaves pte_numa alone",
+            Knobs {
+                mprotect_clears_numa: false,
+                ..V3_12_7_XEN
+            },
+        ),
+        v3(
+            "linux-3.12.7-xen",
+            "seed 000: 1667918b6483 backported; native pte_mknonnuma sets P on a pfn under Xen PV",
+            V3_12_7_XEN,
+        ),
+        v3(
+            "linux-3.12.7",
+            "the same kernel on bare metal / HVM: no frame translation, no bug",
+            V3_12_7,
+        ),
+        v3(
+            "linux-3.13-xen-a9c8e4beeeb6",
+            "the rejected fix: Xen translates PROTNONE/NUMA ptes too (machine frames in non-present ptes)",
+            Knobs {
+                xen_translate_protnone: true,
+                ..V3_12_7_XEN
+            },
+        ),
+        v3(
+            "linux-3.14.5-xen",
+            "fixed: 29c7787075c9 (402e194dfc5b) makes the NUMA pte helpers paravirt friendly",
+            Knobs {
+                numa_helpers_pv_ops: true,
+                ..V3_12_7_XEN
+            },
+        ),
         Profile {
             name: "linux-5.5",
             summary: "before 8b272b3cbbb5: change_pmd_range reads *pmd four times (Race 0)",
@@ -125,6 +263,7 @@ pub fn profiles() -> Vec<Profile> {
             },
             swap_types: SwapTypes::v5_5(),
             pmd_clear_bad_line: 33,
+            log_style: LogStyle::V6_1,
         },
         Profile {
             name: "linux-6.1.159",
@@ -132,6 +271,7 @@ pub fn profiles() -> Vec<Profile> {
             knobs: V61,
             swap_types: SwapTypes::v6_1(),
             pmd_clear_bad_line: 51,
+            log_style: LogStyle::V6_1,
         },
         Profile {
             name: "linux-6.1.160",
@@ -143,6 +283,7 @@ pub fn profiles() -> Vec<Profile> {
             },
             swap_types: SwapTypes::v6_1(),
             pmd_clear_bad_line: 51,
+            log_style: LogStyle::V6_1,
         },
         Profile {
             name: "linux-6.5",
@@ -155,6 +296,7 @@ pub fn profiles() -> Vec<Profile> {
             },
             swap_types: SwapTypes::v6_1(),
             pmd_clear_bad_line: 51,
+            log_style: LogStyle::V6_1,
         },
     ]
 }
@@ -301,9 +443,45 @@ pub static KNOBS: &[KnobDef] = &[
         alloc_split_ptlocks,
         "ALLOC_SPLIT_PTLOCKS: page->ptl is a pointer (NULL for non-table pages) rather than embedded"
     ),
+    enum_knob!(
+        "pte_layout",
+        pte_layout,
+        "x86-64 entry layout and pte-level code era: v3_12 (_PAGE_NUMA = _PAGE_PROTNONE, bit 8), \
+         v3_16 (c46a7c817e66: _PAGE_NUMA = bit 9), v4_19 (PROT_NONE hinting, L1TF inversion)",
+        { "v3_12" => PteLayout::V3_12, "v3_16" => PteLayout::V3_16, "v4_19" => PteLayout::V4_19 }
+    ),
+    enum_knob!(
+        "platform",
+        platform,
+        "native (bare metal/HVM) or xen-pv (present ptes hold machine frames); a scenario's \
+         machine line may pin it",
+        { "native" => Platform::Native, "xen-pv" => Platform::XenPv }
+    ),
+    bool_knob!(
+        "mprotect_clears_numa",
+        mprotect_clears_numa,
+        "1667918b6483 (3.13-rc, 3.12.7): change_pte_range applies pte_mknonnuma to pte_numa entries \
+         before pte_modify"
+    ),
+    bool_knob!(
+        "numa_helpers_pv_ops",
+        numa_helpers_pv_ops,
+        "29c7787075c9 (3.15, 3.14.5): pte_mknuma/pte_mknonnuma through pte_val/__pte (off: native \
+         flag ops)"
+    ),
+    bool_knob!(
+        "xen_translate_protnone",
+        xen_translate_protnone,
+        "a9c8e4beeeb6 (3.14-rc, reverted): Xen translates frames of PROTNONE/NUMA ptes too"
+    ),
 ];
 
 impl Profile {
+    /// `_PAGE_NUMA`'s place when the profile runs the 3.x-era paths.
+    pub fn numa_bit(&self) -> Option<NumaBit> {
+        self.knobs.pte_layout.numa_bit()
+    }
+
     /// Applies `name=value` overrides; errors name the bad knob or value.
     pub fn with_overrides(mut self, overrides: &[(String, String)]) -> Result<Profile, String> {
         for (name, value) in overrides {

@@ -105,9 +105,9 @@ fn small_pages_read_zero_then_hold_writes() {
         assert!(mm::checkers::check_all(k).is_none());
         exit_mmap(k, &t.mm);
         assert!(
-            check_mm_lines(&t.mm).is_empty(),
+            check_mm_lines(k, &t.mm).is_empty(),
             "{:?}",
-            check_mm_lines(&t.mm)
+            check_mm_lines(k, &t.mm)
         );
     });
     assert!(f.is_none(), "{f:?}");
@@ -252,9 +252,9 @@ fn partial_munmap_splits_the_thp_and_keeps_the_rest() {
         assert!(mm::checkers::check_all(k).is_none());
         exit_mmap(k, &t.mm);
         assert!(
-            check_mm_lines(&t.mm).is_empty(),
+            check_mm_lines(k, &t.mm).is_empty(),
             "{:?}",
-            check_mm_lines(&t.mm)
+            check_mm_lines(k, &t.mm)
         );
         assert!(
             k.mem.pfn_folio(folio.pfn).is_none(),
@@ -299,7 +299,7 @@ fn a_reference_nobody_drops_is_a_page_leak_after_exit() {
         mm::memory::get_folio(&folio);
         exit_mmap(k, &t.mm);
         assert!(
-            check_mm_lines(&t.mm).is_empty(),
+            check_mm_lines(k, &t.mm).is_empty(),
             "the counters are fine; the page is not"
         );
     });

@@ -65,7 +65,18 @@ pub struct Scenario {
 pub struct Machine {
     pub numa_nodes: u32,
     pub thp: Thp,
-    pub xen_pv: bool,
+    /// `xen-pv` or `native` pins the platform for every profile the
+    /// scenario runs under; absent, the profile's `platform` knob decides.
+    pub platform: Option<Platform>,
+}
+
+/// The platform a machine line pins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    /// Bare metal or an HVM guest.
+    Native,
+    /// A Xen PV guest.
+    XenPv,
 }
 
 impl Default for Machine {
@@ -74,7 +85,7 @@ impl Default for Machine {
         Machine {
             numa_nodes: 1,
             thp: Thp::Never,
-            xen_pv: false,
+            platform: None,
         }
     }
 }

@@ -10,8 +10,8 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::ast::{
-    self, map_flags, prot, Advice, Expect, ExpectedVerdict, Expr, Machine, Op, Process, Scenario,
-    Span, Stmt, Thp, Thread,
+    self, map_flags, prot, Advice, Expect, ExpectedVerdict, Expr, Machine, Op, Platform, Process,
+    Scenario, Span, Stmt, Thp, Thread,
 };
 use crate::diag::Error;
 use crate::lexer::parse_int;
@@ -238,20 +238,32 @@ fn machine(settings: &[Setting]) -> CResult<Machine> {
         match setting.key.as_str() {
             "numa-nodes" => machine.numa_nodes = numa_nodes(setting)?,
             "thp" => machine.thp = thp(setting)?,
-            "xen-pv" => {
+            flag @ ("xen-pv" | "native") => {
                 if setting.value.is_some() {
                     return Err(Error::new(
                         setting.span,
-                        "machine setting 'xen-pv' is a flag and takes no value; write just 'xen-pv'",
+                        format!(
+                            "machine setting '{flag}' is a flag and takes no value; write just '{flag}'"
+                        ),
                     ));
                 }
-                machine.xen_pv = true;
+                if machine.platform.is_some() {
+                    return Err(Error::new(
+                        setting.key_span,
+                        "the machine line names two platforms; keep one of 'xen-pv' and 'native'",
+                    ));
+                }
+                machine.platform = Some(if flag == "native" {
+                    Platform::Native
+                } else {
+                    Platform::XenPv
+                });
             }
             other => {
                 return Err(Error::new(
                     setting.key_span,
                     format!(
-                    "unknown machine setting '{other}'; expected one of: numa-nodes, thp, xen-pv"
+                    "unknown machine setting '{other}'; expected one of: numa-nodes, thp, xen-pv, native"
                 ),
                 ))
             }

@@ -16,6 +16,7 @@ use mm::mm_types::{
     FolioKind, Kernel, Machine, MmStruct, Task, Thp, HPAGE_PMD_SIZE, PMD_CLASS, PTE_CLASS,
     RSS_NAMES,
 };
+use mm::profile::Platform;
 use mm::{madvise, mmap, Profile};
 
 use crate::ast::{self, Advice, Expr, Op, Scenario, Stmt};
@@ -28,11 +29,25 @@ pub struct ScenarioHarness {
 
 impl ScenarioHarness {
     /// Checks that the model can run the scenario at all.
-    pub fn new(scenario: Arc<Scenario>, profile: Profile) -> Result<Self, String> {
-        if scenario.machine.xen_pv {
+    /// A `xen-pv`/`native` machine line overrides the profile's `platform`.
+    pub fn new(scenario: Arc<Scenario>, mut profile: Profile) -> Result<Self, String> {
+        match scenario.machine.platform {
+            Some(ast::Platform::XenPv) => profile.knobs.platform = Platform::XenPv,
+            Some(ast::Platform::Native) => profile.knobs.platform = Platform::Native,
+            None => {}
+        }
+        let era3 = profile.numa_bit().is_some();
+        if profile.knobs.platform == Platform::XenPv && !era3 {
             return Err(format!(
-                "{}: machine xen-pv is not modelled yet (the Xen PV layer comes with seed 000)",
-                scenario.file
+                "{}: Xen PV is modelled with the 3.x-era pte paths only; profile {} has \
+                 pte_layout=v4_19 (use a linux-3.* profile or --knob pte_layout=v3_12)",
+                scenario.file, profile.name
+            ));
+        }
+        if era3 && scenario.machine.thp != ast::Thp::Never {
+            return Err(format!(
+                "{}: THP is not modelled for the 3.x-era pte paths (profile {}); use thp=never",
+                scenario.file, profile.name
             ));
         }
         Ok(ScenarioHarness { scenario, profile })

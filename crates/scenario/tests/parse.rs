@@ -44,7 +44,7 @@ fn example_parses_into_the_expected_tree() {
         Machine {
             numa_nodes: 2,
             thp: Thp::Always,
-            xen_pv: false
+            platform: None
         }
     );
     assert_eq!(s.budget, Some(100_000));
@@ -144,7 +144,7 @@ fn defaults_and_other_forms() {
         Machine {
             numa_nodes: 1,
             thp: Thp::Never,
-            xen_pv: true
+            platform: Some(scenario::ast::Platform::XenPv)
         }
     );
     assert_eq!(s.budget, None);
@@ -208,7 +208,7 @@ fn malformed_cases() -> Vec<(String, u32, u32, &'static str)> {
         (t("munmap(p)"), 4, 13, "missing argument 'len' to 'munmap'"),
         (t("read(p"), 4, 11, "expected ')' after arguments, found newline"),
         (t("read(p 1)"), 4, 12, "expected ',' or ')' after argument, found '1'"),
-        (format!("machine numa=2\n{}", t("read(p)")), 1, 9, "unknown machine setting 'numa'; expected one of: numa-nodes, thp, xen-pv"),
+        (format!("machine numa=2\n{}", t("read(p)")), 1, 9, "unknown machine setting 'numa'; expected one of: numa-nodes, thp, xen-pv, native"),
         ("machine numa-nodes=2\nprocess a {\n  thread user node=3 { read(0) }\n}\n".to_string(), 3, 15, "thread 'user' runs on node 3 but the machine has 2 NUMA nodes (numa-nodes=2)"),
         ("process a {\n  thread user node=1 { read(0) }\n}\n".to_string(), 2, 15, "runs on node 1 but the machine has 1 NUMA node (numa-nodes=1)"),
         (t("read(q)"), 4, 10, "unbound variable 'q'"),

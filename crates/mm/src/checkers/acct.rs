@@ -52,6 +52,17 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
     if let Some(f) = leaked_after_exit(k) {
         return Some(f);
     }
+    if let Some((pfn, page)) = k
+        .mem
+        .stray_pages()
+        .into_iter()
+        .find(|(_, s)| s.mapcount != 0)
+    {
+        return Some(acct(format!(
+            "pfn {pfn:#x} is not an allocated page, yet its struct page has mapcount {}",
+            page.mapcount
+        )));
+    }
     for folio in k
         .mem
         .folios()

@@ -6,11 +6,15 @@
 //!   stays reachable through the page tables and holds what was written.
 //! - INV-ACCT (`acct.rs`): mapcounts, rss and pgtables_bytes equal a census
 //!   of the page tables.
+//! - INV-XEN-ABI and INV-DECODE (`decode.rs`): entries hold the frame kind
+//!   the platform requires, and decode to the page the reverse map places
+//!   there.
 //! - INV-LIFETIME (`lifetime.rs`): no entry leads to a freed page.
 //! - INV-LOCK-DERIV (`lock_deriv.rs`): a page-table lock is only taken
 //!   through a pointer derived from a live page table.
 
 pub mod acct;
+pub mod decode;
 pub mod lifetime;
 pub mod lock_deriv;
 pub mod mapping;
@@ -29,7 +33,8 @@ pub fn check_all(k: &Kernel) -> Option<Finding> {
         .filter(|m| !m.exited.get())
         .map(|m| (&**m, walk::census(k, m)))
         .collect();
-    lifetime::check(k, &censuses)
+    decode::check(k, &censuses)
+        .or_else(|| lifetime::check(k, &censuses))
         .or_else(|| mapping::check(k, &censuses))
         .or_else(|| acct::check(k, &censuses))
 }

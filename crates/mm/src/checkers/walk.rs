@@ -2,9 +2,11 @@
 
 use std::rc::Rc;
 
+use crate::arch::x86::pgtable::_PAGE_PRESENT;
 use crate::arch::x86::pgtable::{
     pmd_pfn, pmd_present, pmd_trans_huge, pte_pfn, pte_present, pte_special, Pmd, Pte,
 };
+use crate::arch::x86::pgtable_v3::{self, NumaBit};
 use crate::arch::x86::swap::{
     is_migration_entry, is_pmd_migration_entry, is_swap_pte, pfn_swap_entry_to_pfn,
     pmd_to_swp_entry, pte_to_swp_entry,
@@ -39,6 +41,8 @@ pub enum Leaf {
 pub struct Census {
     pub leaves: Vec<(u64, Leaf)>,
     pub tables: i64,
+    /// Every non-none PTE-level entry: address and raw value.
+    pub ptes: Vec<(u64, u64)>,
 }
 
 /// Walks the whole tree of `mm` with ghost reads.
@@ -46,6 +50,7 @@ pub fn census(k: &Kernel, mm: &MmStruct) -> Census {
     let mut c = Census {
         leaves: Vec::new(),
         tables: 0,
+        ptes: Vec::new(),
     };
     for i in 0..512u64 {
         let Some(pud) = table_of(k, mm.pgd.entries().peek(i as usize)) else {
@@ -103,7 +108,11 @@ fn pte_leaf(k: &Kernel, v: u64, va: u64, c: &mut Census) {
     if v == 0 {
         return;
     }
+    c.ptes.push((va, v));
     let pte = Pte(v);
+    if let Some(numa) = k.profile.numa_bit() {
+        return pte_leaf_v3(k, numa, v, va, c);
+    }
     let (pfn, migration) = if pte_present(pte) {
         (pte_pfn(pte), false)
     } else if is_swap_pte(pte) && is_migration_entry(&k.profile.swap_types, pte_to_swp_entry(pte)) {
@@ -112,6 +121,31 @@ fn pte_leaf(k: &Kernel, v: u64, va: u64, c: &mut Census) {
         c.leaves.push((va, Leaf::Other(v)));
         return;
     };
+    push_pte_leaf(k, v, va, pfn, migration, c);
+}
+
+/// A 3.x-era pte, decoded by what the platform guarantees rather than by
+/// the kernel's accessors: a present entry's frame is a machine frame (the
+/// hypervisor's m2p says whose page it is); a PROTNONE/NUMA entry's frame
+/// is a pfn (the Xen ABI for non-present entries).
+fn pte_leaf_v3(k: &Kernel, numa: NumaBit, v: u64, va: u64, c: &mut Census) {
+    let frame = (v & pgtable_v3::PTE_PFN_MASK) >> 12;
+    let pfn = if v & _PAGE_PRESENT != 0 {
+        k.pv.machine_to_phys(frame)
+    } else if pgtable_v3::pte_present(numa, Pte(v)) {
+        Some(frame)
+    } else {
+        c.leaves.push((va, Leaf::Other(v)));
+        return;
+    };
+    match pfn {
+        Some(pfn) => push_pte_leaf(k, v, va, pfn, false, c),
+        None => c.leaves.push((va, Leaf::Dangling { val: v, pmd: false })),
+    }
+}
+
+fn push_pte_leaf(k: &Kernel, v: u64, va: u64, pfn: u64, migration: bool, c: &mut Census) {
+    let pte = Pte(v);
     let Some(folio) = k.mem.pfn_folio(pfn) else {
         c.leaves.push((va, Leaf::Dangling { val: v, pmd: false }));
         return;

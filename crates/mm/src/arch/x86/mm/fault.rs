@@ -63,15 +63,18 @@ fn hw_walk(k: &Kernel, task: &Task, addr: u64, write: bool) -> Option<Walked> {
     if !ok(pmd) {
         return None;
     }
+    // The MMU sees machine frames: on Xen PV the hypervisor's m2p says
+    // which guest page a frame is (a present entry is never inverted).
     let (pfn, span) = if pmd & _PAGE_PSE != 0 {
         let index = (addr >> PAGE_SHIFT) & 511;
-        (pmd_pfn(Pmd(pmd)) + index, 512 - index as usize)
+        let head = k.pv.machine_to_phys(pmd_pfn(Pmd(pmd)))?;
+        (head + index, 512 - index as usize)
     } else {
         let pte = pte_offset(k, pmd, addr)?.read("MMU walk: read pte");
         if !ok(pte) {
             return None;
         }
-        (pte_pfn(Pte(pte)), 1)
+        (k.pv.machine_to_phys(pte_pfn(Pte(pte)))?, 1)
     };
     let folio = k.mem.pfn_folio(pfn)?;
     let subpage = (pfn - folio.pfn) as usize;

@@ -1,0 +1,187 @@
+//! INV-XEN-ABI and INV-DECODE, recomputed from scratch.
+//!
+//! The page an entry maps is known twice in the kernel: through the entry
+//! itself and through the reverse map (an anonymous page's anon_vma and
+//! index place it at exactly one address of each VMA of that anon_vma).
+//! These checkers compare the two, and compare what the kernel's own
+//! accessor (`pte_pfn()`, paravirt on Xen) reads out of an entry with what
+//! the MMU reaches through it.
+//!
+//! - INV-XEN-ABI (Xen PV only): a present entry holds a machine frame the
+//!   domain owns; a non-present entry that carries a frame (PROT_NONE or
+//!   NUMA hinting) holds the pseudo-physical frame, never the machine one.
+//! - INV-DECODE: for every entry the kernel treats as mapping a page
+//!   (`pte_present()` of the era), `pte_pfn()` yields the page the reverse
+//!   map places there, and for a hardware-present entry the MMU reaches
+//!   that same page.
+
+use std::rc::Rc;
+
+use explore::{Finding, FindingKind};
+
+use super::walk::Census;
+use crate::arch::x86::pgtable::{Pte, _PAGE_PRESENT, _PAGE_SPECIAL};
+use crate::arch::x86::pgtable_v3::PTE_PFN_MASK;
+use crate::mm_types::{Folio, FolioKind, Kernel, MmStruct};
+
+/// Whether the reverse map places page `pfn` at `va` of `mm`: an
+/// anonymous page whose anon_vma is the VMA's and whose index is the
+/// address's linear page index.
+fn placed_at(k: &Kernel, mm: &MmStruct, va: u64, pfn: u64) -> bool {
+    let Some(folio) = k.mem.pfn_folio(pfn) else {
+        return false;
+    };
+    let mmap = mm.mmap_lock.peek();
+    let Some(vma) = mmap.vma_lookup(va) else {
+        return false;
+    };
+    let av = folio.anon_vma.borrow().as_ref().map(|a| a.id);
+    folio.kind.get() == FolioKind::Anon
+        && av.is_some()
+        && av == vma.anon_vma.get().map(|a| a.id)
+        && folio.index.get() + (pfn - folio.pfn) == vma.linear_page_index(va)
+}
+
+/// The page the reverse map places at `va` (failure paths only: a scan).
+fn rmap_pfn(k: &Kernel, mm: &MmStruct, va: u64) -> Option<u64> {
+    k.mem.folios().iter().find_map(|f| {
+        (0..f.nr_pages())
+            .map(|i| f.pfn + i)
+            .find(|&pfn| placed_at(k, mm, va, pfn))
+    })
+}
+
+pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
+    for (mm, c) in censuses {
+        for &(va, raw) in &c.ptes {
+            let pte = Pte(raw);
+            if !k.pte_present(pte) || raw & _PAGE_SPECIAL != 0 {
+                continue;
+            }
+            if k.pv.is_xen_pv() {
+                if let Some(f) = xen_abi(k, mm, va, raw) {
+                    return Some(f);
+                }
+            }
+            if let Some(f) = decode(k, mm, va, raw) {
+                return Some(f);
+            }
+        }
+    }
+    None
+}
+
+fn frame_of(raw: u64) -> u64 {
+    (raw & PTE_PFN_MASK) >> 12
+}
+
+fn xen_abi(k: &Kernel, mm: &MmStruct, va: u64, raw: u64) -> Option<Finding> {
+    let frame = frame_of(raw);
+    if raw & _PAGE_PRESENT != 0 {
+        return k.pv.machine_to_phys(frame).is_none().then(|| {
+            xen_abi_finding(
+                mm,
+                va,
+                raw,
+                format!("present pte holds frame {frame:#x}, which is not a machine frame of this domain"),
+            )
+        });
+    }
+    if placed_at(k, mm, va, frame) {
+        return None;
+    }
+    let pfn = k.pv.machine_to_phys(frame)?;
+    placed_at(k, mm, va, pfn).then(|| {
+        xen_abi_finding(
+            mm,
+            va,
+            raw,
+            format!(
+                "non-present pte holds machine frame {frame:#x} (the mfn of pfn {pfn:#x}) instead of \
+                 pfn {pfn:#x}: a saved guest restored on other frames would map the wrong page"
+            ),
+        )
+    })
+}
+
+fn xen_abi_finding(mm: &MmStruct, va: u64, raw: u64, what: String) -> Finding {
+    Finding::new(
+        FindingKind::Invariant,
+        "INV-XEN-ABI",
+        format!("INV-XEN-ABI: mm {} pte at {va:#x} = {raw:#018x}: {what}", mm.id),
+    )
+    .detail("Xen PV ABI: entries with _PAGE_PRESENT hold machine frames, entries without it hold pseudo-physical frames")
+}
+
+fn decode(k: &Kernel, mm: &MmStruct, va: u64, raw: u64) -> Option<Finding> {
+    let kernel = k.pte_pfn(Pte(raw));
+    if placed_at(k, mm, va, kernel) && raw & _PAGE_PRESENT == 0 {
+        return None;
+    }
+    if raw & _PAGE_PRESENT != 0 {
+        let hw = k.pv.machine_to_phys(frame_of(raw));
+        if hw != Some(kernel) {
+            let hw = hw.map_or("no page of this domain".to_string(), |p| {
+                format!("pfn {p:#x}")
+            });
+            return Some(decode_finding(
+                k,
+                mm,
+                va,
+                raw,
+                format!("pte_pfn() says pfn {kernel:#x} but the MMU reaches {hw}"),
+            ));
+        }
+    }
+    if placed_at(k, mm, va, kernel) {
+        return None;
+    }
+    let mapped = k.mem.pfn_folio(kernel);
+    match rmap_pfn(k, mm, va) {
+        Some(pfn) => Some(decode_finding(
+            k,
+            mm,
+            va,
+            raw,
+            format!(
+                "pte_pfn() says pfn {kernel:#x} ({}), but the page the reverse map places at {va:#x} is pfn {pfn:#x}",
+                describe_page(mapped.as_ref(), kernel)
+            ),
+        )),
+        None if mapped.as_ref().is_some_and(|f| f.kind.get() == FolioKind::Anon) => {
+            Some(decode_finding(
+                k,
+                mm,
+                va,
+                raw,
+                format!("pte_pfn() says pfn {kernel:#x}, an anonymous page whose reverse map does not place it at {va:#x}"),
+            ))
+        }
+        None => None,
+    }
+}
+
+fn describe_page(folio: Option<&Rc<Folio>>, pfn: u64) -> String {
+    match folio {
+        None => format!("not an allocated page: pfn {pfn:#x} is free or reserved"),
+        Some(f) => match f.kind.get() {
+            FolioKind::Anon => "another anonymous page".to_string(),
+            FolioKind::PageTable(_) => "a page table".to_string(),
+            FolioKind::Zero | FolioKind::HugeZero => "a zero page".to_string(),
+            FolioKind::Free => "a freed page".to_string(),
+        },
+    }
+}
+
+fn decode_finding(k: &Kernel, mm: &MmStruct, va: u64, raw: u64, what: String) -> Finding {
+    Finding::new(
+        FindingKind::Invariant,
+        "INV-DECODE",
+        format!(
+            "INV-DECODE: mm {} pte at {va:#x} decodes to the wrong page",
+            mm.id
+        ),
+    )
+    .detail(what)
+    .detail(crate::debug::decode_frame(k, Pte(raw)))
+}
