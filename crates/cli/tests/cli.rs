@@ -911,3 +911,107 @@ fn seeds_fails_on_a_wrong_expectation() {
     );
     assert!(out.stdout.contains("FAIL"), "{}", out.stdout);
 }
+
+// ---------------------------------------------------------------------------
+// 8. Seed 000 (Xen PV, 3.12-era profiles)
+
+const SEED000: &str = "scenarios/seeds/000-bad-page-map.mmr";
+
+#[test]
+fn seeds_json_lists_000_with_every_verdict_matching() {
+    let dir = TempDir::new("seeds-000");
+    let mut expected = Vec::new();
+    for name in ["000-bad-page-map.mmr", "000-variant-numa-scan.mmr"] {
+        let text = fs::read_to_string(workspace().join("scenarios/seeds").join(name)).unwrap();
+        let file = dir.write(name, &text);
+        for p in expected_profiles(&file) {
+            expected.push((file.to_str().unwrap().to_string(), p));
+        }
+    }
+    let out = mmrace(&["seeds", "--json", "--dir", dir.path()]);
+    out.expect_code(0);
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), expected.len(), "{}", out.stdout);
+    for (v, (file, profile)) in lines.iter().zip(&expected) {
+        check_run_json(v, file, profile);
+        assert_eq!(v["matches"], true, "{v}");
+    }
+    let seed = lines
+        .iter()
+        .find(|v| {
+            v["profile"] == "linux-3.12.7-xen"
+                && v["scenario"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("000-bad-page-map.mmr")
+        })
+        .expect("3.12.7-xen row");
+    let later: Vec<&str> = seed["finding"]["aftermath"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        later
+            .iter()
+            .any(|l| l.starts_with("BUG: Bad page map in process main")),
+        "{later:?}"
+    );
+    assert!(
+        later.contains(&"BUG: Bad rss-counter state mm:ffff880e9ca60580 idx:1 val:1"),
+        "{later:?}"
+    );
+    assert_eq!(seed["complete"], true, "one schedule, explored completely");
+}
+
+#[test]
+fn report_snapshot_seed000_linux_3_12_7_xen() {
+    let out = run_cli(SEED000, "linux-3.12.7-xen", &[]);
+    out.expect_code(1);
+    let report = report_of_run(&out.stdout);
+    insta::assert_snapshot!("seed000_linux_3_12_7_xen_report", report);
+}
+
+#[test]
+fn exit_2_when_the_platform_or_layout_does_not_fit() {
+    let out = run_cli(SEED000, "linux-6.5", &["--knob", "platform=xen-pv"]);
+    out.expect_code(2);
+    assert!(
+        out.stderr
+            .contains("Xen PV is modelled with the 3.x-era pte paths only"),
+        "{}",
+        out.stderr
+    );
+    let out = run_cli(SEED000, "linux-3.12.7", &["--knob", "pte_layout=v5"]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("allowed values: v3_12, v3_16, v4_19"),
+        "{}",
+        out.stderr
+    );
+    let out = run_cli(SEED001, "linux-3.12.7-xen", &[]);
+    out.expect_code(2);
+    assert!(
+        out.stderr
+            .contains("THP is not modelled for the 3.x-era pte paths"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn seed000_ablation_from_the_command_line() {
+    run_cli(SEED000, "linux-3.14.5-xen", &[]).expect_code(0);
+    let out = run_cli(
+        SEED000,
+        "linux-3.14.5-xen",
+        &["--knob", "numa_helpers_pv_ops=off"],
+    );
+    out.expect_code(1);
+    assert!(
+        out.stdout.contains("BUG: Bad page map in process main"),
+        "{}",
+        out.stdout
+    );
+}

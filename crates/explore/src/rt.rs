@@ -1069,9 +1069,19 @@ fn check(cx: &mut Ctx<'_>, instance: &dyn Instance) {
     cx.mode = Mode::Ghost;
     if let Some(f) = instance.check() {
         if cx.tracing {
+            // The state was checked as of the step's last access; what the
+            // actor did after it (entering its next syscall) comes later.
+            let at = cx
+                .trace
+                .iter()
+                .rposition(|e| matches!(e.what, What::Access { .. }))
+                .map_or(cx.trace.len(), |i| i + 1);
+            let (actor, depth) = cx
+                .trace
+                .get(at.wrapping_sub(1))
+                .map_or((cx.current, 0), |e| (e.actor, e.depth));
             let what = What::Finding(f.title.clone());
-            let (actor, depth) = (cx.current, cx.actors[cx.current].depth);
-            cx.trace.push(Event { actor, depth, what });
+            cx.trace.insert(at, Event { actor, depth, what });
         }
         cx.finding = Some(f);
     }

@@ -13,7 +13,7 @@ use crate::arch::x86::pgtable::{
     pte_mkdirty, pte_mkspecial, pte_mkwrite, pte_mkyoung, pte_modify, pte_none, pte_pfn,
     pte_present, pte_protnone, pte_special, pte_val, pte_write, Pmd, Pte,
 };
-use crate::arch::x86::pgtable::{pte_dirty, pte_young};
+use crate::arch::x86::pgtable::{pte_dirty, pte_young, _PAGE_PRESENT};
 use crate::arch::x86::pgtable_v3::{self, NumaBit};
 use crate::arch::x86::swap::{is_migration_entry, pfn_swap_entry_to_pfn, pte_to_swp_entry};
 use crate::debug::{print_bad_pte_v3, vm_normal_page_v3, PageRef};
@@ -676,6 +676,9 @@ fn zap_one_pte_v3(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, numa: NumaBit
         // of whatever this is fails.
         print_bad_pte_v3(k, mm, vma, addr, v, None);
         return;
+    }
+    if v.0 & _PAGE_PRESENT == 0 {
+        explore::mark("zap_pte_range: unmapping a non-present PROT_NONE/NUMA pte");
     }
     let Some(page) = vm_normal_page_v3(k, mm, vma, addr, v) else {
         return;

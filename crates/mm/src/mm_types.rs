@@ -284,16 +284,34 @@ impl Kernel {
         }
     }
 
-    /// A raw pmd value decoded with this profile's swap-type numbering.
+    /// A raw pmd value decoded with this profile's swap-type numbering (on
+    /// Xen PV a table pointer holds a machine frame).
     pub fn describe_pmd(&self, val: u64) -> String {
+        let pmd = crate::arch::x86::pgtable::Pmd(val);
+        if self.pv.is_xen_pv() && crate::arch::x86::pgtable::pmd_present(pmd) {
+            let mfn = crate::arch::x86::pgtable::pmd_pfn(pmd);
+            let pfn = self
+                .pv
+                .machine_to_phys(mfn)
+                .map_or("not this domain's".to_string(), |p| format!("pfn {p:#x}"));
+            return format!("table mfn {mfn:#x} ({pfn})");
+        }
         crate::arch::x86::pgtable::describe_pmd_with(
             crate::arch::x86::pgtable::Pmd(val),
             &self.profile.swap_types,
         )
     }
 
-    /// A raw pte value decoded with this profile's swap-type numbering.
+    /// A raw pte value decoded for reports: the 3.x layout through the
+    /// platform, else with this profile's swap-type numbering.
     pub fn describe_pte(&self, val: u64) -> String {
+        if let Some(numa) = self.profile.numa_bit() {
+            return crate::arch::x86::pgtable_v3::describe_pte(
+                &self.pv,
+                numa,
+                crate::arch::x86::pgtable::Pte(val),
+            );
+        }
         crate::arch::x86::pgtable::describe_pte_with(
             crate::arch::x86::pgtable::Pte(val),
             &self.profile.swap_types,
@@ -393,6 +411,16 @@ impl MmStruct {
     pub fn dec_pgtables_bytes(&self) {
         self.pgtables_bytes
             .set(self.pgtables_bytes.get() - PAGE_SIZE as i64);
+    }
+
+    /// `%p` of this mm as the profile's kernel prints it (raw before v4.15).
+    pub fn pointer(&self, style: crate::profile::LogStyle) -> String {
+        match style {
+            crate::profile::LogStyle::V3_12 => {
+                crate::debug::pointer_v3(crate::debug::mm_pointer_v3(self))
+            }
+            crate::profile::LogStyle::V6_1 => self.hashed(),
+        }
     }
 
     /// The hashed `%p` the kernel prints for this mm.

@@ -179,7 +179,7 @@ impl Instance for Run {
                 .collect();
             lines.push(format!(
                 "mm:{} (process {}): {} pgtables_bytes={}",
-                mm.hashed(),
+                mm.pointer(self.k.profile.log_style),
                 src.name,
                 rss.join(" "),
                 mm.pgtables_bytes.get()

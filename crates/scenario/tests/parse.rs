@@ -249,6 +249,8 @@ fn malformed_cases() -> Vec<(String, u32, u32, &'static str)> {
         (format!("machine numa-nodes=9\n{}", t("read(p)")), 1, 20, "numa-nodes must be between 1 and 8, found 9"),
         (format!("machine numa-nodes\n{}", t("read(p)")), 1, 9, "setting 'numa-nodes' needs a value"),
         (format!("machine xen-pv=1\n{}", t("read(p)")), 1, 9, "'xen-pv' is a flag and takes no value"),
+        (format!("machine native=yes\n{}", t("read(p)")), 1, 9, "'native' is a flag and takes no value"),
+        (format!("machine xen-pv native\n{}", t("read(p)")), 1, 16, "the machine line names two platforms"),
         (format!("machine\nmachine thp=always\n{}", t("read(p)")), 2, 1, "duplicate 'machine' line; the first one is at line 1"),
         (format!("budget 0\n{}", t("read(p)")), 1, 8, "budget must be at least 1"),
         (format!("budget many\n{}", t("read(p)")), 1, 8, "expected a number of executions after 'budget', found 'many'"),

@@ -184,3 +184,31 @@ pub fn pte_pfn(pv: &Paravirt, pte: Pte) -> u64 {
 pub fn pfn_pte(pv: &Paravirt, pfn: u64, prot: PgProt) -> Pte {
     pv.make_pte((pfn << 12) | massage_pgprot(prot))
 }
+
+/// Describes a raw 3.x-era pte for reports (model helper): what the flags
+/// say, and the frame as the platform reads it — a present frame through
+/// the machine-to-phys table, a non-present one as a pfn.
+pub fn describe_pte(pv: &Paravirt, numa: NumaBit, pte: Pte) -> String {
+    let raw = pte.0;
+    if pte_none(pte) {
+        return "none".to_string();
+    }
+    let frame = (raw & PTE_PFN_MASK) >> 12;
+    let flags = super::pgtable::flags_to_string(raw & PTE_FLAGS_MASK, false);
+    if raw & _PAGE_PRESENT != 0 {
+        if !pv.is_xen_pv() {
+            return format!("present pfn {frame:#x} prot {flags}");
+        }
+        let pfn = pv
+            .machine_to_phys(frame)
+            .map_or("not this domain's".to_string(), |p| format!("pfn {p:#x}"));
+        return format!("present mfn {frame:#x} ({pfn}) prot {flags}");
+    }
+    let what = match numa {
+        NumaBit::AliasProtNone if raw & _PAGE_PROTNONE != 0 => "protnone/numa",
+        NumaBit::Softw1 if raw & _PAGE_PROTNONE != 0 => "protnone",
+        NumaBit::Softw1 if raw & numa.mask() != 0 => "numa",
+        _ => return format!("swap/file entry {raw:#x}"),
+    };
+    format!("{what} frame {frame:#x} prot {flags}")
+}
