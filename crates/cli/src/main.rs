@@ -297,7 +297,7 @@ fn cmd_seeds(dir: Option<PathBuf>, quiet: bool, explore: &Explore) -> Result<i32
 
 fn print_seed_table(rows: &[seeds::SeedRow]) {
     println!(
-        "{:<34} {:<15} {:<34} {:>9} {:>10}  verdict",
+        "{:<34} {:<27} {:<34} {:>9} {:>10}  verdict",
         "scenario", "profile", "expected", "execs", "ms"
     );
     for r in rows {
@@ -310,7 +310,7 @@ fn print_seed_table(rows: &[seeds::SeedRow]) {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned());
         println!(
-            "{:<34} {:<15} {:<34} {:>9} {:>10.1}  {} {}",
+            "{:<34} {:<27} {:<34} {:>9} {:>10.1}  {} {}",
             name.unwrap_or_default(),
             res.profile,
             r.expected_text(),
@@ -344,7 +344,7 @@ fn cmd_list() -> Result<i32, CliError> {
     }
     println!("\nprofiles:");
     for p in mm::profiles() {
-        println!("  {:<15} {}", p.name, p.summary);
+        println!("  {:<27} {}", p.name, p.summary);
     }
     println!("\nknobs (--knob name=value; values per profile in order above):");
     for k in mm::profile::KNOBS {
@@ -370,12 +370,12 @@ fn cmd_bench(dir: Option<PathBuf>, seeds_n: u64, jobs: usize) -> Result<i32, Cli
     };
     let rows = bench::bench(&dir, seeds_n, &base)?;
     println!(
-        "{:<34} {:<15} {:>7} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "{:<34} {:<27} {:>7} {:>10} {:>10} {:>10} {:>10} {:>12}",
         "scenario", "profile", "found", "exec med", "exec max", "ms med", "ms max", "steps/s"
     );
     for r in rows {
         println!(
-            "{:<34} {:<15} {:>4}/{:<2} {:>10} {:>10} {:>10.2} {:>10.2} {:>12.0}",
+            "{:<34} {:<27} {:>4}/{:<2} {:>10} {:>10} {:>10.2} {:>10.2} {:>12.0}",
             r.scenario,
             r.profile,
             r.found,

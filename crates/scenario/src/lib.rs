@@ -34,11 +34,18 @@
 //!
 //! * `scenario "<name>"` — optional, at most once; defaults to the file stem.
 //! * `machine key=value ...` — at most once. `numa-nodes=<1..=8>` (default 1),
-//!   `thp=always|madvise|never` (default never), `xen-pv` (a bare flag).
+//!   `thp=always|madvise|never` (default never), and at most one of the
+//!   bare flags `xen-pv` and `native`, which pin the platform (the `platform`
+//!   knob) for every profile the scenario runs under; without one, each
+//!   profile's own platform applies. Xen PV needs a 3.x-era profile
+//!   (`pte_layout` v3_12/v3_16), and those need `thp=never`: otherwise the
+//!   run is an input error.
 //! * `budget <n>` — optional number of executions to explore, at least 1.
 //! * `expect <profile>: clean` or `expect <profile>: finding "<substring>"` —
 //!   profile names are made of letters, digits, `.`, `-`, `_` and `+`; at
-//!   most one expectation per profile.
+//!   most one expectation per profile. The substring must occur in the
+//!   finding's title or in a kernel line the same execution printed after
+//!   it (its aftermath).
 //! * `process <name> { ... }` — one or more, with unique names. Inside: at
 //!   most one `setup { ... }` block, which runs to completion first, and any
 //!   number of `thread <name> [node=<n>] { ... }` blocks, which run
