@@ -529,6 +529,7 @@ fn do_numa_page_v3(vmf: &VmFault<'_>, numa: NumaBit, pte: &EntryRef, orig: Pte) 
         ptl.unlock("pte_unmap_unlock");
         return 0;
     }
+    explore::mark("do_numa_page: hinting fault on a pte_numa() pte");
     let entry = k.pte_mknonnuma(numa, orig);
     k.set_pte_at(pte, entry, "do_numa_page: set_pte_at(pte_mknonnuma)");
     let page = vm_normal_page_v3(k, vmf.mm(), vma, vmf.address, entry);

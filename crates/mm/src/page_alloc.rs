@@ -46,6 +46,8 @@ pub struct PhysMem {
     /// Fault injection (knob `fail_page_alloc`): every allocation may fail.
     fail: bool,
     /// `struct page`s of unallocated frames that kernel code changed.
+    /// Protected by: the allocator (`zone->lock`; one step here), and the
+    /// page-table lock of the entry through which code reached the frame.
     /// Invariant (INV-ACCT): mapcount 0.
     stray: RefCell<BTreeMap<u64, StrayPage>>,
 }

@@ -171,10 +171,16 @@ impl Instance for Run {
         let mut lines = Vec::new();
         for (p, src) in self.processes.iter().zip(&self.source.processes) {
             let mm = &p.mm;
+            // MM_SHMEMPAGES came with v4.5.
+            let counters = match self.k.profile.log_style {
+                mm::profile::LogStyle::V3_12 => 3,
+                mm::profile::LogStyle::V6_1 => RSS_NAMES.len(),
+            };
             let rss: Vec<String> = mm
                 .rss
                 .iter()
                 .zip(RSS_NAMES)
+                .take(counters)
                 .map(|(c, name)| format!("{name}={}", c.get()))
                 .collect();
             lines.push(format!(

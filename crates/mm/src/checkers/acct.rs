@@ -1,6 +1,8 @@
 //! INV-ACCT, recomputed from scratch: each folio's mapcount equals the
 //! number of present entries mapping it; each mm's anonymous rss equals the
-//! pages its entries (present or migration) account; pgtables_bytes equals
+//! pages its entries (present or migration) account, its file rss the
+//! present non-anonymous pages (none in the model: no file mappings); the
+//! struct page of an unallocated frame has mapcount 0; pgtables_bytes equals
 //! 4096 times the page tables it owns (deposited ones included).
 
 use std::collections::BTreeMap;
@@ -8,12 +10,15 @@ use std::collections::BTreeMap;
 use explore::{Finding, FindingKind};
 
 use super::walk::{Census, Leaf};
-use crate::mm_types::{FolioKind, Kernel, MmStruct, HPAGE_PMD_NR, MM_ANONPAGES, PAGE_SIZE};
+use crate::mm_types::{
+    FolioKind, Kernel, MmStruct, HPAGE_PMD_NR, MM_ANONPAGES, MM_FILEPAGES, PAGE_SIZE,
+};
 
 pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
     let mut mapcounts: BTreeMap<u64, i64> = BTreeMap::new();
     for (mm, c) in censuses {
         let mut anon = 0i64;
+        let mut file = 0i64;
         for (_, leaf) in &c.leaves {
             match leaf {
                 Leaf::HugePresent(f) if f.kind.get() == FolioKind::Anon => {
@@ -30,8 +35,20 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
                     *mapcounts.entry(folio.pfn).or_default() += 1;
                 }
                 Leaf::Migration { .. } => anon += 1,
+                Leaf::Present {
+                    folio,
+                    special: false,
+                    ..
+                } if folio.kind.get() != FolioKind::Anon => file += 1,
                 _ => {}
             }
+        }
+        let rss = mm.rss[MM_FILEPAGES].get();
+        if rss != file {
+            return Some(acct(format!(
+                "mm {} MM_FILEPAGES is {rss}, its page tables account {file}",
+                mm.id
+            )));
         }
         let rss = mm.rss[MM_ANONPAGES].get();
         if rss != anon {

@@ -1,0 +1,131 @@
+//! The seed-000 checkers on hand-corrupted states: each must fail on the
+//! corruption it is about and pass on the healthy state (3.12-era model,
+//! Xen PV and native).
+
+use explore::rt::{run_execution, ActorSpec, ExecutionConfig, Harness, Instance, StackPool};
+use explore::strategy::RandomWalk;
+use mm::arch::x86::mm::fault::user_write;
+use mm::arch::x86::pgtable::_PAGE_PRESENT;
+use mm::arch::x86::pgtable_v3::PTE_PFN_MASK;
+use mm::checkers::check_all;
+use mm::kernel::fork::mm_alloc;
+use mm::mm_types::{Kernel, Machine, Task, Thp, MM_FILEPAGES};
+use mm::mmap::{
+    do_mmap, do_mprotect, MAP_ANONYMOUS, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE,
+};
+use mm::pgtable::{peek_pmd, pte_offset, EntryRef};
+
+/// Runs `body` on a fresh one-page mapping that was written once, as the
+/// setup of one execution, under `profile`.
+fn with_page(profile: &'static str, body: fn(&Kernel, &Task, u64)) {
+    struct H(&'static str, fn(&Kernel, &Task, u64));
+    struct I;
+    impl Harness for H {
+        fn start(&self) -> Box<dyn Instance> {
+            let machine = Machine {
+                nodes: 1,
+                thp: Thp::Never,
+                thp_use_zero_page: true,
+            };
+            let k = Kernel::new(mm::profile(self.0).unwrap(), machine);
+            let mm = mm_alloc(&k).unwrap();
+            let t = Task {
+                name: "t".into(),
+                node: 0,
+                mm,
+            };
+            let flags = MAP_PRIVATE | MAP_ANONYMOUS;
+            let p = do_mmap(&k, &t, 0, 4096, PROT_READ | PROT_WRITE, flags, 0).unwrap();
+            user_write(&k, &t, p, 0, 1, 0x5a).unwrap();
+            assert!(check_all(&k).is_none(), "healthy after the first write");
+            (self.1)(&k, &t, p);
+            Box::new(I)
+        }
+    }
+    impl Instance for I {
+        fn actors(&mut self) -> Vec<ActorSpec> {
+            Vec::new()
+        }
+    }
+    let config = ExecutionConfig {
+        steps_max: 1000,
+        tracing: false,
+        track_conflicts: false,
+        racy: &[],
+    };
+    let r = run_execution(
+        &H(profile, body),
+        &mut RandomWalk::new(0),
+        config,
+        &mut StackPool::default(),
+    )
+    .unwrap();
+    assert!(r.finding.is_none(), "{:?}", r.finding);
+}
+
+fn pte_slot(k: &Kernel, t: &Task, addr: u64) -> EntryRef {
+    let pmd = peek_pmd(k, &t.mm, addr).unwrap().peek();
+    pte_offset(k, pmd, addr).unwrap()
+}
+
+fn title(k: &Kernel) -> String {
+    check_all(k).map(|f| f.title).unwrap_or_default()
+}
+
+#[test]
+fn xen_abi_rejects_a_machine_frame_in_a_non_present_pte() {
+    with_page("linux-3.14.5-xen", |k, t, p| {
+        do_mprotect(k, t, p, 4096, PROT_NONE).unwrap();
+        assert!(check_all(k).is_none(), "PROT_NONE pte holds the pfn");
+        let slot = pte_slot(k, t, p);
+        let raw = slot.peek();
+        assert_eq!(raw & _PAGE_PRESENT, 0);
+        let pfn = (raw & PTE_PFN_MASK) >> 12;
+        let mfn = k.pv.phys_to_machine(pfn).unwrap();
+        slot.write("corrupt", (raw & !PTE_PFN_MASK) | (mfn << 12));
+        assert!(title(k).starts_with("INV-XEN-ABI"), "{}", title(k));
+        slot.write("restore", raw);
+        assert!(check_all(k).is_none());
+    });
+}
+
+#[test]
+fn xen_abi_rejects_a_present_frame_the_domain_does_not_own() {
+    with_page("linux-3.14.5-xen", |k, t, p| {
+        let slot = pte_slot(k, t, p);
+        let raw = slot.peek();
+        slot.write("corrupt", (raw & !PTE_PFN_MASK) | (0x10 << 12));
+        assert!(title(k).starts_with("INV-XEN-ABI"), "{}", title(k));
+        slot.write("restore", raw);
+    });
+}
+
+#[test]
+fn decode_rejects_a_pte_that_maps_another_page_than_the_rmap_says() {
+    for profile in ["linux-3.12.7", "linux-3.14.5-xen"] {
+        with_page(profile, |k, t, p| {
+            let slot = pte_slot(k, t, p);
+            let raw = slot.peek();
+            // One frame up: a page nobody allocated (native) or another
+            // machine frame of the domain (Xen).
+            slot.write("corrupt", raw + (1 << 12));
+            assert!(title(k).starts_with("INV-DECODE"), "{}", title(k));
+            slot.write("restore", raw);
+            assert!(check_all(k).is_none());
+        });
+    }
+}
+
+#[test]
+fn acct_rejects_file_rss_and_mapcount_of_a_free_frame() {
+    with_page("linux-3.12.7", |k, t, _| {
+        t.mm.add_mm_counter(MM_FILEPAGES, -1);
+        assert!(title(k).contains("MM_FILEPAGES is -1"), "{}", title(k));
+        t.mm.add_mm_counter(MM_FILEPAGES, 1);
+        let free = k.mem.highest_memmap_pfn();
+        k.mem.update_stray_page(free, |s| s.mapcount = -1);
+        assert!(title(k).contains("mapcount -1"), "{}", title(k));
+        k.mem.update_stray_page(free, |s| s.mapcount = 0);
+        assert!(check_all(k).is_none());
+    });
+}
