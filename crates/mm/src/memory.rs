@@ -487,11 +487,9 @@ fn wp_page_copy(vmf: &VmFault<'_>, orig: Pte, old: Option<Rc<Folio>>) -> u32 {
 fn do_numa_page(vmf: &VmFault<'_>, pte: &EntryRef, orig: Pte) -> u32 {
     let _f = explore::enter("do_numa_page");
     let (k, vma) = (vmf.k, vmf.vma);
-    let ptl = pte_lock_from_pmd(vmf);
-    if pte.read_locked() != pte_val(orig) {
-        ptl.unlock("pte_unmap_unlock");
+    let Some(ptl) = lock_if_unchanged(vmf, pte, orig) else {
         return 0;
-    }
+    };
     let restored = pte_mkyoung(pte_modify(orig, vma.vm_page_prot.get()));
     let folio = k
         .mem
@@ -524,11 +522,9 @@ fn do_numa_page(vmf: &VmFault<'_>, pte: &EntryRef, orig: Pte) -> u32 {
 fn do_numa_page_v3(vmf: &VmFault<'_>, numa: NumaBit, pte: &EntryRef, orig: Pte) -> u32 {
     let _f = explore::enter("do_numa_page");
     let (k, vma) = (vmf.k, vmf.vma);
-    let ptl = pte_lock_from_pmd(vmf);
-    if pte.read_locked() != pte_val(orig) {
-        ptl.unlock("pte_unmap_unlock");
+    let Some(ptl) = lock_if_unchanged(vmf, pte, orig) else {
         return 0;
-    }
+    };
     explore::mark("do_numa_page: hinting fault on a pte_numa() pte");
     let entry = k.pte_mknonnuma(numa, orig);
     k.set_pte_at(pte, entry, "do_numa_page: set_pte_at(pte_mknonnuma)");
@@ -547,6 +543,17 @@ fn do_numa_page_v3(vmf: &VmFault<'_>, numa: NumaBit, pte: &EntryRef, orig: Pte) 
         );
     }
     0
+}
+
+/// do_numa_page's start: take the PTE lock and go on only if the pte is
+/// still `orig` (`pte_same()`), else unlock.
+fn lock_if_unchanged(vmf: &VmFault<'_>, pte: &EntryRef, orig: Pte) -> Option<Ptl> {
+    let ptl = pte_lock_from_pmd(vmf);
+    if pte.read_locked() != pte_val(orig) {
+        ptl.unlock("pte_unmap_unlock");
+        return None;
+    }
+    Some(ptl)
 }
 
 /// `vmf->ptl = pte_lockptr(mm, vmf->pmd); spin_lock(vmf->ptl);` as

@@ -126,6 +126,25 @@ fn change_pmd_range(cp: &ChangeProt<'_>, first: EntryRef, start: u64, end: u64) 
     pages
 }
 
+/// Runs `change` on each pte slot of `[start, end)` in the mapped table;
+/// returns how many it changed (change_pte_range's `pages`).
+fn for_each_pte(
+    map: &PteMap,
+    start: u64,
+    end: u64,
+    mut change: impl FnMut(&EntryRef, u64) -> bool,
+) -> u64 {
+    let mut pages = 0;
+    let mut addr = start;
+    while addr < end {
+        let index = crate::arch::x86::pgtable::pte_index(addr) as usize;
+        let pte = EntryRef::new(map.pte.table.clone(), index);
+        pages += u64::from(change(&pte, addr));
+        addr += PAGE_SIZE;
+    }
+    pages
+}
+
 /// The arguments every level of the walk passes down.
 struct Cx<'a> {
     k: &'a Kernel,
@@ -341,27 +360,20 @@ impl Cx<'_> {
     /// The per-pte loop of change_pte_range (under the PTL).
     fn change_ptes(&self, map: &PteMap, start: u64, end: u64) -> u64 {
         let prot_numa = self.cp_flags & MM_CP_PROT_NUMA != 0;
-        let mut pages = 0;
-        let mut addr = start;
-        while addr < end {
-            let pte = EntryRef::new(
-                map.pte.table.clone(),
-                crate::arch::x86::pgtable::pte_index(addr) as usize,
-            );
+        for_each_pte(map, start, end, |pte, _| {
             let old = Pte(pte.read_locked());
-            if pte_present(old) && !(prot_numa && self.numa_skips(old)) {
-                let preserve_write = prot_numa && pte_write(old);
-                let start = Pte(pte.xchg("ptep_modify_prot_start", 0));
-                let mut new = pte_modify(start, self.newprot);
-                if preserve_write {
-                    new = pte_mkwrite(new);
-                }
-                pte.write("ptep_modify_prot_commit", pte_val(new));
-                pages += 1;
+            if !pte_present(old) || (prot_numa && self.numa_skips(old)) {
+                return false;
             }
-            addr += PAGE_SIZE;
-        }
-        pages
+            let preserve_write = prot_numa && pte_write(old);
+            let start = Pte(pte.xchg("ptep_modify_prot_start", 0));
+            let mut new = pte_modify(start, self.newprot);
+            if preserve_write {
+                new = pte_mkwrite(new);
+            }
+            pte.write("ptep_modify_prot_commit", pte_val(new));
+            true
+        })
     }
 
     /// The per-pte loop of change_pte_range (v3.12, under the PTL).
@@ -377,26 +389,17 @@ impl Cx<'_> {
     /// `ptep_set_numa()`: the same for the model's private pages.)
     fn change_ptes_v3(&self, numa: NumaBit, map: &PteMap, start: u64, end: u64) -> u64 {
         let prot_numa = self.cp_flags & MM_CP_PROT_NUMA != 0;
-        let mut pages = 0;
-        let mut addr = start;
-        while addr < end {
-            let pte = EntryRef::new(
-                map.pte.table.clone(),
-                crate::arch::x86::pgtable::pte_index(addr) as usize,
-            );
+        for_each_pte(map, start, end, |pte, addr| {
             let oldpte = Pte(pte.read_locked());
-            if pgtable_v3::pte_present(numa, oldpte) {
-                let changed = if prot_numa {
-                    self.set_numa_v3(numa, &pte, addr, oldpte)
-                } else {
-                    self.modify_prot_v3(numa, &pte, oldpte);
-                    true
-                };
-                pages += u64::from(changed);
+            if !pgtable_v3::pte_present(numa, oldpte) {
+                return false;
             }
-            addr += PAGE_SIZE;
-        }
-        pages
+            if prot_numa {
+                return self.set_numa_v3(numa, pte, addr, oldpte);
+            }
+            self.modify_prot_v3(numa, pte, oldpte);
+            true
+        })
     }
 
     /// The `!prot_numa` branch of change_pte_range (v3.12).

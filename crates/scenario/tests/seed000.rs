@@ -3,7 +3,6 @@
 //! the kernel's own lines in the 3.12.7-xen report, coverage marks proving
 //! the clean profiles met the PROT_NONE/NUMA pte, and knob ablations.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use explore::report::{render, ReportContext};
@@ -11,25 +10,8 @@ use explore::{explore, replay, Finding, RunConfig, RunOutcome, StrategyKind};
 use scenario::interp::ScenarioHarness;
 use scenario::{ExpectedVerdict, Scenario};
 
-fn seeds_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/seeds")
-}
-
-fn load(name: &str) -> Arc<Scenario> {
-    Arc::new(scenario::parse_file(&seeds_dir().join(name)).expect("seed scenario parses"))
-}
-
-fn harness(s: &Arc<Scenario>, profile: &str, knobs: &[(&str, &str)]) -> ScenarioHarness {
-    let knobs: Vec<(String, String)> = knobs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let p = mm::profile(profile)
-        .unwrap()
-        .with_overrides(&knobs)
-        .unwrap();
-    ScenarioHarness::new(s.clone(), p).unwrap()
-}
+mod common;
+use common::{harness, load};
 
 fn run(h: &ScenarioHarness) -> RunOutcome {
     let config = RunConfig {

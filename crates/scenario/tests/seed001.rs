@@ -2,32 +2,12 @@
 //! scenario, replay of each finding, coverage marks proving the fixed
 //! profiles met the race window, knob ablation, and determinism.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
 use explore::{explore, replay, RunConfig, RunOutcome, StrategyKind};
 use scenario::interp::ScenarioHarness;
-use scenario::{ExpectedVerdict, Scenario};
+use scenario::ExpectedVerdict;
 
-fn seeds_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/seeds")
-}
-
-fn load(name: &str) -> Arc<Scenario> {
-    Arc::new(scenario::parse_file(&seeds_dir().join(name)).expect("seed scenario parses"))
-}
-
-fn harness(s: &Arc<Scenario>, profile: &str, knobs: &[(&str, &str)]) -> ScenarioHarness {
-    let knobs: Vec<(String, String)> = knobs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let p = mm::profile(profile)
-        .unwrap()
-        .with_overrides(&knobs)
-        .unwrap();
-    ScenarioHarness::new(s.clone(), p).unwrap()
-}
+mod common;
+use common::{harness, load};
 
 fn run(h: &ScenarioHarness, budget: u64, seed: u64, jobs: usize) -> RunOutcome {
     let config = RunConfig {
