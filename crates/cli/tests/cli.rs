@@ -1015,3 +1015,21 @@ fn seed000_ablation_from_the_command_line() {
         out.stdout
     );
 }
+
+#[test]
+fn seed000_numa_scan_replays_byte_for_byte() {
+    let report = assert_replays_byte_for_byte(
+        &[
+            "run",
+            "scenarios/seeds/000-variant-numa-scan.mmr",
+            "--profile",
+            "linux-3.12.7-xen",
+        ],
+        &[],
+    );
+    assert!(report.starts_with("INV-XEN-ABI"), "{report}");
+    assert!(
+        report.contains("BUG: Bad page map in process main"),
+        "{report}"
+    );
+}

@@ -4,8 +4,9 @@
 
 use explore::rt::{run_execution, ActorSpec, ExecutionConfig, Harness, Instance, StackPool};
 use explore::strategy::RandomWalk;
+use explore::Finding;
 use mm::arch::x86::mm::fault::user_write;
-use mm::arch::x86::pgtable::_PAGE_PRESENT;
+use mm::arch::x86::pgtable::{Pte, _PAGE_PRESENT};
 use mm::arch::x86::pgtable_v3::PTE_PFN_MASK;
 use mm::checkers::check_all;
 use mm::kernel::fork::mm_alloc;
@@ -16,8 +17,8 @@ use mm::mmap::{
 use mm::pgtable::{peek_pmd, pte_offset, EntryRef};
 
 /// Runs `body` on a fresh one-page mapping that was written once, as the
-/// setup of one execution, under `profile`.
-fn with_page(profile: &'static str, body: fn(&Kernel, &Task, u64)) {
+/// setup of one execution, under `profile`; returns what it raised.
+fn run_with_page(profile: &'static str, body: fn(&Kernel, &Task, u64)) -> Option<Finding> {
     struct H(&'static str, fn(&Kernel, &Task, u64));
     struct I;
     impl Harness for H {
@@ -60,7 +61,13 @@ fn with_page(profile: &'static str, body: fn(&Kernel, &Task, u64)) {
         &mut StackPool::default(),
     )
     .unwrap();
-    assert!(r.finding.is_none(), "{:?}", r.finding);
+    r.finding
+}
+
+/// [`run_with_page`] that must raise nothing.
+fn with_page(profile: &'static str, body: fn(&Kernel, &Task, u64)) {
+    let f = run_with_page(profile, body);
+    assert!(f.is_none(), "{f:?}");
 }
 
 fn pte_slot(k: &Kernel, t: &Task, addr: u64) -> EntryRef {
@@ -128,4 +135,24 @@ fn acct_rejects_file_rss_and_mapcount_of_a_free_frame() {
         k.mem.update_stray_page(free, |s| s.mapcount = 0);
         assert!(check_all(k).is_none());
     });
+}
+
+#[test]
+fn the_hypervisor_refuses_a_present_frame_the_domain_does_not_own() {
+    // set_pte_at ignores the hypercall's result: the old entry stays.
+    with_page("linux-3.14.5-xen", |k, t, p| {
+        let slot = pte_slot(k, t, p);
+        let raw = slot.peek();
+        k.set_pte_at(&slot, Pte((raw & !PTE_PFN_MASK) | (0x10 << 12)), "test");
+        assert_eq!(slot.peek(), raw);
+    });
+    // A refused update in a multicall batch is reported.
+    let f = run_with_page("linux-3.14.5-xen", |k, t, p| {
+        let slot = pte_slot(k, t, p);
+        let raw = slot.peek();
+        k.pv.ptep_modify_prot_commit(&slot, Pte((raw & !PTE_PFN_MASK) | (0x10 << 12)));
+        assert_eq!(slot.peek(), raw);
+    })
+    .expect("xen_mc_flush reports the failed call");
+    assert_eq!(f.title, "1 multicall(s) failed: cpu 0");
 }

@@ -11,7 +11,9 @@
 use super::super::paravirt::XenPv;
 use super::super::pgtable::{Pmd, Pte, _PAGE_PRESENT};
 use super::super::pgtable_v3::{_PAGE_IOMAP, _PAGE_PROTNONE, PTE_FLAGS_MASK, PTE_PFN_MASK};
-use super::hypervisor::{mmu_update, Level, MMU_NORMAL_PT_UPDATE, MMU_PT_UPDATE_PRESERVE_AD};
+use super::hypervisor::{
+    mmu_update, multicall_failed, Level, MMU_NORMAL_PT_UPDATE, MMU_PT_UPDATE_PRESERVE_AD,
+};
 use super::p2m::INVALID_P2M_ENTRY;
 use crate::pgtable::EntryRef;
 
@@ -83,14 +85,17 @@ pub fn xen_make_pmd(x: &XenPv, val: u64) -> Pmd {
 /// Models arch/x86/xen/mmu.c:xen_set_pte_at → `__xen_set_pte()` (v3.12,
 /// not in lazy MMU mode): one `HYPERVISOR_mmu_update(MMU_NORMAL_PT_UPDATE)`
 /// with the raw value (`pte_val_ma()`).
+///
+/// Its result is ignored, as in the kernel: a refused update silently
+/// leaves the old entry.
 pub fn xen_set_pte_at(x: &XenPv, ptep: &EntryRef, pte: Pte, label: &'static str) {
-    mmu_update(x, ptep, Level::L1, MMU_NORMAL_PT_UPDATE, pte.0, label);
+    let _ = mmu_update(x, ptep, Level::L1, MMU_NORMAL_PT_UPDATE, pte.0, label);
 }
 
 /// Models arch/x86/xen/mmu.c:xen_set_pmd_hyper (v3.12): the pmd store as a
 /// hypercall (the table is pinned once populated).
 pub fn xen_set_pmd(x: &XenPv, pmdp: &EntryRef, pmd: Pmd, label: &'static str) {
-    mmu_update(x, pmdp, Level::Upper, MMU_NORMAL_PT_UPDATE, pmd.0, label);
+    let _ = mmu_update(x, pmdp, Level::Upper, MMU_NORMAL_PT_UPDATE, pmd.0, label);
 }
 
 /// Models arch/x86/xen/mmu.c:xen_ptep_modify_prot_start (v3.12): `return
@@ -105,7 +110,7 @@ pub fn xen_ptep_modify_prot_start(ptep: &EntryRef) -> Pte {
 /// lazy-MMU multicall batch in the kernel; issued at once here (the model
 /// has no TLB and no other CPU walks the batch).
 pub fn xen_ptep_modify_prot_commit(x: &XenPv, ptep: &EntryRef, pte: Pte) {
-    mmu_update(
+    let done = mmu_update(
         x,
         ptep,
         Level::L1,
@@ -113,4 +118,7 @@ pub fn xen_ptep_modify_prot_commit(x: &XenPv, ptep: &EntryRef, pte: Pte) {
         pte.0,
         "xen_ptep_modify_prot_commit: mmu_update",
     );
+    if let Err(result) = done {
+        explore::raise(multicall_failed(pte.0, result));
+    }
 }
