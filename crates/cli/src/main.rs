@@ -295,6 +295,19 @@ fn cmd_seeds(dir: Option<PathBuf>, quiet: bool, explore: &Explore) -> Result<i32
     Ok(if ok { EXIT_CLEAN } else { EXIT_FINDING })
 }
 
+/// The finding's title, and the later kernel line the expectation matched
+/// if the title itself does not contain it.
+fn seed_verdict(f: &explore::Finding, expected: &scenario::ExpectedVerdict) -> String {
+    let mut text = format!("finding: {}", f.title);
+    if let scenario::ExpectedVerdict::Finding(sub) = expected {
+        let later = f.aftermath.iter().find(|l| l.contains(sub.as_str()));
+        if let (false, Some(line)) = (f.title.contains(sub.as_str()), later) {
+            text.push_str(&format!("; later: {line}"));
+        }
+    }
+    text
+}
+
 fn print_seed_table(rows: &[seeds::SeedRow]) {
     println!(
         "{:<34} {:<27} {:<34} {:>9} {:>10}  verdict",
@@ -303,7 +316,7 @@ fn print_seed_table(rows: &[seeds::SeedRow]) {
     for r in rows {
         let res = &r.result;
         let got = match &res.outcome.found {
-            Some(f) => format!("finding: {}", f.finding.title),
+            Some(f) => seed_verdict(&f.finding, &r.expected),
             None => "clean".to_string(),
         };
         let name = std::path::Path::new(&res.scenario)

@@ -2,7 +2,11 @@
 //! `do_anonymous_page()`, `do_wp_page()`, `do_numa_page()`, and the zap
 //! path `unmap_page_range()` → `zap_pmd_range()` → `zap_pte_range()`.
 //!
-//! Models mm/memory.c (v6.1).
+//! Models mm/memory.c (v6.1), and the pte-level paths of v3.12 where they
+//! differ (`*_v3`: `pte_numa()` hinting faults, `vm_normal_page()` on the
+//! paravirt `pte_pfn()`, the zap of v3.12). Entries are made, decoded and
+//! stored through the profile's era (`Kernel::pfn_pte`, `Kernel::pte_pfn`,
+//! `Kernel::set_pte_at`).
 
 use std::rc::Rc;
 
@@ -356,7 +360,9 @@ fn zero_folio(k: &Kernel) -> Option<Rc<Folio>> {
     Some(f)
 }
 
-/// `do_anonymous_page()` (v6.1).
+/// `do_anonymous_page()` (v6.1; v3.12 has the same steps: `mk_pte()`,
+/// `pte_mkwrite(pte_mkdirty())`, PTL, rss, `page_add_new_anon_rmap()`,
+/// `set_pte_at()`, with the era's paravirt `__pte()`/`set_pte_at()`).
 fn do_anonymous_page(vmf: &VmFault<'_>) -> u32 {
     let _f = explore::enter("do_anonymous_page");
     let (k, vma) = (vmf.k, vmf.vma);

@@ -3,7 +3,8 @@
 //! `change_pte_range()`, and the mprotect syscall.
 //!
 //! Models mm/mprotect.c: v5.5, v6.1, the 6.1.160 stable backport
-//! (91750c8a4be4) and v6.5, chosen by the `pmd_check` knob. Where the
+//! (91750c8a4be4) and v6.5, chosen by the `pmd_check` knob; the pte loop
+//! of v3.12 (with or without 1667918b6483) for the 3.x-era profiles. Where the
 //! kernel reads `*pmd` several times, the model reads it as often.
 
 use crate::arch::x86::pgtable::pte_mkwrite;

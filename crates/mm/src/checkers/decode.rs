@@ -83,7 +83,8 @@ fn xen_abi(k: &Kernel, mm: &MmStruct, va: u64, raw: u64) -> Option<Finding> {
                 mm,
                 va,
                 raw,
-                format!("present pte holds frame {frame:#x}, which is not a machine frame of this domain"),
+                format!("present pte holds frame {frame:#x}, not a machine frame of the domain"),
+                format!("frame {frame:#x} is not in the domain's machine-to-phys table"),
             )
         });
     }
@@ -96,20 +97,23 @@ fn xen_abi(k: &Kernel, mm: &MmStruct, va: u64, raw: u64) -> Option<Finding> {
             mm,
             va,
             raw,
+            format!("non-present pte holds machine frame {frame:#x}"),
             format!(
-                "non-present pte holds machine frame {frame:#x} (the mfn of pfn {pfn:#x}) instead of \
-                 pfn {pfn:#x}: a saved guest restored on other frames would map the wrong page"
+                "frame {frame:#x} is the mfn of pfn {pfn:#x}, the page the reverse map places \
+                 here; a non-present pte must hold pfn {pfn:#x} (a saved guest restored on other \
+                 frames would map the wrong page)"
             ),
         )
     })
 }
 
-fn xen_abi_finding(mm: &MmStruct, va: u64, raw: u64, what: String) -> Finding {
+fn xen_abi_finding(mm: &MmStruct, va: u64, raw: u64, what: String, why: String) -> Finding {
     Finding::new(
         FindingKind::Invariant,
         "INV-XEN-ABI",
-        format!("INV-XEN-ABI: mm {} pte at {va:#x} = {raw:#018x}: {what}", mm.id),
+        format!("INV-XEN-ABI: mm {} pte at {va:#x}: {what}", mm.id),
     )
+    .detail(format!("pte {raw:#018x}: {why}"))
     .detail("Xen PV ABI: entries with _PAGE_PRESENT hold machine frames, entries without it hold pseudo-physical frames")
 }
 
