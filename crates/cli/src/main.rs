@@ -103,6 +103,10 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         jobs: usize,
     },
+    /// The host-kernel oracle server (spawned by `conform`; reads op
+    /// sequences as JSON lines on stdin, one result line each).
+    #[command(hide = true)]
+    OracleServer,
 }
 
 fn default_jobs() -> usize {
@@ -205,6 +209,10 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
         } => cmd_seeds(dir, quiet, &explore),
         Command::List => cmd_list(),
         Command::Bench { dir, seeds, jobs } => cmd_bench(dir, seeds, jobs),
+        Command::OracleServer => {
+            oracle::server::serve().map_err(|e| CliError::Usage(format!("oracle server: {e}")))?;
+            Ok(EXIT_CLEAN)
+        }
     }
 }
 

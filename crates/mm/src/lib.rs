@@ -31,6 +31,7 @@ pub mod pgtable;
 pub mod pgtable_generic;
 pub mod profile;
 pub mod rmap;
+pub mod vma;
 
 pub use mm_types::{Kernel, Machine, MmStruct, Task, Thp};
 pub use profile::{profile, profiles, Profile};

@@ -18,9 +18,11 @@ use crate::mm_types::{
 };
 use crate::mprotect::{change_protection, ChangeProt};
 use crate::rmap::{anon_vma_clone, unlink_anon_vmas};
+use crate::vma::{vma_merge_existing_range, vma_merge_new_range, MergeRange};
 
 pub const EINVAL: i32 = 22;
 pub const ENOMEM: i32 = 12;
+pub const EEXIST: i32 = 17;
 
 /// `PROT_*` and `MAP_*` (include/uapi/asm-generic/mman-common.h, x86).
 pub const PROT_NONE: u32 = 0;
@@ -30,6 +32,7 @@ pub const PROT_EXEC: u32 = 4;
 pub const MAP_SHARED: u32 = 0x01;
 pub const MAP_PRIVATE: u32 = 0x02;
 pub const MAP_FIXED: u32 = 0x10;
+pub const MAP_FIXED_NOREPLACE: u32 = 0x100000;
 pub const MAP_ANONYMOUS: u32 = 0x20;
 pub const MAP_NORESERVE: u32 = 0x4000;
 pub const MAP_POPULATE: u32 = 0x8000;
@@ -111,24 +114,46 @@ pub fn do_mmap(
         explore::unsupported("not modelled yet: MAP_SHARED anonymous memory (shmem)");
     }
     let mm = &task.mm;
+    let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
+    if fixed
+        && (!addr.is_multiple_of(PAGE_SIZE) || addr.checked_add(len).is_none_or(|e| e > TASK_SIZE))
+    {
+        return Err(EINVAL);
+    }
     let mut mmap = mm.mmap_lock.write("mmap_write_lock");
-    let start = if flags & MAP_FIXED != 0 {
-        if !addr.is_multiple_of(PAGE_SIZE) || addr.checked_add(len).is_none_or(|e| e > TASK_SIZE) {
-            return Err(EINVAL);
+    let start = if flags & MAP_FIXED_NOREPLACE != 0 {
+        if mmap
+            .vmas
+            .iter()
+            .any(|v| v.start() < addr + len && v.end() > addr)
+        {
+            mmap.unlock("mmap_write_unlock");
+            return Err(EEXIST);
         }
+        addr
+    } else if fixed {
         munmap_locked(k, mm, &mut mmap, addr, len);
         addr
     } else {
-        get_unmapped_area(&mmap, mm, len, align.max(PAGE_SIZE)).ok_or(ENOMEM)?
+        match get_unmapped_area(&mmap, mm, len, align.max(PAGE_SIZE)) {
+            Some(start) => start,
+            None => {
+                mmap.unlock("mmap_write_unlock");
+                return Err(ENOMEM);
+            }
+        }
     };
-    let vma = vm_area_alloc(
-        mm,
+    let range = MergeRange {
         start,
-        start + len,
-        calc_vm_flags(prot, flags),
-        start >> PAGE_SHIFT,
-    );
-    insert_vma(&mut mmap, vma.clone());
+        end: start + len,
+        flags: calc_vm_flags(prot, flags),
+        pgoff: start >> PAGE_SHIFT,
+        anon_vma: None,
+    };
+    if vma_merge_new_range(&mut mmap, &range).is_none() {
+        let vma = vm_area_alloc(mm, start, start + len, range.flags, range.pgoff);
+        insert_vma(&mut mmap, vma);
+    }
     mmap.unlock("mmap_write_unlock");
     if flags & MAP_POPULATE != 0 {
         mm_populate(k, task, start, len);
@@ -272,47 +297,116 @@ fn munmap_locked(k: &Kernel, mm: &MmStruct, mmap: &mut MmapState, addr: u64, len
     k.ghost.unmap(mm.id, first, last);
 }
 
-/// `mprotect(addr, len, prot)` (`do_mprotect_pkey`, v6.1): -ENOMEM at the
-/// first hole, after changing what precedes it.
+/// `mprotect(addr, len, prot)` (`do_mprotect_pkey`, v6.18): -ENOMEM if
+/// the range starts in a hole; at a later hole, -ENOMEM after changing what
+/// precedes it.
 pub fn do_mprotect(k: &Kernel, task: &Task, addr: u64, len: u64, prot: u32) -> Result<(), i32> {
     let _f = explore::enter("do_mprotect_pkey");
     if !addr.is_multiple_of(PAGE_SIZE) {
         return Err(EINVAL);
     }
-    let len = len.next_multiple_of(PAGE_SIZE);
+    if len == 0 {
+        return Ok(());
+    }
+    let len = len.checked_next_multiple_of(PAGE_SIZE).ok_or(ENOMEM)?;
     let end = addr.checked_add(len).ok_or(ENOMEM)?;
     let mm = &task.mm;
     let mut mmap = mm.mmap_lock.write("mmap_write_lock");
-    split_to_range(k, &mut mmap, addr, end);
-    let mut at = addr;
-    let mut result = Ok(());
-    while at < end {
-        let Some(vma) = mmap.vma_lookup(at).cloned() else {
-            result = Err(ENOMEM);
-            break;
-        };
-        mprotect_fixup(k, task, &vma, prot);
-        at = vma.end();
-    }
+    let result = mprotect_vmas(k, task, &mut mmap, addr, end, prot);
     mmap.unlock("mmap_write_unlock");
     result
 }
 
-/// `mprotect_fixup()`: new flags and page protection, then the page tables.
-fn mprotect_fixup(k: &Kernel, task: &Task, vma: &Vma, prot: u32) {
+/// The VMA loop of do_mprotect_pkey, with mmap_lock held for writing.
+fn mprotect_vmas(
+    k: &Kernel,
+    task: &Task,
+    mmap: &mut MmapState,
+    start: u64,
+    end: u64,
+    prot: u32,
+) -> Result<(), i32> {
+    let mut at = start;
+    while at < end {
+        let Some(vma) = mmap.vma_lookup(at).cloned() else {
+            return Err(ENOMEM);
+        };
+        let tmp = vma.end().min(end);
+        let newflags = (vma.flags() & !vm_flags::VM_ACCESS_FLAGS) | prot_to_vm(prot);
+        mprotect_fixup(k, task, mmap, &vma, at, tmp, newflags);
+        at = tmp;
+    }
+    Ok(())
+}
+
+/// `mprotect_fixup()` (v6.18): accounting, then merge the range into a
+/// neighbour or split it out (`vma_modify_flags()`), then the page tables.
+fn mprotect_fixup(
+    k: &Kernel,
+    task: &Task,
+    mmap: &mut MmapState,
+    vma: &Rc<Vma>,
+    start: u64,
+    end: u64,
+    mut newflags: u64,
+) {
     let _f = explore::enter("mprotect_fixup");
-    let newflags = (vma.flags() & !vm_flags::VM_ACCESS_FLAGS) | prot_to_vm(prot);
+    let oldflags = vma.flags();
+    if newflags & vm_flags::VM_WRITE != 0 {
+        let exempt = vm_flags::VM_ACCOUNT
+            | vm_flags::VM_WRITE
+            | vm_flags::VM_SHARED
+            | vm_flags::VM_NORESERVE;
+        if oldflags & exempt == 0 {
+            newflags |= vm_flags::VM_ACCOUNT;
+        }
+    } else if k.profile.knobs.unaccount_unfaulted_on_mprotect
+        && oldflags & vm_flags::VM_ACCOUNT != 0
+        && vma.anon_vma.get().is_none()
+    {
+        newflags &= !vm_flags::VM_ACCOUNT;
+    }
+    if newflags == oldflags {
+        return;
+    }
+    let vma = vma_modify_flags(k, mmap, vma, start, end, newflags);
     vma.vm_flags.set(newflags);
     vma.vm_page_prot.set(page_prot_of(newflags));
     let cp = ChangeProt {
         k,
         mm: &task.mm,
-        vma,
+        vma: &vma,
         newprot: vma.vm_page_prot.get(),
         cp_flags: 0,
         node: task.node,
     };
-    change_protection(&cp, vma.start(), vma.end());
+    change_protection(&cp, start, end);
+}
+
+/// `vma_modify_flags()`: the VMA that will cover exactly `[start, end)`
+/// with `flags`: a neighbour it merged into, or `vma` split to the range.
+fn vma_modify_flags(
+    k: &Kernel,
+    mmap: &mut MmapState,
+    vma: &Rc<Vma>,
+    start: u64,
+    end: u64,
+    flags: u64,
+) -> Rc<Vma> {
+    if let Some(merged) = vma_merge_existing_range(k, mmap, vma, start, end, flags) {
+        return merged;
+    }
+    if vma.start() < start {
+        split_vma(k, mmap, vma, start);
+    }
+    let middle = mmap
+        .vma_lookup(start)
+        .cloned()
+        .expect("the range is mapped");
+    if middle.end() > end {
+        split_vma(k, mmap, &middle, end);
+    }
+    middle
 }
 
 /// `exit_mmap()` then `check_mm()` (mmput → __mmdrop), when the last

@@ -144,6 +144,14 @@ pub struct Knobs {
     /// translations" (v3.14-rc, later reverted): Xen translates frames of
     /// PROTNONE/NUMA entries too, leaving machine frames in non-present ptes.
     pub xen_translate_protnone: bool,
+    /// 879bca0a2c4f "mm/vma: fix incorrectly disallowed anonymous VMA
+    /// merges" (v6.16): a faulted range may merge into an unfaulted
+    /// neighbour (before: only unfaulted into faulted).
+    pub anon_merge_faulted_unfaulted: bool,
+    /// "mm/mprotect: allow unfaulted VMAs to be unaccounted on mprotect()"
+    /// (v6.7): an anonymous VMA with no anon_vma loses VM_ACCOUNT when made
+    /// read-only, so it can merge with a read-only neighbour.
+    pub unaccount_unfaulted_on_mprotect: bool,
 }
 
 /// A named kernel: knob values plus version facts used in messages.
@@ -176,6 +184,8 @@ const V61: Knobs = Knobs {
     mprotect_clears_numa: false,
     numa_helpers_pv_ops: true,
     xen_translate_protnone: false,
+    anon_merge_faulted_unfaulted: false,
+    unaccount_unfaulted_on_mprotect: false,
 };
 
 /// v3.12.7 as Steven Noonan ran it, on bare metal. No THP paths (the 3.x
@@ -195,6 +205,8 @@ const V3_12_7: Knobs = Knobs {
     mprotect_clears_numa: true,
     numa_helpers_pv_ops: false,
     xen_translate_protnone: false,
+    anon_merge_faulted_unfaulted: false,
+    unaccount_unfaulted_on_mprotect: false,
 };
 
 /// The same kernel booted as a Xen PV guest.
@@ -279,6 +291,21 @@ pub fn profiles() -> Vec<Profile> {
             knobs: Knobs {
                 pmd_check: PmdCheck::SingleSnapshotBackport,
                 change_pte_range_unstable_check: false,
+                ..V61
+            },
+            swap_types: SwapTypes::v6_1(),
+            pmd_clear_bad_line: 51,
+            log_style: LogStyle::V6_1,
+        },
+        Profile {
+            name: "linux-6.18",
+            summary: "current mainline: 6.5's pmd checks, 6.7 mprotect unaccounting, 6.16 anon merges",
+            knobs: Knobs {
+                pmd_check: PmdCheck::Upstream65,
+                pte_offset_map_lock: PteOffsetMapLock::Post65,
+                change_pte_range_unstable_check: false,
+                anon_merge_faulted_unfaulted: true,
+                unaccount_unfaulted_on_mprotect: true,
                 ..V61
             },
             swap_types: SwapTypes::v6_1(),
@@ -473,6 +500,16 @@ pub static KNOBS: &[KnobDef] = &[
         "xen_translate_protnone",
         xen_translate_protnone,
         "a9c8e4beeeb6 (3.14-rc, reverted): Xen translates frames of PROTNONE/NUMA ptes too"
+    ),
+    bool_knob!(
+        "anon_merge_faulted_unfaulted",
+        anon_merge_faulted_unfaulted,
+        "879bca0a2c4f (6.16): a faulted anonymous range may merge into an unfaulted neighbour"
+    ),
+    bool_knob!(
+        "unaccount_unfaulted_on_mprotect",
+        unaccount_unfaulted_on_mprotect,
+        "6.7: mprotect drops VM_ACCOUNT from an unfaulted anonymous VMA made read-only"
     ),
 ];
 

@@ -19,16 +19,19 @@ use crate::page_vma_mapped::{page_vma_mapped_walk, Mapped};
 use crate::pgtable::Ptl;
 
 /// `anon_vma_prepare()` (v6.1): give the VMA an anon_vma before its first
-/// anonymous folio. Returns false on allocation failure.
+/// anonymous folio, reusing a compatible neighbour's
+/// (`find_mergeable_anon_vma()`). Returns false on allocation failure.
 pub fn anon_vma_prepare(k: &Kernel, vma: &Vma) -> bool {
     if vma.anon_vma.get().is_some() {
         return true;
     }
     let _f = explore::enter("__anon_vma_prepare");
-    let anon_vma = Rc::new(AnonVma::new(k.next_id()));
     let Some(mm) = vma.mm.upgrade() else {
         return false;
     };
+    // The caller holds mmap_lock for reading: the VMA list is stable.
+    let anon_vma = crate::vma::find_mergeable_anon_vma(mm.mmap_lock.peek(), vma)
+        .unwrap_or_else(|| Rc::new(AnonVma::new(k.next_id())));
     let mut list = anon_vma.rwsem.write("anon_vma_lock_write");
     let ptl = Ptl::lock(
         mm.page_table_lock.clone(),

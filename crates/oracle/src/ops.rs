@@ -1,0 +1,140 @@
+//! The op language and the observations, shared by the model and the host.
+//!
+//! Addresses are window-relative page numbers; lengths are in pages, except
+//! where an op deliberately carries an invalid byte length.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// `PROT_*` combinations the generator uses.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Prot {
+    None,
+    Read,
+    ReadWrite,
+}
+
+impl Prot {
+    pub fn bits(self) -> i32 {
+        match self {
+            Prot::None => 0,
+            Prot::Read => 1,
+            Prot::ReadWrite => 3,
+        }
+    }
+}
+
+/// One operation of a sequence.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Op {
+    /// `mmap(base + pg, n pages, prot, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED
+    /// [|MAP_NORESERVE])`; `noreplace` uses MAP_FIXED_NOREPLACE instead.
+    Mmap {
+        pg: u64,
+        n: u64,
+        prot: Prot,
+        noreserve: bool,
+        noreplace: bool,
+    },
+    /// `munmap(base + pg, n pages)`.
+    Munmap { pg: u64, n: u64 },
+    /// `mprotect(base + pg, n pages, prot)`.
+    Mprotect { pg: u64, n: u64, prot: Prot },
+    /// `madvise(base + pg, n pages, MADV_DONTNEED)`.
+    Dontneed { pg: u64, n: u64 },
+    /// A user load (`value: None`) or store of one byte at `base + pg*4096 + off`.
+    Touch {
+        pg: u64,
+        off: u64,
+        value: Option<u8>,
+    },
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Mmap {
+                pg,
+                n,
+                prot,
+                noreserve,
+                noreplace,
+            } => {
+                let fixed = if *noreplace {
+                    "MAP_FIXED_NOREPLACE"
+                } else {
+                    "MAP_FIXED"
+                };
+                let nr = if *noreserve { "|MAP_NORESERVE" } else { "" };
+                write!(
+                    f,
+                    "mmap(pg {pg}, {n} pages, {prot:?}, MAP_PRIVATE|MAP_ANONYMOUS|{fixed}{nr})"
+                )
+            }
+            Op::Munmap { pg, n } => write!(f, "munmap(pg {pg}, {n} pages)"),
+            Op::Mprotect { pg, n, prot } => write!(f, "mprotect(pg {pg}, {n} pages, {prot:?})"),
+            Op::Dontneed { pg, n } => write!(f, "madvise(pg {pg}, {n} pages, MADV_DONTNEED)"),
+            Op::Touch { pg, off, value } => match value {
+                None => write!(f, "read  pg {pg} + {off:#x}"),
+                Some(v) => write!(f, "write pg {pg} + {off:#x} = {v:#04x}"),
+            },
+        }
+    }
+}
+
+/// What a touch did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Touch {
+    /// The access completed; the byte read (or written).
+    Ok(u8),
+    /// SIGSEGV, SEGV_MAPERR.
+    SegvMapErr,
+    /// SIGSEGV, SEGV_ACCERR.
+    SegvAccErr,
+    /// SIGBUS, BUS_ADRERR.
+    BusAdrErr,
+}
+
+/// One VMA inside the window, in window pages.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct VmaView {
+    pub start: u64,
+    pub end: u64,
+    /// `rw-p` style.
+    pub perms: String,
+}
+
+/// What one side observed after one op.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Obs {
+    /// Return value (0 or an address offset) or `-errno`; for a touch, 0.
+    pub ret: i64,
+    /// The touch's outcome, for a touch.
+    pub touch: Option<Touch>,
+    /// VMAs intersecting the window, clipped to it.
+    pub vmas: Vec<VmaView>,
+    /// Residency per window page: `.` none, `z` present and not exclusive
+    /// (the zero page, or shared), `X` present and exclusive.
+    pub pages: String,
+}
+
+/// A whole sequence's observations, or why the host could not run it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum SequenceResult {
+    Ran(Vec<Obs>),
+    /// The child could not set up the window (e.g. the address was taken).
+    SetupFailed(String),
+}
+
+/// Per-page `perms` view of a VMA list (`-` for unmapped): the L0
+/// mapping view, which does not depend on merge decisions.
+pub fn page_view(vmas: &[VmaView], pages: u64) -> Vec<String> {
+    let mut view = vec!["----".to_string(); pages as usize];
+    for v in vmas {
+        for pg in v.start..v.end.min(pages) {
+            view[pg as usize] = v.perms.clone();
+        }
+    }
+    view
+}
