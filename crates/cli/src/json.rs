@@ -75,3 +75,31 @@ impl RunJson {
         }
     }
 }
+
+/// `conform --json`: one object for the whole run.
+pub fn conform_json(r: &crate::conform::ConformReport) -> String {
+    let divergence = r.divergence.as_ref().map(|d| {
+        serde_json::json!({
+            "sequence": d.sequence,
+            "original_len": d.original_len,
+            "original_op": d.original_op,
+            "ops": d.ops.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
+            "op": d.op,
+            "level": d.level,
+            "model": d.model,
+            "host": d.host,
+        })
+    });
+    serde_json::json!({
+        "profile": crate::conform::CONFORM_PROFILE,
+        "knobs": r.knobs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        "l2": r.l2,
+        "calibration_note": r.calibration_note,
+        "sequences": r.sequences,
+        "ops": r.ops,
+        "elapsed_ms": r.elapsed.as_secs_f64() * 1000.0,
+        "ops_per_sec": r.ops_per_sec(),
+        "divergence": divergence,
+    })
+    .to_string()
+}

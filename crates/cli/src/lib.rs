@@ -3,6 +3,7 @@
 //! maps outcomes to exit codes.
 
 pub mod bench;
+pub mod conform;
 pub mod json;
 pub mod run;
 pub mod seeds;

@@ -103,6 +103,28 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         jobs: usize,
     },
+    /// Compare the model's syscalls with the running kernel on random op
+    /// sequences; exit 1 on a divergence, printed as a minimal sequence.
+    Conform {
+        /// Seed of the generated sequences.
+        #[arg(long, default_value_t = 0, value_parser = parse_u64)]
+        seed: u64,
+        /// Sequences to run.
+        #[arg(long, default_value_t = 200, value_parser = parse_u64)]
+        sequences: u64,
+        /// Ops per sequence (the first maps the whole window).
+        #[arg(long, default_value_t = 200, value_parser = parse_u64)]
+        ops: u64,
+        /// Include memfd-backed file mappings, ftruncate and pread/pwrite.
+        #[arg(long)]
+        files: bool,
+        /// Override a model knob after calibration (repeatable).
+        #[arg(long = "knob", value_parser = parse_knob)]
+        knobs: Vec<(String, String)>,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// The host-kernel oracle server (spawned by `conform`; reads op
     /// sequences as JSON lines on stdin, one result line each).
     #[command(hide = true)]
@@ -209,6 +231,14 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
         } => cmd_seeds(dir, quiet, &explore),
         Command::List => cmd_list(),
         Command::Bench { dir, seeds, jobs } => cmd_bench(dir, seeds, jobs),
+        Command::Conform {
+            seed,
+            sequences,
+            ops,
+            files,
+            knobs,
+            json,
+        } => cmd_conform(seed, sequences, ops, files, knobs, json),
         Command::OracleServer => {
             oracle::server::serve().map_err(|e| CliError::Usage(format!("oracle server: {e}")))?;
             Ok(EXIT_CLEAN)
@@ -409,4 +439,79 @@ fn cmd_bench(dir: Option<PathBuf>, seeds_n: u64, jobs: usize) -> Result<i32, Cli
         );
     }
     Ok(EXIT_CLEAN)
+}
+
+fn cmd_conform(
+    seed: u64,
+    sequences: u64,
+    ops: u64,
+    files: bool,
+    knobs: Vec<(String, String)>,
+    json: bool,
+) -> Result<i32, CliError> {
+    if files {
+        return Err(CliError::Usage(
+            "--files: file-backed (memfd) mappings, ftruncate and pread/pwrite are not modelled yet"
+                .into(),
+        ));
+    }
+    let program = std::env::current_exe()
+        .map_err(|e| CliError::Internal(format!("cannot find the mmrace binary: {e}")))?;
+    let opts = mmrace::conform::ConformOptions {
+        seed,
+        sequences,
+        ops,
+        knobs,
+        program,
+    };
+    let r = mmrace::conform::conform(&opts)?;
+    if json {
+        println!("{}", mmrace::json::conform_json(&r));
+    } else {
+        print_conform(&r, seed);
+    }
+    Ok(if r.divergence.is_some() {
+        EXIT_FINDING
+    } else {
+        EXIT_CLEAN
+    })
+}
+
+fn print_conform(r: &mmrace::conform::ConformReport, seed: u64) {
+    let knobs: Vec<String> = r.knobs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!(
+        "model: {} with {} (calibrated on the host kernel; L2 {})",
+        mmrace::conform::CONFORM_PROFILE,
+        knobs.join(" "),
+        if r.l2 { "on" } else { "off" }
+    );
+    if let Some(note) = &r.calibration_note {
+        println!("note: {note}");
+    }
+    println!(
+        "{} sequences, {} ops, {} divergences, {:.2} s ({:.0} ops/s; host kernel {:.2} s, model {:.2} s)",
+        r.sequences,
+        r.ops,
+        u8::from(r.divergence.is_some()),
+        r.elapsed.as_secs_f64(),
+        r.ops_per_sec(),
+        r.host_time.as_secs_f64(),
+        r.model_time.as_secs_f64()
+    );
+    let Some(d) = &r.divergence else { return };
+    println!();
+    println!(
+        "DIVERGENCE: sequence {} of seed {seed} first differed at op {} of {} ({}); shrunk to {} ops:",
+        d.sequence,
+        d.original_op,
+        d.original_len,
+        d.level,
+        d.ops.len()
+    );
+    for (i, op) in d.ops.iter().enumerate() {
+        let mark = if i == d.op { "  <== diverges" } else { "" };
+        println!("  #{i:<3} {op}{mark}");
+    }
+    println!("model: {}", mmrace::conform::describe_obs(&d.model));
+    println!("host:  {}", mmrace::conform::describe_obs(&d.host));
 }

@@ -1033,3 +1033,18 @@ fn seed000_numa_scan_replays_byte_for_byte() {
         "{report}"
     );
 }
+
+#[test]
+fn conform_rejects_bad_parameters() {
+    let out = mmrace(&["conform", "--files"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("not modelled yet"), "{}", out.stderr);
+    mmrace(&["conform", "--sequences", "0"]).expect_code(2);
+    let out = mmrace(&["conform", "--sequences", "1", "--knob", "no_such_knob=on"]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("unknown knob 'no_such_knob'"),
+        "{}",
+        out.stderr
+    );
+}

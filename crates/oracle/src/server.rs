@@ -41,12 +41,14 @@ fn in_child(ops: &[Op]) -> std::io::Result<SequenceResult> {
             libc::close(fds[0]);
             let result = run_sequence(ops);
             let mut out = std::fs::File::from_raw_fd(fds[1]);
-            let ok = serde_json::to_writer(&mut out, &result).is_ok();
+            // One buffer, one write: the pipe is not buffered.
+            let ok = serde_json::to_vec(&result).is_ok_and(|text| out.write_all(&text).is_ok());
             libc::_exit(if ok { 0 } else { 1 });
         }
         libc::close(fds[1]);
-        let mut text = String::new();
-        std::fs::File::from_raw_fd(fds[0]).read_to_string(&mut text)?;
+        let mut text = String::with_capacity(1 << 20);
+        std::io::BufReader::with_capacity(1 << 16, std::fs::File::from_raw_fd(fds[0]))
+            .read_to_string(&mut text)?;
         let mut wstatus = 0;
         libc::waitpid(pid, &mut wstatus, 0);
         Ok(serde_json::from_str(&text).unwrap_or_else(|e| {

@@ -1,0 +1,629 @@
+//! `mmrace conform`: differential conformance of the model's syscall layer
+//! against the running Linux kernel (issue 4, host-kernel-oracle.md §8).
+//!
+//! Random op sequences run on both sides; after every op the observations
+//! are compared in levels: L0 (return value or errno, touch outcome and byte,
+//! the page-granular mapping view), L1 (residency: none, zero/shared,
+//! exclusive) and L2 (exact VMA boundaries). A divergence is shrunk to a
+//! minimal sequence that still diverges. Version-dependent merge rules are
+//! calibrated from what the host kernel does, never from its version string.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use explore::rt::{run_execution, ActorSpec, ExecutionConfig, Harness, Instance, StackPool};
+use explore::strategy::RandomWalk;
+use explore::Finding;
+use mm::arch::x86::mm::fault::{user_read, user_write, Signal};
+use mm::arch::x86::pgtable::Pte;
+use mm::kernel::fork::mm_alloc;
+use mm::madvise::{do_madvise, MADV_DONTNEED};
+use mm::mm_types::{vm_flags, FolioKind, Kernel, Machine, Task, Thp};
+use mm::mmap::{
+    do_mmap, do_mprotect, do_munmap, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE,
+    MAP_PRIVATE,
+};
+use mm::pgtable::{peek_pmd, pte_offset};
+use mm::Profile;
+use oracle::client::Oracle;
+use oracle::ops::{page_view, VmaView};
+use oracle::{Obs, Op, Prot, SequenceResult, Touch, PAGE, WINDOW_BASE, WINDOW_PAGES};
+
+use crate::CliError;
+
+/// The profile the model runs conformance under, before calibration.
+pub const CONFORM_PROFILE: &str = "linux-6.18";
+
+/// What `conform` runs.
+#[derive(Clone, Debug)]
+pub struct ConformOptions {
+    pub seed: u64,
+    pub sequences: u64,
+    pub ops: u64,
+    /// Knob overrides applied after calibration (to break a rule on purpose).
+    pub knobs: Vec<(String, String)>,
+    /// The `mmrace` binary that serves as the oracle (`oracle-server`).
+    pub program: std::path::PathBuf,
+}
+
+/// The first divergence found, shrunk.
+#[derive(Clone, Debug)]
+pub struct Divergence {
+    /// Index of the generated sequence that diverged.
+    pub sequence: u64,
+    /// Its length and the op that diverged first, before shrinking.
+    pub original_len: usize,
+    pub original_op: usize,
+    /// The shrunk sequence and its first divergent op and level.
+    pub ops: Vec<Op>,
+    pub op: usize,
+    pub level: &'static str,
+    pub model: Obs,
+    pub host: Obs,
+}
+
+/// What a conformance run did.
+pub struct ConformReport {
+    pub knobs: Vec<(String, String)>,
+    /// L2 is compared only when calibration recognised the host's rules.
+    pub l2: bool,
+    pub calibration_note: Option<String>,
+    pub sequences: u64,
+    pub ops: u64,
+    pub elapsed: Duration,
+    /// Time spent in the host oracle and in the model.
+    pub host_time: Duration,
+    pub model_time: Duration,
+    pub divergence: Option<Divergence>,
+}
+
+impl ConformReport {
+    pub fn ops_per_sec(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Generator
+
+/// SplitMix64: the explorer's seeded generator, for sequences.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    fn prot(&mut self) -> Prot {
+        [Prot::None, Prot::Read, Prot::ReadWrite][self.below(3) as usize]
+    }
+}
+
+/// Sequence `index` of seed `seed`: the whole window mapped RW first, then
+/// `len - 1` random ops, some with invalid arguments (a zero length).
+pub fn generate(seed: u64, index: u64, len: u64) -> Vec<Op> {
+    let mut rng = Rng(seed ^ index.wrapping_mul(0xd1b5_4a32_d192_ed03));
+    let mut ops = vec![Op::Mmap {
+        pg: 0,
+        n: WINDOW_PAGES,
+        prot: Prot::ReadWrite,
+        noreserve: false,
+        noreplace: false,
+    }];
+    for i in 1..len {
+        let pg = rng.below(WINDOW_PAGES);
+        let room = WINDOW_PAGES - pg;
+        let n = if rng.chance(3) {
+            0
+        } else {
+            1 + rng.below(room.min(8))
+        };
+        let op = match rng.below(100) {
+            0..=14 => Op::Mmap {
+                pg,
+                n,
+                prot: rng.prot(),
+                noreserve: rng.chance(10),
+                noreplace: rng.chance(10),
+            },
+            15..=24 => Op::Munmap { pg, n },
+            25..=49 => Op::Mprotect {
+                pg,
+                n,
+                prot: rng.prot(),
+            },
+            50..=59 => Op::Dontneed { pg, n },
+            _ => Op::Touch {
+                pg,
+                off: rng.below(PAGE),
+                value: rng.chance(50).then_some((i as u8) | 1),
+            },
+        };
+        ops.push(op);
+    }
+    ops
+}
+
+// ---------------------------------------------------------------------------
+// The model side
+
+/// Runs `ops` on the model (as the sequential setup of one execution, so a
+/// kernel finding of the model is caught and reported) and observes it.
+pub fn run_model(profile: &Profile, ops: &[Op]) -> Result<Vec<Obs>, String> {
+    let h = ModelRun {
+        profile: profile.clone(),
+        ops: ops.to_vec(),
+        out: Mutex::new(Vec::new()),
+    };
+    let config = ExecutionConfig {
+        steps_max: 1 << 20,
+        tracing: false,
+        track_conflicts: false,
+        racy: &[],
+    };
+    let r = run_execution(
+        &h,
+        &mut RandomWalk::new(0),
+        config,
+        &mut StackPool::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    if let Some(f) = r.finding {
+        return Err(format!("the model raised: {}", f.title));
+    }
+    let obs = std::mem::take(&mut *h.out.lock().unwrap());
+    Ok(obs)
+}
+
+struct ModelRun {
+    profile: Profile,
+    ops: Vec<Op>,
+    out: Mutex<Vec<Obs>>,
+}
+
+impl Harness for ModelRun {
+    fn start(&self) -> Box<dyn Instance> {
+        let machine = Machine {
+            nodes: 1,
+            thp: Thp::Never,
+            thp_use_zero_page: true,
+        };
+        let k = Kernel::new(self.profile.clone(), machine);
+        let Some(mm) = mm_alloc(&k) else {
+            explore::unsupported("no memory for the conformance process")
+        };
+        let task = Task {
+            name: "conform".into(),
+            node: 0,
+            mm,
+        };
+        let obs = self.ops.iter().map(|op| model_op(&k, &task, op)).collect();
+        *self.out.lock().unwrap() = obs;
+        Box::new(ModelDone(k))
+    }
+}
+
+struct ModelDone(Kernel);
+
+impl Instance for ModelDone {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        Vec::new()
+    }
+
+    fn check(&self) -> Option<Finding> {
+        mm::checkers::check_all(&self.0)
+    }
+}
+
+fn at(pg: u64) -> u64 {
+    WINDOW_BASE + pg * PAGE
+}
+
+fn status(r: Result<(), i32>) -> i64 {
+    r.map_or_else(|e| -i64::from(e), |()| 0)
+}
+
+fn model_op(k: &Kernel, task: &Task, op: &Op) -> Obs {
+    let (ret, touch) = match *op {
+        Op::Mmap {
+            pg,
+            n,
+            prot,
+            noreserve,
+            noreplace,
+        } => {
+            let mut flags = MAP_PRIVATE | MAP_ANONYMOUS;
+            flags |= if noreplace {
+                MAP_FIXED_NOREPLACE
+            } else {
+                MAP_FIXED
+            };
+            if noreserve {
+                flags |= MAP_NORESERVE;
+            }
+            let r = do_mmap(k, task, at(pg), n * PAGE, prot.bits() as u32, flags, 0);
+            let ret = r.map_or_else(|e| -i64::from(e), |a| a.wrapping_sub(WINDOW_BASE) as i64);
+            (ret, None)
+        }
+        Op::Munmap { pg, n } => (status(do_munmap(k, task, at(pg), n * PAGE)), None),
+        Op::Mprotect { pg, n, prot } => (
+            status(do_mprotect(k, task, at(pg), n * PAGE, prot.bits() as u32)),
+            None,
+        ),
+        Op::Dontneed { pg, n } => (
+            status(do_madvise(k, task, at(pg), n * PAGE, MADV_DONTNEED)),
+            None,
+        ),
+        Op::Touch { pg, off, value } => {
+            let addr = at(pg) + off;
+            let r = match value {
+                None => user_read(k, task, addr, 0, 1).map(|b| b[0]),
+                Some(v) => user_write(k, task, addr, 0, 1, v).map(|()| v),
+            };
+            let touch = match r {
+                Ok(b) => Touch::Ok(b),
+                Err(Signal::SegvMapErr) => Touch::SegvMapErr,
+                Err(Signal::Bus) => Touch::BusAdrErr,
+                Err(_) => Touch::SegvAccErr,
+            };
+            (0, Some(touch))
+        }
+    };
+    Obs {
+        ret,
+        touch,
+        vmas: model_vmas(task),
+        pages: model_pages(k, task),
+    }
+}
+
+/// The model's VMAs in the window, as /proc/self/maps would show them.
+fn model_vmas(task: &Task) -> Vec<VmaView> {
+    let (lo, hi) = (WINDOW_BASE, WINDOW_BASE + WINDOW_PAGES * PAGE);
+    let mmap = task.mm.mmap_lock.peek();
+    mmap.vmas
+        .iter()
+        .filter(|v| v.end() > lo && v.start() < hi)
+        .map(|v| {
+            let f = v.flags();
+            let bit = |b: u64, c: char| if f & b != 0 { c } else { '-' };
+            VmaView {
+                start: (v.start().max(lo) - lo) / PAGE,
+                end: (v.end().min(hi) - lo) / PAGE,
+                perms: format!(
+                    "{}{}{}{}",
+                    bit(vm_flags::VM_READ, 'r'),
+                    bit(vm_flags::VM_WRITE, 'w'),
+                    bit(vm_flags::VM_EXEC, 'x'),
+                    if f & vm_flags::VM_SHARED != 0 {
+                        's'
+                    } else {
+                        'p'
+                    }
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The model's residency of each window page, as pagemap would show it.
+fn model_pages(k: &Kernel, task: &Task) -> String {
+    (0..WINDOW_PAGES)
+        .map(|pg| {
+            let addr = at(pg);
+            let Some(pmd) = peek_pmd(k, &task.mm, addr) else {
+                return '.';
+            };
+            let Some(slot) = pte_offset(k, pmd.peek(), addr) else {
+                return '.';
+            };
+            let pte = Pte(slot.peek());
+            if pte.0 == 0 || !k.pte_present(pte) {
+                return '.';
+            }
+            match k.mem.pfn_folio(k.pte_pfn(pte)) {
+                Some(f) if f.kind.get() == FolioKind::Anon && f.mapcount.get() == 1 => 'X',
+                _ => 'z',
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Comparison and shrinking
+
+/// The first op whose observations differ, and at which level.
+pub fn compare(model: &[Obs], host: &[Obs], l2: bool) -> Option<(usize, &'static str)> {
+    model.iter().zip(host).enumerate().find_map(|(i, (m, h))| {
+        let level = if m.ret != h.ret {
+            "L0 return value"
+        } else if m.touch != h.touch {
+            "L0 touch outcome"
+        } else if page_view(&m.vmas, WINDOW_PAGES) != page_view(&h.vmas, WINDOW_PAGES) {
+            "L0 mapping view"
+        } else if m.pages != h.pages {
+            "L1 residency"
+        } else if l2 && m.vmas != h.vmas {
+            "L2 VMA boundaries"
+        } else {
+            return None;
+        };
+        Some((i, level))
+    })
+}
+
+/// Both sides of one sequence, and the time each took.
+struct Sides {
+    model: Vec<Obs>,
+    host: Vec<Obs>,
+    host_time: Duration,
+    model_time: Duration,
+}
+
+fn run_both(oracle: &mut Oracle, profile: &Profile, ops: &[Op]) -> Result<Sides, CliError> {
+    let t0 = Instant::now();
+    let host = match oracle
+        .run(ops)
+        .map_err(|e| CliError::Usage(format!("oracle: {e}")))?
+    {
+        SequenceResult::Ran(obs) => obs,
+        SequenceResult::SetupFailed(why) => {
+            return Err(CliError::Usage(format!(
+                "the host kernel oracle could not run a sequence: {why}"
+            )))
+        }
+    };
+    let t1 = Instant::now();
+    let model = run_model(profile, ops).map_err(CliError::Internal)?;
+    Ok(Sides {
+        model,
+        host,
+        host_time: t1 - t0,
+        model_time: t1.elapsed(),
+    })
+}
+
+/// Removes chunks of ops while the sequence still diverges (ddmin on the
+/// op list). The oracle is deterministic, so every step replays exactly.
+fn shrink(
+    oracle: &mut Oracle,
+    profile: &Profile,
+    ops: Vec<Op>,
+    l2: bool,
+) -> Result<Vec<Op>, CliError> {
+    let mut cur = ops;
+    let mut chunk = cur.len().div_ceil(2);
+    while chunk >= 1 {
+        let mut i = 0;
+        let mut progressed = false;
+        while i < cur.len() {
+            let mut candidate = cur.clone();
+            candidate.drain(i..(i + chunk).min(cur.len()));
+            let sides = run_both(oracle, profile, &candidate)?;
+            if !candidate.is_empty() && compare(&sides.model, &sides.host, l2).is_some() {
+                cur = candidate;
+                progressed = true;
+            } else {
+                i += chunk;
+            }
+        }
+        if !progressed {
+            chunk /= 2;
+        }
+    }
+    Ok(cur)
+}
+
+// ---------------------------------------------------------------------------
+// Calibration
+
+/// A probe: ops, the last op's VMA layout if the newer rule holds, if the
+/// older one holds, and the knob it decides.
+struct Probe {
+    knob: &'static str,
+    ops: Vec<Op>,
+    newer: Vec<(u64, u64)>,
+    older: Vec<(u64, u64)>,
+}
+
+fn probes() -> Vec<Probe> {
+    let mmap = |pg, n, prot, noreserve| Op::Mmap {
+        pg,
+        n,
+        prot,
+        noreserve,
+        noreplace: false,
+    };
+    vec![
+        // S3: an unfaulted RW mapping made read-only next to a new read-only
+        // one merges only if mprotect dropped VM_ACCOUNT (6.7+).
+        Probe {
+            knob: "unaccount_unfaulted_on_mprotect",
+            ops: vec![
+                mmap(0, 2, Prot::ReadWrite, false),
+                Op::Mprotect {
+                    pg: 0,
+                    n: 2,
+                    prot: Prot::Read,
+                },
+                mmap(2, 2, Prot::Read, false),
+            ],
+            newer: vec![(0, 4)],
+            older: vec![(0, 2), (2, 4)],
+        },
+        // S2 (selftest mprotect_unfaulted_left): a faulted range made
+        // read-only next to an unfaulted read-only one merges on 6.16+.
+        Probe {
+            knob: "anon_merge_faulted_unfaulted",
+            ops: vec![
+                mmap(1, 10, Prot::ReadWrite, true),
+                Op::Mprotect {
+                    pg: 1,
+                    n: 5,
+                    prot: Prot::Read,
+                },
+                Op::Touch {
+                    pg: 6,
+                    off: 0,
+                    value: Some(0x78),
+                },
+                Op::Mprotect {
+                    pg: 6,
+                    n: 5,
+                    prot: Prot::Read,
+                },
+            ],
+            newer: vec![(1, 11)],
+            older: vec![(1, 6), (6, 11)],
+        },
+    ]
+}
+
+/// Runs the probes on the host; returns the knob values it follows, and a
+/// note if some probe matched neither known behaviour (L2 is then off).
+fn calibrate(oracle: &mut Oracle) -> Result<(Vec<(String, String)>, Option<String>), CliError> {
+    let mut knobs = Vec::new();
+    let mut note = None;
+    for p in probes() {
+        let SequenceResult::Ran(obs) = oracle
+            .run(&p.ops)
+            .map_err(|e| CliError::Usage(format!("oracle: {e}")))?
+        else {
+            return Err(CliError::Usage("calibration probe could not run".into()));
+        };
+        let layout: Vec<(u64, u64)> = obs
+            .last()
+            .map(|o| o.vmas.iter().map(|v| (v.start, v.end)).collect())
+            .unwrap_or_default();
+        let value = if layout == p.newer {
+            "on"
+        } else if layout == p.older {
+            "off"
+        } else {
+            note = Some(format!(
+                "calibration probe for {} gave {layout:?}, matching no known kernel: \
+                 VMA boundaries (L2) are not compared",
+                p.knob
+            ));
+            continue;
+        };
+        knobs.push((p.knob.to_string(), value.to_string()));
+    }
+    Ok((knobs, note))
+}
+
+// ---------------------------------------------------------------------------
+// The command
+
+/// Whether this machine can serve as the oracle at all.
+pub fn host_supported() -> Result<(), String> {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return Err("the host-kernel oracle needs Linux on x86-64".into());
+    }
+    if !Path::new("/proc/self/pagemap").exists() {
+        return Err("/proc/self/pagemap is missing".into());
+    }
+    Ok(())
+}
+
+/// `mmrace conform`.
+pub fn conform(opts: &ConformOptions) -> Result<ConformReport, CliError> {
+    if opts.sequences == 0 || opts.ops == 0 {
+        return Err(CliError::Usage(
+            "--sequences and --ops must be at least 1".into(),
+        ));
+    }
+    host_supported().map_err(CliError::Usage)?;
+    let start = Instant::now();
+    let mut oracle = Oracle::spawn(&opts.program)
+        .map_err(|e| CliError::Usage(format!("cannot start the oracle server: {e}")))?;
+    let (mut knobs, note) = calibrate(&mut oracle)?;
+    for (name, value) in &opts.knobs {
+        knobs.retain(|(k, _)| k != name);
+        knobs.push((name.clone(), value.clone()));
+    }
+    let profile = mm::profile(CONFORM_PROFILE)
+        .and_then(|p| p.with_overrides(&knobs))
+        .map_err(CliError::Usage)?;
+    let l2 = note.is_none();
+    let mut report = ConformReport {
+        knobs,
+        l2,
+        calibration_note: note,
+        sequences: 0,
+        ops: 0,
+        elapsed: Duration::ZERO,
+        host_time: Duration::ZERO,
+        model_time: Duration::ZERO,
+        divergence: None,
+    };
+    for index in 0..opts.sequences {
+        let ops = generate(opts.seed, index, opts.ops);
+        let sides = run_both(&mut oracle, &profile, &ops)?;
+        report.sequences += 1;
+        report.ops += ops.len() as u64;
+        report.host_time += sides.host_time;
+        report.model_time += sides.model_time;
+        if let Some((op, _)) = compare(&sides.model, &sides.host, l2) {
+            report.divergence = Some(minimise(&mut oracle, &profile, index, ops, op, l2)?);
+            break;
+        }
+    }
+    report.elapsed = start.elapsed();
+    Ok(report)
+}
+
+fn minimise(
+    oracle: &mut Oracle,
+    profile: &Profile,
+    sequence: u64,
+    ops: Vec<Op>,
+    first: usize,
+    l2: bool,
+) -> Result<Divergence, CliError> {
+    let original_len = ops.len();
+    let prefix = ops[..=first].to_vec();
+    let ops = shrink(oracle, profile, prefix, l2)?;
+    let sides = run_both(oracle, profile, &ops)?;
+    let (op, level) = compare(&sides.model, &sides.host, l2)
+        .ok_or_else(|| CliError::Internal("a shrunk sequence stopped diverging".into()))?;
+    Ok(Divergence {
+        sequence,
+        original_len,
+        original_op: first,
+        model: sides.model[op].clone(),
+        host: sides.host[op].clone(),
+        ops,
+        op,
+        level,
+    })
+}
+
+/// Text for one observation.
+pub fn describe_obs(o: &Obs) -> String {
+    let vmas: Vec<String> = o
+        .vmas
+        .iter()
+        .map(|v| format!("[{}-{} {}]", v.start, v.end, v.perms))
+        .collect();
+    let touch = o.touch.map_or(String::new(), |t| format!(" touch={t:?}"));
+    format!(
+        "ret={}{touch} vmas={} pages={}",
+        o.ret,
+        vmas.join(""),
+        o.pages
+    )
+}
