@@ -492,9 +492,12 @@ fn probes() -> Vec<Probe> {
     ]
 }
 
+/// Knob values the host follows, and why L2 is off if it is.
+type Calibration = (Vec<(String, String)>, Option<String>);
+
 /// Runs the probes on the host; returns the knob values it follows, and a
 /// note if some probe matched neither known behaviour (L2 is then off).
-fn calibrate(oracle: &mut Oracle) -> Result<(Vec<(String, String)>, Option<String>), CliError> {
+fn calibrate(oracle: &mut Oracle) -> Result<Calibration, CliError> {
     let mut knobs = Vec::new();
     let mut note = None;
     for p in probes() {
