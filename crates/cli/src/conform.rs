@@ -24,6 +24,7 @@ use mm::mmap::{
     do_mmap, do_mprotect, do_munmap, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE,
     MAP_PRIVATE,
 };
+use mm::mremap::do_mremap;
 use mm::pgtable::{peek_pmd, pte_offset};
 use mm::Profile;
 use oracle::client::Oracle;
@@ -112,6 +113,36 @@ impl Rng {
     }
 }
 
+/// An mremap staying inside the window: in place (shrink or expand), or a
+/// fixed move (MAYMOVE|FIXED, sometimes DONTUNMAP, sometimes resizing).
+/// Never MAYMOVE alone, which would let the kernel place the mapping
+/// outside the window.
+fn mremap(rng: &mut Rng, pg: u64) -> Op {
+    let room = WINDOW_PAGES - pg;
+    let old_n = 1 + rng.below(room.min(8));
+    let new_n = 1 + rng.below(room.min(8));
+    let flags = match rng.below(4) {
+        0 => 0,
+        1 => 3,
+        2 => 7,
+        _ => 3,
+    };
+    let new_n = if flags == 7 && rng.chance(90) {
+        old_n
+    } else {
+        new_n
+    };
+    let new_pg = rng.below(WINDOW_PAGES - new_n.max(old_n) + 1);
+    let new_n = if flags == 0 { new_n.min(room) } else { new_n };
+    Op::Mremap {
+        pg,
+        old_n,
+        new_n,
+        flags,
+        new_pg,
+    }
+}
+
 /// Sequence `index` of seed `seed`: the whole window mapped RW first, then
 /// `len - 1` random ops, some with invalid arguments (a zero length).
 pub fn generate(seed: u64, index: u64, len: u64) -> Vec<Op> {
@@ -146,6 +177,7 @@ pub fn generate(seed: u64, index: u64, len: u64) -> Vec<Op> {
                 prot: rng.prot(),
             },
             50..=59 => Op::Dontneed { pg, n },
+            60..=69 => mremap(&mut rng, pg),
             _ => Op::Touch {
                 pg,
                 off: rng.below(PAGE),
@@ -267,6 +299,25 @@ fn model_op(k: &Kernel, task: &Task, op: &Op) -> Obs {
             status(do_madvise(k, task, at(pg), n * PAGE, MADV_DONTNEED)),
             None,
         ),
+        Op::Mremap {
+            pg,
+            old_n,
+            new_n,
+            flags,
+            new_pg,
+        } => {
+            let r = do_mremap(
+                k,
+                task,
+                at(pg),
+                old_n * PAGE,
+                new_n * PAGE,
+                flags,
+                at(new_pg),
+            );
+            let ret = r.map_or_else(|e| -i64::from(e), |a| a.wrapping_sub(WINDOW_BASE) as i64);
+            (ret, None)
+        }
         Op::Touch { pg, off, value } => {
             let addr = at(pg) + off;
             let r = match value {
@@ -430,13 +481,13 @@ fn shrink(
 // ---------------------------------------------------------------------------
 // Calibration
 
-/// A probe: ops, the last op's VMA layout if the newer rule holds, if the
-/// older one holds, and the knob it decides.
+/// A probe: ops, the last op's outcome (return value and VMA layout) if
+/// the newer rule holds and if the older one holds, and the knob it decides.
 struct Probe {
     knob: &'static str,
     ops: Vec<Op>,
-    newer: Vec<(u64, u64)>,
-    older: Vec<(u64, u64)>,
+    newer: (i64, Vec<(u64, u64)>),
+    older: (i64, Vec<(u64, u64)>),
 }
 
 fn probes() -> Vec<Probe> {
@@ -461,8 +512,8 @@ fn probes() -> Vec<Probe> {
                 },
                 mmap(2, 2, Prot::Read, false),
             ],
-            newer: vec![(0, 4)],
-            older: vec![(0, 2), (2, 4)],
+            newer: ((2 * PAGE) as i64, vec![(0, 4)]),
+            older: ((2 * PAGE) as i64, vec![(0, 2), (2, 4)]),
         },
         // S2 (selftest mprotect_unfaulted_left): a faulted range made
         // read-only next to an unfaulted read-only one merges on 6.16+.
@@ -486,8 +537,44 @@ fn probes() -> Vec<Probe> {
                     prot: Prot::Read,
                 },
             ],
-            newer: vec![(1, 11)],
-            older: vec![(1, 6), (6, 11)],
+            newer: (0, vec![(1, 11)]),
+            older: (0, vec![(1, 6), (6, 11)]),
+        },
+        // S7: an in-place expansion up to a compatible next VMA merges
+        // with it from ca3d76b0aa80 (6.1).
+        Probe {
+            knob: "mremap_expand_merge",
+            ops: vec![
+                mmap(0, 2, Prot::ReadWrite, false),
+                mmap(4, 2, Prot::ReadWrite, false),
+                Op::Mremap {
+                    pg: 0,
+                    old_n: 2,
+                    new_n: 4,
+                    flags: 0,
+                    new_pg: 0,
+                },
+            ],
+            newer: (0, vec![(0, 6)]),
+            older: (0, vec![(0, 4), (4, 6)]),
+        },
+        // S11: a fixed move of a range spanning two VMAs (6.17+; before,
+        // EFAULT with nothing moved).
+        Probe {
+            knob: "mremap_multi_vma_move",
+            ops: vec![
+                mmap(0, 2, Prot::ReadWrite, false),
+                mmap(2, 2, Prot::Read, false),
+                Op::Mremap {
+                    pg: 0,
+                    old_n: 4,
+                    new_n: 4,
+                    flags: 3,
+                    new_pg: 10,
+                },
+            ],
+            newer: ((10 * PAGE) as i64, vec![(10, 12), (12, 14)]),
+            older: (-14, vec![(0, 2), (2, 4)]),
         },
     ]
 }
@@ -507,10 +594,9 @@ fn calibrate(oracle: &mut Oracle) -> Result<Calibration, CliError> {
         else {
             return Err(CliError::Usage("calibration probe could not run".into()));
         };
-        let layout: Vec<(u64, u64)> = obs
-            .last()
-            .map(|o| o.vmas.iter().map(|v| (v.start, v.end)).collect())
-            .unwrap_or_default();
+        let layout: (i64, Vec<(u64, u64)>) = obs.last().map_or((0, Vec::new()), |o| {
+            (o.ret, o.vmas.iter().map(|v| (v.start, v.end)).collect())
+        });
         let value = if layout == p.newer {
             "on"
         } else if layout == p.older {

@@ -144,6 +144,35 @@ impl Ghost {
         });
     }
 
+    /// mremap moved the pages `[from, from + n)` of `mm` to `[to, to + n)`
+    /// with their page-table entries: what they hold moves with them.
+    pub fn remap(&self, mm: u64, from: u64, to: u64, n: u64) {
+        self.split(mm, from);
+        self.split(mm, from + n);
+        let moved: Vec<(u64, Span)> = {
+            let mut spans = self.spans.borrow_mut();
+            let keys: Vec<(u64, u64)> = spans
+                .range((mm, from)..(mm, from + n))
+                .map(|(k, _)| *k)
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| spans.remove(&k).map(|s| (k.1, s)))
+                .collect()
+        };
+        self.set(mm, to, to + n, None);
+        let mut spans = self.spans.borrow_mut();
+        for (start, span) in moved {
+            let end = span.end - from + to;
+            spans.insert(
+                (mm, start - from + to),
+                Span {
+                    end,
+                    page: span.page,
+                },
+            );
+        }
+    }
+
     /// munmap or exit: the pages are gone.
     pub fn unmap(&self, mm: u64, first: u64, last: u64) {
         self.set(mm, first, last, None);

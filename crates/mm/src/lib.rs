@@ -25,6 +25,7 @@ pub mod migrate;
 pub mod mm_types;
 pub mod mmap;
 pub mod mprotect;
+pub mod mremap;
 pub mod page_alloc;
 pub mod page_vma_mapped;
 pub mod pgtable;

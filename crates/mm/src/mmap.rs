@@ -23,6 +23,7 @@ use crate::vma::{vma_merge_existing_range, vma_merge_new_range, MergeRange};
 pub const EINVAL: i32 = 22;
 pub const ENOMEM: i32 = 12;
 pub const EEXIST: i32 = 17;
+pub const EFAULT: i32 = 14;
 
 /// `PROT_*` and `MAP_*` (include/uapi/asm-generic/mman-common.h, x86).
 pub const PROT_NONE: u32 = 0;
@@ -38,7 +39,7 @@ pub const MAP_NORESERVE: u32 = 0x4000;
 pub const MAP_POPULATE: u32 = 0x8000;
 
 /// Highest user address (x86-64, 4-level: TASK_SIZE_MAX rounded down).
-const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
 /// `calc_vm_prot_bits()` + the VM_MAY* bits do_mmap adds.
 fn calc_vm_flags(prot: u32, flags: u32) -> u64 {
@@ -149,6 +150,7 @@ pub fn do_mmap(
         flags: calc_vm_flags(prot, flags),
         pgoff: start >> PAGE_SHIFT,
         anon_vma: None,
+        copied_from: None,
     };
     if vma_merge_new_range(&mut mmap, &range).is_none() {
         let vma = vm_area_alloc(mm, start, start + len, range.flags, range.pgoff);
@@ -186,7 +188,7 @@ fn get_unmapped_area(mmap: &MmapState, mm: &MmStruct, len: u64, align: u64) -> O
     fits(ceiling, MMAP_MIN_ADDR)
 }
 
-fn insert_vma(mmap: &mut MmapState, vma: Rc<Vma>) {
+pub(crate) fn insert_vma(mmap: &mut MmapState, vma: Rc<Vma>) {
     let at = mmap.vmas.partition_point(|v| v.start() < vma.start());
     mmap.vmas.insert(at, vma);
 }
@@ -274,7 +276,7 @@ pub fn do_munmap(k: &Kernel, task: &Task, addr: u64, len: u64) -> Result<(), i32
 }
 
 /// `do_vmi_munmap()` with mmap_lock held for write.
-fn munmap_locked(k: &Kernel, mm: &MmStruct, mmap: &mut MmapState, addr: u64, len: u64) {
+pub(crate) fn munmap_locked(k: &Kernel, mm: &MmStruct, mmap: &mut MmapState, addr: u64, len: u64) {
     let end = addr + len;
     split_to_range(k, mmap, addr, end);
     // Until the zap below reaches a page, a user store through its old pte
@@ -352,6 +354,9 @@ fn mprotect_fixup(
 ) {
     let _f = explore::enter("mprotect_fixup");
     let oldflags = vma.flags();
+    if newflags == oldflags {
+        return;
+    }
     if newflags & vm_flags::VM_WRITE != 0 {
         let exempt = vm_flags::VM_ACCOUNT
             | vm_flags::VM_WRITE
@@ -365,9 +370,6 @@ fn mprotect_fixup(
         && vma.anon_vma.get().is_none()
     {
         newflags &= !vm_flags::VM_ACCOUNT;
-    }
-    if newflags == oldflags {
-        return;
     }
     let vma = vma_modify_flags(k, mmap, vma, start, end, newflags);
     vma.vm_flags.set(newflags);

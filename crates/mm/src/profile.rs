@@ -152,6 +152,12 @@ pub struct Knobs {
     /// (v6.7): an anonymous VMA with no anon_vma loses VM_ACCOUNT when made
     /// read-only, so it can merge with a read-only neighbour.
     pub unaccount_unfaulted_on_mprotect: bool,
+    /// ca3d76b0aa80 "mm: add merging after mremap resize" (v6.1): an
+    /// in-place mremap expansion merges with a compatible next VMA.
+    pub mremap_expand_merge: bool,
+    /// "mm/mremap: permit mremap() move of multiple VMAs" (d23cb648e365,
+    /// v6.17): an MREMAP_FIXED move of unchanged size may span VMAs and gaps.
+    pub mremap_multi_vma_move: bool,
 }
 
 /// A named kernel: knob values plus version facts used in messages.
@@ -186,6 +192,8 @@ const V61: Knobs = Knobs {
     xen_translate_protnone: false,
     anon_merge_faulted_unfaulted: false,
     unaccount_unfaulted_on_mprotect: false,
+    mremap_expand_merge: true,
+    mremap_multi_vma_move: false,
 };
 
 /// v3.12.7 as Steven Noonan ran it, on bare metal. No THP paths (the 3.x
@@ -207,6 +215,8 @@ const V3_12_7: Knobs = Knobs {
     xen_translate_protnone: false,
     anon_merge_faulted_unfaulted: false,
     unaccount_unfaulted_on_mprotect: false,
+    mremap_expand_merge: false,
+    mremap_multi_vma_move: false,
 };
 
 /// The same kernel booted as a Xen PV guest.
@@ -271,6 +281,7 @@ pub fn profiles() -> Vec<Profile> {
             knobs: Knobs {
                 pmd_check: PmdCheck::Legacy,
                 numa_thp_migration: NumaThpMigration::MisplacedTranshuge,
+                mremap_expand_merge: false,
                 ..V61
             },
             swap_types: SwapTypes::v5_5(),
@@ -306,6 +317,7 @@ pub fn profiles() -> Vec<Profile> {
                 change_pte_range_unstable_check: false,
                 anon_merge_faulted_unfaulted: true,
                 unaccount_unfaulted_on_mprotect: true,
+                mremap_multi_vma_move: true,
                 ..V61
             },
             swap_types: SwapTypes::v6_1(),
@@ -510,6 +522,16 @@ pub static KNOBS: &[KnobDef] = &[
         "unaccount_unfaulted_on_mprotect",
         unaccount_unfaulted_on_mprotect,
         "6.7: mprotect drops VM_ACCOUNT from an unfaulted anonymous VMA made read-only"
+    ),
+    bool_knob!(
+        "mremap_expand_merge",
+        mremap_expand_merge,
+        "ca3d76b0aa80 (6.1): an in-place mremap expansion merges with the next VMA"
+    ),
+    bool_knob!(
+        "mremap_multi_vma_move",
+        mremap_multi_vma_move,
+        "d23cb648e365 (6.17): an MREMAP_FIXED move of unchanged size may span several VMAs"
     ),
 ];
 

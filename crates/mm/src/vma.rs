@@ -45,6 +45,9 @@ pub struct MergeRange {
     pub flags: u64,
     pub pgoff: u64,
     pub anon_vma: Option<u64>,
+    /// The VMA mremap copies the range from (`vmg->copied_from`): its
+    /// anon_vma goes to whichever VMA the range merges into.
+    pub copied_from: Option<Rc<Vma>>,
 }
 
 /// `can_vma_merge_after()`: `prev` can grow over the range.
@@ -122,23 +125,29 @@ pub fn vma_merge_new_range(mmap: &mut MmapState, r: &MergeRange) -> Option<Rc<Vm
         (Some(p), Some(n)) if !is_mergeable_anon_vma(anon_id(p), anon_id(&n)) => None,
         (_, n) => n,
     };
-    match (prev, next) {
+    let target = match (prev, next) {
         (Some(p), Some(n)) => {
             dup_anon_vma(&p, &n);
             remove_merged(mmap, &n);
             set_bounds(&p, p.start(), n.end(), p.vm_pgoff.get());
-            Some(p)
+            p
         }
         (Some(p), None) => {
             set_bounds(&p, p.start(), r.end, p.vm_pgoff.get());
-            Some(p)
+            p
         }
         (None, Some(n)) => {
             set_bounds(&n, r.start, n.end(), r.pgoff);
-            Some(n)
+            n
         }
-        (None, None) => None,
+        (None, None) => return None,
+    };
+    // vma_expand(): "if we are copying from a VMA (e.g. mremap()'ing), we
+    // must propagate anon_vma state".
+    if let Some(src) = &r.copied_from {
+        dup_anon_vma(&target, src);
     }
+    Some(target)
 }
 
 /// `vma_merge_existing_range()` (v6.18): the part `[start, end)` of `vma`
@@ -159,6 +168,7 @@ pub fn vma_merge_existing_range(
         flags,
         pgoff: vma.vm_pgoff.get() + ((start - vma.start()) >> PAGE_SHIFT),
         anon_vma: anon_id(vma),
+        copied_from: None,
     };
     // Before 879bca0a2c4f (v6.16) a faulted range did not merge into an
     // unfaulted neighbour [I: the rule as the selftests describe it].

@@ -212,6 +212,27 @@ impl Host {
                     (n * PAGE) as usize,
                     libc::MADV_DONTNEED,
                 )),
+                Op::Mremap {
+                    pg,
+                    old_n,
+                    new_n,
+                    flags,
+                    new_pg,
+                } => {
+                    let r = libc::syscall(
+                        libc::SYS_mremap,
+                        addr(pg),
+                        old_n * PAGE,
+                        new_n * PAGE,
+                        flags,
+                        addr(new_pg),
+                    );
+                    if r == -1 {
+                        -errno()
+                    } else {
+                        (r as u64).wrapping_sub(WINDOW_BASE) as i64
+                    }
+                }
                 Op::Touch { pg, off, value } => {
                     let at = (addr(pg) + off) as *mut u8;
                     let r = match value {

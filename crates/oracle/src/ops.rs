@@ -43,6 +43,16 @@ pub enum Op {
     Mprotect { pg: u64, n: u64, prot: Prot },
     /// `madvise(base + pg, n pages, MADV_DONTNEED)`.
     Dontneed { pg: u64, n: u64 },
+    /// `mremap(base + pg, old_n pages, new_n pages, flags, base + new_pg)`
+    /// with `flags` of MREMAP_MAYMOVE (1), MREMAP_FIXED (2) and
+    /// MREMAP_DONTUNMAP (4).
+    Mremap {
+        pg: u64,
+        old_n: u64,
+        new_n: u64,
+        flags: u64,
+        new_pg: u64,
+    },
     /// A user load (`value: None`) or store of one byte at `base + pg*4096 + off`.
     Touch {
         pg: u64,
@@ -75,6 +85,28 @@ impl fmt::Display for Op {
             Op::Munmap { pg, n } => write!(f, "munmap(pg {pg}, {n} pages)"),
             Op::Mprotect { pg, n, prot } => write!(f, "mprotect(pg {pg}, {n} pages, {prot:?})"),
             Op::Dontneed { pg, n } => write!(f, "madvise(pg {pg}, {n} pages, MADV_DONTNEED)"),
+            Op::Mremap {
+                pg,
+                old_n,
+                new_n,
+                flags,
+                new_pg,
+            } => {
+                let names: Vec<&str> = [(1, "MAYMOVE"), (2, "FIXED"), (4, "DONTUNMAP")]
+                    .iter()
+                    .filter(|(b, _)| flags & b != 0)
+                    .map(|(_, n)| *n)
+                    .collect();
+                let names = if names.is_empty() {
+                    "0".to_string()
+                } else {
+                    names.join("|")
+                };
+                write!(
+                    f,
+                    "mremap(pg {pg}, {old_n} -> {new_n} pages, {names}, new pg {new_pg})"
+                )
+            }
             Op::Touch { pg, off, value } => match value {
                 None => write!(f, "read  pg {pg} + {off:#x}"),
                 Some(v) => write!(f, "write pg {pg} + {off:#x} = {v:#04x}"),
