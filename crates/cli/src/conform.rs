@@ -9,6 +9,7 @@
 //! calibrated from what the host kernel does, never from its version string.
 
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,19 +20,25 @@ use mm::arch::x86::mm::fault::{user_read, user_write, Signal};
 use mm::arch::x86::pgtable::Pte;
 use mm::kernel::fork::mm_alloc;
 use mm::madvise::{do_madvise, MADV_DONTNEED};
-use mm::mm_types::{vm_flags, FolioKind, Kernel, Machine, Task, Thp};
+use mm::mm_types::{vm_flags, AddressSpace, FolioKind, Kernel, Machine, Task, Thp};
 use mm::mmap::{
-    do_mmap, do_mprotect, do_munmap, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE,
-    MAP_PRIVATE,
+    do_mmap, do_mmap_file, do_mprotect, do_munmap, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE,
+    MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED,
 };
 use mm::mremap::do_mremap;
 use mm::pgtable::{peek_pmd, pte_offset};
+use mm::shmem::{shmem_file_read, shmem_file_write, shmem_setattr_size};
 use mm::Profile;
 use oracle::client::Oracle;
-use oracle::ops::{page_view, VmaView};
+use oracle::ops::Request;
+use oracle::ops::{fnv1a, page_view, uses_file, FileView, VmaView, FILE_PAGES};
 use oracle::{Obs, Op, Prot, SequenceResult, Touch, PAGE, WINDOW_BASE, WINDOW_PAGES};
 
 use crate::CliError;
+
+/// Full observations every this many ops on the fast path (and after the
+/// last op); a divergence is then replayed with every op observed.
+pub const FAST_EVERY: u64 = 10;
 
 /// The profile the model runs conformance under, before calibration.
 pub const CONFORM_PROFILE: &str = "linux-6.18";
@@ -42,6 +49,8 @@ pub struct ConformOptions {
     pub seed: u64,
     pub sequences: u64,
     pub ops: u64,
+    /// Also generate memfd mappings, ftruncate, pwrite and pread.
+    pub files: bool,
     /// Knob overrides applied after calibration (to break a rule on purpose).
     pub knobs: Vec<(String, String)>,
     /// The `mmrace` binary that serves as the oracle (`oracle-server`).
@@ -143,9 +152,41 @@ fn mremap(rng: &mut Rng, pg: u64) -> Op {
     }
 }
 
+/// A memfd op: a shared or private mapping of it, a truncation (sometimes
+/// to a partial page), or a pwrite/pread, all within [`FILE_PAGES`].
+fn file_op(rng: &mut Rng, pg: u64, n: u64) -> Op {
+    match rng.below(10) {
+        0..=4 => Op::MmapFile {
+            pg,
+            n,
+            prot: rng.prot(),
+            shared: rng.chance(50),
+            file_pg: rng.below(FILE_PAGES),
+        },
+        5..=6 => {
+            let pages = rng.below(FILE_PAGES + 1);
+            let partial = if rng.chance(30) { rng.below(PAGE) } else { 0 };
+            Op::Ftruncate {
+                len: (pages * PAGE + partial).min(FILE_PAGES * PAGE),
+            }
+        }
+        7..=8 => {
+            let off = rng.below(FILE_PAGES * PAGE);
+            Op::Pwrite {
+                off,
+                len: (1 + rng.below(2 * PAGE)).min(FILE_PAGES * PAGE - off),
+                value: (rng.below(255) + 1) as u8,
+            }
+        }
+        _ => Op::Pread {
+            off: rng.below(FILE_PAGES * PAGE),
+        },
+    }
+}
+
 /// Sequence `index` of seed `seed`: the whole window mapped RW first, then
 /// `len - 1` random ops, some with invalid arguments (a zero length).
-pub fn generate(seed: u64, index: u64, len: u64) -> Vec<Op> {
+pub fn generate(seed: u64, index: u64, len: u64, files: bool) -> Vec<Op> {
     let mut rng = Rng(seed ^ index.wrapping_mul(0xd1b5_4a32_d192_ed03));
     let mut ops = vec![Op::Mmap {
         pg: 0,
@@ -162,6 +203,10 @@ pub fn generate(seed: u64, index: u64, len: u64) -> Vec<Op> {
         } else {
             1 + rng.below(room.min(8))
         };
+        if files && rng.chance(25) {
+            ops.push(file_op(&mut rng, pg, n));
+            continue;
+        }
         let op = match rng.below(100) {
             0..=14 => Op::Mmap {
                 pg,
@@ -194,12 +239,17 @@ pub fn generate(seed: u64, index: u64, len: u64) -> Vec<Op> {
 
 /// Runs `ops` on the model (as the sequential setup of one execution, so a
 /// kernel finding of the model is caught and reported) and observes it.
-pub fn run_model(profile: &Profile, ops: &[Op]) -> Result<Vec<Obs>, String> {
+pub fn run_model(profile: &Profile, ops: &[Op], every: u64) -> Result<Vec<Obs>, String> {
     let h = ModelRun {
         profile: profile.clone(),
-        ops: ops.to_vec(),
+        req: Request {
+            ops: ops.to_vec(),
+            every,
+        },
         out: Mutex::new(Vec::new()),
     };
+    // The harness builds the model in start(); the Mutex hands the
+    // observations back.
     let config = ExecutionConfig {
         steps_max: 1 << 20,
         tracing: false,
@@ -222,7 +272,7 @@ pub fn run_model(profile: &Profile, ops: &[Op]) -> Result<Vec<Obs>, String> {
 
 struct ModelRun {
     profile: Profile,
-    ops: Vec<Op>,
+    req: Request,
     out: Mutex<Vec<Obs>>,
 }
 
@@ -242,7 +292,16 @@ impl Harness for ModelRun {
             node: 0,
             mm,
         };
-        let obs = self.ops.iter().map(|op| model_op(&k, &task, op)).collect();
+        let ops = &self.req.ops;
+        let file = uses_file(ops).then(|| Rc::new(AddressSpace::new(k.next_id())));
+        let obs = ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                let full = self.req.full_at(i, ops.len());
+                model_op(&k, &task, file.as_ref(), op, full)
+            })
+            .collect();
         *self.out.lock().unwrap() = obs;
         Box::new(ModelDone(k))
     }
@@ -268,8 +327,42 @@ fn status(r: Result<(), i32>) -> i64 {
     r.map_or_else(|e| -i64::from(e), |()| 0)
 }
 
-fn model_op(k: &Kernel, task: &Task, op: &Op) -> Obs {
+fn model_op(k: &Kernel, task: &Task, file: Option<&Rc<AddressSpace>>, op: &Op, full: bool) -> Obs {
     let (ret, touch) = match *op {
+        Op::MmapFile {
+            pg,
+            n,
+            prot,
+            shared,
+            file_pg,
+        } => {
+            let f = file.expect("file ops have a file");
+            let kind = if shared { MAP_SHARED } else { MAP_PRIVATE };
+            let r = do_mmap_file(
+                k,
+                task,
+                at(pg),
+                n * PAGE,
+                prot.bits() as u32,
+                kind | MAP_FIXED,
+                f,
+                file_pg,
+            );
+            let ret = r.map_or_else(|e| -i64::from(e), |a| a.wrapping_sub(WINDOW_BASE) as i64);
+            (ret, None)
+        }
+        Op::Ftruncate { len } => {
+            shmem_setattr_size(k, file.expect("file ops have a file"), len);
+            (0, None)
+        }
+        Op::Pwrite { off, len, value } => {
+            let f = file.expect("file ops have a file");
+            (shmem_file_write(k, f, off, len, value) as i64, None)
+        }
+        Op::Pread { off } => match shmem_file_read(file.expect("file ops have a file"), off) {
+            Some(b) => (1, Some(Touch::Ok(b))),
+            None => (0, None),
+        },
         Op::Mmap {
             pg,
             n,
@@ -333,11 +426,45 @@ fn model_op(k: &Kernel, task: &Task, op: &Op) -> Obs {
             (0, Some(touch))
         }
     };
+    if !full {
+        return Obs {
+            ret,
+            touch,
+            vmas: Vec::new(),
+            pages: String::new(),
+            file: None,
+        };
+    }
     Obs {
         ret,
         touch,
         vmas: model_vmas(task),
         pages: model_pages(k, task),
+        file: file.map(|f| file_view(f)),
+    }
+}
+
+/// The file's size and page hashes up to EOF, from the page cache.
+fn file_view(file: &AddressSpace) -> FileView {
+    let size = file.i_size.get();
+    let pages = file.pages.borrow();
+    let hashes = (0..size.div_ceil(PAGE))
+        .map(|i| {
+            let len = (size - i * PAGE).min(PAGE) as usize;
+            let mut bytes = vec![0u8; len];
+            if let Some(f) = pages.get(&i) {
+                let data = f.data.borrow();
+                bytes.fill(data[0].fill);
+                for (&off, &b) in data[0].bytes.range(..len as u16) {
+                    bytes[off as usize] = b;
+                }
+            }
+            fnv1a(&bytes)
+        })
+        .collect();
+    FileView {
+        size,
+        pages: hashes,
     }
 }
 
@@ -386,6 +513,7 @@ fn model_pages(k: &Kernel, task: &Task) -> String {
                 return '.';
             }
             match k.mem.pfn_folio(k.pte_pfn(pte)) {
+                Some(f) if f.kind.get() == FolioKind::Shmem => 'f',
                 Some(f) if f.kind.get() == FolioKind::Anon && f.mapcount.get() == 1 => 'X',
                 _ => 'z',
             }
@@ -405,6 +533,8 @@ pub fn compare(model: &[Obs], host: &[Obs], l2: bool) -> Option<(usize, &'static
             "L0 touch outcome"
         } else if page_view(&m.vmas, WINDOW_PAGES) != page_view(&h.vmas, WINDOW_PAGES) {
             "L0 mapping view"
+        } else if m.file != h.file {
+            "L0 file contents"
         } else if m.pages != h.pages {
             "L1 residency"
         } else if l2 && m.vmas != h.vmas {
@@ -424,10 +554,15 @@ struct Sides {
     model_time: Duration,
 }
 
-fn run_both(oracle: &mut Oracle, profile: &Profile, ops: &[Op]) -> Result<Sides, CliError> {
+fn run_both(
+    oracle: &mut Oracle,
+    profile: &Profile,
+    ops: &[Op],
+    every: u64,
+) -> Result<Sides, CliError> {
     let t0 = Instant::now();
     let host = match oracle
-        .run(ops)
+        .run_observing(ops, every)
         .map_err(|e| CliError::Usage(format!("oracle: {e}")))?
     {
         SequenceResult::Ran(obs) => obs,
@@ -438,7 +573,7 @@ fn run_both(oracle: &mut Oracle, profile: &Profile, ops: &[Op]) -> Result<Sides,
         }
     };
     let t1 = Instant::now();
-    let model = run_model(profile, ops).map_err(CliError::Internal)?;
+    let model = run_model(profile, ops, every).map_err(CliError::Internal)?;
     Ok(Sides {
         model,
         host,
@@ -463,7 +598,7 @@ fn shrink(
         while i < cur.len() {
             let mut candidate = cur.clone();
             candidate.drain(i..(i + chunk).min(cur.len()));
-            let sides = run_both(oracle, profile, &candidate)?;
+            let sides = run_both(oracle, profile, &candidate, 1)?;
             if !candidate.is_empty() && compare(&sides.model, &sides.host, l2).is_some() {
                 cur = candidate;
                 progressed = true;
@@ -660,14 +795,14 @@ pub fn conform(opts: &ConformOptions) -> Result<ConformReport, CliError> {
         divergence: None,
     };
     for index in 0..opts.sequences {
-        let ops = generate(opts.seed, index, opts.ops);
-        let sides = run_both(&mut oracle, &profile, &ops)?;
+        let ops = generate(opts.seed, index, opts.ops, opts.files);
+        let sides = run_both(&mut oracle, &profile, &ops, FAST_EVERY)?;
         report.sequences += 1;
         report.ops += ops.len() as u64;
         report.host_time += sides.host_time;
         report.model_time += sides.model_time;
-        if let Some((op, _)) = compare(&sides.model, &sides.host, l2) {
-            report.divergence = Some(minimise(&mut oracle, &profile, index, ops, op, l2)?);
+        if compare(&sides.model, &sides.host, l2).is_some() {
+            report.divergence = Some(minimise(&mut oracle, &profile, index, ops, l2)?);
             break;
         }
     }
@@ -680,13 +815,16 @@ fn minimise(
     profile: &Profile,
     sequence: u64,
     ops: Vec<Op>,
-    first: usize,
     l2: bool,
 ) -> Result<Divergence, CliError> {
     let original_len = ops.len();
+    // Observe every op to find the first one that diverges.
+    let sides = run_both(oracle, profile, &ops, 1)?;
+    let (first, _) = compare(&sides.model, &sides.host, l2)
+        .ok_or_else(|| CliError::Internal("a divergence vanished when observed fully".into()))?;
     let prefix = ops[..=first].to_vec();
     let ops = shrink(oracle, profile, prefix, l2)?;
-    let sides = run_both(oracle, profile, &ops)?;
+    let sides = run_both(oracle, profile, &ops, 1)?;
     let (op, level) = compare(&sides.model, &sides.host, l2)
         .ok_or_else(|| CliError::Internal("a shrunk sequence stopped diverging".into()))?;
     Ok(Divergence {

@@ -449,18 +449,13 @@ fn cmd_conform(
     knobs: Vec<(String, String)>,
     json: bool,
 ) -> Result<i32, CliError> {
-    if files {
-        return Err(CliError::Usage(
-            "--files: file-backed (memfd) mappings, ftruncate and pread/pwrite are not modelled yet"
-                .into(),
-        ));
-    }
     let program = std::env::current_exe()
         .map_err(|e| CliError::Internal(format!("cannot find the mmrace binary: {e}")))?;
     let opts = mmrace::conform::ConformOptions {
         seed,
         sequences,
         ops,
+        files,
         knobs,
         program,
     };

@@ -1036,9 +1036,14 @@ fn seed000_numa_scan_replays_byte_for_byte() {
 
 #[test]
 fn conform_rejects_bad_parameters() {
-    let out = mmrace(&["conform", "--files"]);
+    let out = mmrace(&["conform", "--ops", "0"]);
     out.expect_code(2);
-    assert!(out.stderr.contains("not modelled yet"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--sequences and --ops must be at least 1"),
+        "{}",
+        out.stderr
+    );
     mmrace(&["conform", "--sequences", "0"]).expect_code(2);
     let out = mmrace(&["conform", "--sequences", "1", "--knob", "no_such_knob=on"]);
     out.expect_code(2);

@@ -17,6 +17,7 @@ fn options(sequences: u64, ops: u64, knobs: &[(&str, &str)]) -> ConformOptions {
         seed: 0,
         sequences,
         ops,
+        files: true,
         knobs: knobs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -97,7 +98,7 @@ fn the_oracle_is_deterministic() {
     }
     let mut oracle = Oracle::spawn(&program()).unwrap();
     for index in 0..5 {
-        let ops = generate(7, index, 150);
+        let ops = generate(7, index, 150, true);
         let a = oracle.run(&ops).unwrap();
         let b = oracle.run(&ops).unwrap();
         assert!(matches!(a, SequenceResult::Ran(_)), "{a:?}");
@@ -107,10 +108,10 @@ fn the_oracle_is_deterministic() {
 
 #[test]
 fn sequences_are_reproducible_and_the_model_runs_them() {
-    assert_eq!(generate(3, 9, 50), generate(3, 9, 50));
-    assert_ne!(generate(3, 9, 50), generate(3, 10, 50));
+    assert_eq!(generate(3, 9, 50, false), generate(3, 9, 50, false));
+    assert_ne!(generate(3, 9, 50, false), generate(3, 10, 50, false));
     let profile = mm::profile(mmrace::conform::CONFORM_PROFILE).unwrap();
-    let obs = run_model(&profile, &generate(3, 9, 50)).unwrap();
+    let obs = run_model(&profile, &generate(3, 9, 50, false), 1).unwrap();
     assert_eq!(obs.len(), 50);
     assert_eq!(obs[0].vmas.len(), 1, "op 0 maps the whole window");
 }

@@ -32,6 +32,7 @@ pub mod pgtable;
 pub mod pgtable_generic;
 pub mod profile;
 pub mod rmap;
+pub mod shmem;
 pub mod vma;
 
 pub use mm_types::{Kernel, Machine, MmStruct, Task, Thp};

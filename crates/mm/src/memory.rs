@@ -33,6 +33,7 @@ use crate::mm_types::{
     vm_flags, Folio, FolioKind, Kernel, MmStruct, MmapState, Task, Vma, HPAGE_PMD_SIZE,
     MM_ANONPAGES, PAGE_SIZE,
 };
+use crate::mm_types::{AddressSpace, MM_SHMEMPAGES};
 use crate::pgtable::{
     alloc_table, free_table, pgd_offset, pmd_lock, pmd_offset, populate_val, pte_lockptr,
     pte_offset, pud_offset, table_of, upper_populate_val, EntryRef, Ptl,
@@ -42,6 +43,7 @@ use crate::pgtable_generic::{
 };
 use crate::profile::PteOffsetMapLock;
 use crate::rmap::{anon_vma_prepare, page_add_new_anon_rmap, page_remove_rmap};
+use crate::shmem::{cached_folio, fault_around_window, file_index, shmem_fault};
 
 /// `vm_fault_t` bits (include/linux/mm_types.h).
 pub const VM_FAULT_OOM: u32 = 0x0001;
@@ -273,7 +275,10 @@ fn handle_pte_fault(vmf: &VmFault<'_>) -> u32 {
         }
     }
     let Some((pte, orig)) = orig_pte else {
-        return do_anonymous_page(vmf);
+        return match vmf.vma.vm_file.get() {
+            Some(file) => do_fault(vmf, file),
+            None => do_anonymous_page(vmf),
+        };
     };
     if let Some(numa) = k.profile.numa_bit() {
         return handle_pte_fault_v3(vmf, numa, &pte, orig);
@@ -396,6 +401,116 @@ fn do_anonymous_page(vmf: &VmFault<'_>) -> u32 {
     install_pte(vmf, entry, Some(folio))
 }
 
+/// `do_fault()` (v6.18) for a shmem file VMA: read, COW or shared fault.
+fn do_fault(vmf: &VmFault<'_>, file: &Rc<AddressSpace>) -> u32 {
+    let _f = explore::enter("do_fault");
+    if !pte_alloc(vmf.k, vmf.task, &vmf.pmd) {
+        return VM_FAULT_OOM;
+    }
+    if !vmf.is_write() {
+        do_read_fault(vmf, file)
+    } else if vmf.vma.flags() & vm_flags::VM_SHARED == 0 {
+        do_cow_fault(vmf, file)
+    } else {
+        do_shared_fault(vmf, file)
+    }
+}
+
+/// `do_read_fault()`: fault-around first (map cached neighbours, and the
+/// page itself if cached), then `__do_fault()` and `finish_fault()`.
+fn do_read_fault(vmf: &VmFault<'_>, file: &Rc<AddressSpace>) -> u32 {
+    let _f = explore::enter("do_read_fault");
+    let (k, vma) = (vmf.k, vmf.vma);
+    for addr in fault_around_window(vma, vmf.address).step_by(PAGE_SIZE as usize) {
+        if let Some(folio) = cached_folio(file, file_index(vma, addr)) {
+            let entry = k.pfn_pte(folio.pfn, vma.vm_page_prot.get());
+            finish_fault(vmf, addr, entry, folio, MM_SHMEMPAGES);
+        }
+    }
+    if pte_mapped(vmf, vmf.address) {
+        return 0;
+    }
+    let folio = match shmem_fault(k, file, file_index(vma, vmf.address)) {
+        Ok(f) => f,
+        Err(ret) => return ret,
+    };
+    let entry = k.pfn_pte(folio.pfn, vma.vm_page_prot.get());
+    finish_fault(vmf, vmf.address, entry, folio, MM_SHMEMPAGES);
+    0
+}
+
+/// `do_cow_fault()`: a write fault on a private file mapping copies the
+/// file page (allocated in the page cache if it was a hole) into a new
+/// anonymous page.
+fn do_cow_fault(vmf: &VmFault<'_>, file: &Rc<AddressSpace>) -> u32 {
+    let _f = explore::enter("do_cow_fault");
+    let (k, vma) = (vmf.k, vmf.vma);
+    if !anon_vma_prepare(k, vma) {
+        return VM_FAULT_OOM;
+    }
+    let Some(new) = k.mem.alloc_pages(vmf.task.node, 0, FolioKind::Anon) else {
+        return VM_FAULT_OOM;
+    };
+    let page = match shmem_fault(k, file, file_index(vma, vmf.address)) {
+        Ok(f) => f,
+        Err(ret) => {
+            k.mem.free_folio(&new);
+            return ret;
+        }
+    };
+    new.data.borrow_mut()[0] = page.data.borrow()[0].clone();
+    put_folio(k, &page);
+    let entry = pte_mkwrite(pte_mkdirty(k.pfn_pte(new.pfn, vma.vm_page_prot.get())));
+    finish_fault(vmf, vmf.address, entry, new, MM_ANONPAGES);
+    0
+}
+
+/// `do_shared_fault()`: a write fault on a shared mapping maps the page
+/// cache page writable and dirty (shmem has no `page_mkwrite`).
+fn do_shared_fault(vmf: &VmFault<'_>, file: &Rc<AddressSpace>) -> u32 {
+    let _f = explore::enter("do_shared_fault");
+    let (k, vma) = (vmf.k, vmf.vma);
+    let folio = match shmem_fault(k, file, file_index(vma, vmf.address)) {
+        Ok(f) => f,
+        Err(ret) => return ret,
+    };
+    let entry = pte_mkwrite(pte_mkdirty(k.pfn_pte(folio.pfn, vma.vm_page_prot.get())));
+    finish_fault(vmf, vmf.address, entry, folio, MM_SHMEMPAGES);
+    0
+}
+
+/// Whether the pte of `addr` (in the fault's PTE table) is not none.
+fn pte_mapped(vmf: &VmFault<'_>, addr: u64) -> bool {
+    let pmd = vmf.pmd.read("pte_offset_map: read *pmd");
+    pte_offset(vmf.k, pmd, addr).is_some_and(|p| p.read("vmf->orig_pte = *pte") != 0)
+}
+
+/// `finish_fault()` / `set_pte_range()`: under the PTL, install `entry`
+/// for `folio` at `addr` if the pte is still none; account it in rss
+/// counter `member`. The folio's reference passes to the mapping, or is
+/// dropped if the pte was taken meanwhile.
+fn finish_fault(vmf: &VmFault<'_>, addr: u64, entry: Pte, folio: Rc<Folio>, member: usize) {
+    let (k, mm) = (vmf.k, vmf.mm());
+    let Some(map) = pte_offset_map_lock(k, mm, &vmf.pmd, addr) else {
+        put_folio(k, &folio);
+        return;
+    };
+    if !pte_none(Pte(map.pte.read_locked())) {
+        map.ptl.unlock("pte_unmap_unlock");
+        put_folio(k, &folio);
+        return;
+    }
+    mm.add_mm_counter(member, 1);
+    if folio.kind.get() == FolioKind::Anon {
+        page_add_new_anon_rmap(&folio, vmf.vma, addr);
+        folio.lru.set(true);
+    } else {
+        folio.mapcount.set(folio.mapcount.get() + 1);
+    }
+    k.set_pte_at(&map.pte, entry, "set_pte_range");
+    map.ptl.unlock("pte_unmap_unlock");
+}
+
 /// The locked tail of do_anonymous_page: install `entry` if the pte is
 /// still none, accounting a new anonymous folio.
 fn install_pte(vmf: &VmFault<'_>, entry: Pte, folio: Option<Rc<Folio>>) -> u32 {
@@ -429,6 +544,17 @@ fn install_pte(vmf: &VmFault<'_>, entry: Pte, folio: Option<Rc<Folio>>) -> u32 {
 fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
     let _f = explore::enter("do_wp_page");
     let k = vmf.k;
+    if vmf.vma.flags() & vm_flags::VM_SHARED != 0 {
+        // wp_page_shared(): shmem has no page_mkwrite; the pte just
+        // becomes writable.
+        k.set_pte_at(
+            &pte,
+            pte_mkyoung(pte_mkdirty(pte_mkwrite(orig))),
+            "wp_page_shared: ptep_set_access_flags",
+        );
+        ptl.unlock("pte_unmap_unlock");
+        return 0;
+    }
     let old = (!pte_special(orig))
         .then(|| k.mem.pfn_folio(k.pte_pfn(orig)))
         .flatten();
@@ -481,9 +607,17 @@ fn wp_page_copy(vmf: &VmFault<'_>, orig: Pte, old: Option<Rc<Folio>>) -> u32 {
     new.lru.set(true);
     let entry = pte_mkwrite(pte_mkdirty(k.pfn_pte(new.pfn, vma.vm_page_prot.get())));
     k.set_pte_at(&map.pte, entry, "ptep_clear_flush + set_pte_at");
-    if let Some(old) = old.filter(|f| f.kind.get() == FolioKind::Anon) {
-        page_remove_rmap(&old, false);
-        put_folio(k, &old);
+    match old {
+        Some(old) if old.kind.get() == FolioKind::Anon => {
+            page_remove_rmap(&old, false);
+            put_folio(k, &old);
+        }
+        Some(old) if old.kind.get() == FolioKind::Shmem => {
+            mm.add_mm_counter(MM_SHMEMPAGES, -1);
+            page_remove_rmap(&old, false);
+            put_folio(k, &old);
+        }
+        _ => {}
     }
     map.ptl.unlock("pte_unmap_unlock");
     0
@@ -667,7 +801,11 @@ fn zap_one_pte(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, v: Pte) {
         let Some(folio) = crate::debug::vm_normal_page(k, mm, vma, addr, v) else {
             return;
         };
-        mm.add_mm_counter(MM_ANONPAGES, -1);
+        let member = match folio.kind.get() {
+            FolioKind::Shmem => MM_SHMEMPAGES,
+            _ => MM_ANONPAGES,
+        };
+        mm.add_mm_counter(member, -1);
         page_remove_rmap(&folio, false);
         put_folio(k, &folio);
         return;

@@ -30,6 +30,7 @@ pub mod vm_flags {
     pub const VM_WRITE: u64 = 0x2;
     pub const VM_EXEC: u64 = 0x4;
     pub const VM_SHARED: u64 = 0x8;
+    pub const VM_MAYSHARE: u64 = 0x80;
     pub const VM_MAYREAD: u64 = 0x10;
     pub const VM_MAYWRITE: u64 = 0x20;
     pub const VM_MAYEXEC: u64 = 0x40;
@@ -106,6 +107,9 @@ pub enum FolioKind {
     HugeZero,
     /// The zero page (`ZERO_PAGE(0)`).
     Zero,
+    /// A page-cache page of a shmem file (memfd): `folio->mapping` is the
+    /// file, `folio->index` its page index there.
+    Shmem,
     /// Back in the allocator; any use is a use-after-free.
     Free,
 }
@@ -173,7 +177,7 @@ impl Folio {
             _ => None,
         };
         let data = match kind {
-            FolioKind::Anon | FolioKind::HugeZero | FolioKind::Zero => {
+            FolioKind::Anon | FolioKind::HugeZero | FolioKind::Zero | FolioKind::Shmem => {
                 vec![PageData::zero(); 1 << order]
             }
             _ => Vec::new(),
@@ -453,6 +457,9 @@ pub struct Vma {
     /// Set once by `anon_vma_prepare()` under `page_table_lock`; read under
     /// mmap_lock (R). Invariant: once set, not reassigned while linked.
     pub anon_vma: OnceCell<Rc<AnonVma>>,
+    /// `vm_file` (its `f_mapping`): set when the VMA is created and copied
+    /// to VMAs split or moved from it. Immutable afterwards.
+    pub vm_file: OnceCell<Rc<AddressSpace>>,
 }
 
 impl Vma {
@@ -496,6 +503,34 @@ impl Vma {
             },
             self.vm_pgoff.get() << PAGE_SHIFT
         )
+    }
+}
+
+/// `struct address_space` of a shmem file (a memfd): its size and page
+/// cache. The model has one writer at a time for it (the syscalls and
+/// faults of one sequence); in the kernel the inode lock serialises size
+/// changes and `i_pages`' lock the page cache.
+pub struct AddressSpace {
+    pub id: u64,
+    /// `i_size` in bytes. Protected by: the inode lock.
+    pub i_size: Cell<u64>,
+    /// `i_pages`: page index → folio. Protected by: the xarray lock.
+    /// Invariant: every folio is `FolioKind::Shmem` with that index.
+    pub pages: RefCell<BTreeMap<u64, Rc<Folio>>>,
+}
+
+impl AddressSpace {
+    pub fn new(id: u64) -> AddressSpace {
+        AddressSpace {
+            id,
+            i_size: Cell::new(0),
+            pages: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    /// Pages up to EOF (`DIV_ROUND_UP(i_size, PAGE_SIZE)`).
+    pub fn max_index(&self) -> u64 {
+        self.i_size.get().div_ceil(PAGE_SIZE)
     }
 }
 

@@ -14,7 +14,8 @@ use crate::memory::{
     free_pgtables, handle_mm_fault, unmap_page_range, FAULT_FLAG_WRITE, VM_FAULT_ERROR,
 };
 use crate::mm_types::{
-    vm_flags, Kernel, MmStruct, MmapState, Task, Vma, HPAGE_PMD_SIZE, PAGE_SHIFT, PAGE_SIZE,
+    vm_flags, AddressSpace, Kernel, MmStruct, MmapState, Task, Vma, HPAGE_PMD_SIZE, PAGE_SHIFT,
+    PAGE_SIZE,
 };
 use crate::mprotect::{change_protection, ChangeProt};
 use crate::rmap::{anon_vma_clone, unlink_anon_vmas};
@@ -46,7 +47,7 @@ fn calc_vm_flags(prot: u32, flags: u32) -> u64 {
     let mut f = vm_flags::VM_MAYREAD | vm_flags::VM_MAYWRITE | vm_flags::VM_MAYEXEC;
     f |= prot_to_vm(prot);
     if flags & MAP_SHARED != 0 {
-        f |= vm_flags::VM_SHARED;
+        f |= vm_flags::VM_SHARED | vm_flags::VM_MAYSHARE;
     }
     if flags & MAP_NORESERVE != 0 {
         f |= vm_flags::VM_NORESERVE;
@@ -86,7 +87,19 @@ pub fn vm_area_alloc(mm: &Rc<MmStruct>, start: u64, end: u64, flags: u64, pgoff:
         vm_page_prot: Cell::new(page_prot_of(flags)),
         vm_pgoff: Cell::new(pgoff),
         anon_vma: OnceCell::new(),
+        vm_file: OnceCell::new(),
     })
+}
+
+/// `vm_area_dup()` for a part of `vma`: same flags, protection and file.
+pub fn vm_area_dup(vma: &Vma, start: u64, end: u64, pgoff: u64) -> Rc<Vma> {
+    let mm = vma.mm.upgrade().expect("a VMA of a live mm");
+    let new = vm_area_alloc(&mm, start, end, vma.flags(), pgoff);
+    new.vm_page_prot.set(vma.vm_page_prot.get());
+    if let Some(f) = vma.vm_file.get() {
+        let _ = new.vm_file.set(f.clone());
+    }
+    new
 }
 
 /// `mmap(addr, len, prot, flags)` for anonymous memory; `align` asks for a
@@ -100,9 +113,39 @@ pub fn do_mmap(
     flags: u32,
     align: u64,
 ) -> Result<u64, i32> {
+    do_mmap_pgoff(k, task, addr, len, prot, flags, align, None)
+}
+
+/// `mmap(addr, len, prot, flags, fd, pgoff pages)` of a shmem file.
+#[allow(clippy::too_many_arguments)]
+pub fn do_mmap_file(
+    k: &Kernel,
+    task: &Task,
+    addr: u64,
+    len: u64,
+    prot: u32,
+    flags: u32,
+    file: &Rc<AddressSpace>,
+    pgoff: u64,
+) -> Result<u64, i32> {
+    do_mmap_pgoff(k, task, addr, len, prot, flags, 0, Some((file, pgoff)))
+}
+
+/// `do_mmap()` → `mmap_region()` (v6.18).
+#[allow(clippy::too_many_arguments)]
+fn do_mmap_pgoff(
+    k: &Kernel,
+    task: &Task,
+    addr: u64,
+    len: u64,
+    prot: u32,
+    flags: u32,
+    align: u64,
+    file: Option<(&Rc<AddressSpace>, u64)>,
+) -> Result<u64, i32> {
     let _f = explore::enter("do_mmap");
     if len == 0
-        || flags & MAP_ANONYMOUS == 0
+        || (flags & MAP_ANONYMOUS == 0) == file.is_none()
         || (flags & MAP_SHARED != 0) == (flags & MAP_PRIVATE != 0)
     {
         return Err(EINVAL);
@@ -111,7 +154,7 @@ pub fn do_mmap(
     if align != 0 && !align.is_power_of_two() {
         return Err(EINVAL);
     }
-    if flags & MAP_SHARED != 0 {
+    if flags & MAP_SHARED != 0 && file.is_none() {
         explore::unsupported("not modelled yet: MAP_SHARED anonymous memory (shmem)");
     }
     let mm = &task.mm;
@@ -148,12 +191,16 @@ pub fn do_mmap(
         start,
         end: start + len,
         flags: calc_vm_flags(prot, flags),
-        pgoff: start >> PAGE_SHIFT,
+        pgoff: file.map_or(start >> PAGE_SHIFT, |(_, pgoff)| pgoff),
         anon_vma: None,
+        file: file.map(|(f, _)| f.clone()),
         copied_from: None,
     };
     if vma_merge_new_range(&mut mmap, &range).is_none() {
         let vma = vm_area_alloc(mm, start, start + len, range.flags, range.pgoff);
+        if let Some(f) = &range.file {
+            let _ = vma.vm_file.set(f.clone());
+        }
         insert_vma(&mut mmap, vma);
     }
     mmap.unlock("mmap_write_unlock");
@@ -228,11 +275,9 @@ fn mm_populate(k: &Kernel, task: &Task, start: u64, len: u64) {
 /// part. The boundary moves with the anon_vma lock held for writing, so an
 /// rmap walk sees either the old VMA or both halves (`vma_prepare`).
 fn split_vma(k: &Kernel, mmap: &mut MmapState, vma: &Rc<Vma>, addr: u64) {
-    let Some(mm) = vma.mm.upgrade() else { return };
     crate::huge_memory::vma_adjust_trans_huge(k, vma, addr);
     let pgoff = vma.vm_pgoff.get() + ((addr - vma.start()) >> PAGE_SHIFT);
-    let upper = vm_area_alloc(&mm, addr, vma.end(), vma.flags(), pgoff);
-    upper.vm_page_prot.set(vma.vm_page_prot.get());
+    let upper = vm_area_dup(vma, addr, vma.end(), pgoff);
     match vma.anon_vma.get() {
         Some(av) => {
             let mut list = av.rwsem.write("anon_vma_lock_write");
@@ -367,6 +412,7 @@ fn mprotect_fixup(
         }
     } else if k.profile.knobs.unaccount_unfaulted_on_mprotect
         && oldflags & vm_flags::VM_ACCOUNT != 0
+        && vma.vm_file.get().is_none()
         && vma.anon_vma.get().is_none()
     {
         newflags &= !vm_flags::VM_ACCOUNT;

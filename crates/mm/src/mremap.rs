@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use crate::memory::{pmd_alloc, pte_alloc, pud_alloc};
 use crate::mm_types::{vm_flags, Kernel, MmapState, Task, Vma, PAGE_SHIFT, PAGE_SIZE};
-use crate::mmap::{insert_vma, munmap_locked, vm_area_alloc, EFAULT, EINVAL, ENOMEM, TASK_SIZE};
+use crate::mmap::{insert_vma, munmap_locked, vm_area_dup, EFAULT, EINVAL, ENOMEM, TASK_SIZE};
 use crate::pgtable::{peek_pmd, pgd_offset, pte_offset, EntryRef};
 use crate::vma::{vma_merge_new_range, MergeRange};
 
@@ -154,6 +154,7 @@ fn expand_vma_in_place(k: &Kernel, mmap: &mut MmapState, vma: &Rc<Vma>, delta: u
             flags: vma.flags(),
             pgoff: vma.vm_pgoff.get() + ((vma.end() - vma.start()) >> PAGE_SHIFT),
             anon_vma: vma.anon_vma.get().map(|a| a.id),
+            file: vma.vm_file.get().cloned(),
             copied_from: None,
         };
         if vma_merge_new_range(mmap, &r).is_some() {
@@ -271,9 +272,9 @@ fn move_vma(
 /// if possible. An unfaulted anonymous VMA gets the pgoff of its new
 /// address (nothing in it depends on the old one).
 fn copy_vma(mmap: &mut MmapState, vma: &Rc<Vma>, old_addr: u64, new_addr: u64, len: u64) {
-    let pgoff = match vma.anon_vma.get() {
-        None => new_addr >> PAGE_SHIFT,
-        Some(_) => vma.vm_pgoff.get() + ((old_addr - vma.start()) >> PAGE_SHIFT),
+    let pgoff = match (vma.anon_vma.get(), vma.vm_file.get()) {
+        (None, None) => new_addr >> PAGE_SHIFT,
+        _ => vma.vm_pgoff.get() + ((old_addr - vma.start()) >> PAGE_SHIFT),
     };
     let r = MergeRange {
         start: new_addr,
@@ -281,14 +282,13 @@ fn copy_vma(mmap: &mut MmapState, vma: &Rc<Vma>, old_addr: u64, new_addr: u64, l
         flags: vma.flags(),
         pgoff,
         anon_vma: vma.anon_vma.get().map(|a| a.id),
+        file: vma.vm_file.get().cloned(),
         copied_from: Some(vma.clone()),
     };
     if vma_merge_new_range(mmap, &r).is_some() {
         return;
     }
-    let Some(mm) = vma.mm.upgrade() else { return };
-    let new = vm_area_alloc(&mm, new_addr, new_addr + len, vma.flags(), pgoff);
-    new.vm_page_prot.set(vma.vm_page_prot.get());
+    let new = vm_area_dup(vma, new_addr, new_addr + len, pgoff);
     if let Some(av) = vma.anon_vma.get() {
         let mut list = av.rwsem.write("anon_vma_lock_write");
         crate::rmap::anon_vma_clone(&new, vma, &mut list);
@@ -312,9 +312,7 @@ fn dontunmap_complete(mmap: &mut MmapState, old_addr: u64, new_addr: u64, whole:
         .is_some_and(|n| Rc::ptr_eq(n, &old));
     if whole && !merged_with_copy && old.anon_vma.get().is_some() {
         crate::rmap::unlink_anon_vmas(&old);
-        let Some(mm) = old.mm.upgrade() else { return };
-        let fresh = vm_area_alloc(&mm, old.start(), old.end(), old.flags(), old.vm_pgoff.get());
-        fresh.vm_page_prot.set(old.vm_page_prot.get());
+        let fresh = vm_area_dup(&old, old.start(), old.end(), old.vm_pgoff.get());
         let i = mmap
             .vmas
             .iter()

@@ -11,16 +11,24 @@
 
 use std::rc::Rc;
 
-use crate::mm_types::{vm_flags, Kernel, MmapState, Vma, PAGE_SHIFT};
+use crate::mm_types::{vm_flags, AddressSpace, Kernel, MmapState, Vma, PAGE_SHIFT};
 use crate::rmap::anon_vma_clone;
 
 /// Flags that do not block a merge (`VM_SOFTDIRTY` in the kernel; the
 /// model has none).
 const VM_IGNORE_MERGE: u64 = 0;
 
-/// `is_mergeable_vma()` for anonymous VMAs: identical flags.
-fn is_mergeable_vma(vma: &Vma, flags: u64) -> bool {
-    (vma.flags() ^ flags) & !VM_IGNORE_MERGE == 0
+/// `is_mergeable_vma()`: identical flags and the same file (or none).
+fn is_mergeable_vma(vma: &Vma, flags: u64, file: &Option<Rc<AddressSpace>>) -> bool {
+    (vma.flags() ^ flags) & !VM_IGNORE_MERGE == 0 && same_file(vma.vm_file.get(), file.as_ref())
+}
+
+fn same_file(a: Option<&Rc<AddressSpace>>, b: Option<&Rc<AddressSpace>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+        _ => false,
+    }
 }
 
 /// `is_mergeable_anon_vma()`: either side has no anon_vma, or both have
@@ -45,6 +53,8 @@ pub struct MergeRange {
     pub flags: u64,
     pub pgoff: u64,
     pub anon_vma: Option<u64>,
+    /// `vm_file` of the range.
+    pub file: Option<Rc<AddressSpace>>,
     /// The VMA mremap copies the range from (`vmg->copied_from`): its
     /// anon_vma goes to whichever VMA the range merges into.
     pub copied_from: Option<Rc<Vma>>,
@@ -53,7 +63,7 @@ pub struct MergeRange {
 /// `can_vma_merge_after()`: `prev` can grow over the range.
 fn can_merge_after(prev: &Vma, r: &MergeRange) -> bool {
     prev.end() == r.start
-        && is_mergeable_vma(prev, r.flags)
+        && is_mergeable_vma(prev, r.flags, &r.file)
         && is_mergeable_anon_vma(anon_id(prev), r.anon_vma)
         && prev.vm_pgoff.get() + pages(prev) == r.pgoff
 }
@@ -61,7 +71,7 @@ fn can_merge_after(prev: &Vma, r: &MergeRange) -> bool {
 /// `can_vma_merge_before()`: `next` can grow down over the range.
 fn can_merge_before(next: &Vma, r: &MergeRange) -> bool {
     next.start() == r.end
-        && is_mergeable_vma(next, r.flags)
+        && is_mergeable_vma(next, r.flags, &r.file)
         && is_mergeable_anon_vma(r.anon_vma, anon_id(next))
         && r.pgoff + ((r.end - r.start) >> PAGE_SHIFT) == next.vm_pgoff.get()
 }
@@ -168,6 +178,7 @@ pub fn vma_merge_existing_range(
         flags,
         pgoff: vma.vm_pgoff.get() + ((start - vma.start()) >> PAGE_SHIFT),
         anon_vma: anon_id(vma),
+        file: vma.vm_file.get().cloned(),
         copied_from: None,
     };
     // Before 879bca0a2c4f (v6.16) a faulted range did not merge into an
@@ -221,6 +232,7 @@ pub fn vma_merge_existing_range(
 /// except the access bits, and contiguous pgoff.
 fn anon_vma_compatible(a: &Vma, b: &Vma) -> bool {
     a.end() == b.start()
+        && same_file(a.vm_file.get(), b.vm_file.get())
         && (a.flags() ^ b.flags()) & !(vm_flags::VM_ACCESS_FLAGS | VM_IGNORE_MERGE) == 0
         && b.vm_pgoff.get() == a.vm_pgoff.get() + pages(a)
 }

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-use crate::ops::{Op, SequenceResult};
+use crate::ops::{Op, Request, SequenceResult};
 
 /// A running oracle server (`<mmrace> oracle-server`).
 pub struct Oracle {
@@ -30,9 +30,20 @@ impl Oracle {
         })
     }
 
-    /// Runs one sequence on the host kernel.
+    /// Runs one sequence on the host kernel, observing everything after
+    /// every op.
     pub fn run(&mut self, ops: &[Op]) -> std::io::Result<SequenceResult> {
-        let line = serde_json::to_string(ops)?;
+        self.run_observing(ops, 1)
+    }
+
+    /// Runs one sequence, observing the whole state every `every` ops
+    /// (and after the last).
+    pub fn run_observing(&mut self, ops: &[Op], every: u64) -> std::io::Result<SequenceResult> {
+        let req = Request {
+            ops: ops.to_vec(),
+            every,
+        };
+        let line = serde_json::to_string(&req)?;
         self.input.write_all(line.as_bytes())?;
         self.input.write_all(b"\n")?;
         self.input.flush()?;

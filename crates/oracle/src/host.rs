@@ -9,7 +9,9 @@
 
 use std::ffi::CString;
 
-use crate::ops::{Obs, Op, SequenceResult, Touch, VmaView};
+use crate::ops::{
+    fnv1a, uses_file, FileView, Obs, Op, Request, SequenceResult, Touch, VmaView, FILE_PAGES,
+};
 use crate::{PAGE, WINDOW_BASE, WINDOW_PAGES};
 
 std::arch::global_asm!(
@@ -111,11 +113,13 @@ struct Host {
     pagemap: libc::c_int,
     maps: libc::c_int,
     procmap_query: bool,
+    /// The sequence's memfd (-1 without file ops).
+    memfd: libc::c_int,
 }
 
 impl Host {
     /// THP and KSM off, fences around the window, probes installed.
-    fn setup() -> Result<Host, String> {
+    fn setup(files: bool) -> Result<Host, String> {
         // SAFETY: prctl, memfd and mmap calls with valid arguments; the
         // fences are placed with MAP_FIXED_NOREPLACE, so nothing is replaced.
         unsafe {
@@ -143,23 +147,44 @@ impl Host {
             let pagemap = open("/proc/self/pagemap")?;
             let maps = open("/proc/self/maps")?;
             install_handlers();
+            let memfd = if files {
+                let name = CString::new("mmrace-file").unwrap();
+                let fd = libc::memfd_create(name.as_ptr(), 0);
+                if fd < 0 {
+                    return Err(format!("memfd for the file ops: errno {}", errno()));
+                }
+                fd
+            } else {
+                -1
+            };
             let mut host = Host {
                 pagemap,
                 maps,
                 procmap_query: true,
+                memfd,
             };
             host.procmap_query = host.query_vmas().is_some();
             Ok(host)
         }
     }
 
-    fn run(&self, op: &Op) -> Obs {
+    fn run(&self, op: &Op, full: bool) -> Obs {
         let (ret, touch) = self.execute(op);
+        if !full {
+            return Obs {
+                ret,
+                touch,
+                vmas: Vec::new(),
+                pages: String::new(),
+                file: None,
+            };
+        }
         Obs {
             ret,
             touch,
             vmas: self.vmas(),
             pages: self.pages(),
+            file: (self.memfd >= 0).then(|| self.file_view()),
         }
     }
 
@@ -233,6 +258,50 @@ impl Host {
                         (r as u64).wrapping_sub(WINDOW_BASE) as i64
                     }
                 }
+                Op::MmapFile {
+                    pg,
+                    n,
+                    prot,
+                    shared,
+                    file_pg,
+                } => {
+                    let kind = if shared {
+                        libc::MAP_SHARED
+                    } else {
+                        libc::MAP_PRIVATE
+                    };
+                    let p = libc::mmap(
+                        addr(pg) as *mut libc::c_void,
+                        (n * PAGE) as usize,
+                        prot.bits(),
+                        kind | libc::MAP_FIXED,
+                        self.memfd,
+                        (file_pg * PAGE) as i64,
+                    );
+                    if p == libc::MAP_FAILED {
+                        -errno()
+                    } else {
+                        (p as u64).wrapping_sub(WINDOW_BASE) as i64
+                    }
+                }
+                Op::Ftruncate { len } => status(libc::ftruncate(self.memfd, len as i64)),
+                Op::Pwrite { off, len, value } => {
+                    let buf = vec![value; len as usize];
+                    let n = libc::pwrite(self.memfd, buf.as_ptr().cast(), buf.len(), off as i64);
+                    if n < 0 {
+                        -errno()
+                    } else {
+                        n as i64
+                    }
+                }
+                Op::Pread { off } => {
+                    let mut b = [0u8; 1];
+                    let n = libc::pread(self.memfd, b.as_mut_ptr().cast(), 1, off as i64);
+                    if n < 0 {
+                        return (-errno(), None);
+                    }
+                    return (n as i64, (n == 1).then_some(Touch::Ok(b[0])));
+                }
                 Op::Touch { pg, off, value } => {
                     let at = (addr(pg) + off) as *mut u8;
                     let r = match value {
@@ -249,6 +318,23 @@ impl Host {
         (r, None)
     }
 
+    /// The memfd's size and page hashes up to EOF.
+    fn file_view(&self) -> FileView {
+        // SAFETY: fstat and pread into owned buffers.
+        unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            libc::fstat(self.memfd, &mut st);
+            let size = st.st_size as u64;
+            let mut buf = vec![0u8; size.min(FILE_PAGES * PAGE) as usize];
+            let n = libc::pread(self.memfd, buf.as_mut_ptr().cast(), buf.len(), 0);
+            buf.truncate(n.max(0) as usize);
+            FileView {
+                size,
+                pages: buf.chunks(PAGE as usize).map(fnv1a).collect(),
+            }
+        }
+    }
+
     /// Residency of the window's pages from /proc/self/pagemap.
     fn pages(&self) -> String {
         let mut buf = vec![0u8; (WINDOW_PAGES * 8) as usize];
@@ -261,9 +347,10 @@ impl Host {
         buf.chunks_exact(8)
             .map(|c| {
                 let e = u64::from_le_bytes(c.try_into().unwrap());
-                match (e >> 63 & 1, e >> 56 & 1) {
-                    (0, _) => '.',
-                    (_, 0) => 'z',
+                match (e >> 63 & 1, e >> 61 & 1, e >> 56 & 1) {
+                    (0, _, _) => '.',
+                    (_, 1, _) => 'f',
+                    (_, _, 0) => 'z',
                     _ => 'X',
                 }
             })
@@ -396,9 +483,15 @@ fn status(r: libc::c_int) -> i64 {
 }
 
 /// Runs a whole sequence in this (freshly forked) process.
-pub fn run_sequence(ops: &[Op]) -> SequenceResult {
-    match Host::setup() {
-        Ok(host) => SequenceResult::Ran(ops.iter().map(|op| host.run(op)).collect()),
+pub fn run_sequence(req: &Request) -> SequenceResult {
+    match Host::setup(uses_file(&req.ops)) {
+        Ok(host) => SequenceResult::Ran(
+            req.ops
+                .iter()
+                .enumerate()
+                .map(|(i, op)| host.run(op, req.full_at(i, req.ops.len())))
+                .collect(),
+        ),
         Err(e) => SequenceResult::SetupFailed(e),
     }
 }

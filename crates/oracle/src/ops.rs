@@ -53,6 +53,21 @@ pub enum Op {
         flags: u64,
         new_pg: u64,
     },
+    /// `mmap(base + pg, n pages, prot, MAP_SHARED or MAP_PRIVATE | MAP_FIXED,
+    /// memfd, file_pg pages)`.
+    MmapFile {
+        pg: u64,
+        n: u64,
+        prot: Prot,
+        shared: bool,
+        file_pg: u64,
+    },
+    /// `ftruncate(memfd, len)` (bytes).
+    Ftruncate { len: u64 },
+    /// `pwrite(memfd, [value; len], off)` (bytes).
+    Pwrite { off: u64, len: u64, value: u8 },
+    /// `pread(memfd, 1 byte, off)`: `ret` is the bytes read, `touch` the byte.
+    Pread { off: u64 },
     /// A user load (`value: None`) or store of one byte at `base + pg*4096 + off`.
     Touch {
         pg: u64,
@@ -107,6 +122,21 @@ impl fmt::Display for Op {
                     "mremap(pg {pg}, {old_n} -> {new_n} pages, {names}, new pg {new_pg})"
                 )
             }
+            Op::MmapFile {
+                pg,
+                n,
+                prot,
+                shared,
+                file_pg,
+            } => {
+                let kind = if *shared { "MAP_SHARED" } else { "MAP_PRIVATE" };
+                write!(f, "mmap(pg {pg}, {n} pages, {prot:?}, {kind}|MAP_FIXED, memfd, file pg {file_pg})")
+            }
+            Op::Ftruncate { len } => write!(f, "ftruncate(memfd, {len:#x})"),
+            Op::Pwrite { off, len, value } => {
+                write!(f, "pwrite(memfd, {value:#04x} x {len:#x}, {off:#x})")
+            }
+            Op::Pread { off } => write!(f, "pread(memfd, 1, {off:#x})"),
             Op::Touch { pg, off, value } => match value {
                 None => write!(f, "read  pg {pg} + {off:#x}"),
                 Some(v) => write!(f, "write pg {pg} + {off:#x} = {v:#04x}"),
@@ -146,9 +176,62 @@ pub struct Obs {
     pub touch: Option<Touch>,
     /// VMAs intersecting the window, clipped to it.
     pub vmas: Vec<VmaView>,
-    /// Residency per window page: `.` none, `z` present and not exclusive
-    /// (the zero page, or shared), `X` present and exclusive.
+    /// Residency per window page: `.` none, `z` present anonymous and not
+    /// exclusive (the zero page, or shared), `X` present anonymous and
+    /// exclusive, `f` present file page.
     pub pages: String,
+    /// The memfd after the op (sequences with file ops only).
+    pub file: Option<FileView>,
+}
+
+/// A file's size and contents, as FNV-1a hashes of each page up to EOF.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct FileView {
+    pub size: u64,
+    pub pages: Vec<u64>,
+}
+
+/// Pages the memfd may span.
+pub const FILE_PAGES: u64 = 16;
+
+/// The file view's page hash: FNV-1a over little-endian 64-bit words
+/// (the tail zero-padded), then the length.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for chunk in bytes.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (h ^ bytes.len() as u64).wrapping_mul(0x0100_0000_01b3)
+}
+
+/// Whether a sequence has file ops (then both sides observe the file).
+pub fn uses_file(ops: &[Op]) -> bool {
+    ops.iter().any(|o| {
+        matches!(
+            o,
+            Op::MmapFile { .. } | Op::Ftruncate { .. } | Op::Pwrite { .. } | Op::Pread { .. }
+        )
+    })
+}
+
+/// A sequence to run, and how often to observe the whole state: after op
+/// `i` when `i % every == every - 1`, and after the last op. Between, only
+/// the return value and touch outcome are recorded (the fast path: a
+/// divergence of hidden state shows at the next full observation).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Request {
+    pub ops: Vec<Op>,
+    pub every: u64,
+}
+
+impl Request {
+    /// Whether op `i` of `len` is fully observed.
+    pub fn full_at(&self, i: usize, len: usize) -> bool {
+        let every = self.every.max(1) as usize;
+        i + 1 == len || i % every == every - 1
+    }
 }
 
 /// A whole sequence's observations, or why the host could not run it.

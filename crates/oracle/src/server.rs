@@ -5,7 +5,7 @@ use std::io::{BufRead, Read, Write};
 use std::os::fd::FromRawFd;
 
 use crate::host::run_sequence;
-use crate::ops::{Op, SequenceResult};
+use crate::ops::{Request, SequenceResult};
 
 /// Serves until stdin closes. Must run in a single-threaded process.
 pub fn serve() -> std::io::Result<()> {
@@ -13,8 +13,8 @@ pub fn serve() -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     for line in stdin.lock().lines() {
         let line = line?;
-        let result = match serde_json::from_str::<Vec<Op>>(&line) {
-            Ok(ops) => in_child(&ops)?,
+        let result = match serde_json::from_str::<Request>(&line) {
+            Ok(req) => in_child(&req)?,
             Err(e) => SequenceResult::SetupFailed(format!("bad sequence: {e}")),
         };
         serde_json::to_writer(&mut stdout, &result)?;
@@ -25,7 +25,7 @@ pub fn serve() -> std::io::Result<()> {
 }
 
 /// Forks; the child runs the sequence and writes its result to a pipe.
-fn in_child(ops: &[Op]) -> std::io::Result<SequenceResult> {
+fn in_child(req: &Request) -> std::io::Result<SequenceResult> {
     let mut fds = [0; 2];
     // SAFETY: pipe/fork/waitpid with owned descriptors; the child only runs
     // the sequence, writes, and _exits without running destructors.
@@ -39,7 +39,7 @@ fn in_child(ops: &[Op]) -> std::io::Result<SequenceResult> {
         }
         if pid == 0 {
             libc::close(fds[0]);
-            let result = run_sequence(ops);
+            let result = run_sequence(req);
             let mut out = std::fs::File::from_raw_fd(fds[1]);
             // One buffer, one write: the pipe is not buffered.
             let ok = serde_json::to_vec(&result).is_ok_and(|text| out.write_all(&text).is_ok());

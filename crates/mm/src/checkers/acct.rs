@@ -11,7 +11,7 @@ use explore::{Finding, FindingKind};
 
 use super::walk::{Census, Leaf};
 use crate::mm_types::{
-    FolioKind, Kernel, MmStruct, HPAGE_PMD_NR, MM_ANONPAGES, MM_FILEPAGES, PAGE_SIZE,
+    FolioKind, Kernel, MmStruct, HPAGE_PMD_NR, MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE,
 };
 
 pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
@@ -19,6 +19,7 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
     for (mm, c) in censuses {
         let mut anon = 0i64;
         let mut file = 0i64;
+        let mut shmem = 0i64;
         for (_, leaf) in &c.leaves {
             match leaf {
                 Leaf::HugePresent(f) if f.kind.get() == FolioKind::Anon => {
@@ -39,16 +40,29 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
                     folio,
                     special: false,
                     ..
+                } if folio.kind.get() == FolioKind::Shmem => {
+                    shmem += 1;
+                    *mapcounts.entry(folio.pfn).or_default() += 1;
+                }
+                Leaf::Present {
+                    folio,
+                    special: false,
+                    ..
                 } if folio.kind.get() != FolioKind::Anon => file += 1,
                 _ => {}
             }
         }
-        let rss = mm.rss[MM_FILEPAGES].get();
-        if rss != file {
-            return Some(acct(format!(
-                "mm {} MM_FILEPAGES is {rss}, its page tables account {file}",
-                mm.id
-            )));
+        for (member, name, census) in [
+            (MM_FILEPAGES, "MM_FILEPAGES", file),
+            (MM_SHMEMPAGES, "MM_SHMEMPAGES", shmem),
+        ] {
+            let rss = mm.rss[member].get();
+            if rss != census {
+                return Some(acct(format!(
+                    "mm {} {name} is {rss}, its page tables account {census}",
+                    mm.id
+                )));
+            }
         }
         let rss = mm.rss[MM_ANONPAGES].get();
         if rss != anon {
@@ -84,7 +98,7 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
         .mem
         .folios()
         .iter()
-        .filter(|f| f.kind.get() == FolioKind::Anon)
+        .filter(|f| matches!(f.kind.get(), FolioKind::Anon | FolioKind::Shmem))
     {
         let want = mapcounts.get(&folio.pfn).copied().unwrap_or(0);
         if folio.mapcount.get() != want {

@@ -170,6 +170,7 @@ fn describe_page(folio: Option<&Rc<Folio>>, pfn: u64) -> String {
         None => format!("not an allocated page: pfn {pfn:#x} is free or reserved"),
         Some(f) => match f.kind.get() {
             FolioKind::Anon => "another anonymous page".to_string(),
+            FolioKind::Shmem => "a page-cache page".to_string(),
             FolioKind::PageTable(_) => "a page table".to_string(),
             FolioKind::Zero | FolioKind::HugeZero => "a zero page".to_string(),
             FolioKind::Free => "a freed page".to_string(),

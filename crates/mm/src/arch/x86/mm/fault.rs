@@ -170,6 +170,9 @@ fn store_run(
     value: u8,
 ) -> u64 {
     let mm = task.mm.id;
+    if in_file_vma(task, at) {
+        return store_untracked(at, end, folio, subs, value);
+    }
     let (mut at, mut sub) = (at, subs.start);
     let mut run: Option<(u64, u64, PageData)> = None;
     while at < end && subs.contains(&sub) {
@@ -210,6 +213,37 @@ fn store_run(
     at
 }
 
+/// Whether `addr` lies in a file mapping: the ghost does not track those
+/// (their contents are the file's, shared with read()/write() and other
+/// mappings; `mmrace conform` checks them against the real kernel).
+fn in_file_vma(task: &Task, addr: u64) -> bool {
+    task.mm
+        .mmap_lock
+        .peek()
+        .vma_lookup(addr)
+        .is_some_and(|v| v.vm_file.get().is_some())
+}
+
+/// A store into a file mapping's pages, without ghost bookkeeping.
+fn store_untracked(
+    at: u64,
+    end: u64,
+    folio: &Folio,
+    subs: std::ops::Range<usize>,
+    value: u8,
+) -> u64 {
+    let (mut at, mut sub) = (at, subs.start);
+    while at < end && subs.contains(&sub) {
+        let page_start = at & !(PAGE_SIZE - 1);
+        let upto = (page_start + PAGE_SIZE).min(end);
+        let (from, to) = ((at - page_start) as u16, (upto - page_start) as u32);
+        folio.data.borrow_mut()[sub].fill_range(from, to, value);
+        at = upto;
+        sub += 1;
+    }
+    at
+}
+
 /// A user load of bytes `[addr + lo, addr + hi)`; returns them. Every page
 /// read is checked against the ghost (INV-DATA).
 pub fn user_read(k: &Kernel, task: &Task, addr: u64, lo: u64, hi: u64) -> Result<Vec<u8>, Signal> {
@@ -236,16 +270,19 @@ fn load_run(
     out: &mut Vec<u8>,
 ) -> u64 {
     let (mut at, mut sub) = (at, subs.start);
+    let tracked = !in_file_vma(task, at);
     while at < end && subs.contains(&sub) {
         let upto = ((at & !(PAGE_SIZE - 1)) + PAGE_SIZE).min(end);
         let data = folio.data.borrow()[sub].clone();
-        check_data(
-            task,
-            at,
-            folio,
-            &data,
-            &k.ghost.accepted(task.mm.id, at >> PAGE_SHIFT),
-        );
+        if tracked {
+            check_data(
+                task,
+                at,
+                folio,
+                &data,
+                &k.ghost.accepted(task.mm.id, at >> PAGE_SHIFT),
+            );
+        }
         out.extend((at..upto).map(|a| data.get((a % PAGE_SIZE) as u16)));
         at = upto;
         sub += 1;
