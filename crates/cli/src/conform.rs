@@ -18,12 +18,12 @@ use explore::strategy::RandomWalk;
 use explore::Finding;
 use mm::arch::x86::mm::fault::{user_read, user_write, Signal};
 use mm::arch::x86::pgtable::Pte;
-use mm::kernel::fork::mm_alloc;
+use mm::kernel::fork::{dup_mmap, mm_alloc};
 use mm::madvise::{do_madvise, MADV_DONTNEED};
 use mm::mm_types::{vm_flags, AddressSpace, FolioKind, Kernel, Machine, Task, Thp};
 use mm::mmap::{
-    do_mmap, do_mmap_file, do_mprotect, do_munmap, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE,
-    MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED,
+    do_mmap, do_mmap_file, do_mprotect, do_munmap, exit_mmap, MAP_ANONYMOUS, MAP_FIXED,
+    MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED,
 };
 use mm::mremap::do_mremap;
 use mm::pgtable::{peek_pmd, pte_offset};
@@ -31,7 +31,7 @@ use mm::shmem::{shmem_file_read, shmem_file_write, shmem_setattr_size};
 use mm::Profile;
 use oracle::client::Oracle;
 use oracle::ops::Request;
-use oracle::ops::{fnv1a, page_view, uses_file, FileView, VmaView, FILE_PAGES};
+use oracle::ops::{fnv1a, page_view, uses_file, FileView, ProcView, VmaView, FILE_PAGES};
 use oracle::{Obs, Op, Prot, SequenceResult, Touch, PAGE, WINDOW_BASE, WINDOW_PAGES};
 
 use crate::CliError;
@@ -152,6 +152,28 @@ fn mremap(rng: &mut Rng, pg: u64) -> Op {
     }
 }
 
+/// Now and then a fork, a switch between the two processes, or the
+/// child's exit.
+fn process_op(rng: &mut Rng, forked: &mut bool) -> Option<Op> {
+    if !*forked {
+        if rng.chance(2) {
+            *forked = true;
+            return Some(Op::Fork);
+        }
+        return None;
+    }
+    match rng.below(100) {
+        0..=4 => Some(Op::Switch {
+            pid: rng.below(2) as u8,
+        }),
+        5 => {
+            *forked = false;
+            Some(Op::Exit)
+        }
+        _ => None,
+    }
+}
+
 /// A memfd op: a shared or private mapping of it, a truncation (sometimes
 /// to a partial page), or a pwrite/pread, all within [`FILE_PAGES`].
 fn file_op(rng: &mut Rng, pg: u64, n: u64) -> Op {
@@ -195,7 +217,12 @@ pub fn generate(seed: u64, index: u64, len: u64, files: bool) -> Vec<Op> {
         noreserve: false,
         noreplace: false,
     }];
+    let mut forked = false;
     for i in 1..len {
+        if let Some(op) = process_op(&mut rng, &mut forked) {
+            ops.push(op);
+            continue;
+        }
         let pg = rng.below(WINDOW_PAGES);
         let room = WINDOW_PAGES - pg;
         let n = if rng.chance(3) {
@@ -294,14 +321,19 @@ impl Harness for ModelRun {
         };
         let ops = &self.req.ops;
         let file = uses_file(ops).then(|| Rc::new(AddressSpace::new(k.next_id())));
+        let mut procs = Procs {
+            tasks: vec![task],
+            current: 0,
+        };
         let obs = ops
             .iter()
             .enumerate()
             .map(|(i, op)| {
                 let full = self.req.full_at(i, ops.len());
-                model_op(&k, &task, file.as_ref(), op, full)
+                procs.run(&k, file.as_ref(), op, full)
             })
             .collect();
+        procs.exit_child(&k);
         *self.out.lock().unwrap() = obs;
         Box::new(ModelDone(k))
     }
@@ -319,6 +351,76 @@ impl Instance for ModelDone {
     }
 }
 
+/// The model's processes: process 0, and process 1 after a fork.
+struct Procs {
+    tasks: Vec<Task>,
+    current: usize,
+}
+
+impl Procs {
+    fn run(&mut self, k: &Kernel, file: Option<&Rc<AddressSpace>>, op: &Op, full: bool) -> Obs {
+        let (ret, touch) = match op {
+            Op::Fork => (self.fork(k), None),
+            Op::Switch { pid } => (self.switch(*pid), None),
+            Op::Exit => (self.exit_child(k), None),
+            _ => model_op(k, &self.tasks[self.current], file, op),
+        };
+        if !full {
+            return Obs {
+                ret,
+                touch,
+                vmas: Vec::new(),
+                pages: String::new(),
+                file: None,
+                child: None,
+            };
+        }
+        let child = self.tasks.get(1).map(|t| ProcView {
+            vmas: model_vmas(t),
+            pages: model_pages(k, t),
+        });
+        Obs {
+            ret,
+            touch,
+            vmas: model_vmas(&self.tasks[0]),
+            pages: model_pages(k, &self.tasks[0]),
+            file: file.map(|f| file_view(f)),
+            child,
+        }
+    }
+
+    fn fork(&mut self, k: &Kernel) -> i64 {
+        if self.tasks.len() > 1 {
+            return 1;
+        }
+        match dup_mmap(k, &self.tasks[0], "child") {
+            Some(child) => {
+                self.tasks.push(child);
+                0
+            }
+            None => -12,
+        }
+    }
+
+    fn switch(&mut self, pid: u8) -> i64 {
+        if usize::from(pid) >= self.tasks.len() {
+            return -oracle::ops::ESRCH;
+        }
+        self.current = usize::from(pid);
+        0
+    }
+
+    fn exit_child(&mut self, k: &Kernel) -> i64 {
+        let Some(child) = self.tasks.get(1).cloned() else {
+            return -oracle::ops::ESRCH;
+        };
+        exit_mmap(k, &child.mm);
+        self.tasks.truncate(1);
+        self.current = 0;
+        0
+    }
+}
+
 fn at(pg: u64) -> u64 {
     WINDOW_BASE + pg * PAGE
 }
@@ -327,8 +429,14 @@ fn status(r: Result<(), i32>) -> i64 {
     r.map_or_else(|e| -i64::from(e), |()| 0)
 }
 
-fn model_op(k: &Kernel, task: &Task, file: Option<&Rc<AddressSpace>>, op: &Op, full: bool) -> Obs {
-    let (ret, touch) = match *op {
+/// Runs one memory op on `task`; returns the return value and touch.
+fn model_op(
+    k: &Kernel,
+    task: &Task,
+    file: Option<&Rc<AddressSpace>>,
+    op: &Op,
+) -> (i64, Option<Touch>) {
+    match *op {
         Op::MmapFile {
             pg,
             n,
@@ -425,22 +533,7 @@ fn model_op(k: &Kernel, task: &Task, file: Option<&Rc<AddressSpace>>, op: &Op, f
             };
             (0, Some(touch))
         }
-    };
-    if !full {
-        return Obs {
-            ret,
-            touch,
-            vmas: Vec::new(),
-            pages: String::new(),
-            file: None,
-        };
-    }
-    Obs {
-        ret,
-        touch,
-        vmas: model_vmas(task),
-        pages: model_pages(k, task),
-        file: file.map(|f| file_view(f)),
+        Op::Fork | Op::Switch { .. } | Op::Exit => unreachable!("handled by Procs::run"),
     }
 }
 
@@ -535,10 +628,18 @@ pub fn compare(model: &[Obs], host: &[Obs], l2: bool) -> Option<(usize, &'static
             "L0 mapping view"
         } else if m.file != h.file {
             "L0 file contents"
+        } else if m.child.as_ref().map(|c| page_view(&c.vmas, WINDOW_PAGES))
+            != h.child.as_ref().map(|c| page_view(&c.vmas, WINDOW_PAGES))
+        {
+            "L0 mapping view (process 1)"
+        } else if m.child.as_ref().map(|c| &c.pages) != h.child.as_ref().map(|c| &c.pages) {
+            "L1 residency (process 1)"
         } else if m.pages != h.pages {
             "L1 residency"
         } else if l2 && m.vmas != h.vmas {
             "L2 VMA boundaries"
+        } else if l2 && m.child.as_ref().map(|c| &c.vmas) != h.child.as_ref().map(|c| &c.vmas) {
+            "L2 VMA boundaries (process 1)"
         } else {
             return None;
         };

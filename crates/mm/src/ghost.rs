@@ -173,6 +173,17 @@ impl Ghost {
         }
     }
 
+    /// fork: the child `to` sees what the parent `from` wrote.
+    pub fn fork(&self, from: u64, to: u64) {
+        let copied: Vec<((u64, u64), Span)> = self
+            .spans
+            .borrow()
+            .range((from, 0)..=(from, u64::MAX))
+            .map(|(&(_, start), span)| ((to, start), span.clone()))
+            .collect();
+        self.spans.borrow_mut().extend(copied);
+    }
+
     /// munmap or exit: the pages are gone.
     pub fn unmap(&self, mm: u64, first: u64, last: u64) {
         self.set(mm, first, last, None);

@@ -561,10 +561,15 @@ fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
     // PageAnonExclusive: without fork in the model every anonymous page is
     // exclusive to its mm, so the write fault reuses it (a subpage of a
     // PTE-mapped THP too), as v6.1's do_wp_page does.
-    if old
+    // wp_can_reuse_anon_folio() (v6.18): reuse a small folio only if nobody
+    // else holds it (after fork, the other process's mapping holds a
+    // reference), and make it this VMA's (folio_move_anon_rmap()). Large
+    // folios are not shared by fork in the model: always this mm's.
+    if let Some(f) = old
         .as_ref()
-        .is_some_and(|f| f.kind.get() == FolioKind::Anon)
+        .filter(|f| f.kind.get() == FolioKind::Anon && (f.order > 0 || f.refcount.get() == 1))
     {
+        *f.anon_vma.borrow_mut() = vmf.vma.anon_vma.get().cloned();
         k.set_pte_at(
             &pte,
             pte_mkyoung(pte_mkdirty(pte_mkwrite(orig))),

@@ -457,6 +457,11 @@ pub struct Vma {
     /// Set once by `anon_vma_prepare()` under `page_table_lock`; read under
     /// mmap_lock (R). Invariant: once set, not reassigned while linked.
     pub anon_vma: OnceCell<Rc<AnonVma>>,
+    /// `anon_vma_chain`: every anon_vma this VMA is linked into — its own,
+    /// and after fork those of its ancestors (whose pages it may still map
+    /// copy-on-write). Protected by: mmap_lock (W) and the anon_vma locks.
+    /// Invariant: contains `anon_vma` when that is set; empty otherwise.
+    pub anon_vma_chain: RefCell<Vec<Rc<AnonVma>>>,
     /// `vm_file` (its `f_mapping`): set when the VMA is created and copied
     /// to VMAs split or moved from it. Immutable afterwards.
     pub vm_file: OnceCell<Rc<AddressSpace>>,

@@ -5,7 +5,7 @@
 //! shared mappings, `vma_merge()` (adjacent compatible VMAs stay separate),
 //! stack growth, and accounting limits.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::{Rc, Weak};
 
 use crate::arch::x86::pgtable::vm_get_page_prot;
@@ -87,8 +87,19 @@ pub fn vm_area_alloc(mm: &Rc<MmStruct>, start: u64, end: u64, flags: u64, pgoff:
         vm_page_prot: Cell::new(page_prot_of(flags)),
         vm_pgoff: Cell::new(pgoff),
         anon_vma: OnceCell::new(),
+        anon_vma_chain: RefCell::new(Vec::new()),
         vm_file: OnceCell::new(),
     })
+}
+
+/// `vm_area_dup()` for fork: the same VMA in the child's mm (`mm`).
+pub fn vm_area_copy(mm: &Rc<MmStruct>, vma: &Vma) -> Rc<Vma> {
+    let new = vm_area_alloc(mm, vma.start(), vma.end(), vma.flags(), vma.vm_pgoff.get());
+    new.vm_page_prot.set(vma.vm_page_prot.get());
+    if let Some(f) = vma.vm_file.get() {
+        let _ = new.vm_file.set(f.clone());
+    }
+    new
 }
 
 /// `vm_area_dup()` for a part of `vma`: same flags, protection and file.
@@ -195,6 +206,7 @@ fn do_mmap_pgoff(
         anon_vma: None,
         file: file.map(|(f, _)| f.clone()),
         copied_from: None,
+        src: None,
     };
     if vma_merge_new_range(&mut mmap, &range).is_none() {
         let vma = vm_area_alloc(mm, start, start + len, range.flags, range.pgoff);
@@ -278,10 +290,10 @@ fn split_vma(k: &Kernel, mmap: &mut MmapState, vma: &Rc<Vma>, addr: u64) {
     crate::huge_memory::vma_adjust_trans_huge(k, vma, addr);
     let pgoff = vma.vm_pgoff.get() + ((addr - vma.start()) >> PAGE_SHIFT);
     let upper = vm_area_dup(vma, addr, vma.end(), pgoff);
+    anon_vma_clone(&upper, vma);
     match vma.anon_vma.get() {
         Some(av) => {
-            let mut list = av.rwsem.write("anon_vma_lock_write");
-            anon_vma_clone(&upper, vma, &mut list);
+            let list = av.rwsem.write("anon_vma_lock_write");
             vma.vm_end.set(addr);
             list.unlock("anon_vma_unlock_write");
         }

@@ -156,6 +156,8 @@ fn expand_vma_in_place(k: &Kernel, mmap: &mut MmapState, vma: &Rc<Vma>, delta: u
             anon_vma: vma.anon_vma.get().map(|a| a.id),
             file: vma.vm_file.get().cloned(),
             copied_from: None,
+            // vma_merge_extend(): "vmg.middle = NULL".
+            src: None,
         };
         if vma_merge_new_range(mmap, &r).is_some() {
             return;
@@ -284,16 +286,13 @@ fn copy_vma(mmap: &mut MmapState, vma: &Rc<Vma>, old_addr: u64, new_addr: u64, l
         anon_vma: vma.anon_vma.get().map(|a| a.id),
         file: vma.vm_file.get().cloned(),
         copied_from: Some(vma.clone()),
+        src: None,
     };
     if vma_merge_new_range(mmap, &r).is_some() {
         return;
     }
     let new = vm_area_dup(vma, new_addr, new_addr + len, pgoff);
-    if let Some(av) = vma.anon_vma.get() {
-        let mut list = av.rwsem.write("anon_vma_lock_write");
-        crate::rmap::anon_vma_clone(&new, vma, &mut list);
-        list.unlock("anon_vma_unlock_write");
-    }
+    crate::rmap::anon_vma_clone(&new, vma);
     insert_vma(mmap, new);
 }
 
@@ -356,7 +355,7 @@ fn old_pte(k: &Kernel, task: &Task, addr: u64) -> Option<EntryRef> {
 
 /// The PTE slot of `addr`, allocating tables on the way (`alloc_new_pmd`,
 /// `pte_alloc`).
-fn new_pte(k: &Kernel, task: &Task, addr: u64) -> Option<EntryRef> {
+pub(crate) fn new_pte(k: &Kernel, task: &Task, addr: u64) -> Option<EntryRef> {
     let pgd = pgd_offset(&task.mm, addr);
     let pud = pud_alloc(k, task, &pgd, addr)?;
     let pmd = pmd_alloc(k, task, &pud, addr)?;

@@ -40,27 +40,65 @@ pub fn anon_vma_prepare(k: &Kernel, vma: &Vma) -> bool {
     if vma.anon_vma.get().is_none() {
         list.push(vma.this.clone());
         let _ = vma.anon_vma.set(anon_vma.clone());
+        vma.anon_vma_chain.borrow_mut().push(anon_vma.clone());
     }
     ptl.unlock("spin_unlock(&mm->page_table_lock)");
     list.unlock("anon_vma_unlock_write");
     true
 }
 
-/// `anon_vma_clone()` for a VMA split off `src`: the new VMA joins the
-/// anon_vma of the old one. Called with that anon_vma locked for writing
-/// (`list` is its VMA list).
-pub fn anon_vma_clone(dst: &Vma, src: &Vma, list: &mut Vec<std::rc::Weak<Vma>>) {
+/// `anon_vma_clone()` (v6.18): `dst` (split off, copied or merged from
+/// `src`) joins every anon_vma of `src`'s chain and shares its anon_vma.
+/// Each anon_vma is write-locked while `dst` is linked in.
+pub fn anon_vma_clone(dst: &Vma, src: &Vma) {
     let Some(av) = src.anon_vma.get() else { return };
-    list.push(dst.this.clone());
+    let chain = src.anon_vma_chain.borrow().clone();
+    for a in &chain {
+        let mut list = a.rwsem.write("anon_vma_lock_write");
+        list.push(dst.this.clone());
+        list.unlock("anon_vma_unlock_write");
+    }
     let _ = dst.anon_vma.set(av.clone());
+    *dst.anon_vma_chain.borrow_mut() = chain;
 }
 
-/// `unlink_anon_vmas()`: the VMA leaves its anon_vma.
-pub fn unlink_anon_vmas(vma: &Vma) {
-    let Some(av) = vma.anon_vma.get() else { return };
-    let mut list = av.rwsem.write("anon_vma_lock_write");
-    list.retain(|w| w.upgrade().is_some_and(|v| !std::ptr::eq(&*v, vma)));
+/// `anon_vma_fork()` (v6.18): a child VMA joins its parent's chain (it maps
+/// the parent's pages copy-on-write) and gets an anon_vma of its own for
+/// the pages it will copy. Nothing to do for a parent without one.
+pub fn anon_vma_fork(k: &Kernel, child: &Vma, parent: &Vma) {
+    if parent.anon_vma.get().is_none() {
+        return;
+    }
+    let chain = parent.anon_vma_chain.borrow().clone();
+    for a in &chain {
+        let mut list = a.rwsem.write("anon_vma_lock_write");
+        list.push(child.this.clone());
+        list.unlock("anon_vma_unlock_write");
+    }
+    let own = Rc::new(AnonVma::new(k.next_id()));
+    let mut list = own.rwsem.write("anon_vma_lock_write");
+    list.push(child.this.clone());
     list.unlock("anon_vma_unlock_write");
+    let _ = child.anon_vma.set(own.clone());
+    let mut child_chain = chain;
+    child_chain.push(own);
+    *child.anon_vma_chain.borrow_mut() = child_chain;
+}
+
+/// Whether the VMA was forked from a parent whose pages it may still map
+/// (`vma_had_uncowed_parents()`: an anon_vma chain longer than one).
+pub fn vma_had_uncowed_parents(vma: &Vma) -> bool {
+    vma.anon_vma.get().is_some() && vma.anon_vma_chain.borrow().len() > 1
+}
+
+/// `unlink_anon_vmas()`: the VMA leaves every anon_vma of its chain.
+pub fn unlink_anon_vmas(vma: &Vma) {
+    let chain = std::mem::take(&mut *vma.anon_vma_chain.borrow_mut());
+    for av in chain {
+        let mut list = av.rwsem.write("anon_vma_lock_write");
+        list.retain(|w| w.upgrade().is_some_and(|v| !std::ptr::eq(&*v, vma)));
+        list.unlock("anon_vma_unlock_write");
+    }
 }
 
 /// `page_add_new_anon_rmap()`: first mapping of a new exclusive folio.

@@ -12,7 +12,7 @@
 use std::rc::Rc;
 
 use crate::mm_types::{vm_flags, AddressSpace, Kernel, MmapState, Vma, PAGE_SHIFT};
-use crate::rmap::anon_vma_clone;
+use crate::rmap::{anon_vma_clone, vma_had_uncowed_parents};
 
 /// Flags that do not block a merge (`VM_SOFTDIRTY` in the kernel; the
 /// model has none).
@@ -31,10 +31,22 @@ fn same_file(a: Option<&Rc<AddressSpace>>, b: Option<&Rc<AddressSpace>>) -> bool
     }
 }
 
-/// `is_mergeable_anon_vma()`: either side has no anon_vma, or both have
-/// the same one.
+/// Whether two anon_vmas may end up in one VMA: either side has none, or
+/// both have the same one (`can_vma_merge_right()`'s prev/next test).
 fn is_mergeable_anon_vma(a: Option<u64>, b: Option<u64>) -> bool {
     a.is_none() || b.is_none() || a == b
+}
+
+/// `is_mergeable_anon_vma()` (v6.16): the range (anon_vma `src_anon`, from
+/// VMA `src` in an existing-range merge) may merge into `tgt`. A side
+/// without an anon_vma takes the other's (`dup_anon_vma()`), unless that
+/// VMA was forked and may still map its parent's pages.
+fn anon_compatible(tgt: &Vma, src_anon: Option<u64>, src: Option<&Vma>) -> bool {
+    match (anon_id(tgt), src_anon) {
+        (None, Some(_)) => !src.is_some_and(vma_had_uncowed_parents),
+        (Some(_), None) => !vma_had_uncowed_parents(tgt),
+        (a, b) => a == b,
+    }
 }
 
 fn anon_id(vma: &Vma) -> Option<u64> {
@@ -58,13 +70,16 @@ pub struct MergeRange {
     /// The VMA mremap copies the range from (`vmg->copied_from`): its
     /// anon_vma goes to whichever VMA the range merges into.
     pub copied_from: Option<Rc<Vma>>,
+    /// The VMA the range belongs to, in an existing-range merge
+    /// (`vmg->middle`).
+    pub src: Option<Rc<Vma>>,
 }
 
 /// `can_vma_merge_after()`: `prev` can grow over the range.
 fn can_merge_after(prev: &Vma, r: &MergeRange) -> bool {
     prev.end() == r.start
         && is_mergeable_vma(prev, r.flags, &r.file)
-        && is_mergeable_anon_vma(anon_id(prev), r.anon_vma)
+        && anon_compatible(prev, r.anon_vma, r.src.as_deref())
         && prev.vm_pgoff.get() + pages(prev) == r.pgoff
 }
 
@@ -72,7 +87,7 @@ fn can_merge_after(prev: &Vma, r: &MergeRange) -> bool {
 fn can_merge_before(next: &Vma, r: &MergeRange) -> bool {
     next.start() == r.end
         && is_mergeable_vma(next, r.flags, &r.file)
-        && is_mergeable_anon_vma(r.anon_vma, anon_id(next))
+        && anon_compatible(next, r.anon_vma, r.src.as_deref())
         && r.pgoff + ((r.end - r.start) >> PAGE_SHIFT) == next.vm_pgoff.get()
 }
 
@@ -112,11 +127,7 @@ fn dup_anon_vma(dst: &Vma, src: &Vma) {
     if dst.anon_vma.get().is_some() {
         return;
     }
-    if let Some(av) = src.anon_vma.get() {
-        let mut list = av.rwsem.write("anon_vma_lock_write");
-        anon_vma_clone(dst, src, &mut list);
-        list.unlock("anon_vma_unlock_write");
-    }
+    anon_vma_clone(dst, src);
 }
 
 /// Removes a VMA swallowed by a merge (`vma_complete()` → remove_vma).
@@ -180,6 +191,7 @@ pub fn vma_merge_existing_range(
         anon_vma: anon_id(vma),
         file: vma.vm_file.get().cloned(),
         copied_from: None,
+        src: Some(vma.clone()),
     };
     // Before 879bca0a2c4f (v6.16) a faulted range did not merge into an
     // unfaulted neighbour [I: the rule as the selftests describe it].
@@ -237,6 +249,14 @@ fn anon_vma_compatible(a: &Vma, b: &Vma) -> bool {
         && b.vm_pgoff.get() == a.vm_pgoff.get() + pages(a)
 }
 
+/// `reusable_anon_vma()`: a neighbour's anon_vma, if its chain is
+/// singular (not forked).
+fn reusable(old: &Vma) -> Option<Rc<crate::mm_types::AnonVma>> {
+    (old.anon_vma_chain.borrow().len() == 1)
+        .then(|| old.anon_vma.get().cloned())
+        .flatten()
+}
+
 /// `find_mergeable_anon_vma()` (v6.18): an anon_vma a neighbour could
 /// share with `vma`, so the two may merge later: the next VMA's first,
 /// then the previous one's (`reusable_anon_vma()`, singular chains only).
@@ -249,11 +269,11 @@ pub fn find_mergeable_anon_vma(
     let next = mmap.vmas.iter().find(|v| v.start() >= vma.end());
     if let Some(av) = next
         .filter(|n| anon_vma_compatible(vma, n))
-        .and_then(|n| n.anon_vma.get().cloned())
+        .and_then(|n| reusable(n))
     {
         return Some(av);
     }
     let prev = mmap.vmas.iter().rev().find(|v| v.end() <= vma.start());
     prev.filter(|p| anon_vma_compatible(p, vma))
-        .and_then(|p| p.anon_vma.get().cloned())
+        .and_then(|p| reusable(p))
 }

@@ -10,7 +10,8 @@
 use std::ffi::CString;
 
 use crate::ops::{
-    fnv1a, uses_file, FileView, Obs, Op, Request, SequenceResult, Touch, VmaView, FILE_PAGES,
+    fnv1a, uses_file, FileView, Obs, Op, ProcView, Request, SequenceResult, Touch, VmaView,
+    FILE_PAGES,
 };
 use crate::{PAGE, WINDOW_BASE, WINDOW_PAGES};
 
@@ -115,6 +116,37 @@ struct Host {
     procmap_query: bool,
     /// The sequence's memfd (-1 without file ops).
     memfd: libc::c_int,
+    /// Process 1, once forked.
+    child: std::cell::RefCell<Option<ChildProc>>,
+    /// The process ops run in (0 or 1).
+    current: std::cell::Cell<u8>,
+}
+
+/// Process 1 as process 0 sees it: its pid and command pipes.
+struct ChildProc {
+    pid: libc::pid_t,
+    cmd: std::fs::File,
+    reply: std::io::BufReader<std::fs::File>,
+}
+
+/// What process 0 asks process 1.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum ChildCmd {
+    Run(Op),
+    Observe,
+    Exit,
+}
+
+impl ChildProc {
+    fn ask<R: serde::de::DeserializeOwned>(&mut self, cmd: &ChildCmd) -> Option<R> {
+        use std::io::{BufRead, Write};
+        let mut line = serde_json::to_vec(cmd).ok()?;
+        line.push(b'\n');
+        self.cmd.write_all(&line).ok()?;
+        let mut reply = String::new();
+        self.reply.read_line(&mut reply).ok()?;
+        serde_json::from_str(&reply).ok()
+    }
 }
 
 impl Host {
@@ -162,6 +194,8 @@ impl Host {
                 maps,
                 procmap_query: true,
                 memfd,
+                child: std::cell::RefCell::new(None),
+                current: std::cell::Cell::new(0),
             };
             host.procmap_query = host.query_vmas().is_some();
             Ok(host)
@@ -169,7 +203,13 @@ impl Host {
     }
 
     fn run(&self, op: &Op, full: bool) -> Obs {
-        let (ret, touch) = self.execute(op);
+        let (ret, touch) = match op {
+            Op::Fork => (self.fork(), None),
+            Op::Switch { pid } => (self.switch(*pid), None),
+            Op::Exit => (self.exit_child(), None),
+            _ if self.current.get() == 1 => self.in_child(op),
+            _ => self.execute(op),
+        };
         if !full {
             return Obs {
                 ret,
@@ -177,15 +217,93 @@ impl Host {
                 vmas: Vec::new(),
                 pages: String::new(),
                 file: None,
+                child: None,
             };
         }
+        let child = self
+            .child
+            .borrow_mut()
+            .as_mut()
+            .and_then(|c| c.ask::<ProcView>(&ChildCmd::Observe));
         Obs {
             ret,
             touch,
             vmas: self.vmas(),
             pages: self.pages(),
             file: (self.memfd >= 0).then(|| self.file_view()),
+            child,
         }
+    }
+
+    /// Runs `op` in process 1.
+    fn in_child(&self, op: &Op) -> (i64, Option<Touch>) {
+        let mut child = self.child.borrow_mut();
+        let c = child
+            .as_mut()
+            .expect("current is 1 only while process 1 lives");
+        c.ask(&ChildCmd::Run(op.clone()))
+            .unwrap_or((-libc::EIO as i64, None))
+    }
+
+    fn switch(&self, pid: u8) -> i64 {
+        match pid {
+            0 => self.current.set(0),
+            1 if self.child.borrow().is_some() => self.current.set(1),
+            _ => return -crate::ops::ESRCH,
+        }
+        0
+    }
+
+    /// `fork()` of process 0; process 1 serves commands until told to exit.
+    fn fork(&self) -> i64 {
+        if self.child.borrow().is_some() {
+            return 1;
+        }
+        let (mut to_child, mut to_parent) = ([0; 2], [0; 2]);
+        // SAFETY: pipes and fork in a single-threaded process; the new
+        // process only serves commands and _exits.
+        unsafe {
+            if libc::pipe2(to_child.as_mut_ptr(), libc::O_CLOEXEC) != 0
+                || libc::pipe2(to_parent.as_mut_ptr(), libc::O_CLOEXEC) != 0
+            {
+                return -errno();
+            }
+            let pid = libc::fork();
+            if pid < 0 {
+                return -errno();
+            }
+            if pid == 0 {
+                libc::close(to_child[1]);
+                libc::close(to_parent[0]);
+                serve_child(self.memfd, to_child[0], to_parent[1]);
+            }
+            libc::close(to_child[0]);
+            libc::close(to_parent[1]);
+            use std::os::fd::FromRawFd;
+            *self.child.borrow_mut() = Some(ChildProc {
+                pid,
+                cmd: std::fs::File::from_raw_fd(to_child[1]),
+                reply: std::io::BufReader::new(std::fs::File::from_raw_fd(to_parent[0])),
+            });
+        }
+        0
+    }
+
+    /// Process 1 exits; process 0 reaps it.
+    fn exit_child(&self) -> i64 {
+        let Some(mut c) = self.child.borrow_mut().take() else {
+            return -crate::ops::ESRCH;
+        };
+        use std::io::Write;
+        let mut line = serde_json::to_vec(&ChildCmd::Exit).unwrap_or_default();
+        line.push(b'\n');
+        let _ = c.cmd.write_all(&line);
+        drop(c.cmd);
+        let mut status = 0;
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(c.pid, &mut status, 0) };
+        self.current.set(0);
+        0
     }
 
     fn execute(&self, op: &Op) -> (i64, Option<Touch>) {
@@ -302,6 +420,9 @@ impl Host {
                     }
                     return (n as i64, (n == 1).then_some(Touch::Ok(b[0])));
                 }
+                // Process ops are handled by run(); in process 1 they are
+                // not forwarded.
+                Op::Fork | Op::Switch { .. } | Op::Exit => -libc::EINVAL as i64,
                 Op::Touch { pg, off, value } => {
                     let at = (addr(pg) + off) as *mut u8;
                     let r = match value {
@@ -482,16 +603,65 @@ fn status(r: libc::c_int) -> i64 {
     }
 }
 
-/// Runs a whole sequence in this (freshly forked) process.
+/// Runs a whole sequence in this (freshly forked) process. Process 1, if
+/// any, is reaped before the result is written.
 pub fn run_sequence(req: &Request) -> SequenceResult {
     match Host::setup(uses_file(&req.ops)) {
-        Ok(host) => SequenceResult::Ran(
-            req.ops
+        Ok(host) => {
+            let obs = req
+                .ops
                 .iter()
                 .enumerate()
                 .map(|(i, op)| host.run(op, req.full_at(i, req.ops.len())))
-                .collect(),
-        ),
+                .collect();
+            host.exit_child();
+            SequenceResult::Ran(obs)
+        }
         Err(e) => SequenceResult::SetupFailed(e),
     }
+}
+
+/// Process 1's loop: run ops and observe itself on request, until told to
+/// exit (or its command pipe closes).
+fn serve_child(memfd: libc::c_int, cmd: libc::c_int, reply: libc::c_int) -> ! {
+    use std::io::{BufRead, Write};
+    use std::os::fd::FromRawFd;
+    // SAFETY: the descriptors are this process's ends of its pipes.
+    let (input, mut output) = unsafe {
+        (
+            std::io::BufReader::new(std::fs::File::from_raw_fd(cmd)),
+            std::fs::File::from_raw_fd(reply),
+        )
+    };
+    let (Ok(pagemap), Ok(maps)) = (open("/proc/self/pagemap"), open("/proc/self/maps")) else {
+        // SAFETY: leaving without running destructors, as after fork.
+        unsafe { libc::_exit(1) }
+    };
+    let mut me = Host {
+        pagemap,
+        maps,
+        procmap_query: true,
+        memfd,
+        child: std::cell::RefCell::new(None),
+        current: std::cell::Cell::new(0),
+    };
+    me.procmap_query = me.query_vmas().is_some();
+    for line in input.lines() {
+        let Ok(line) = line else { break };
+        let text = match serde_json::from_str::<ChildCmd>(&line) {
+            Ok(ChildCmd::Run(op)) => serde_json::to_string(&me.execute(&op)),
+            Ok(ChildCmd::Observe) => serde_json::to_string(&ProcView {
+                vmas: me.vmas(),
+                pages: me.pages(),
+            }),
+            Ok(ChildCmd::Exit) | Err(_) => break,
+        };
+        let Ok(mut text) = text else { break };
+        text.push('\n');
+        if output.write_all(text.as_bytes()).is_err() {
+            break;
+        }
+    }
+    // SAFETY: leaving without running destructors, as after fork.
+    unsafe { libc::_exit(0) }
 }

@@ -68,6 +68,13 @@ pub enum Op {
     Pwrite { off: u64, len: u64, value: u8 },
     /// `pread(memfd, 1 byte, off)`: `ret` is the bytes read, `touch` the byte.
     Pread { off: u64 },
+    /// `fork()` of process 0: the child is process 1 (ignored, `ret` 1, if
+    /// a child exists). Ops keep running in the current process.
+    Fork,
+    /// Run the following ops in process `pid` (-ESRCH if it does not exist).
+    Switch { pid: u8 },
+    /// Process 1 exits (-ESRCH without one); process 0 becomes current.
+    Exit,
     /// A user load (`value: None`) or store of one byte at `base + pg*4096 + off`.
     Touch {
         pg: u64,
@@ -137,6 +144,9 @@ impl fmt::Display for Op {
                 write!(f, "pwrite(memfd, {value:#04x} x {len:#x}, {off:#x})")
             }
             Op::Pread { off } => write!(f, "pread(memfd, 1, {off:#x})"),
+            Op::Fork => write!(f, "fork()"),
+            Op::Switch { pid } => write!(f, "switch to process {pid}"),
+            Op::Exit => write!(f, "exit of process 1"),
             Op::Touch { pg, off, value } => match value {
                 None => write!(f, "read  pg {pg} + {off:#x}"),
                 Some(v) => write!(f, "write pg {pg} + {off:#x} = {v:#04x}"),
@@ -182,7 +192,19 @@ pub struct Obs {
     pub pages: String,
     /// The memfd after the op (sequences with file ops only).
     pub file: Option<FileView>,
+    /// Process 1's VMAs and residency, while it exists.
+    pub child: Option<ProcView>,
 }
+
+/// One process's VMAs in the window and residency.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ProcView {
+    pub vmas: Vec<VmaView>,
+    pub pages: String,
+}
+
+/// `ESRCH`.
+pub const ESRCH: i64 = 3;
 
 /// A file's size and contents, as FNV-1a hashes of each page up to EOF.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

@@ -35,10 +35,13 @@ fn placed_at(k: &Kernel, mm: &MmStruct, va: u64, pfn: u64) -> bool {
     let Some(vma) = mmap.vma_lookup(va) else {
         return false;
     };
-    let av = folio.anon_vma.borrow().as_ref().map(|a| a.id);
+    // The folio's anon_vma must be on the VMA's chain: its own, or after
+    // fork one of its ancestors' (INV-RMAP-ANON).
+    let Some(av) = folio.anon_vma.borrow().as_ref().map(|a| a.id) else {
+        return false;
+    };
     folio.kind.get() == FolioKind::Anon
-        && av.is_some()
-        && av == vma.anon_vma.get().map(|a| a.id)
+        && vma.anon_vma_chain.borrow().iter().any(|a| a.id == av)
         && folio.index.get() + (pfn - folio.pfn) == vma.linear_page_index(va)
 }
 
