@@ -38,7 +38,7 @@ use crate::CliError;
 
 /// Full observations every this many ops on the fast path (and after the
 /// last op); a divergence is then replayed with every op observed.
-pub const FAST_EVERY: u64 = 10;
+pub const FAST_EVERY: u64 = 16;
 
 /// The profile the model runs conformance under, before calibration.
 pub const CONFORM_PROFILE: &str = "linux-6.18";
@@ -130,11 +130,14 @@ fn mremap(rng: &mut Rng, pg: u64) -> Op {
     let room = WINDOW_PAGES - pg;
     let old_n = 1 + rng.below(room.min(8));
     let new_n = 1 + rng.below(room.min(8));
-    let flags = match rng.below(4) {
-        0 => 0,
-        1 => 3,
-        2 => 7,
-        _ => 3,
+    // Mostly valid combinations; now and then an invalid one (FIXED or
+    // DONTUNMAP without MAYMOVE: EINVAL).
+    let flags = match rng.below(20) {
+        0..=4 => 0,
+        5..=11 => 3,
+        12..=17 => 7,
+        18 => 2,
+        _ => 4,
     };
     let new_n = if flags == 7 && rng.chance(90) {
         old_n
@@ -608,6 +611,7 @@ fn model_pages(k: &Kernel, task: &Task) -> String {
             match k.mem.pfn_folio(k.pte_pfn(pte)) {
                 Some(f) if f.kind.get() == FolioKind::Shmem => 'f',
                 Some(f) if f.kind.get() == FolioKind::Anon && f.mapcount.get() == 1 => 'X',
+                Some(f) if f.kind.get() == FolioKind::Anon => 's',
                 _ => 'z',
             }
         })
@@ -948,10 +952,29 @@ pub fn describe_obs(o: &Obs) -> String {
         .map(|v| format!("[{}-{} {}]", v.start, v.end, v.perms))
         .collect();
     let touch = o.touch.map_or(String::new(), |t| format!(" touch={t:?}"));
-    format!(
+    let mut text = format!(
         "ret={}{touch} vmas={} pages={}",
         o.ret,
         vmas.join(""),
         o.pages
-    )
+    );
+    if let Some(c) = &o.child {
+        let vmas: Vec<String> = c
+            .vmas
+            .iter()
+            .map(|v| format!("[{}-{} {}]", v.start, v.end, v.perms))
+            .collect();
+        text.push_str(&format!(
+            "\n       process 1: vmas={} pages={}",
+            vmas.join(""),
+            c.pages
+        ));
+    }
+    if let Some(f) = &o.file {
+        text.push_str(&format!(
+            "\n       file: size={:#x} pages={:x?}",
+            f.size, f.pages
+        ));
+    }
+    text
 }

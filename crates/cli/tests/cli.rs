@@ -1053,3 +1053,27 @@ fn conform_rejects_bad_parameters() {
         out.stderr
     );
 }
+
+#[test]
+fn conform_json_reports_the_run() {
+    if mmrace::conform::host_supported().is_err() {
+        eprintln!("skipped: the host kernel cannot serve as the oracle here");
+        return;
+    }
+    let out = mmrace(&[
+        "conform",
+        "--sequences",
+        "3",
+        "--ops",
+        "60",
+        "--files",
+        "--json",
+    ]);
+    out.expect_code(0);
+    let v: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["sequences"], 3);
+    assert_eq!(v["ops"], 180);
+    assert!(v["divergence"].is_null(), "{v}");
+    assert!(v["knobs"].as_array().unwrap().len() >= 4, "{v}");
+    assert!(v["ops_per_sec"].as_f64().unwrap() > 0.0);
+}

@@ -38,12 +38,23 @@ fn is_mergeable_anon_vma(a: Option<u64>, b: Option<u64>) -> bool {
 }
 
 /// `is_mergeable_anon_vma()` (v6.16): the range (anon_vma `src_anon`, from
-/// VMA `src` in an existing-range merge) may merge into `tgt`. A side
-/// without an anon_vma takes the other's (`dup_anon_vma()`), unless that
-/// VMA was forked and may still map its parent's pages.
-fn anon_compatible(tgt: &Vma, src_anon: Option<u64>, src: Option<&Vma>) -> bool {
+/// VMA `src` in an existing-range merge, or copied by mremap from
+/// `copied_from`) may merge into `tgt`. A side without an anon_vma takes
+/// the other's (`dup_anon_vma()`), unless that VMA was forked and may still
+/// map its parent's pages. The `copied_from` test is the January 2026
+/// stable fix (Fixes: 879bca0a2c4f) for mremap moves in forked processes;
+/// 6.16.y-6.18.y kernels before it merge there.
+fn anon_compatible(
+    tgt: &Vma,
+    src_anon: Option<u64>,
+    src: Option<&Vma>,
+    copied_from: Option<&Vma>,
+) -> bool {
     match (anon_id(tgt), src_anon) {
-        (None, Some(_)) => !src.is_some_and(vma_had_uncowed_parents),
+        (None, Some(_)) => {
+            !src.is_some_and(vma_had_uncowed_parents)
+                && !copied_from.is_some_and(vma_had_uncowed_parents)
+        }
         (Some(_), None) => !vma_had_uncowed_parents(tgt),
         (a, b) => a == b,
     }
@@ -79,7 +90,7 @@ pub struct MergeRange {
 fn can_merge_after(prev: &Vma, r: &MergeRange) -> bool {
     prev.end() == r.start
         && is_mergeable_vma(prev, r.flags, &r.file)
-        && anon_compatible(prev, r.anon_vma, r.src.as_deref())
+        && anon_compatible(prev, r.anon_vma, r.src.as_deref(), r.copied_from.as_deref())
         && prev.vm_pgoff.get() + pages(prev) == r.pgoff
 }
 
@@ -87,7 +98,7 @@ fn can_merge_after(prev: &Vma, r: &MergeRange) -> bool {
 fn can_merge_before(next: &Vma, r: &MergeRange) -> bool {
     next.start() == r.end
         && is_mergeable_vma(next, r.flags, &r.file)
-        && anon_compatible(next, r.anon_vma, r.src.as_deref())
+        && anon_compatible(next, r.anon_vma, r.src.as_deref(), r.copied_from.as_deref())
         && r.pgoff + ((r.end - r.start) >> PAGE_SHIFT) == next.vm_pgoff.get()
 }
 

@@ -120,7 +120,12 @@ struct Host {
     child: std::cell::RefCell<Option<ChildProc>>,
     /// The process ops run in (0 or 1).
     current: std::cell::Cell<u8>,
+    /// The zero page's pfn as pagemap shows it (0 when PFNs are hidden).
+    zero_pfn: u64,
 }
+
+/// Bits 0..54 of a pagemap entry: the pfn.
+const PM_PFN_MASK: u64 = (1 << 55) - 1;
 
 /// Process 1 as process 0 sees it: its pid and command pipes.
 struct ChildProc {
@@ -196,8 +201,10 @@ impl Host {
                 memfd,
                 child: std::cell::RefCell::new(None),
                 current: std::cell::Cell::new(0),
+                zero_pfn: 0,
             };
             host.procmap_query = host.query_vmas().is_some();
+            host.zero_pfn = zero_page_pfn(pagemap);
             Ok(host)
         }
     }
@@ -468,11 +475,15 @@ impl Host {
         buf.chunks_exact(8)
             .map(|c| {
                 let e = u64::from_le_bytes(c.try_into().unwrap());
+                let pfn = e & PM_PFN_MASK;
                 match (e >> 63 & 1, e >> 61 & 1, e >> 56 & 1) {
                     (0, _, _) => '.',
                     (_, 1, _) => 'f',
-                    (_, _, 0) => 'z',
-                    _ => 'X',
+                    (_, _, 1) => 'X',
+                    // Not exclusive: the zero page, or (with PFNs visible,
+                    // as root) an anonymous page shared after fork.
+                    _ if pfn != 0 && pfn != self.zero_pfn => 's',
+                    _ => 'z',
                 }
             })
             .collect()
@@ -541,6 +552,35 @@ impl Host {
             push_clipped(&mut out, s, e, perms.to_string());
         }
         out
+    }
+}
+
+/// The zero page's pfn: read-fault a scratch anonymous page (outside the
+/// window) and look it up in pagemap. 0 if PFNs are hidden (not root).
+fn zero_page_pfn(pagemap: libc::c_int) -> u64 {
+    // SAFETY: a private scratch mapping, read once through a volatile load,
+    // then unmapped; pread into a local.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            PAGE as usize,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return 0;
+        }
+        std::ptr::read_volatile(p.cast::<u8>());
+        let mut e = [0u8; 8];
+        let off = (p as u64 / PAGE * 8) as i64;
+        let n = libc::pread(pagemap, e.as_mut_ptr().cast(), 8, off);
+        libc::munmap(p, PAGE as usize);
+        if n != 8 {
+            return 0;
+        }
+        u64::from_le_bytes(e) & PM_PFN_MASK
     }
 }
 
@@ -644,8 +684,10 @@ fn serve_child(memfd: libc::c_int, cmd: libc::c_int, reply: libc::c_int) -> ! {
         memfd,
         child: std::cell::RefCell::new(None),
         current: std::cell::Cell::new(0),
+        zero_pfn: 0,
     };
     me.procmap_query = me.query_vmas().is_some();
+    me.zero_pfn = zero_page_pfn(pagemap);
     for line in input.lines() {
         let Ok(line) = line else { break };
         let text = match serde_json::from_str::<ChildCmd>(&line) {

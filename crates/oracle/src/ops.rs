@@ -186,9 +186,10 @@ pub struct Obs {
     pub touch: Option<Touch>,
     /// VMAs intersecting the window, clipped to it.
     pub vmas: Vec<VmaView>,
-    /// Residency per window page: `.` none, `z` present anonymous and not
-    /// exclusive (the zero page, or shared), `X` present anonymous and
-    /// exclusive, `f` present file page.
+    /// Residency per window page: `.` none, `z` the zero page, `s` an
+    /// anonymous page shared with another process (told apart from the zero
+    /// page by pfn, so only where PFNs are visible: as root), `X` an
+    /// exclusive anonymous page, `f` a file page.
     pub pages: String,
     /// The memfd after the op (sequences with file ops only).
     pub file: Option<FileView>,
