@@ -68,7 +68,7 @@ pub struct Divergence {
     /// The shrunk sequence and its first divergent op and level.
     pub ops: Vec<Op>,
     pub op: usize,
-    pub level: &'static str,
+    pub level: String,
     pub model: Obs,
     pub host: Obs,
 }
@@ -276,7 +276,7 @@ pub fn run_model(profile: &Profile, ops: &[Op], every: u64) -> Result<Vec<Obs>, 
             ops: ops.to_vec(),
             every,
         },
-        out: Mutex::new(Vec::new()),
+        out: Mutex::new((Vec::new(), None)),
     };
     // The harness builds the model in start(); the Mutex hands the
     // observations back.
@@ -296,14 +296,52 @@ pub fn run_model(profile: &Profile, ops: &[Op], every: u64) -> Result<Vec<Obs>, 
     if let Some(f) = r.finding {
         return Err(format!("the model raised: {}", f.title));
     }
-    let obs = std::mem::take(&mut *h.out.lock().unwrap());
-    Ok(obs)
+    let (obs, invariant) = std::mem::take(&mut *h.out.lock().unwrap());
+    match invariant {
+        Some((op, title)) => Err(format!("after op {op}: {title}")),
+        None => Ok(obs),
+    }
+}
+
+/// What the model side of a sequence gave: observations, or the first op
+/// after which one of the model's own checkers failed.
+type ModelOut = (Vec<Obs>, Option<(usize, String)>);
+
+/// Runs `ops` on the model, checking the model's invariants at every full
+/// observation; a violation ends the run at that op.
+fn run_model_checked(profile: &Profile, ops: &[Op], every: u64) -> Result<ModelOut, String> {
+    let h = ModelRun {
+        profile: profile.clone(),
+        req: Request {
+            ops: ops.to_vec(),
+            every,
+        },
+        out: Mutex::new((Vec::new(), None)),
+    };
+    let config = ExecutionConfig {
+        steps_max: 1 << 20,
+        tracing: false,
+        track_conflicts: false,
+        racy: &[],
+    };
+    let r = run_execution(
+        &h,
+        &mut RandomWalk::new(0),
+        config,
+        &mut StackPool::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let (obs, mut invariant) = std::mem::take(&mut *h.out.lock().unwrap());
+    if let (Some(f), None) = (r.finding, &invariant) {
+        invariant = Some((obs.len().saturating_sub(1), f.title));
+    }
+    Ok((obs, invariant))
 }
 
 struct ModelRun {
     profile: Profile,
     req: Request,
-    out: Mutex<Vec<Obs>>,
+    out: Mutex<ModelOut>,
 }
 
 impl Harness for ModelRun {
@@ -328,16 +366,20 @@ impl Harness for ModelRun {
             tasks: vec![task],
             current: 0,
         };
-        let obs = ops
-            .iter()
-            .enumerate()
-            .map(|(i, op)| {
-                let full = self.req.full_at(i, ops.len());
-                procs.run(&k, file.as_ref(), op, full)
-            })
-            .collect();
-        procs.exit_child(&k);
-        *self.out.lock().unwrap() = obs;
+        let mut obs = Vec::new();
+        let mut invariant = None;
+        for (i, op) in ops.iter().enumerate() {
+            let full = self.req.full_at(i, ops.len());
+            obs.push(procs.run(&k, file.as_ref(), op, full));
+            if let Some(f) = full.then(|| mm::checkers::check_all(&k)).flatten() {
+                invariant = Some((i, f.title));
+                break;
+            }
+        }
+        if invariant.is_none() {
+            procs.exit_child(&k);
+        }
+        *self.out.lock().unwrap() = (obs, invariant);
         Box::new(ModelDone(k))
     }
 }
@@ -655,8 +697,26 @@ pub fn compare(model: &[Obs], host: &[Obs], l2: bool) -> Option<(usize, &'static
 struct Sides {
     model: Vec<Obs>,
     host: Vec<Obs>,
+    /// The op after which the model's own checkers failed.
+    invariant: Option<(usize, String)>,
     host_time: Duration,
     model_time: Duration,
+}
+
+impl Sides {
+    /// The first op where the sides differ (or the model broke its own
+    /// invariants), and how.
+    fn differ(&self, l2: bool) -> Option<(usize, String)> {
+        let observed = compare(&self.model, &self.host, l2).map(|(i, l)| (i, l.to_string()));
+        let broken = self
+            .invariant
+            .as_ref()
+            .map(|(i, t)| (*i, format!("model invariant: {t}")));
+        match (observed, broken) {
+            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 fn run_both(
@@ -678,10 +738,11 @@ fn run_both(
         }
     };
     let t1 = Instant::now();
-    let model = run_model(profile, ops, every).map_err(CliError::Internal)?;
+    let (model, invariant) = run_model_checked(profile, ops, every).map_err(CliError::Internal)?;
     Ok(Sides {
         model,
         host,
+        invariant,
         host_time: t1 - t0,
         model_time: t1.elapsed(),
     })
@@ -704,7 +765,7 @@ fn shrink(
             let mut candidate = cur.clone();
             candidate.drain(i..(i + chunk).min(cur.len()));
             let sides = run_both(oracle, profile, &candidate, 1)?;
-            if !candidate.is_empty() && compare(&sides.model, &sides.host, l2).is_some() {
+            if !candidate.is_empty() && sides.differ(l2).is_some() {
                 cur = candidate;
                 progressed = true;
             } else {
@@ -906,7 +967,7 @@ pub fn conform(opts: &ConformOptions) -> Result<ConformReport, CliError> {
         report.ops += ops.len() as u64;
         report.host_time += sides.host_time;
         report.model_time += sides.model_time;
-        if compare(&sides.model, &sides.host, l2).is_some() {
+        if sides.differ(l2).is_some() {
             report.divergence = Some(minimise(&mut oracle, &profile, index, ops, l2)?);
             break;
         }
@@ -925,12 +986,14 @@ fn minimise(
     let original_len = ops.len();
     // Observe every op to find the first one that diverges.
     let sides = run_both(oracle, profile, &ops, 1)?;
-    let (first, _) = compare(&sides.model, &sides.host, l2)
+    let (first, _) = sides
+        .differ(l2)
         .ok_or_else(|| CliError::Internal("a divergence vanished when observed fully".into()))?;
     let prefix = ops[..=first].to_vec();
     let ops = shrink(oracle, profile, prefix, l2)?;
     let sides = run_both(oracle, profile, &ops, 1)?;
-    let (op, level) = compare(&sides.model, &sides.host, l2)
+    let (op, level) = sides
+        .differ(l2)
         .ok_or_else(|| CliError::Internal("a shrunk sequence stopped diverging".into()))?;
     Ok(Divergence {
         sequence,

@@ -1,9 +1,10 @@
-//! Address-space changes: `do_mmap()` for anonymous memory, `do_munmap()`,
-//! `do_mprotect_pkey()`, `__split_vma()` and `exit_mmap()`.
+//! Address-space changes: `do_mmap()` for anonymous memory and shmem
+//! files, `do_munmap()`, `do_mprotect_pkey()`, `__split_vma()` and
+//! `exit_mmap()`; merging is in vma.rs, mremap in mremap.rs.
 //!
-//! Models mm/mmap.c and mm/mprotect.c (v6.1). Not modelled yet: file and
-//! shared mappings, `vma_merge()` (adjacent compatible VMAs stay separate),
-//! stack growth, and accounting limits.
+//! Models mm/mmap.c, mm/vma.c and mm/mprotect.c (v6.18 where they differ
+//! from v6.1). Not modelled: regular files, anonymous `MAP_SHARED`, stack
+//! growth, and accounting limits.
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::{Rc, Weak};

@@ -309,6 +309,19 @@ pub fn profiles() -> Vec<Profile> {
             log_style: LogStyle::V6_1,
         },
         Profile {
+            name: "linux-6.5",
+            summary: "mainline with 670ddd8cdcbd and 0d940a9b270b (fixed)",
+            knobs: Knobs {
+                pmd_check: PmdCheck::Upstream65,
+                pte_offset_map_lock: PteOffsetMapLock::Post65,
+                change_pte_range_unstable_check: false,
+                ..V61
+            },
+            swap_types: SwapTypes::v6_1(),
+            pmd_clear_bad_line: 51,
+            log_style: LogStyle::V6_1,
+        },
+        Profile {
             name: "linux-6.18",
             summary: "current mainline: 6.5's pmd checks, 6.7 mprotect unaccounting, 6.16 anon merges",
             knobs: Knobs {
@@ -318,19 +331,6 @@ pub fn profiles() -> Vec<Profile> {
                 anon_merge_faulted_unfaulted: true,
                 unaccount_unfaulted_on_mprotect: true,
                 mremap_multi_vma_move: true,
-                ..V61
-            },
-            swap_types: SwapTypes::v6_1(),
-            pmd_clear_bad_line: 51,
-            log_style: LogStyle::V6_1,
-        },
-        Profile {
-            name: "linux-6.5",
-            summary: "mainline with 670ddd8cdcbd and 0d940a9b270b (fixed)",
-            knobs: Knobs {
-                pmd_check: PmdCheck::Upstream65,
-                pte_offset_map_lock: PteOffsetMapLock::Post65,
-                change_pte_range_unstable_check: false,
                 ..V61
             },
             swap_types: SwapTypes::v6_1(),

@@ -45,6 +45,29 @@ fn placed_at(k: &Kernel, mm: &MmStruct, va: u64, pfn: u64) -> bool {
         && folio.index.get() + (pfn - folio.pfn) == vma.linear_page_index(va)
 }
 
+/// Whether page `pfn` is the page-cache page a file VMA maps at `va`: the
+/// VMA's file holds it at the VMA's index for `va` (the file rmap).
+fn file_page_at(k: &Kernel, mm: &MmStruct, va: u64, pfn: u64) -> bool {
+    let Some(folio) = k.mem.pfn_folio(pfn) else {
+        return false;
+    };
+    let mmap = mm.mmap_lock.peek();
+    let Some(vma) = mmap.vma_lookup(va) else {
+        return false;
+    };
+    let Some(file) = vma.vm_file.get() else {
+        return false;
+    };
+    let index = vma.linear_page_index(va);
+    folio.kind.get() == FolioKind::Shmem
+        && folio.index.get() == index
+        && file
+            .pages
+            .borrow()
+            .get(&index)
+            .is_some_and(|f| Rc::ptr_eq(f, &folio))
+}
+
 /// The page the reverse map places at `va` (failure paths only: a scan).
 fn rmap_pfn(k: &Kernel, mm: &MmStruct, va: u64) -> Option<u64> {
     k.mem.folios().iter().find_map(|f| {
@@ -140,7 +163,7 @@ fn decode(k: &Kernel, mm: &MmStruct, va: u64, raw: u64) -> Option<Finding> {
             ));
         }
     }
-    if placed_at(k, mm, va, kernel) {
+    if placed_at(k, mm, va, kernel) || file_page_at(k, mm, va, kernel) {
         return None;
     }
     let mapped = k.mem.pfn_folio(kernel);
