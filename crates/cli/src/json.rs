@@ -16,7 +16,10 @@ pub struct FindingJson {
     pub replay: String,
     /// Index of the finding execution within the run.
     pub execution: u64,
+    /// Preemptions of the reported (minimised) schedule.
     pub preemptions: u32,
+    /// Preemptions of the schedule as the exploration found it.
+    pub found_preemptions: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -53,6 +56,7 @@ impl RunJson {
             replay: format!("mmrace replay '{}'", r.token.clone().unwrap_or_default()),
             execution: f.index,
             preemptions: f.preemptions,
+            found_preemptions: r.found_preemptions,
         });
         RunJson {
             scenario: r.scenario.clone(),

@@ -52,6 +52,10 @@ struct Explore {
     /// One JSON object per run instead of text.
     #[arg(long)]
     json: bool,
+    /// Report a found schedule as found, without shrinking it to the
+    /// fewest preemptions.
+    #[arg(long)]
+    no_minimize: bool,
 }
 
 #[derive(Subcommand)]
@@ -163,6 +167,7 @@ impl Explore {
             jobs: self.jobs,
             steps_max: self.steps_max,
             full: self.full,
+            minimize: !self.no_minimize,
         }
     }
 }
@@ -288,8 +293,14 @@ fn print_result(r: &RunResult) {
     let ms = o.elapsed.as_secs_f64() * 1000.0;
     match (&o.found, &r.report) {
         (Some(f), Some(report)) => {
+            let shrunk = match r.found_preemptions {
+                Some(p) if p != f.preemptions => {
+                    format!("; schedule minimised from {p} to {} preemptions", f.preemptions)
+                }
+                _ => String::new(),
+            };
             println!(
-                "{} under {}: found by execution {} of the run ({} executions, {:.1} ms, {} steps)\n",
+                "{} under {}: found by execution {} of the run ({} executions, {:.1} ms, {} steps{shrunk})\n",
                 r.scenario, r.profile, f.index, o.executions, ms, o.steps
             );
             print!("{report}");

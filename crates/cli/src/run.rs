@@ -24,7 +24,13 @@ pub struct RunOptions {
     pub steps_max: u64,
     /// Show setup/teardown events and reads in the report.
     pub full: bool,
+    /// Shrink a found schedule (fewest preemptions, then steps) before
+    /// reporting it.
+    pub minimize: bool,
 }
+
+/// Replays minimisation may spend on one finding.
+pub const MINIMIZE_BUDGET: u32 = 2000;
 
 /// Executions when neither the command line nor the scenario says.
 pub const DEFAULT_BUDGET: u64 = 10_000;
@@ -41,6 +47,7 @@ impl RunOptions {
             jobs: 1,
             steps_max: DEFAULT_STEPS_MAX,
             full: false,
+            minimize: true,
         }
     }
 }
@@ -54,6 +61,8 @@ pub struct RunResult {
     pub outcome: RunOutcome,
     pub report: Option<String>,
     pub token: Option<String>,
+    /// Preemptions of the found schedule before minimisation.
+    pub found_preemptions: Option<u32>,
 }
 
 /// Parses a scenario file; syntax errors become usage errors with the
@@ -92,7 +101,18 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunResult, CliError> {
         jobs: opts.jobs,
         steps_max: opts.steps_max,
     };
-    let outcome = explore(&h, &config)?;
+    let mut outcome = explore(&h, &config)?;
+    let found_preemptions = outcome.found.as_ref().map(|f| f.preemptions);
+    if opts.minimize {
+        if let Some(found) = outcome.found.take() {
+            outcome.found = Some(explore::minimize(
+                &h,
+                &found,
+                opts.steps_max,
+                MINIMIZE_BUDGET,
+            )?);
+        }
+    }
     let mut result = RunResult {
         scenario: path.display().to_string(),
         profile: opts.profile.clone(),
@@ -100,6 +120,7 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunResult, CliError> {
         outcome,
         report: None,
         token: None,
+        found_preemptions,
     };
     if let Some(found) = &result.outcome.found {
         let token = Token {

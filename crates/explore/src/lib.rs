@@ -15,6 +15,7 @@
 pub mod access;
 pub mod explorer;
 pub mod finding;
+pub mod minimize;
 pub mod report;
 pub mod rt;
 pub mod strategy;
@@ -25,6 +26,7 @@ pub mod trace;
 pub use access::{Access, AccessKind, ObjectId};
 pub use explorer::{explore, replay, Found, RunConfig, RunOutcome};
 pub use finding::{Finding, FindingKind, InternalError, InternalKind};
+pub use minimize::minimize;
 pub use rt::{
     choose, enter, mark, new_object, oops, raise, tracing, unsupported, ActorSpec, ExecutionResult,
     Harness, Instance, LockClass,

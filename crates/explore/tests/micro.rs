@@ -345,3 +345,25 @@ fn aftermath_ends_at_an_oops() {
         ]
     );
 }
+
+#[test]
+fn minimize_keeps_the_finding_with_fewer_preemptions() {
+    let h = LostUpdate { locked: false };
+    for seed in 0..20 {
+        let mut c = config(StrategyKind::Random, 1);
+        c.seed = seed;
+        let found = explore(&h, &c).unwrap().found.unwrap();
+        let small = explore::minimize(&h, &found, 1000, 500).unwrap();
+        assert_eq!(small.finding.title, found.finding.title);
+        assert!(small.preemptions <= found.preemptions);
+        // A lost update needs one preemption: between a load and its store.
+        assert_eq!(small.preemptions, 1, "seed {seed}");
+        // The shrunk schedule is an ordinary token: replay reproduces it.
+        let again = replay(&h, small.choices.clone(), 1000).unwrap();
+        assert_eq!(
+            again.finding.map(|f| f.title),
+            Some(found.finding.title.clone())
+        );
+        assert_eq!(again.preemptions, small.preemptions);
+    }
+}
