@@ -123,6 +123,8 @@ pub fn explorer_overhead(
         }
     }
     let config = RunConfig {
+        shard: explore::Shard::WHOLE,
+        progress: None,
         strategy: StrategyKind::Random,
         seed: 0,
         budget: executions,

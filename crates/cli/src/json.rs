@@ -1,10 +1,10 @@
 //! `--json`: one JSON object per run.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::run::RunResult;
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize, Clone)]
 pub struct FindingJson {
     pub title: String,
     pub kind: String,
@@ -22,16 +22,20 @@ pub struct FindingJson {
     pub found_preemptions: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize, Clone)]
 pub struct RunJson {
     pub scenario: String,
     pub profile: String,
     pub knobs: Vec<String>,
+    /// `K/N` for a shard of a run (`0/1`: the whole run), or the shards
+    /// `mmrace merge` combined (`0,1,2/3`).
+    #[serde(default = "whole")]
+    pub shard: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matches: Option<bool>,
-    pub verdict: &'static str,
+    pub verdict: String,
     pub executions: u64,
     /// Every schedule was explored (the scenario has exactly one).
     pub complete: bool,
@@ -62,13 +66,15 @@ impl RunJson {
             scenario: r.scenario.clone(),
             profile: r.profile.clone(),
             knobs: r.knobs.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            shard: format!("{}/{}", r.shard.index, r.shard.count),
             expected: None,
             matches: None,
             verdict: if finding.is_some() {
                 "finding"
             } else {
                 "clean"
-            },
+            }
+            .to_string(),
             executions: o.executions,
             complete: o.complete,
             steps: o.steps,
@@ -78,6 +84,87 @@ impl RunJson {
             report: r.report.clone(),
         }
     }
+}
+
+fn whole() -> String {
+    "0/1".to_string()
+}
+
+/// `mmrace merge`: JSON lines of shard runs → one result per (scenario,
+/// profile, knobs): the finding with the lowest execution index if any
+/// shard found one (what the whole run would report), else clean with the
+/// shards' executions summed. Errors name the bad line or a missing shard.
+pub fn merge(text: &str) -> Result<Vec<RunJson>, String> {
+    let mut groups: std::collections::BTreeMap<(String, String, Vec<String>), Vec<RunJson>> =
+        std::collections::BTreeMap::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let r: RunJson = serde_json::from_str(line)
+            .map_err(|e| format!("line {}: not a run result: {e}", i + 1))?;
+        groups
+            .entry((r.scenario.clone(), r.profile.clone(), r.knobs.clone()))
+            .or_default()
+            .push(r);
+    }
+    groups.into_values().map(merge_group).collect()
+}
+
+fn merge_group(runs: Vec<RunJson>) -> Result<RunJson, String> {
+    let mut shards: Vec<(u64, u64)> = Vec::new();
+    for r in &runs {
+        let bad = || format!("{}: bad shard '{}'", r.scenario, r.shard);
+        let (k, n) = r.shard.split_once('/').ok_or_else(bad)?;
+        shards.push((k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?));
+    }
+    let count = shards[0].1;
+    if shards.iter().any(|s| s.1 != count) {
+        return Err(format!(
+            "{}: shards of different runs (N differs)",
+            runs[0].scenario
+        ));
+    }
+    let mut seen: Vec<u64> = shards.iter().map(|s| s.0).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    let first = runs
+        .iter()
+        .filter_map(|r| r.finding.as_ref().map(|f| (f.execution, r)))
+        .min_by_key(|(e, _)| *e)
+        .map(|(_, r)| r.clone());
+    if first.is_none() && seen.len() as u64 != count {
+        let missing: Vec<String> = (0..count)
+            .filter(|k| !seen.contains(k))
+            .map(|k| format!("{k}/{count}"))
+            .collect();
+        return Err(format!(
+            "{} under {}: clean so far, but shards {} are missing",
+            runs[0].scenario,
+            runs[0].profile,
+            missing.join(", ")
+        ));
+    }
+    let mut merged = first.unwrap_or_else(|| runs[0].clone());
+    merged.executions = runs.iter().map(|r| r.executions).sum();
+    merged.steps = runs.iter().map(|r| r.steps).sum();
+    merged.elapsed_ms = runs.iter().map(|r| r.elapsed_ms).sum();
+    merged.shard = format!(
+        "{}/{count}",
+        seen.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut marks = std::collections::BTreeMap::new();
+    for r in &runs {
+        for (m, n) in &r.marks {
+            *marks.entry(m.clone()).or_insert(0) += n;
+        }
+    }
+    merged.marks = marks;
+    Ok(merged)
 }
 
 /// `conform --json`: one object for the whole run.

@@ -56,6 +56,14 @@ struct Explore {
     /// fewest preemptions.
     #[arg(long)]
     no_minimize: bool,
+    /// No progress bar (it shows only on a terminal, for runs longer than a
+    /// second).
+    #[arg(long = "no-progress")]
+    no_progress: bool,
+    /// Run only shard K of N of the execution-index space (K/N, from 0);
+    /// `mmrace merge` combines the shards' --json results.
+    #[arg(long, value_parser = explore::Shard::parse, default_value = "0/1")]
+    shard: explore::Shard,
 }
 
 #[derive(Subcommand)]
@@ -129,6 +137,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Merge the --json results of `run --shard K/N` runs (files, or stdin)
+    /// into one result per (scenario, profile, knobs).
+    Merge {
+        /// JSON-lines files (default: stdin).
+        files: Vec<PathBuf>,
+    },
     /// The host-kernel oracle server (spawned by `conform`; reads op
     /// sequences as JSON lines on stdin, one result line each).
     #[command(hide = true)]
@@ -168,6 +182,8 @@ impl Explore {
             steps_max: self.steps_max,
             full: self.full,
             minimize: !self.no_minimize,
+            shard: self.shard,
+            progress: None,
         }
     }
 }
@@ -244,6 +260,7 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
             knobs,
             json,
         } => cmd_conform(seed, sequences, ops, files, knobs, json),
+        Command::Merge { files } => cmd_merge(&files),
         Command::OracleServer => {
             oracle::server::serve().map_err(|e| CliError::Usage(format!("oracle server: {e}")))?;
             Ok(EXIT_CLEAN)
@@ -272,7 +289,15 @@ fn cmd_run(
     };
     let mut code = EXIT_CLEAN;
     for p in profiles {
-        let r = run::run(file, &explore.options(&p))?;
+        let mut opts = explore.options(&p);
+        let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        opts.progress = Some(counter.clone());
+        let budget = run::budget_of(file, &opts)?;
+        let label = format!("{} under {p}", file.display());
+        let bar = Progress::start(label, budget, counter, progress_wanted(explore));
+        let r = run::run(file, &opts);
+        bar.stop();
+        let r = r?;
         if explore.json {
             println!(
                 "{}",
@@ -286,6 +311,71 @@ fn cmd_run(
         }
     }
     Ok(code)
+}
+
+/// Whether to show a progress bar: on a terminal, not for --json or
+/// --no-progress.
+fn progress_wanted(explore: &Explore) -> bool {
+    use std::io::IsTerminal;
+    !explore.json && !explore.no_progress && std::io::stderr().is_terminal()
+}
+
+/// A progress bar on stderr for a run, shown after its first second:
+/// executions done of the budget, executions per second, ETA.
+struct Progress {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(
+        label: String,
+        total: u64,
+        done: std::sync::Arc<std::sync::atomic::AtomicU64>,
+        enabled: bool,
+    ) -> Progress {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if !enabled {
+            return Progress { stop, thread: None };
+        }
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let mut bar: Option<indicatif::ProgressBar> = None;
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if started.elapsed().as_secs() < 1 {
+                    continue;
+                }
+                let b = bar.get_or_insert_with(|| {
+                    let b = indicatif::ProgressBar::new(total);
+                    let style = indicatif::ProgressStyle::with_template(
+                        "mmrace: {msg} [{bar:30}] {pos}/{len} executions, {per_sec}, 0 findings so far, ETA {eta}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                    b.set_style(style);
+                    b.set_message(label.clone());
+                    b
+                });
+                b.set_position(done.load(Ordering::Relaxed).min(total));
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        });
+        Progress {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn print_result(r: &RunResult) {
@@ -520,4 +610,30 @@ fn print_conform(r: &mmrace::conform::ConformReport, seed: u64) {
     }
     println!("model: {}", mmrace::conform::describe_obs(&d.model));
     println!("host:  {}", mmrace::conform::describe_obs(&d.host));
+}
+
+fn cmd_merge(files: &[PathBuf]) -> Result<i32, CliError> {
+    let mut text = String::new();
+    if files.is_empty() {
+        use std::io::Read;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| CliError::Usage(format!("cannot read stdin: {e}")))?;
+    } else {
+        for f in files {
+            let t = std::fs::read_to_string(f)
+                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", f.display())))?;
+            text.push_str(&t);
+            text.push('\n');
+        }
+    }
+    let merged = mmrace::json::merge(&text).map_err(CliError::Usage)?;
+    let mut code = EXIT_CLEAN;
+    for m in &merged {
+        if m.finding.is_some() {
+            code = EXIT_FINDING;
+        }
+        println!("{}", serde_json::to_string(m).unwrap_or_default());
+    }
+    Ok(code)
 }

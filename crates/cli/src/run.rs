@@ -27,6 +27,10 @@ pub struct RunOptions {
     /// Shrink a found schedule (fewest preemptions, then steps) before
     /// reporting it.
     pub minimize: bool,
+    /// The part of the execution-index space to run (`--shard K/N`).
+    pub shard: explore::Shard,
+    /// Executions done so far, for a progress bar.
+    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// Replays minimisation may spend on one finding.
@@ -48,6 +52,8 @@ impl RunOptions {
             steps_max: DEFAULT_STEPS_MAX,
             full: false,
             minimize: true,
+            shard: explore::Shard::WHOLE,
+            progress: None,
         }
     }
 }
@@ -63,6 +69,8 @@ pub struct RunResult {
     pub token: Option<String>,
     /// Preemptions of the found schedule before minimisation.
     pub found_preemptions: Option<u32>,
+    /// The shard of the execution-index space that ran.
+    pub shard: explore::Shard,
 }
 
 /// Parses a scenario file; syntax errors become usage errors with the
@@ -84,6 +92,14 @@ pub fn harness(
     ScenarioHarness::new(s, p).map_err(CliError::Usage)
 }
 
+/// The number of executions a run of `path` with `opts` will try.
+pub fn budget_of(path: &Path, opts: &RunOptions) -> Result<u64, CliError> {
+    let s = load(path)?;
+    Ok(opts
+        .shard
+        .executions(opts.budget.or(s.budget).unwrap_or(DEFAULT_BUDGET)))
+}
+
 /// `mmrace run`: explore until a finding or the budget is spent.
 pub fn run(path: &Path, opts: &RunOptions) -> Result<RunResult, CliError> {
     let s = load(path)?;
@@ -95,6 +111,8 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunResult, CliError> {
     }
     let h = harness(s.clone(), &opts.profile, &opts.knobs)?;
     let config = RunConfig {
+        shard: opts.shard,
+        progress: opts.progress.clone(),
         strategy: opts.strategy,
         seed: opts.seed,
         budget,
@@ -121,6 +139,7 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunResult, CliError> {
         report: None,
         token: None,
         found_preemptions,
+        shard: opts.shard,
     };
     if let Some(found) = &result.outcome.found {
         let token = Token {

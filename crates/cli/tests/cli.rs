@@ -1077,3 +1077,72 @@ fn conform_json_reports_the_run() {
     assert!(v["knobs"].as_array().unwrap().len() >= 4, "{v}");
     assert!(v["ops_per_sec"].as_f64().unwrap() > 0.0);
 }
+
+// ---------------------------------------------------------------------------
+// 9. Shards and merge
+
+#[test]
+fn shards_merge_to_the_whole_runs_result() {
+    let dir = TempDir::new("shards");
+    let whole = mmrace(&["run", SEED001, "--profile", BUGGY, "--json", "--jobs", "1"]);
+    whole.expect_code(1);
+    let whole: Value = serde_json::from_str(whole.stdout.trim()).unwrap();
+    let mut lines = String::new();
+    for k in 0..3 {
+        let shard = format!("{k}/3");
+        let out = mmrace(&[
+            "run",
+            SEED001,
+            "--profile",
+            BUGGY,
+            "--json",
+            "--shard",
+            &shard,
+        ]);
+        assert!(out.code == 0 || out.code == 1, "{}", out.stderr);
+        lines.push_str(&out.stdout);
+    }
+    let file = dir.write("shards.jsonl", &lines);
+    let merged = mmrace(&["merge", file.to_str().unwrap()]);
+    merged.expect_code(1);
+    let m: Value = serde_json::from_str(merged.stdout.trim()).unwrap();
+    assert_eq!(
+        m["finding"]["execution"], whole["finding"]["execution"],
+        "{m}"
+    );
+    assert_eq!(m["finding"]["replay"], whole["finding"]["replay"], "{m}");
+    assert_eq!(m["shard"], "0,1,2/3");
+
+    // Clean shards add up to the whole budget; a missing shard is an error.
+    let mut lines = Vec::new();
+    for k in 0..3 {
+        let shard = format!("{k}/3");
+        let out = mmrace(&[
+            "run",
+            SEED001,
+            "--profile",
+            FIXED,
+            "--json",
+            "--budget",
+            "100",
+            "--shard",
+            &shard,
+        ]);
+        out.expect_code(0);
+        lines.push(out.stdout);
+    }
+    let all = dir.write("clean.jsonl", &lines.concat());
+    let merged = mmrace(&["merge", all.to_str().unwrap()]);
+    merged.expect_code(0);
+    let m: Value = serde_json::from_str(merged.stdout.trim()).unwrap();
+    assert_eq!(m["executions"], 100);
+    let two = dir.write("two.jsonl", &lines[..2].concat());
+    let out = mmrace(&["merge", two.to_str().unwrap()]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("shards 2/3 are missing"),
+        "{}",
+        out.stderr
+    );
+    mmrace(&["run", SEED001, "--profile", FIXED, "--shard", "3/3"]).expect_code(2);
+}

@@ -20,6 +20,42 @@ pub struct RunConfig {
     pub jobs: usize,
     /// Steps after which an execution is a livelock finding.
     pub steps_max: u64,
+    /// The part of the execution-index space this run covers (`--shard`).
+    pub shard: Shard,
+    /// Executions finished so far, for a progress display (workers add to
+    /// it; it never affects what runs).
+    pub progress: Option<std::sync::Arc<AtomicU64>>,
+}
+
+/// Shard `index` of `count`: the executions whose index is `index` modulo
+/// `count`. Shards of one run on many machines together run exactly the
+/// executions one run would (`mmrace merge` combines their results).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// The whole run.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Parses `K/N` (0 <= K < N).
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || format!("bad shard '{s}'; expected K/N with 0 <= K < N, e.g. 0/4");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u64, u64) =
+            (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Executions of a budget this shard runs.
+    pub fn executions(&self, budget: u64) -> u64 {
+        budget.saturating_sub(self.index).div_ceil(self.count)
+    }
 }
 
 impl Default for RunConfig {
@@ -30,6 +66,8 @@ impl Default for RunConfig {
             budget: 10_000,
             jobs: 1,
             steps_max: 100_000,
+            shard: Shard::WHOLE,
+            progress: None,
         }
     }
 }
@@ -115,8 +153,16 @@ pub fn explore(harness: &dyn Harness, config: &RunConfig) -> Result<RunOutcome, 
         error: Mutex::new(None),
     };
     let jobs = config.jobs.max(1);
+    let shard = config.shard;
     let totals: Vec<WorkerTotals> = if jobs == 1 {
-        vec![worker(harness, config, 0, 1, (actors, k, racy), &shared)]
+        vec![worker(
+            harness,
+            config,
+            shard.index,
+            shard.count,
+            (actors, k, racy),
+            &shared,
+        )]
     } else {
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..jobs)
@@ -126,8 +172,8 @@ pub fn explore(harness: &dyn Harness, config: &RunConfig) -> Result<RunOutcome, 
                         worker(
                             harness,
                             config,
-                            w as u64,
-                            jobs as u64,
+                            shard.index + w as u64 * shard.count,
+                            jobs as u64 * shard.count,
                             (actors, k, racy),
                             shared,
                         )
@@ -147,7 +193,9 @@ pub fn explore(harness: &dyn Harness, config: &RunConfig) -> Result<RunOutcome, 
         }
     }
     let mut outcome = RunOutcome {
-        executions: found.as_ref().map_or(config.budget, |f| f.index + 1),
+        executions: found.as_ref().map_or(shard.executions(config.budget), |f| {
+            (f.index - shard.index) / shard.count + 1
+        }),
         steps: 0,
         elapsed: Duration::ZERO,
         found,
@@ -214,6 +262,9 @@ fn worker(
         match run_execution(harness, strategy.as_mut(), exec, &mut pool) {
             Ok(r) => {
                 totals.ran += 1;
+                if let Some(p) = &config.progress {
+                    p.fetch_add(1, Ordering::Relaxed);
+                }
                 totals.steps += r.steps;
                 for m in &r.marks {
                     *totals.marks.entry(m).or_default() += 1;

@@ -24,7 +24,7 @@ pub mod token;
 pub mod trace;
 
 pub use access::{Access, AccessKind, ObjectId};
-pub use explorer::{explore, replay, Found, RunConfig, RunOutcome};
+pub use explorer::{explore, replay, Found, RunConfig, RunOutcome, Shard};
 pub use finding::{Finding, FindingKind, InternalError, InternalKind};
 pub use minimize::minimize;
 pub use rt::{

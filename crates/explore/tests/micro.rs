@@ -73,6 +73,8 @@ impl Instance for LostUpdateRun {
 
 fn config(strategy: StrategyKind, jobs: usize) -> RunConfig {
     RunConfig {
+        shard: explore::Shard::WHOLE,
+        progress: None,
         strategy,
         seed: 7,
         budget: 1000,

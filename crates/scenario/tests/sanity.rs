@@ -37,6 +37,8 @@ fn sanity_scenarios_meet_their_expectations() {
                 ExpectedVerdict::Finding(_) => s.budget.unwrap_or(20_000),
             };
             let config = RunConfig {
+                shard: explore::Shard::WHOLE,
+                progress: None,
                 strategy: StrategyKind::Portfolio,
                 seed: 0,
                 budget,
@@ -83,6 +85,8 @@ fn fault_injection_finds_nothing_in_the_fixed_kernel() {
                 .unwrap();
             let h = ScenarioHarness::new(s, p).unwrap();
             let config = RunConfig {
+                shard: explore::Shard::WHOLE,
+                progress: None,
                 strategy: StrategyKind::Portfolio,
                 seed: 0,
                 budget: 300,

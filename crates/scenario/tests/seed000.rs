@@ -15,6 +15,8 @@ use common::{harness, load};
 
 fn run(h: &ScenarioHarness) -> RunOutcome {
     let config = RunConfig {
+        shard: explore::Shard::WHOLE,
+        progress: None,
         strategy: StrategyKind::Portfolio,
         seed: 0,
         budget: 2_000,

@@ -11,6 +11,8 @@ use common::{harness, load};
 
 fn run(h: &ScenarioHarness, budget: u64, seed: u64, jobs: usize) -> RunOutcome {
     let config = RunConfig {
+        shard: explore::Shard::WHOLE,
+        progress: None,
         strategy: StrategyKind::Portfolio,
         seed,
         budget,
