@@ -194,3 +194,57 @@ pub fn conform_json(r: &crate::conform::ConformReport) -> String {
     })
     .to_string()
 }
+
+/// `mmrace verify --json`: one object per (scenario, profile).
+#[derive(Serialize, Deserialize)]
+pub struct VerifyJson {
+    pub scenario: String,
+    pub profile: String,
+    pub knobs: Vec<String>,
+    pub preemptions: u32,
+    pub jobs: usize,
+    /// `verified`, `finding` or `incomplete`.
+    pub verdict: String,
+    pub executions: u64,
+    /// Scheduling points over all executions.
+    pub steps: u64,
+    /// Backtrack points the preemption bound cut off.
+    pub pruned: u64,
+    pub complete: bool,
+    pub elapsed_ms: f64,
+    pub finding: Option<FindingJson>,
+    pub report: Option<String>,
+}
+
+impl VerifyJson {
+    pub fn of(r: &crate::verify::VerifyResult) -> VerifyJson {
+        let o = &r.outcome;
+        let finding = o.found.as_ref().map(|f| FindingJson {
+            title: f.finding.title.clone(),
+            kind: f.finding.kind.name().to_string(),
+            check: f.finding.check.clone(),
+            details: f.finding.details.clone(),
+            also: f.finding.also.clone(),
+            aftermath: f.finding.aftermath.clone(),
+            replay: format!("mmrace replay '{}'", r.token.clone().unwrap_or_default()),
+            execution: f.index,
+            preemptions: f.preemptions,
+            found_preemptions: r.found_preemptions,
+        });
+        VerifyJson {
+            scenario: r.scenario.clone(),
+            profile: r.profile.clone(),
+            knobs: r.knobs.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            preemptions: r.preemptions,
+            jobs: r.jobs,
+            verdict: r.verdict().to_string(),
+            executions: o.executions,
+            steps: o.steps,
+            pruned: o.pruned,
+            complete: o.complete,
+            elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+            finding,
+            report: r.report.clone(),
+        }
+    }
+}

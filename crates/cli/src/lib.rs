@@ -7,6 +7,7 @@ pub mod conform;
 pub mod json;
 pub mod run;
 pub mod seeds;
+pub mod verify;
 
 use std::fmt;
 

@@ -2,7 +2,7 @@
 //! an executable model. Argument parsing and printing only; the commands
 //! live in the library (`mmrace::run`, `mmrace::seeds`, ...).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -137,6 +137,45 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Verify a scenario: every interleaving with at most K preemptions, up
+    /// to commuting independent steps (DPOR). Prints "verified within K
+    /// preemptions" or the first finding.
+    Verify {
+        /// Scenario files (.mmr), verified one after another.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Kernel profile (default: every profile the expect lines name).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Preemption bound.
+        #[arg(long, default_value_t = 2)]
+        preemptions: u32,
+        /// Worker threads (DPOR subtrees are shared out as workers go
+        /// idle; counts may then vary, the verdict does not).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Stop unverified after this many executions.
+        #[arg(long, default_value_t = mmrace::verify::DEFAULT_MAX_EXECUTIONS, value_parser = parse_u64)]
+        budget: u64,
+        /// Steps after which an execution is reported as a livelock.
+        #[arg(long, default_value_t = DEFAULT_STEPS_MAX)]
+        steps_max: u64,
+        /// Override a profile knob (repeatable).
+        #[arg(long = "knob", value_parser = parse_knob)]
+        knobs: Vec<(String, String)>,
+        /// Show setup/teardown events in a finding's report.
+        #[arg(long)]
+        full: bool,
+        /// One JSON object per profile instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Report a found schedule as found, without shrinking it.
+        #[arg(long)]
+        no_minimize: bool,
+        /// No progress bar.
+        #[arg(long = "no-progress")]
+        no_progress: bool,
+    },
     /// Merge the --json results of `run --shard K/N` runs (files, or stdin)
     /// into one result per (scenario, profile, knobs).
     Merge {
@@ -260,6 +299,33 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
             knobs,
             json,
         } => cmd_conform(seed, sequences, ops, files, knobs, json),
+        Command::Verify {
+            files,
+            profile,
+            preemptions,
+            jobs,
+            budget,
+            steps_max,
+            knobs,
+            full,
+            json,
+            no_minimize,
+            no_progress,
+        } => {
+            let mut opts = mmrace::verify::VerifyOptions::new("", preemptions);
+            opts.jobs = jobs;
+            opts.max_executions = budget;
+            opts.steps_max = steps_max;
+            opts.knobs = knobs;
+            opts.full = full;
+            opts.minimize = !no_minimize;
+            let bar = !json && !no_progress && std::io::stderr().is_terminal();
+            let mut code = EXIT_CLEAN;
+            for file in &files {
+                code = code.max(cmd_verify(file, profile.clone(), opts.clone(), json, bar)?);
+            }
+            Ok(code)
+        }
         Command::Merge { files } => cmd_merge(&files),
         Command::OracleServer => {
             oracle::server::serve().map_err(|e| CliError::Usage(format!("oracle server: {e}")))?;
@@ -273,20 +339,7 @@ fn cmd_run(
     profile: Option<String>,
     explore: &Explore,
 ) -> Result<i32, CliError> {
-    let profiles = match profile {
-        Some(p) => vec![p],
-        None => {
-            let s = run::load(file)?;
-            let names: Vec<String> = s.expects.iter().map(|e| e.profile.clone()).collect();
-            if names.is_empty() {
-                return Err(CliError::Usage(format!(
-                    "{} has no expect lines; name a profile with --profile (see `mmrace list`)",
-                    file.display()
-                )));
-            }
-            names
-        }
-    };
+    let profiles = profiles_of(file, profile)?;
     let mut code = EXIT_CLEAN;
     for p in profiles {
         let mut opts = explore.options(&p);
@@ -359,6 +412,51 @@ impl Progress {
                     b
                 });
                 b.set_position(done.load(Ordering::Relaxed).min(total));
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        });
+        Progress {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// A progress line for a search of unknown size: executions, their
+    /// rate and the findings so far.
+    fn spinner(
+        label: String,
+        done: std::sync::Arc<std::sync::atomic::AtomicU64>,
+        findings: std::sync::Arc<std::sync::atomic::AtomicU64>,
+        enabled: bool,
+    ) -> Progress {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if !enabled {
+            return Progress { stop, thread: None };
+        }
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let mut bar: Option<indicatif::ProgressBar> = None;
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if started.elapsed().as_secs() < 1 {
+                    continue;
+                }
+                let b = bar.get_or_insert_with(|| {
+                    let b = indicatif::ProgressBar::new_spinner();
+                    let style = indicatif::ProgressStyle::with_template(
+                        "mmrace: {msg} {spinner} {pos} executions, {per_sec}, {prefix} findings so far, {elapsed}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+                    b.set_style(style);
+                    b.set_message(label.clone());
+                    b
+                });
+                b.set_prefix(findings.load(Ordering::Relaxed).to_string());
+                b.set_position(done.load(Ordering::Relaxed));
             }
             if let Some(b) = bar {
                 b.finish_and_clear();
@@ -610,6 +708,58 @@ fn print_conform(r: &mmrace::conform::ConformReport, seed: u64) {
     }
     println!("model: {}", mmrace::conform::describe_obs(&d.model));
     println!("host:  {}", mmrace::conform::describe_obs(&d.host));
+}
+
+/// The profiles to run a scenario under: the one named, else every
+/// profile its expect lines name.
+fn profiles_of(file: &std::path::Path, profile: Option<String>) -> Result<Vec<String>, CliError> {
+    if let Some(p) = profile {
+        return Ok(vec![p]);
+    }
+    let s = run::load(file)?;
+    let names: Vec<String> = s.expects.iter().map(|e| e.profile.clone()).collect();
+    if names.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{} has no expect lines; name a profile with --profile (see `mmrace list`)",
+            file.display()
+        )));
+    }
+    Ok(names)
+}
+
+fn cmd_verify(
+    file: &std::path::Path,
+    profile: Option<String>,
+    mut opts: mmrace::verify::VerifyOptions,
+    json: bool,
+    bar: bool,
+) -> Result<i32, CliError> {
+    let mut code = EXIT_CLEAN;
+    for p in profiles_of(file, profile)? {
+        opts.profile = p.clone();
+        let executions = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let findings = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        opts.progress = Some((executions.clone(), findings.clone()));
+        let label = format!("verifying {} under {p}", file.display());
+        let progress = Progress::spinner(label, executions, findings, bar);
+        let r = mmrace::verify::verify(file, &opts);
+        progress.stop();
+        let r = r?;
+        if json {
+            let j = mmrace::json::VerifyJson::of(&r);
+            println!("{}", serde_json::to_string(&j).unwrap_or_default());
+        } else {
+            println!("{}", r.summary());
+            if let Some(report) = &r.report {
+                println!();
+                print!("{report}");
+            }
+        }
+        if r.outcome.found.is_some() {
+            code = EXIT_FINDING;
+        }
+    }
+    Ok(code)
 }
 
 fn cmd_merge(files: &[PathBuf]) -> Result<i32, CliError> {

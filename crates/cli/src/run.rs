@@ -157,7 +157,7 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunResult, CliError> {
 
 /// Replays `token` and renders its report. The report depends on the
 /// token alone, so `mmrace replay` prints it byte for byte.
-fn render_token(
+pub(crate) fn render_token(
     h: &ScenarioHarness,
     token: &Token,
     full: bool,

@@ -22,6 +22,7 @@ pub mod strategy;
 pub mod sync;
 pub mod token;
 pub mod trace;
+pub mod verify;
 
 pub use access::{Access, AccessKind, ObjectId};
 pub use explorer::{explore, replay, Found, RunConfig, RunOutcome, Shard};
@@ -33,3 +34,4 @@ pub use rt::{
 };
 pub use strategy::StrategyKind;
 pub use token::Token;
+pub use verify::{verify, Mode, VerifyConfig, VerifyOutcome};

@@ -209,6 +209,27 @@ struct Tracked {
     objects: Vec<(u64, bool)>,
     /// Object of every concurrent step, in order.
     steps: Vec<u32>,
+    /// Every concurrent step up to the first finding, for DPOR.
+    events: Vec<StepEvent>,
+    /// Data choices up to the first finding: (index in `choices`, n).
+    values: Vec<(usize, u32)>,
+}
+
+/// One concurrent step, as partial-order reduction sees it: who ran, what
+/// it accessed, who could have run instead, and who ran before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepEvent {
+    pub actor: ActorId,
+    pub access: Access,
+    pub enabled: Vec<ActorId>,
+    pub last: Option<ActorId>,
+    /// Index in the execution's `choices` when more than one actor could
+    /// run (a scheduling decision).
+    pub decision: Option<usize>,
+    /// Locks the step released after its announced access: releases are
+    /// not scheduling points, but they are shared-state changes another
+    /// actor's acquisition depends on.
+    pub released: Vec<ObjectId>,
 }
 
 impl Tracked {
@@ -408,6 +429,12 @@ pub(crate) fn acquired_as(object: ObjectId, class: &'static LockClass, writer: b
 pub(crate) fn released(object: ObjectId) {
     with_ctx(|cx| {
         let Some(cx) = cx else { return };
+        let stepping = cx.mode == Mode::Concurrent && cx.after == Aftermath::Before;
+        if let Some(t) = cx.tracked.as_mut().filter(|_| stepping) {
+            if let Some(e) = t.events.last_mut().filter(|e| e.actor == cx.current) {
+                e.released.push(object);
+            }
+        }
         let held = &mut cx.actors[cx.current].held;
         if let Some(i) = held.iter().rposition(|h| h.object == object) {
             let h = held.remove(i);
@@ -565,6 +592,9 @@ pub fn choose(n: u32) -> u32 {
                 .get_or_insert_with(|| "data choice out of range".into());
             return 0;
         }
+        if let Some(t) = cx.tracked.as_mut() {
+            t.values.push((cx.choices.len(), n));
+        }
         cx.choices.push(c);
         c
     })
@@ -589,6 +619,11 @@ pub trait Instance {
     /// A dump of the objects involved, appended to reports.
     fn dump(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// A summary of the final state (tests compare the sets of final states
+    /// different exploration methods reach).
+    fn final_state(&self) -> Option<String> {
+        None
     }
 }
 
@@ -620,6 +655,14 @@ pub struct ExecutionResult {
     /// With `track_conflicts`: racy objects, and how many steps touched one.
     pub racy: Vec<bool>,
     pub racy_steps: u64,
+    /// With `track_conflicts`: every concurrent step up to the finding.
+    pub events: Vec<StepEvent>,
+    /// With `track_conflicts`: every data choice up to the finding, as
+    /// (index in `choices`, number of values).
+    pub values: Vec<(usize, u32)>,
+    /// With `track_conflicts`: the instance's final state, if it has one
+    /// to report (`Instance::final_state`).
+    pub final_state: Option<String>,
 }
 
 /// Limits and switches for one execution.
@@ -694,6 +737,10 @@ pub fn run_execution(
     drop(guard);
     let (instance, mut coroutines) = outcome?;
     let described = describe_trace(&cx, instance.as_deref());
+    let final_state = match (&instance, &cx.tracked) {
+        (Some(i), Some(_)) => i.final_state(),
+        _ => None,
+    };
     let dump = match (&cx.finding, &instance, cx.dump_at_finding.take()) {
         (Some(_), _, Some(at_finding)) => at_finding,
         (Some(_), Some(i), None) if cx.tracing => i.dump(),
@@ -719,7 +766,15 @@ pub fn run_execution(
             .filter(|&&o| racy.get(o as usize) == Some(&true))
             .count()
     });
+    let (events, values) = cx
+        .tracked
+        .as_mut()
+        .map(|t| (std::mem::take(&mut t.events), std::mem::take(&mut t.values)))
+        .unwrap_or_default();
     Ok(ExecutionResult {
+        events,
+        values,
+        final_state,
         racy,
         racy_steps: racy_steps as u64,
         finding: cx.finding,
@@ -956,6 +1011,7 @@ fn schedule(
             }
             return Ok(());
         }
+        let last = cx.last_runner;
         let next = if after {
             aftermath_pick(cx, &enabled)
         } else {
@@ -963,6 +1019,17 @@ fn schedule(
         };
         if let (Some(t), Some(p)) = (cx.tracked.as_mut(), cx.actors[next].pending.as_ref()) {
             t.record(next, p.access);
+            if !after {
+                let decision = (enabled.len() > 1).then(|| cx.choices.len() - 1);
+                t.events.push(StepEvent {
+                    actor: next,
+                    access: p.access,
+                    enabled: enabled.clone(),
+                    last,
+                    decision,
+                    released: Vec::new(),
+                });
+            }
         }
         // The step starts by executing the announced operation: only data
         // changes can break a state invariant (lock operations cannot), and

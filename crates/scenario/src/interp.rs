@@ -90,6 +90,9 @@ struct Run {
     k: Rc<Kernel>,
     source: Arc<Scenario>,
     processes: Vec<ProcessRun>,
+    /// The address spaces as the threads left them, without frame numbers
+    /// (which follow allocation order), taken before teardown.
+    final_state: Option<String>,
 }
 
 impl Harness for ScenarioHarness {
@@ -120,6 +123,7 @@ impl Harness for ScenarioHarness {
             k,
             source: self.scenario.clone(),
             processes,
+            final_state: None,
         })
     }
 }
@@ -150,6 +154,12 @@ impl Instance for Run {
     }
 
     fn teardown(&mut self) {
+        let lines: Vec<String> = self
+            .describe_mms()
+            .iter()
+            .map(|l| without_pfns(l))
+            .collect();
+        self.final_state = Some(lines.join("\n"));
         for p in &self.processes {
             mmap::exit_mmap(&self.k, &p.mm);
         }
@@ -167,41 +177,12 @@ impl Instance for Run {
         }
     }
 
+    fn final_state(&self) -> Option<String> {
+        self.final_state.clone()
+    }
+
     fn dump(&self) -> Vec<String> {
-        let mut lines = Vec::new();
-        for (p, src) in self.processes.iter().zip(&self.source.processes) {
-            let mm = &p.mm;
-            // MM_SHMEMPAGES came with v4.5.
-            let counters = match self.k.profile.log_style {
-                mm::profile::LogStyle::V3_12 => 3,
-                mm::profile::LogStyle::V6_1 => RSS_NAMES.len(),
-            };
-            let rss: Vec<String> = mm
-                .rss
-                .iter()
-                .zip(RSS_NAMES)
-                .take(counters)
-                .map(|(c, name)| format!("{name}={}", c.get()))
-                .collect();
-            lines.push(format!(
-                "mm:{} (process {}): {} pgtables_bytes={}",
-                mm.pointer(self.k.profile.log_style),
-                src.name,
-                rss.join(" "),
-                mm.pgtables_bytes.get()
-            ));
-            for vma in &mm.mmap_lock.peek().vmas {
-                lines.push(format!("  {}", vma.describe()));
-                let mut addr = vma.start() & !(HPAGE_PMD_SIZE - 1);
-                while addr < vma.end() {
-                    let pmd = mm::pgtable::peek_pmd(&self.k, mm, addr).map(|s| s.peek());
-                    let text =
-                        pmd.map_or_else(|| "no pmd table".to_string(), |v| self.k.describe_pmd(v));
-                    lines.push(format!("    pmd {addr:x}: {text}"));
-                    addr += HPAGE_PMD_SIZE;
-                }
-            }
-        }
+        let mut lines = self.describe_mms();
         let folios: Vec<_> = self
             .k
             .mem
@@ -368,4 +349,63 @@ fn check_expect(s: &Scenario, stmt: &Stmt, bytes: &[u8], expect: Option<u8>) {
             )),
         );
     }
+}
+
+impl Run {
+    /// Each process: rss counters, page-table bytes, VMAs and their PMDs.
+    fn describe_mms(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (p, src) in self.processes.iter().zip(&self.source.processes) {
+            let mm = &p.mm;
+            // MM_SHMEMPAGES came with v4.5.
+            let counters = match self.k.profile.log_style {
+                mm::profile::LogStyle::V3_12 => 3,
+                mm::profile::LogStyle::V6_1 => RSS_NAMES.len(),
+            };
+            let rss: Vec<String> = mm
+                .rss
+                .iter()
+                .zip(RSS_NAMES)
+                .take(counters)
+                .map(|(c, name)| format!("{name}={}", c.get()))
+                .collect();
+            lines.push(format!(
+                "mm:{} (process {}): {} pgtables_bytes={}",
+                mm.pointer(self.k.profile.log_style),
+                src.name,
+                rss.join(" "),
+                mm.pgtables_bytes.get()
+            ));
+            for vma in &mm.mmap_lock.peek().vmas {
+                lines.push(format!("  {}", vma.describe()));
+                let mut addr = vma.start() & !(HPAGE_PMD_SIZE - 1);
+                while addr < vma.end() {
+                    let pmd = mm::pgtable::peek_pmd(&self.k, mm, addr).map(|s| s.peek());
+                    let text =
+                        pmd.map_or_else(|| "no pmd table".to_string(), |v| self.k.describe_pmd(v));
+                    lines.push(format!("    pmd {addr:x}: {text}"));
+                    addr += HPAGE_PMD_SIZE;
+                }
+            }
+        }
+        lines
+    }
+}
+
+/// A line of [`Run::describe_mms`] without frame numbers and raw entry
+/// values: equivalent schedules may allocate frames in another order.
+fn without_pfns(line: &str) -> String {
+    let mut out = Vec::new();
+    let mut words = line.split(' ');
+    while let Some(w) = words.next() {
+        if w == "pfn" {
+            words.next();
+            out.push("pfn _");
+        } else if w.starts_with("(0x") {
+            out.push("(_)");
+        } else {
+            out.push(w);
+        }
+    }
+    out.join(" ")
 }

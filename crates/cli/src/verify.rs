@@ -1,0 +1,158 @@
+//! `mmrace verify`: every interleaving of a scenario with at most K
+//! preemptions, up to commuting independent steps (DPOR), or the first
+//! finding, reported as `mmrace run` reports one.
+
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use explore::{Found, Token, VerifyConfig, VerifyOutcome};
+
+use crate::run::{harness, load, render_token, MINIMIZE_BUDGET};
+use crate::CliError;
+
+/// Everything `verify` needs besides the scenario.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    pub profile: String,
+    pub knobs: Vec<(String, String)>,
+    pub preemptions: u32,
+    pub jobs: usize,
+    pub steps_max: u64,
+    /// Stop, unverified, after this many executions.
+    pub max_executions: u64,
+    pub minimize: bool,
+    pub full: bool,
+    /// Executions and findings so far, for a progress bar.
+    pub progress: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
+}
+
+/// Executions `verify` runs before giving up when not told otherwise.
+pub const DEFAULT_MAX_EXECUTIONS: u64 = 10_000_000;
+
+impl VerifyOptions {
+    pub fn new(profile: &str, preemptions: u32) -> Self {
+        VerifyOptions {
+            profile: profile.to_string(),
+            knobs: Vec::new(),
+            preemptions,
+            jobs: 1,
+            steps_max: crate::run::DEFAULT_STEPS_MAX,
+            max_executions: DEFAULT_MAX_EXECUTIONS,
+            minimize: true,
+            full: false,
+            progress: None,
+        }
+    }
+}
+
+/// A finished verification.
+pub struct VerifyResult {
+    pub scenario: String,
+    pub profile: String,
+    pub knobs: Vec<(String, String)>,
+    pub preemptions: u32,
+    pub jobs: usize,
+    pub outcome: VerifyOutcome,
+    pub elapsed: Duration,
+    /// For a finding: the report (rebuilt by replay) and its token.
+    pub report: Option<String>,
+    pub token: Option<String>,
+    /// Preemptions of the found schedule before minimisation.
+    pub found_preemptions: Option<u32>,
+}
+
+impl VerifyResult {
+    /// `verified`, `finding` or `incomplete`.
+    pub fn verdict(&self) -> &'static str {
+        match (&self.outcome.found, self.outcome.complete) {
+            (Some(_), _) => "finding",
+            (None, true) => "verified",
+            (None, false) => "incomplete",
+        }
+    }
+
+    /// The summary line.
+    pub fn summary(&self) -> String {
+        let o = &self.outcome;
+        let k = self.preemptions;
+        let secs = self.elapsed.as_secs_f64();
+        match (&o.found, o.complete) {
+            (Some(f), _) => format!(
+                "{} under {}: finding in execution {} of the search within {k} preemptions ({} executions, {} scheduling points, {secs:.2} s)",
+                self.scenario, self.profile, f.index, o.executions, o.steps
+            ),
+            (None, true) => format!(
+                "{} under {}: verified within {k} preemptions: {} executions, {} scheduling points, complete ({secs:.2} s)",
+                self.scenario, self.profile, o.executions, o.steps
+            ),
+            (None, false) => format!(
+                "{} under {}: NOT verified: stopped after {} executions, {} scheduling points, incomplete ({secs:.2} s); raise --budget",
+                self.scenario, self.profile, o.executions, o.steps
+            ),
+        }
+    }
+}
+
+/// `mmrace verify`: DPOR over the scenario's interleavings.
+pub fn verify(path: &Path, opts: &VerifyOptions) -> Result<VerifyResult, CliError> {
+    if opts.jobs == 0 || opts.steps_max == 0 || opts.max_executions == 0 {
+        return Err(CliError::Usage(
+            "--jobs, --steps-max and --budget must be at least 1".into(),
+        ));
+    }
+    let s = load(path)?;
+    let h = harness(s, &opts.profile, &opts.knobs)?;
+    let mut config = VerifyConfig::new(
+        opts.preemptions,
+        opts.steps_max,
+        opts.max_executions,
+        opts.jobs,
+    );
+    if let Some((executions, findings)) = &opts.progress {
+        config.progress = Some(executions.clone());
+        config.progress_findings = Some(findings.clone());
+    }
+    let started = Instant::now();
+    let mut outcome = explore::verify(&h, &config)?;
+    let elapsed = started.elapsed();
+    let found_preemptions = outcome.found.as_ref().map(|f| f.preemptions);
+    if opts.minimize {
+        if let Some(found) = outcome.found.take() {
+            outcome.found = Some(explore::minimize(
+                &h,
+                &found,
+                opts.steps_max,
+                MINIMIZE_BUDGET,
+            )?);
+        }
+    }
+    let mut result = VerifyResult {
+        scenario: path.display().to_string(),
+        profile: opts.profile.clone(),
+        knobs: opts.knobs.clone(),
+        preemptions: opts.preemptions,
+        jobs: opts.jobs,
+        outcome,
+        elapsed,
+        report: None,
+        token: None,
+        found_preemptions,
+    };
+    if let Some(found) = &result.outcome.found {
+        let token = token_of(&result, found);
+        result.report = Some(render_token(&h, &token, opts.full, opts.steps_max)?);
+        result.token = Some(token.to_string());
+    }
+    Ok(result)
+}
+
+fn token_of(r: &VerifyResult, found: &Found) -> Token {
+    Token {
+        profile: r.profile.clone(),
+        knobs: r.knobs.clone(),
+        choices: found.choices.clone(),
+        scenario: r.scenario.clone(),
+    }
+}

@@ -1,0 +1,759 @@
+//! Bounded verification: every interleaving with at most K preemptions, up
+//! to commuting independent steps, by dynamic partial-order reduction.
+//!
+//! A stateless depth-first search over scheduling decisions in the manner
+//! of Flanagan and Godefroid (POPL 2005): each execution is re-run from the
+//! start, following a prefix of decisions and then the default schedule
+//! (the running actor goes on; else the lowest-numbered enabled one). After
+//! an execution, its steps are checked for races: two steps of different
+//! actors on the same object, at least one of them not read-like, with no
+//! happens-before path between them (vector clocks over program order and
+//! earlier dependent steps). For each race the later actor is added to the
+//! backtrack set of the decision before the earlier step (or every enabled
+//! actor, if it was not enabled there), so the reversed order gets
+//! explored. Preemptions are bounded as in Coons, Musuvathi and McKinley
+//! (OOPSLA 2013): a backtrack point that would exceed the bound is moved to
+//! the latest earlier decision where the actor can be chosen without a
+//! preemption. With `Mode::Exhaustive` every enabled actor is a backtrack
+//! point at every decision: the plain bounded DFS that soundness tests
+//! compare against.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::access::{AccessKind, ObjectId};
+use crate::explorer::Found;
+use crate::finding::InternalError;
+use crate::rt::{
+    run_execution, ActorId, ExecutionConfig, ExecutionResult, Harness, StackPool, StepEvent,
+};
+use crate::strategy::Strategy;
+
+/// Which search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Partial-order reduction.
+    Dpor,
+    /// Every enabled actor at every decision (for tests).
+    Exhaustive,
+}
+
+/// A preemption bound that bounds nothing: plain DPOR, without the extra
+/// backtrack points a bound needs.
+pub const UNBOUNDED: u32 = u32::MAX;
+
+/// Limits of a verification.
+#[derive(Clone, Debug)]
+pub struct VerifyConfig {
+    pub preemptions: u32,
+    pub steps_max: u64,
+    /// Stop (incomplete) after this many executions.
+    pub max_executions: u64,
+    pub mode: Mode,
+    /// Stop at the first finding (`verify`), or go on and collect every
+    /// finding and final state (tests).
+    pub stop_at_finding: bool,
+    /// Worker threads.
+    pub jobs: usize,
+    /// Executions done so far, for a progress bar.
+    pub progress: Option<Arc<AtomicU64>>,
+    /// Findings so far (with `stop_at_finding`, at most one).
+    pub progress_findings: Option<Arc<AtomicU64>>,
+}
+
+impl VerifyConfig {
+    /// DPOR within `preemptions`, stopping at the first finding.
+    pub fn new(preemptions: u32, steps_max: u64, max_executions: u64, jobs: usize) -> Self {
+        VerifyConfig {
+            preemptions,
+            steps_max,
+            max_executions,
+            mode: Mode::Dpor,
+            stop_at_finding: true,
+            jobs,
+            progress: None,
+            progress_findings: None,
+        }
+    }
+}
+
+/// What a verification did.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOutcome {
+    pub executions: u64,
+    /// Scheduling points over all executions.
+    pub steps: u64,
+    /// The first finding (in search order), with its replayable choices.
+    pub found: Option<Found>,
+    /// Every decision within the bound was explored.
+    pub complete: bool,
+    /// Backtrack points dropped because no decision within the bound could
+    /// take them.
+    pub pruned: u64,
+    /// Distinct finding titles and final states (when not stopping early).
+    pub findings: BTreeSet<String>,
+    pub final_states: BTreeSet<String>,
+}
+
+/// What was decided at one point of the current path.
+#[derive(Clone, Debug)]
+enum Kind {
+    /// Which actor runs next.
+    Actor {
+        enabled: Vec<ActorId>,
+        last: Option<ActorId>,
+    },
+    /// A data choice among `n` values (allocation failure): always
+    /// explored in full, since values do not commute.
+    Value { n: u32 },
+}
+
+/// One decision on the current path: what could be chosen, what was,
+/// what must still be (`backtrack`) and what has been (`done`).
+#[derive(Clone, Debug)]
+struct Node {
+    kind: Kind,
+    chosen: u32,
+    backtrack: BTreeSet<u32>,
+    done: BTreeSet<u32>,
+}
+
+impl Node {
+    fn can_choose(&self, c: u32) -> bool {
+        match &self.kind {
+            Kind::Actor { enabled, .. } => enabled.contains(&(c as ActorId)),
+            Kind::Value { n } => c < *n,
+        }
+    }
+
+    /// Choosing actor `a` here switches away from a runner that could have
+    /// gone on.
+    fn is_preemption(&self, a: u32) -> bool {
+        match &self.kind {
+            Kind::Actor { enabled, last } => {
+                last.is_some_and(|l| l as u32 != a && enabled.contains(&l))
+            }
+            Kind::Value { .. } => false,
+        }
+    }
+
+    fn enabled(&self) -> Vec<u32> {
+        match &self.kind {
+            Kind::Actor { enabled, .. } => enabled.iter().map(|&a| a as u32).collect(),
+            Kind::Value { n } => (0..*n).collect(),
+        }
+    }
+}
+
+/// Follows the prefix of decisions, then the default schedule: the
+/// running actor goes on, else the lowest-numbered enabled one; data
+/// choices take their first value.
+struct Prefix {
+    choices: Vec<u32>,
+    next: usize,
+}
+
+impl Prefix {
+    fn take(&mut self) -> Option<u32> {
+        let c = self.choices.get(self.next).copied();
+        self.next += 1;
+        c
+    }
+}
+
+impl Strategy for Prefix {
+    fn choose_actor(&mut self, enabled: &[ActorId], last: Option<ActorId>, _: bool) -> ActorId {
+        self.take()
+            .map(|c| c as ActorId)
+            .filter(|c| enabled.contains(c))
+            .unwrap_or_else(|| last.filter(|l| enabled.contains(l)).unwrap_or(enabled[0]))
+    }
+
+    fn choose_value(&mut self, n: u32) -> u32 {
+        self.take().filter(|&c| c < n).unwrap_or(0)
+    }
+}
+
+/// Work shared by the workers of one verification.
+struct Shared<'h> {
+    harness: &'h dyn Harness,
+    config: VerifyConfig,
+    state: Mutex<SharedState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct SharedState {
+    /// Subtrees waiting for a worker: a path whose last decision names the
+    /// branch to explore.
+    queue: VecDeque<Vec<Node>>,
+    /// Every branch (choices up to and including its decision) some worker
+    /// has taken, so that no branch is explored twice.
+    claimed: HashSet<Vec<u32>>,
+    /// Workers waiting for work.
+    idle: usize,
+    /// A worker stopped the search (finding, limit or error).
+    stop: bool,
+    /// The search ran out of branches.
+    finished: bool,
+    out: VerifyOutcome,
+    error: Option<InternalError>,
+}
+
+/// Explores every interleaving with at most `config.preemptions`
+/// preemptions (up to independent steps, with `Mode::Dpor`), on
+/// `config.jobs` workers.
+///
+/// With one worker the search order, and so every count and the finding
+/// reported, is deterministic. With more, subtrees are handed to idle
+/// workers as they ask, so execution counts and which of several
+/// findings is met first can vary between runs; the verdict cannot.
+pub fn verify(
+    harness: &dyn Harness,
+    config: &VerifyConfig,
+) -> Result<VerifyOutcome, InternalError> {
+    let shared = Shared {
+        harness,
+        config: config.clone(),
+        state: Mutex::new(SharedState {
+            queue: VecDeque::from([Vec::new()]),
+            ..SharedState::default()
+        }),
+        wake: Condvar::new(),
+    };
+    let jobs = config.jobs.max(1);
+    if jobs == 1 {
+        worker(&shared);
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..jobs {
+                s.spawn(|| worker(&shared));
+            }
+        });
+    }
+    let mut state = shared.state.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = state.error.take() {
+        return Err(e);
+    }
+    let mut out = state.out;
+    out.complete = !state.stop;
+    Ok(out)
+}
+
+/// Takes subtrees from the queue until there are none and every worker is
+/// idle, or the search stops.
+fn worker(shared: &Shared<'_>) {
+    let mut pool = StackPool::default();
+    while let Some(mut path) = next_task(shared) {
+        if let Err(e) = explore_subtree(shared, &mut path, &mut pool) {
+            let mut st = lock(shared);
+            st.error.get_or_insert(e);
+            st.stop = true;
+            shared.wake.notify_all();
+        }
+    }
+}
+
+fn lock<'a>(shared: &'a Shared<'_>) -> std::sync::MutexGuard<'a, SharedState> {
+    shared.state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn next_task(shared: &Shared<'_>) -> Option<Vec<Node>> {
+    let jobs = shared.config.jobs.max(1);
+    let mut st = lock(shared);
+    loop {
+        if st.stop || st.finished {
+            return None;
+        }
+        if let Some(path) = st.queue.pop_front() {
+            return Some(path);
+        }
+        if st.idle + 1 == jobs {
+            // Every other worker waits and nothing is queued: nothing more
+            // can be found.
+            st.finished = true;
+            shared.wake.notify_all();
+            return None;
+        }
+        st.idle += 1;
+        st = shared.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+        st.idle -= 1;
+    }
+}
+
+/// Depth-first search from `path` (empty, or a branch another worker
+/// handed over). Backtrack points at any depth are taken, as long as no
+/// other worker claimed the same branch first.
+fn explore_subtree(
+    shared: &Shared<'_>,
+    path: &mut Vec<Node>,
+    pool: &mut StackPool,
+) -> Result<(), InternalError> {
+    let config = &shared.config;
+    let exec = ExecutionConfig {
+        steps_max: config.steps_max,
+        tracing: false,
+        track_conflicts: true,
+        racy: &[],
+    };
+    loop {
+        let mut strategy = Prefix {
+            choices: path.iter().map(|n| n.chosen).collect(),
+            next: 0,
+        };
+        let r = run_execution(shared.harness, &mut strategy, exec, pool)?;
+        if record_execution(shared, &r) {
+            return Ok(());
+        }
+        extend_path(path, &r);
+        let mut pruned = 0;
+        match config.mode {
+            Mode::Dpor => add_race_backtracks(path, &r.events, config.preemptions, &mut pruned),
+            Mode::Exhaustive => add_all_backtracks(path, config.preemptions, &mut pruned),
+        }
+        let branch = {
+            let mut st = lock(shared);
+            st.out.pruned += pruned;
+            let hungry = st.idle > 0;
+            let claims = (config.jobs > 1).then_some(&mut st.claimed);
+            let branch = next_branch(path, claims, hungry);
+            if let Some(task) = branch.donated {
+                st.queue.push_back(task);
+                shared.wake.notify_one();
+            }
+            branch.go_on
+        };
+        if !branch {
+            return Ok(());
+        }
+    }
+}
+
+/// Counts one execution; returns whether the search must stop.
+fn record_execution(shared: &Shared<'_>, r: &ExecutionResult) -> bool {
+    let config = &shared.config;
+    let mut st = lock(shared);
+    if st.stop {
+        return true;
+    }
+    let out = &mut st.out;
+    out.executions += 1;
+    out.steps += r.steps;
+    if let Some(p) = &config.progress {
+        p.store(out.executions, Ordering::Relaxed);
+    }
+    if let (Some(p), Some(_)) = (&config.progress_findings, &r.finding) {
+        p.fetch_add(1, Ordering::Relaxed);
+    }
+    if let Some(s) = &r.final_state {
+        out.final_states.insert(s.clone());
+    }
+    if let Some(f) = &r.finding {
+        out.findings.insert(f.title.clone());
+        let earlier = out.found.as_ref().is_some_and(|g| g.choices <= r.choices);
+        if !earlier {
+            out.found = Some(Found {
+                index: out.executions - 1,
+                finding: f.clone(),
+                choices: r.choices.clone(),
+                steps: r.steps,
+                preemptions: r.preemptions,
+            });
+        }
+    }
+    let stop =
+        (r.finding.is_some() && config.stop_at_finding) || out.executions >= config.max_executions;
+    if stop {
+        st.stop = true;
+        shared.wake.notify_all();
+    }
+    stop
+}
+
+/// Appends the decisions this execution made beyond the current path.
+fn extend_path(path: &mut Vec<Node>, r: &ExecutionResult) {
+    let mut kinds: BTreeMap<usize, (Kind, u32)> = BTreeMap::new();
+    for e in &r.events {
+        if let Some(d) = e.decision {
+            let kind = Kind::Actor {
+                enabled: e.enabled.clone(),
+                last: e.last,
+            };
+            kinds.insert(d, (kind, e.actor as u32));
+        }
+    }
+    for &(d, n) in &r.values {
+        kinds.insert(d, (Kind::Value { n }, r.choices[d]));
+    }
+    for d in path.len().. {
+        let Some((kind, chosen)) = kinds.remove(&d) else {
+            break;
+        };
+        let mut node = Node {
+            kind,
+            chosen,
+            backtrack: BTreeSet::from([chosen]),
+            done: BTreeSet::from([chosen]),
+        };
+        if matches!(node.kind, Kind::Value { .. }) {
+            node.backtrack.extend(node.enabled());
+        }
+        path.push(node);
+    }
+}
+
+/// Preemptions used by the decisions before `d`.
+fn preemptions_before(path: &[Node], d: usize) -> u32 {
+    path[..d]
+        .iter()
+        .filter(|n| n.is_preemption(n.chosen))
+        .count() as u32
+}
+
+fn within_bound(path: &[Node], d: usize, a: u32, bound: u32) -> bool {
+    bound == UNBOUNDED || preemptions_before(path, d) + u32::from(path[d].is_preemption(a)) <= bound
+}
+
+/// Makes `a` a backtrack point at decision `d` if choosing it there stays
+/// within the preemption bound.
+fn add_backtrack(path: &mut [Node], d: usize, a: u32, bound: u32, pruned: &mut u64) {
+    if path[d].can_choose(a) && within_bound(path, d, a, bound) {
+        path[d].backtrack.insert(a);
+    } else {
+        *pruned += 1;
+    }
+}
+
+/// Makes `a` a backtrack point at decision `d`, or every enabled actor if
+/// `a` cannot run there.
+fn add_backtrack_or_all(path: &mut [Node], d: usize, a: u32, bound: u32, pruned: &mut u64) {
+    if path[d].can_choose(a) {
+        add_backtrack(path, d, a, bound, pruned);
+    } else {
+        for b in path[d].enabled() {
+            add_backtrack(path, d, b, bound, pruned);
+        }
+    }
+}
+
+fn add_all_backtracks(path: &mut [Node], bound: u32, pruned: &mut u64) {
+    for d in 0..path.len() {
+        for a in path[d].enabled() {
+            if path[d].done.contains(&a) {
+                continue;
+            }
+            if within_bound(path, d, a, bound) {
+                path[d].backtrack.insert(a);
+            } else {
+                *pruned += 1;
+            }
+        }
+    }
+}
+
+/// Whether two accesses to the same object do not commute.
+///
+/// Locks follow Flanagan and Godefroid: acquisitions of one lock are
+/// dependent on each other, a release on nothing but a trylock (whose
+/// outcome it decides). A blocked acquisition is not enabled, so ordering
+/// it against the release is the same as ordering the two acquisitions,
+/// which is where the race is found.
+fn conflicting(a: AccessKind, b: AccessKind) -> bool {
+    use AccessKind::{Release, TryAcquire};
+    match (a, b) {
+        (Release, other) | (other, Release) => other == TryAcquire,
+        _ => !(read_like(a) && read_like(b)),
+    }
+}
+
+fn read_like(k: AccessKind) -> bool {
+    matches!(
+        k,
+        AccessKind::Read | AccessKind::AcquireShared | AccessKind::WaitUnlocked
+    )
+}
+
+/// Every shared access of a step: the announced one and the releases
+/// that followed it.
+fn accesses(e: &StepEvent) -> impl Iterator<Item = (ObjectId, AccessKind)> + '_ {
+    std::iter::once((e.access.object, e.access.kind))
+        .chain(e.released.iter().map(|&o| (o, AccessKind::Release)))
+        .filter(|(o, _)| *o != ObjectId(u32::MAX))
+}
+
+/// Vector clocks of one execution: `event[i]` is what event `i` has seen
+/// of each actor (program order and earlier dependent events).
+struct Clocks {
+    event: Vec<Vec<u32>>,
+}
+
+impl Clocks {
+    /// Event `i` happens before event `k`.
+    fn before(&self, events: &[StepEvent], i: usize, k: usize) -> bool {
+        let a = events[i].actor;
+        self.event[i][a] <= self.event[k][a]
+    }
+}
+
+/// Race detection over one execution, adding backtrack points that
+/// reverse each race. For a race between event `i` and a later event `j`
+/// of another actor, the branch to add at the decision before `i` is an
+/// initial of `v`: the events after `i` that do not happen after it,
+/// then `j` (source sets, Abdulla et al., POPL 2014). Nothing is added if
+/// the decision already has one of them.
+fn add_race_backtracks(path: &mut [Node], events: &[StepEvent], bound: u32, pruned: &mut u64) {
+    let actors = events.iter().map(|e| e.actor).max().unwrap_or(0) + 1;
+    let mut actor_clock: Vec<Vec<u32>> = vec![vec![0; actors]; actors];
+    let mut clocks = Clocks {
+        event: Vec::with_capacity(events.len()),
+    };
+    // Per object, the last event of each (actor, kind): earlier ones of
+    // the same actor and kind happen before it, so they add nothing.
+    let mut by_object: HashMap<ObjectId, Vec<(ActorId, AccessKind, usize)>> = HashMap::new();
+    let mut races: Vec<(usize, usize)> = Vec::new();
+    for (j, e) in events.iter().enumerate() {
+        let a = e.actor;
+        let mut clock = actor_clock[a].clone();
+        // The last conflicting event of each other actor: the one whose
+        // race with `e` matters, unless it happens before `e` anyway.
+        let mut last_of: BTreeMap<ActorId, usize> = BTreeMap::new();
+        for (object, kind) in accesses(e) {
+            let Some(earlier) = by_object.get(&object) else {
+                continue;
+            };
+            for &(p, earlier_kind, i) in earlier {
+                if p == a || !conflicting(earlier_kind, kind) {
+                    continue;
+                }
+                let last = last_of.entry(p).or_insert(i);
+                *last = (*last).max(i);
+                for (c, v) in clock.iter_mut().zip(&clocks.event[i]) {
+                    *c = (*c).max(*v);
+                }
+            }
+        }
+        for (&p, &i) in &last_of {
+            if clocks.event[i][p] > actor_clock[a][p] {
+                races.push((i, j));
+            }
+        }
+        clock[a] += 1;
+        actor_clock[a] = clock.clone();
+        clocks.event.push(clock);
+        for (object, kind) in accesses(e) {
+            let entries = by_object.entry(object).or_default();
+            match entries.iter_mut().find(|(p, k, _)| *p == a && *k == kind) {
+                Some(entry) => entry.2 = j,
+                None => entries.push((a, kind, j)),
+            }
+        }
+    }
+    for (i, j) in races {
+        let q = events[j].actor as u32;
+        if let Some(d) = events[i].decision.filter(|&d| d < path.len()) {
+            add_reversal(path, events, &clocks, (i, j, d), bound, pruned);
+        }
+        // Bounded partial-order reduction (Coons, Musuvathi and McKinley,
+        // OOPSLA 2013): reversing the race right before `i` may cost a
+        // preemption the bound does not allow, so `q` is also tried where
+        // the run of steps containing `i` began: switching to `q` there
+        // costs no more than the switch the execution made. And wherever
+        // in that run the actor of `i` held a lock, since `q` may block on
+        // it and hand the CPU back for free.
+        if bound == UNBOUNDED {
+            continue;
+        }
+        let start = block_start(events, i);
+        let blocking = blocks_actor_before(events, i, events[j].actor);
+        for k in start..i {
+            if k > start && !blocking[k - start] {
+                continue;
+            }
+            if let Some(d) = events[k].decision.filter(|&d| d < path.len()) {
+                add_backtrack_or_all(path, d, q, bound, pruned);
+            }
+        }
+    }
+}
+
+/// For each step from the start of `i`'s run up to `i`: whether the actor
+/// of `i` held, right before it, a lock that actor `q` waits for somewhere
+/// in the execution (so that `q`, switched to there, could block and hand
+/// the CPU back without a preemption).
+fn blocks_actor_before(events: &[StepEvent], i: usize, q: ActorId) -> Vec<bool> {
+    let waits: Vec<(ObjectId, AccessKind)> = events
+        .iter()
+        .filter(|e| e.actor == q && may_block(e.access.kind))
+        .map(|e| (e.access.object, e.access.kind))
+        .collect();
+    let actor = events[i].actor;
+    let start = block_start(events, i);
+    let mut held: Vec<(ObjectId, AccessKind)> = Vec::new();
+    let mut out = Vec::with_capacity(i - start);
+    for (k, e) in events[..i]
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.actor == actor)
+    {
+        if k >= start {
+            out.push(held.iter().any(|&(o, kind)| {
+                waits
+                    .iter()
+                    .any(|&(w, wait)| w == o && conflicting(kind, wait))
+            }));
+        }
+        if matches!(
+            e.access.kind,
+            AccessKind::Acquire | AccessKind::AcquireShared | AccessKind::TryAcquire
+        ) {
+            held.push((e.access.object, e.access.kind));
+        }
+        for r in &e.released {
+            if let Some(p) = held.iter().rposition(|h| h.0 == *r) {
+                held.remove(p);
+            }
+        }
+    }
+    out
+}
+
+/// Accesses that wait while a lock is held.
+fn may_block(kind: AccessKind) -> bool {
+    matches!(
+        kind,
+        AccessKind::Acquire | AccessKind::AcquireShared | AccessKind::WaitUnlocked
+    )
+}
+
+/// The first step of the run of consecutive steps by the actor of `i`.
+fn block_start(events: &[StepEvent], i: usize) -> usize {
+    let actor = events[i].actor;
+    let mut start = i;
+    while start > 0 && events[start - 1].actor == actor {
+        start -= 1;
+    }
+    start
+}
+
+/// Adds a backtrack point at decision `d` (the one before event `i`) that
+/// reverses the race between `i` and `j`, unless one is there already.
+fn add_reversal(
+    path: &mut [Node],
+    events: &[StepEvent],
+    clocks: &Clocks,
+    (i, j, d): (usize, usize, usize),
+    bound: u32,
+    pruned: &mut u64,
+) {
+    let q = events[j].actor as u32;
+    if path[d].backtrack.contains(&q) {
+        return;
+    }
+    let candidates: Vec<u32> = initials_of_reversal(events, clocks, i, j)
+        .into_iter()
+        .map(|a| a as u32)
+        .filter(|&a| path[d].can_choose(a))
+        .collect();
+    if candidates.contains(&q) {
+        add_backtrack(path, d, q, bound, pruned);
+    } else if candidates.is_empty() {
+        add_backtrack_or_all(path, d, q, bound, pruned);
+    } else if !candidates.iter().any(|c| path[d].backtrack.contains(c)) {
+        add_backtrack(path, d, candidates[0], bound, pruned);
+    }
+}
+
+/// The actors that can start `v` = (events after `i` not after it) . `j`:
+/// those whose first event in `v` has no other event of `v` before it.
+fn initials_of_reversal(events: &[StepEvent], clocks: &Clocks, i: usize, j: usize) -> Vec<ActorId> {
+    let v: Vec<usize> = (i + 1..j)
+        .filter(|&k| !clocks.before(events, i, k))
+        .chain(std::iter::once(j))
+        .collect();
+    let mut seen: BTreeSet<ActorId> = BTreeSet::new();
+    let mut initials = Vec::new();
+    for (n, &k) in v.iter().enumerate() {
+        let a = events[k].actor;
+        if !seen.insert(a) {
+            continue;
+        }
+        if !v[..n].iter().any(|&g| clocks.before(events, g, k)) {
+            initials.push(a);
+        }
+    }
+    initials
+}
+
+/// Where the search goes next.
+struct Branch {
+    /// A branch of this worker's path to explore now.
+    go_on: bool,
+    /// A branch handed to an idle worker.
+    donated: Option<Vec<Node>>,
+}
+
+/// Moves to the deepest decision with an unexplored backtrack point.
+/// With `hungry`, first hands the shallowest such branch to the queue for
+/// an idle worker. With several workers (`claims`), a branch another
+/// worker already claimed is skipped.
+fn next_branch(
+    path: &mut Vec<Node>,
+    mut claims: Option<&mut HashSet<Vec<u32>>>,
+    hungry: bool,
+) -> Branch {
+    let donated = match claims.as_deref_mut() {
+        Some(claimed) if hungry => donate_shallowest(path, claimed),
+        _ => None,
+    };
+    while let Some(d) = path.len().checked_sub(1) {
+        let todo: Vec<u32> = path[d]
+            .backtrack
+            .difference(&path[d].done)
+            .copied()
+            .collect();
+        for a in todo {
+            path[d].done.insert(a);
+            if claims.as_deref_mut().is_none_or(|c| claim(path, d, a, c)) {
+                path[d].chosen = a;
+                return Branch {
+                    go_on: true,
+                    donated,
+                };
+            }
+        }
+        path.pop();
+    }
+    Branch {
+        go_on: false,
+        donated,
+    }
+}
+
+/// Claims branch `a` at decision `d`; false if another worker has it.
+fn claim(path: &[Node], d: usize, a: u32, claimed: &mut HashSet<Vec<u32>>) -> bool {
+    let mut key: Vec<u32> = path[..d].iter().map(|n| n.chosen).collect();
+    key.push(a);
+    claimed.insert(key)
+}
+
+/// Hands the shallowest unexplored branch to another worker.
+fn donate_shallowest(path: &mut [Node], claimed: &mut HashSet<Vec<u32>>) -> Option<Vec<Node>> {
+    for d in 0..path.len() {
+        let todo: Vec<u32> = path[d]
+            .backtrack
+            .difference(&path[d].done)
+            .copied()
+            .collect();
+        for a in todo {
+            path[d].done.insert(a);
+            if claim(path, d, a, claimed) {
+                let mut task: Vec<Node> = path[..=d].to_vec();
+                task[d].chosen = a;
+                task[d].done.insert(a);
+                return Some(task);
+            }
+        }
+    }
+    None
+}

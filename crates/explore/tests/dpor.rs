@@ -1,0 +1,516 @@
+//! Soundness of partial-order reduction: on small concurrent programs,
+//! DPOR reaches the same final states and findings as the exhaustive
+//! bounded search, in no more executions. Each test prints both counts.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use explore::rt::{ActorSpec, Harness, Instance};
+use explore::sync::{AtomicSlot, BitLock, Lock};
+use explore::verify::UNBOUNDED;
+use explore::{verify, Finding, FindingKind, LockClass, Mode, VerifyConfig, VerifyOutcome};
+
+static SPIN: LockClass = LockClass {
+    name: "test_spinlock",
+    rank: 1,
+    nests: true,
+    spin: true,
+};
+
+fn run(h: &dyn Harness, mode: Mode, preemptions: u32, jobs: usize) -> VerifyOutcome {
+    let config = VerifyConfig {
+        mode,
+        stop_at_finding: false,
+        ..VerifyConfig::new(preemptions, 10_000, 1_000_000, jobs)
+    };
+    let out = verify(h, &config).expect("no internal error");
+    assert!(out.complete, "{mode:?} did not complete");
+    out
+}
+
+/// Runs both searches at several bounds and compares what they reach.
+/// Returns (DPOR, exhaustive) executions at the largest bound.
+fn same_as_exhaustive(name: &str, h: &dyn Harness) -> (u64, u64) {
+    let mut counts = (0, 0);
+    for k in [0, 1, 2, 3] {
+        let dpor = run(h, Mode::Dpor, k, 1);
+        let full = run(h, Mode::Exhaustive, k, 1);
+        println!(
+            "{name}, {k} preemptions: DPOR {} executions ({} steps), exhaustive {} executions ({} steps)",
+            dpor.executions, dpor.steps, full.executions, full.steps
+        );
+        assert_eq!(
+            dpor.final_states, full.final_states,
+            "{name} K={k}: final states"
+        );
+        assert_eq!(dpor.findings, full.findings, "{name} K={k}: findings");
+        assert!(dpor.executions <= full.executions, "{name} K={k}");
+        let two = run(h, Mode::Dpor, k, 2);
+        assert_eq!(two.final_states, full.final_states, "{name} K={k}, 2 jobs");
+        assert_eq!(two.findings, full.findings, "{name} K={k}, 2 jobs");
+        counts = (dpor.executions, full.executions);
+    }
+    counts
+}
+
+fn invariant(what: &str) -> Finding {
+    Finding::new(FindingKind::Invariant, "INV-TEST", what)
+}
+
+/// Three threads increment a counter with a racy load and store.
+struct LostUpdate;
+struct LostUpdateRun {
+    counter: Rc<AtomicSlot>,
+}
+
+impl Harness for LostUpdate {
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(LostUpdateRun {
+            counter: Rc::new(AtomicSlot::new("counter", 0, 0)),
+        })
+    }
+}
+
+impl Instance for LostUpdateRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        (0..3)
+            .map(|i| {
+                let c = self.counter.clone();
+                ActorSpec {
+                    name: format!("inc{i}"),
+                    body: Box::new(move || {
+                        let v = c.read("load counter");
+                        c.write("store counter", v + 1);
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    fn teardown(&mut self) {
+        if self.counter.peek() != 3 {
+            explore::raise(invariant("lost update"));
+        }
+    }
+
+    fn final_state(&self) -> Option<String> {
+        Some(format!("counter={}", self.counter.peek()))
+    }
+}
+
+#[test]
+fn lost_update() {
+    same_as_exhaustive("lost update", &LostUpdate);
+    // Every step touches the counter, but reads commute and so do the
+    // threads' start steps: without a bound, DPOR runs far fewer.
+    let dpor = run(&LostUpdate, Mode::Dpor, UNBOUNDED, 1);
+    let full = run(&LostUpdate, Mode::Exhaustive, UNBOUNDED, 1);
+    println!(
+        "lost update, unbounded: DPOR {} executions, exhaustive {}",
+        dpor.executions, full.executions
+    );
+    assert_eq!(dpor.final_states, full.final_states);
+    assert!(dpor.executions * 2 < full.executions);
+}
+
+/// Check-then-act on a pointer, the shape of seed 001: a reader tests the
+/// pointer, then reads it again to use it, while a writer clears it; each
+/// thread also does unrelated work on its own object.
+struct CheckThenAct {
+    own_work: usize,
+}
+struct CheckThenActRun {
+    ptr: Rc<AtomicSlot>,
+    own: [Rc<AtomicSlot>; 2],
+    seen: Rc<Cell<u64>>,
+    own_work: usize,
+}
+
+impl Harness for CheckThenAct {
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(CheckThenActRun {
+            ptr: Rc::new(AtomicSlot::new("ptr", 0, 7)),
+            own: [
+                Rc::new(AtomicSlot::new("own", 0, 0)),
+                Rc::new(AtomicSlot::new("own", 1, 0)),
+            ],
+            seen: Rc::new(Cell::new(u64::MAX)),
+            own_work: self.own_work,
+        })
+    }
+}
+
+impl Instance for CheckThenActRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        let (p, own, seen, n) = (
+            self.ptr.clone(),
+            self.own[0].clone(),
+            self.seen.clone(),
+            self.own_work,
+        );
+        let reader = ActorSpec {
+            name: "reader".into(),
+            body: Box::new(move || {
+                for i in 0..n {
+                    own.write("own work", i as u64);
+                }
+                if p.read("check ptr") != 0 {
+                    let v = p.read("use ptr");
+                    seen.set(v);
+                    if v == 0 {
+                        explore::raise(invariant("NULL pointer used after check"));
+                    }
+                }
+            }),
+        };
+        let (p, own) = (self.ptr.clone(), self.own[1].clone());
+        let writer = ActorSpec {
+            name: "writer".into(),
+            body: Box::new(move || {
+                for i in 0..n {
+                    own.write("own work", i as u64);
+                }
+                p.write("clear ptr", 0);
+            }),
+        };
+        vec![reader, writer]
+    }
+
+    fn final_state(&self) -> Option<String> {
+        Some(format!("seen={}", self.seen.get() as i64))
+    }
+}
+
+#[test]
+fn check_then_act() {
+    let (dpor, full) = same_as_exhaustive("check-then-act", &CheckThenAct { own_work: 3 });
+    assert!(
+        dpor * 2 < full,
+        "independent work is not reduced: {dpor} vs {full}"
+    );
+}
+
+/// Two threads take two locks in opposite orders: some schedules deadlock.
+struct AbBa;
+struct AbBaRun {
+    a: Rc<Lock<()>>,
+    b: Rc<Lock<()>>,
+    done: Rc<AtomicSlot>,
+}
+
+impl Harness for AbBa {
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(AbBaRun {
+            a: Rc::new(Lock::new(&SPIN, 0, ())),
+            b: Rc::new(Lock::new(&SPIN, 1, ())),
+            done: Rc::new(AtomicSlot::new("done", 0, 0)),
+        })
+    }
+}
+
+impl Instance for AbBaRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        let mk = |x: Rc<Lock<()>>, y: Rc<Lock<()>>, done: Rc<AtomicSlot>, bit: u64| ActorSpec {
+            name: "t".into(),
+            body: Box::new(move || {
+                let gx = x.lock("lock x");
+                let gy = y.lock("lock y");
+                let d = done.read("load done");
+                done.write("store done", d | bit);
+                drop(gy);
+                drop(gx);
+            }),
+        };
+        vec![
+            mk(self.a.clone(), self.b.clone(), self.done.clone(), 1),
+            mk(self.b.clone(), self.a.clone(), self.done.clone(), 2),
+        ]
+    }
+
+    fn final_state(&self) -> Option<String> {
+        Some(format!("done={}", self.done.peek()))
+    }
+}
+
+#[test]
+fn lock_order_inversion() {
+    let full = run(&AbBa, Mode::Exhaustive, 2, 1);
+    assert!(
+        full.findings.iter().any(|t| t.contains("deadlock")),
+        "{:?}",
+        full.findings
+    );
+    same_as_exhaustive("lock order inversion", &AbBa);
+}
+
+/// Message passing: data, then a flag; the receiver reads the flag, then
+/// the data. Under sequential consistency a set flag implies the data.
+struct MessagePassing;
+struct MessagePassingRun {
+    data: Rc<AtomicSlot>,
+    flag: Rc<AtomicSlot>,
+    got: Rc<Cell<(u64, u64)>>,
+}
+
+impl Harness for MessagePassing {
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(MessagePassingRun {
+            data: Rc::new(AtomicSlot::new("data", 0, 0)),
+            flag: Rc::new(AtomicSlot::new("flag", 0, 0)),
+            got: Rc::new(Cell::new((9, 9))),
+        })
+    }
+}
+
+impl Instance for MessagePassingRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        let (d, f) = (self.data.clone(), self.flag.clone());
+        let sender = ActorSpec {
+            name: "sender".into(),
+            body: Box::new(move || {
+                d.write("store data", 42);
+                f.write("store flag", 1);
+            }),
+        };
+        let (d, f, got) = (self.data.clone(), self.flag.clone(), self.got.clone());
+        let receiver = ActorSpec {
+            name: "receiver".into(),
+            body: Box::new(move || {
+                let r1 = f.read("load flag");
+                let r2 = d.read("load data");
+                got.set((r1, r2));
+                if r1 == 1 && r2 != 42 {
+                    explore::raise(invariant("flag without data"));
+                }
+            }),
+        };
+        vec![sender, receiver]
+    }
+
+    fn final_state(&self) -> Option<String> {
+        let (r1, r2) = self.got.get();
+        Some(format!("flag={r1} data={r2}"))
+    }
+}
+
+#[test]
+fn message_passing() {
+    let full = run(&MessagePassing, Mode::Exhaustive, 3, 1);
+    assert_eq!(full.final_states.len(), 3, "{:?}", full.final_states);
+    assert!(full.findings.is_empty());
+    same_as_exhaustive("message passing", &MessagePassing);
+}
+
+/// Under a bound of zero preemptions only run-to-completion orders exist;
+/// the lost update needs one preemption.
+#[test]
+fn bound_limits_what_is_reached() {
+    let zero = run(&LostUpdate, Mode::Dpor, 0, 1);
+    assert!(zero.findings.is_empty(), "{:?}", zero.findings);
+    let one = run(&LostUpdate, Mode::Dpor, 1, 1);
+    assert!(one.findings.contains("lost update"), "{:?}", one.findings);
+}
+
+/// With one worker, the search is deterministic down to the counts.
+#[test]
+fn one_worker_is_deterministic() {
+    let h = CheckThenAct { own_work: 2 };
+    let a = run(&h, Mode::Dpor, 2, 1);
+    let b = run(&h, Mode::Dpor, 2, 1);
+    assert_eq!((a.executions, a.steps), (b.executions, b.steps));
+    assert_eq!(
+        a.found.as_ref().map(|f| f.choices.clone()),
+        b.found.as_ref().map(|f| f.choices.clone())
+    );
+}
+
+/// One operation of a generated program.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Read(usize),
+    Write(usize, u64),
+    /// Take lock `l`, do one read-modify-write of object `o`, release.
+    Locked(usize, usize),
+    /// The same under a trylock; nothing if it fails.
+    TryLocked(usize, usize),
+    /// The same under a page-lock-like bit lock (release is a step).
+    BitLocked(usize),
+    /// Wait until the bit lock is free.
+    WaitBit,
+}
+
+/// A generated program: a few threads of a few operations on a few
+/// objects; the final state is every object and every value read.
+#[derive(Debug)]
+struct Program {
+    threads: Vec<Vec<Op>>,
+}
+
+struct ProgramRun {
+    threads: Vec<Vec<Op>>,
+    objects: Vec<Rc<AtomicSlot>>,
+    locks: Vec<Rc<Lock<()>>>,
+    bit: Rc<BitLock>,
+    reads: Rc<std::cell::RefCell<Vec<Vec<u64>>>>,
+}
+
+fn rmw(o: &AtomicSlot, t: usize) {
+    let v = o.read("read");
+    o.write("write", v * 3 + t as u64 + 1);
+}
+
+impl Harness for Program {
+    fn start(&self) -> Box<dyn Instance> {
+        let n = self.threads.len();
+        Box::new(ProgramRun {
+            threads: self.threads.clone(),
+            objects: (0..3)
+                .map(|i| Rc::new(AtomicSlot::new("x", i, 0)))
+                .collect(),
+            locks: (0..2).map(|i| Rc::new(Lock::new(&SPIN, i, ()))).collect(),
+            bit: Rc::new(BitLock::new(&SPIN, 9)),
+            reads: Rc::new(std::cell::RefCell::new(vec![Vec::new(); n])),
+        })
+    }
+}
+
+impl Instance for ProgramRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        let mut actors = Vec::new();
+        for (t, ops) in self.threads.iter().enumerate() {
+            let (ops, objects, locks, reads, bit) = (
+                ops.clone(),
+                self.objects.clone(),
+                self.locks.clone(),
+                self.reads.clone(),
+                self.bit.clone(),
+            );
+            actors.push(ActorSpec {
+                name: format!("t{t}"),
+                body: Box::new(move || {
+                    for op in ops {
+                        match op {
+                            Op::Read(o) => {
+                                let v = objects[o].read("read");
+                                reads.borrow_mut()[t].push(v);
+                            }
+                            Op::Write(o, v) => objects[o].write("write", v),
+                            Op::Locked(l, o) => {
+                                let g = locks[l].lock("lock");
+                                rmw(&objects[o], t);
+                                drop(g);
+                            }
+                            Op::TryLocked(l, o) => {
+                                if let Some(g) = locks[l].try_lock("trylock") {
+                                    rmw(&objects[o], t);
+                                    drop(g);
+                                } else {
+                                    reads.borrow_mut()[t].push(99);
+                                }
+                            }
+                            Op::BitLocked(o) => {
+                                bit.lock("lock bit");
+                                rmw(&objects[o], t);
+                                bit.unlock("unlock bit");
+                            }
+                            Op::WaitBit => bit.wait_unlocked("wait bit"),
+                        }
+                    }
+                }),
+            });
+        }
+        actors
+    }
+
+    fn final_state(&self) -> Option<String> {
+        let objects: Vec<u64> = self.objects.iter().map(|o| o.peek()).collect();
+        Some(format!("{objects:?} {:?}", self.reads.borrow()))
+    }
+}
+
+/// A small deterministic generator (no dependency on the host's entropy).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn generate(rng: &mut Lcg, max_threads: u64) -> Program {
+    let threads = 2 + rng.below(max_threads - 1) as usize;
+    let threads = (0..threads)
+        .map(|_| {
+            let ops = 1 + rng.below(3) as usize;
+            (0..ops)
+                .map(|_| {
+                    let o = rng.below(3) as usize;
+                    match rng.below(9) {
+                        0 | 1 => Op::Read(o),
+                        2 | 3 => Op::Write(o, 1 + rng.below(3)),
+                        4 | 5 => Op::Locked(rng.below(2) as usize, o),
+                        6 => Op::TryLocked(rng.below(2) as usize, o),
+                        7 => Op::BitLocked(o),
+                        _ => Op::WaitBit,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Program { threads }
+}
+
+/// Compares DPOR with exhaustive search on `n` generated programs at
+/// each bound in `bounds`.
+fn generated_programs(seed: u64, n: usize, max_threads: u64, bounds: &[u32]) {
+    let mut rng = Lcg(seed);
+    let (mut dpor_total, mut full_total) = (0, 0);
+    for i in 0..n {
+        let p = generate(&mut rng, max_threads);
+        for &k in bounds {
+            let dpor = run(&p, Mode::Dpor, k, 1);
+            let full = run(&p, Mode::Exhaustive, k, 1);
+            let what = format!("program {i} {p:?}, {k} preemptions");
+            assert_eq!(dpor.final_states, full.final_states, "{what}");
+            assert_eq!(dpor.findings, full.findings, "{what}");
+            if i % 10 == 0 {
+                let two = run(&p, Mode::Dpor, k, 2);
+                assert_eq!(two.final_states, full.final_states, "{what}, 2 jobs");
+            }
+            dpor_total += dpor.executions;
+            full_total += full.executions;
+        }
+    }
+    println!(
+        "{n} generated programs, bounds {bounds:?}: DPOR {dpor_total} executions, exhaustive {full_total}"
+    );
+}
+
+/// Two or three threads, bounds 0 to 3: the bounded search must not lose
+/// a state the bounded exhaustive search reaches.
+#[test]
+fn generated_programs_bounded() {
+    generated_programs(2014, 300, 3, &[0, 1, 2, 3]);
+}
+
+/// Two threads, no bound: plain DPOR.
+#[test]
+fn generated_programs_unbounded() {
+    generated_programs(2005, 300, 2, &[UNBOUNDED]);
+}
+
+#[test]
+fn zz_probe() {
+    for k in [1, 3, 6, 9] {
+        let d = run(&LostUpdate, Mode::Dpor, k, 1);
+        let f = run(&LostUpdate, Mode::Exhaustive, k, 1);
+        println!(
+            "K={k} dpor {} full {} states {:?}",
+            d.executions, f.executions, d.final_states
+        );
+    }
+}
