@@ -180,6 +180,16 @@ struct Ctx<'s> {
     /// Calibration only: per object, the actors that touched it and whether
     /// any of them wrote it, in execution order of concurrent steps.
     tracked: Option<Tracked>,
+    /// The runner before the current step's (DPOR records who ran before).
+    prev_runner: Option<ActorId>,
+    /// Whether the current step's announced operation changes data.
+    step_writes: bool,
+    /// The instance, while the concurrent phase runs (for `point`'s inline
+    /// decisions).
+    instance: Option<*const (dyn Instance + 'static)>,
+    /// What an actor decided inline before suspending.
+    inline: Option<Inline>,
+    enabled_buf: Vec<ActorId>,
 }
 
 /// Where an execution stands with respect to its first finding.
@@ -329,7 +339,11 @@ pub(crate) fn point(access: Access, wait: Wait) {
         }
         let actor = &mut cx.actors[cx.current];
         actor.pending = Some(Pending { access, wait });
-        Some(actor.yielder)
+        let yielder = actor.yielder;
+        if cx.after == Aftermath::Before && decide_inline(cx) {
+            return None;
+        }
+        Some(yielder)
     });
     if let Some(y) = yielder {
         // SAFETY: the yielder belongs to the running coroutine, which is
@@ -731,6 +745,11 @@ pub fn run_execution(
         dump_at_finding: None,
         racy: config.racy,
         tracked: config.track_conflicts.then(Tracked::default),
+        prev_runner: None,
+        step_writes: false,
+        instance: None,
+        inline: None,
+        enabled_buf: Vec::new(),
     };
     let guard = Installed::new(&mut cx);
     let outcome = drive(harness, guard.cx, pool);
@@ -973,75 +992,33 @@ fn schedule(
     coroutines: &mut [Co],
     instance: &dyn Instance,
 ) -> Result<(), InternalError> {
+    // SAFETY: the instance outlives this call, and `point` only uses the
+    // pointer while an actor runs inside it.
+    cx.instance = Some(unsafe {
+        std::mem::transmute::<*const dyn Instance, *const (dyn Instance + 'static)>(instance)
+    });
+    let result = schedule_loop(cx, coroutines, instance);
+    cx.instance = None;
+    result
+}
+
+fn schedule_loop(
+    cx: &mut Ctx<'_>,
+    coroutines: &mut [Co],
+    instance: &dyn Instance,
+) -> Result<(), InternalError> {
     let mut enabled: Vec<ActorId> = Vec::with_capacity(coroutines.len());
+    let mut decided = None;
     loop {
-        match cx.after {
-            Aftermath::Before if cx.finding.is_some() => {
-                collect_also(cx, instance);
-                if cx.fatal {
-                    return Ok(());
-                }
-                start_aftermath(cx, instance);
-            }
-            Aftermath::Ended => return Ok(()),
-            _ => {}
-        }
-        let after = cx.after == Aftermath::Running;
-        enabled.clear();
-        for (a, actor) in cx.actors.iter().enumerate().skip(1) {
-            if actor.pending.as_ref().is_some_and(|p| p.wait.enabled()) {
-                enabled.push(a);
-            }
-        }
-        if enabled.is_empty() {
-            if cx.actors[1..].iter().any(|a| !a.done) {
-                if after {
-                    end_aftermath(cx, "every remaining task is blocked");
-                } else {
-                    cx.finding = Some(deadlock(cx));
-                }
-            }
-            return Ok(());
-        }
-        if cx.steps >= cx.steps_max {
-            if after {
-                end_aftermath(cx, "steps_max reached");
-            } else {
-                cx.finding = Some(livelock(cx));
-            }
-            return Ok(());
-        }
-        let last = cx.last_runner;
-        let next = if after {
-            aftermath_pick(cx, &enabled)
-        } else {
-            pick(cx, &enabled)?
+        let next = match decided.take() {
+            Some(next) => next,
+            None => match decide(cx, instance, &mut enabled)? {
+                Some(next) => next,
+                None => return Ok(()),
+            },
         };
-        if let (Some(t), Some(p)) = (cx.tracked.as_mut(), cx.actors[next].pending.as_ref()) {
-            t.record(next, p.access);
-            if !after {
-                let decision = (enabled.len() > 1).then(|| cx.choices.len() - 1);
-                t.events.push(StepEvent {
-                    actor: next,
-                    access: p.access,
-                    enabled: enabled.clone(),
-                    last,
-                    decision,
-                    released: Vec::new(),
-                });
-            }
-        }
-        // The step starts by executing the announced operation: only data
-        // changes can break a state invariant (lock operations cannot), and
-        // the flag stays set until a quiescent state has been checked.
-        let writes = cx.actors[next].pending.as_ref().is_some_and(|p| {
-            matches!(
-                p.access.kind,
-                AccessKind::Write | AccessKind::ReadModifyWrite | AccessKind::Free
-            )
-        });
-        cx.current = next;
-        cx.steps += 1;
+        begin_step(cx, next, &enabled);
+        let after = cx.after == Aftermath::Running;
         if let Err(e) = resume_actor(cx, &mut coroutines[next - 1]) {
             if !after {
                 return Err(e);
@@ -1049,12 +1026,156 @@ fn schedule(
             end_aftermath(cx, &e.message);
             return Ok(());
         }
-        cx.dirty |= writes;
-        if cx.dirty && cx.finding.is_none() && quiescent(cx) {
-            cx.dirty = false;
-            check(cx, instance);
+        // The actor may have gone on inline (see `point`) and decided the
+        // next step itself.
+        match cx.inline.take() {
+            Some(Inline::Switch(n)) => {
+                // The enabled set it was chosen from is in the buffer.
+                std::mem::swap(&mut enabled, &mut cx.enabled_buf);
+                decided = Some(n);
+            }
+            Some(Inline::Stop) => return Ok(()),
+            Some(Inline::Failed(e)) => return Err(e),
+            None => end_step(cx, instance),
         }
     }
+}
+
+/// What an actor that decided the next step itself (in `point`) left for
+/// the scheduler.
+enum Inline {
+    /// Run this other actor next (chosen from `Ctx::enabled_buf`).
+    Switch(ActorId),
+    /// The execution is over (or needs the scheduler's own handling).
+    Stop,
+    Failed(InternalError),
+}
+
+/// Picks the next actor, or `None` when the execution's concurrent phase
+/// is over (everyone done, deadlock, steps_max, a fatal finding).
+fn decide(
+    cx: &mut Ctx<'_>,
+    instance: &dyn Instance,
+    enabled: &mut Vec<ActorId>,
+) -> Result<Option<ActorId>, InternalError> {
+    match cx.after {
+        Aftermath::Before if cx.finding.is_some() => {
+            collect_also(cx, instance);
+            if cx.fatal {
+                return Ok(None);
+            }
+            start_aftermath(cx, instance);
+        }
+        Aftermath::Ended => return Ok(None),
+        _ => {}
+    }
+    let after = cx.after == Aftermath::Running;
+    enabled.clear();
+    for (a, actor) in cx.actors.iter().enumerate().skip(1) {
+        if actor.pending.as_ref().is_some_and(|p| p.wait.enabled()) {
+            enabled.push(a);
+        }
+    }
+    if enabled.is_empty() {
+        if cx.actors[1..].iter().any(|a| !a.done) {
+            if after {
+                end_aftermath(cx, "every remaining task is blocked");
+            } else {
+                cx.finding = Some(deadlock(cx));
+            }
+        }
+        return Ok(None);
+    }
+    if cx.steps >= cx.steps_max {
+        if after {
+            end_aftermath(cx, "steps_max reached");
+        } else {
+            cx.finding = Some(livelock(cx));
+        }
+        return Ok(None);
+    }
+    let next = if after {
+        aftermath_pick(cx, enabled)
+    } else {
+        pick(cx, enabled)?
+    };
+    Ok(Some(next))
+}
+
+/// Starts a step of `next`: records it for DPOR and conflict tracking and
+/// notes whether its announced operation changes data.
+fn begin_step(cx: &mut Ctx<'_>, next: ActorId, enabled: &[ActorId]) {
+    let after = cx.after == Aftermath::Running;
+    if let (Some(t), Some(p)) = (cx.tracked.as_mut(), cx.actors[next].pending.as_ref()) {
+        t.record(next, p.access);
+        if !after {
+            let decision = (enabled.len() > 1).then(|| cx.choices.len() - 1);
+            t.events.push(StepEvent {
+                actor: next,
+                access: p.access,
+                enabled: enabled.to_vec(),
+                last: cx.prev_runner,
+                decision,
+                released: Vec::new(),
+            });
+        }
+    }
+    // The step starts by executing the announced operation: only data
+    // changes can break a state invariant (lock operations cannot), and
+    // the flag stays set until a quiescent state has been checked.
+    cx.step_writes = cx.actors[next].pending.as_ref().is_some_and(|p| {
+        matches!(
+            p.access.kind,
+            AccessKind::Write | AccessKind::ReadModifyWrite | AccessKind::Free
+        )
+    });
+    cx.current = next;
+    cx.steps += 1;
+}
+
+/// Ends the current step: checks the invariants if data changed and no
+/// actor is inside a section the checkers must not look into.
+fn end_step(cx: &mut Ctx<'_>, instance: &dyn Instance) {
+    cx.dirty |= std::mem::take(&mut cx.step_writes);
+    if cx.dirty && cx.finding.is_none() && quiescent(cx) {
+        cx.dirty = false;
+        check(cx, instance);
+    }
+}
+
+/// The inline fast path of `point`: the actor that just announced its next
+/// operation ends its step and makes the scheduling decision itself, so
+/// that when it goes on (the common case) no coroutine switch happens.
+/// Returns whether the actor goes on; otherwise it must suspend, with
+/// `cx.inline` telling the scheduler what was decided.
+fn decide_inline(cx: &mut Ctx<'_>) -> bool {
+    let Some(instance) = cx.instance else {
+        return false;
+    };
+    // SAFETY: set by `schedule` for the duration of the concurrent phase,
+    // which this actor's step is part of.
+    let instance = unsafe { &*instance };
+    end_step(cx, instance);
+    if cx.finding.is_some() {
+        // Findings, their aftermath and the report's dump are the
+        // scheduler's business.
+        return false;
+    }
+    let mut enabled = std::mem::take(&mut cx.enabled_buf);
+    let decided = decide(cx, instance, &mut enabled);
+    let me = cx.current;
+    let goes_on = matches!(decided, Ok(Some(n)) if n == me);
+    match decided {
+        Ok(Some(n)) if n == me => {
+            begin_step(cx, n, &enabled);
+            cx.actors[me].pending = None;
+        }
+        Ok(Some(n)) => cx.inline = Some(Inline::Switch(n)),
+        Ok(None) => cx.inline = Some(Inline::Stop),
+        Err(e) => cx.inline = Some(Inline::Failed(e)),
+    }
+    cx.enabled_buf = enabled;
+    goes_on
 }
 
 fn pick(cx: &mut Ctx<'_>, enabled: &[ActorId]) -> Result<ActorId, InternalError> {
@@ -1087,6 +1208,7 @@ fn pick(cx: &mut Ctx<'_>, enabled: &[ActorId]) -> Result<ActorId, InternalError>
             cx.preemptions += 1;
         }
     }
+    cx.prev_runner = cx.last_runner;
     cx.last_runner = Some(next);
     Ok(next)
 }
