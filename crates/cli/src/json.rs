@@ -201,7 +201,8 @@ pub struct VerifyJson {
     pub scenario: String,
     pub profile: String,
     pub knobs: Vec<String>,
-    pub preemptions: u32,
+    /// The bound; null for an unbounded search.
+    pub preemptions: Option<u32>,
     pub jobs: usize,
     /// `verified`, `finding` or `incomplete`.
     pub verdict: String,
@@ -210,6 +211,8 @@ pub struct VerifyJson {
     pub steps: u64,
     /// Backtrack points the preemption bound cut off.
     pub pruned: u64,
+    /// Executions abandoned by sleep sets (unbounded search only).
+    pub sleep_blocked: u64,
     pub complete: bool,
     pub elapsed_ms: f64,
     pub finding: Option<FindingJson>,
@@ -235,12 +238,13 @@ impl VerifyJson {
             scenario: r.scenario.clone(),
             profile: r.profile.clone(),
             knobs: r.knobs.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-            preemptions: r.preemptions,
+            preemptions: (r.preemptions != explore::verify::UNBOUNDED).then_some(r.preemptions),
             jobs: r.jobs,
             verdict: r.verdict().to_string(),
             executions: o.executions,
             steps: o.steps,
             pruned: o.pruned,
+            sleep_blocked: o.sleep_blocked,
             complete: o.complete,
             elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
             finding,

@@ -147,8 +147,8 @@ enum Command {
         /// Kernel profile (default: every profile the expect lines name).
         #[arg(long)]
         profile: Option<String>,
-        /// Preemption bound.
-        #[arg(long, default_value_t = 2)]
+        /// Preemption bound, or `unbounded` (then sleep sets prune too).
+        #[arg(long, default_value = "2", value_parser = parse_bound)]
         preemptions: u32,
         /// Worker threads (DPOR subtrees are shared out as workers go
         /// idle; counts may then vary, the verdict does not).
@@ -203,6 +203,17 @@ fn parse_u64(s: &str) -> Result<u64, String> {
         None => s.parse(),
     };
     r.map_err(|_| format!("'{s}' is not a number"))
+}
+
+fn parse_bound(s: &str) -> Result<u32, String> {
+    match s {
+        "unbounded" | "none" => Ok(explore::verify::UNBOUNDED),
+        _ => s
+            .parse::<u32>()
+            .ok()
+            .filter(|&k| k != explore::verify::UNBOUNDED)
+            .ok_or_else(|| format!("'{s}' is not a preemption bound (a number, or unbounded)")),
+    }
 }
 
 fn parse_knob(s: &str) -> Result<(String, String), String> {

@@ -73,18 +73,26 @@ impl VerifyResult {
         }
     }
 
+    /// "within K preemptions", or "with no preemption bound".
+    pub fn bound(&self) -> String {
+        match self.preemptions {
+            explore::verify::UNBOUNDED => "with no preemption bound".to_string(),
+            k => format!("within {k} preemptions"),
+        }
+    }
+
     /// The summary line.
     pub fn summary(&self) -> String {
         let o = &self.outcome;
-        let k = self.preemptions;
+        let bound = self.bound();
         let secs = self.elapsed.as_secs_f64();
         match (&o.found, o.complete) {
             (Some(f), _) => format!(
-                "{} under {}: finding in execution {} of the search within {k} preemptions ({} executions, {} scheduling points, {secs:.2} s)",
+                "{} under {}: finding in execution {} of the search {bound} ({} executions, {} scheduling points, {secs:.2} s)",
                 self.scenario, self.profile, f.index, o.executions, o.steps
             ),
             (None, true) => format!(
-                "{} under {}: verified within {k} preemptions: {} executions, {} scheduling points, complete ({secs:.2} s)",
+                "{} under {}: verified {bound}: {} executions, {} scheduling points, complete ({secs:.2} s)",
                 self.scenario, self.profile, o.executions, o.steps
             ),
             (None, false) => format!(

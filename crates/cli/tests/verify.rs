@@ -178,6 +178,23 @@ fn bad_arguments_are_usage_errors() {
             "two",
         ],
         &["verify", SEED_001, "--profile", "linux-6.5", "--jobs", "0"],
+        &[
+            "verify",
+            SEED_001,
+            "--profile",
+            "linux-6.5",
+            "--preemptions",
+            "-1",
+        ],
+        &[
+            "verify",
+            SEED_001,
+            "--profile",
+            "linux-6.5",
+            "--preemptions",
+            "4294967295",
+        ],
+        &["verify", "--profile", "linux-6.5"],
         &["verify", "no-such-file.mmr", "--profile", "linux-6.5"],
         &[
             "verify",
@@ -210,4 +227,38 @@ fn two_workers_agree_with_one() {
         ]);
         assert_eq!(o.code, code, "{profile}: {}{}", o.stdout, o.stderr);
     }
+}
+
+/// Without a bound (sleep sets on), the fixed kernel is verified outright
+/// and the buggy one still shows the bad pmd.
+#[test]
+fn unbounded_search_verifies_the_fix_and_finds_the_bug() {
+    let o = mmrace(&[
+        "verify",
+        SEED_001,
+        "--profile",
+        "linux-6.5",
+        "--preemptions",
+        "unbounded",
+    ]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.contains("verified with no preemption bound"),
+        "{}",
+        o.stdout
+    );
+    let o = mmrace(&[
+        "verify",
+        SEED_001,
+        "--profile",
+        "linux-6.1.159",
+        "--preemptions",
+        "unbounded",
+        "--json",
+    ]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(v["verdict"], "finding");
+    assert!(v["preemptions"].is_null());
+    assert!(v["finding"]["title"].as_str().unwrap().contains("bad pmd"));
 }

@@ -190,6 +190,8 @@ struct Ctx<'s> {
     /// What an actor decided inline before suspending.
     inline: Option<Inline>,
     enabled_buf: Vec<ActorId>,
+    /// The strategy abandoned the execution as redundant.
+    abandoned: bool,
 }
 
 /// Where an execution stands with respect to its first finding.
@@ -448,6 +450,12 @@ pub(crate) fn released(object: ObjectId) {
             if let Some(e) = t.events.last_mut().filter(|e| e.actor == cx.current) {
                 e.released.push(object);
             }
+            let release = Access {
+                object,
+                kind: AccessKind::Release,
+                label: "release",
+            };
+            cx.strategy.observe(cx.current, release);
         }
         let held = &mut cx.actors[cx.current].held;
         if let Some(i) = held.iter().rposition(|h| h.object == object) {
@@ -671,6 +679,9 @@ pub struct ExecutionResult {
     pub racy_steps: u64,
     /// With `track_conflicts`: every concurrent step up to the finding.
     pub events: Vec<StepEvent>,
+    /// The strategy abandoned the execution as redundant (DPOR sleep
+    /// sets): it has no final state and no finding.
+    pub abandoned: bool,
     /// With `track_conflicts`: every data choice up to the finding, as
     /// (index in `choices`, number of values).
     pub values: Vec<(usize, u32)>,
@@ -750,6 +761,7 @@ pub fn run_execution(
         instance: None,
         inline: None,
         enabled_buf: Vec::new(),
+        abandoned: false,
     };
     let guard = Installed::new(&mut cx);
     let outcome = drive(harness, guard.cx, pool);
@@ -791,6 +803,7 @@ pub fn run_execution(
         .map(|t| (std::mem::take(&mut t.events), std::mem::take(&mut t.values)))
         .unwrap_or_default();
     Ok(ExecutionResult {
+        abandoned: cx.abandoned,
         events,
         values,
         final_state,
@@ -874,6 +887,10 @@ fn drive(
     let specs = instance.actors();
     let mut coroutines = spawn(cx, specs, pool)?;
     schedule(cx, &mut coroutines, instance.as_ref())?;
+    if cx.abandoned {
+        // Actors stopped mid-step: no teardown, no checks.
+        return Ok((Some(instance), coroutines));
+    }
     if cx.finding.is_none() {
         sequentially(cx, || {
             instance.teardown();
@@ -1099,6 +1116,15 @@ fn decide(
     } else {
         pick(cx, enabled)?
     };
+    if cx.tracked.is_some() && !after {
+        if let Some(p) = cx.actors[next].pending.as_ref() {
+            cx.strategy.observe(next, p.access);
+        }
+        if cx.strategy.abandoned() {
+            cx.abandoned = true;
+            return Ok(None);
+        }
+    }
     Ok(Some(next))
 }
 

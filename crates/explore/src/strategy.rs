@@ -1,6 +1,7 @@
 //! Scheduling strategies: uniform random walk, PCT, a portfolio of both, and
 //! replay of a recorded choice list. All are deterministic given a seed.
 
+use crate::access::Access;
 use crate::rt::ActorId;
 
 /// SplitMix64: small, fast, and good enough to drive schedules. Used instead
@@ -47,6 +48,15 @@ pub trait Strategy {
     ) -> ActorId;
     /// A value in `0..n`.
     fn choose_value(&mut self, n: u32) -> u32;
+    /// With conflict tracking on: `actor` is about to execute `access` (its
+    /// announced operation, or a lock release within its step). DPOR's
+    /// sleep sets follow the execution through this.
+    fn observe(&mut self, _actor: ActorId, _access: Access) {}
+    /// Whether the rest of the execution is redundant: the runtime then
+    /// stops it without teardown, checks or a finding.
+    fn abandoned(&self) -> bool {
+        false
+    }
 }
 
 /// Uniform random walk: every decision picks uniformly among enabled actors.

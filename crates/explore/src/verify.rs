@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::access::{AccessKind, ObjectId};
+use crate::access::{Access, AccessKind, ObjectId};
 use crate::explorer::Found;
 use crate::finding::InternalError;
 use crate::rt::{
@@ -56,6 +56,11 @@ pub struct VerifyConfig {
     pub stop_at_finding: bool,
     /// Worker threads.
     pub jobs: usize,
+    /// Sleep sets (Godefroid): skip branches that lead only to explored
+    /// interleavings. Sound without a bound; with one, a branch put to
+    /// sleep may be reachable within the bound only in an order that was
+    /// not, so `new` turns them on only for `UNBOUNDED`.
+    pub sleep_sets: bool,
     /// Executions done so far, for a progress bar.
     pub progress: Option<Arc<AtomicU64>>,
     /// Findings so far (with `stop_at_finding`, at most one).
@@ -72,6 +77,7 @@ impl VerifyConfig {
             mode: Mode::Dpor,
             stop_at_finding: true,
             jobs,
+            sleep_sets: preemptions == UNBOUNDED,
             progress: None,
             progress_findings: None,
         }
@@ -91,6 +97,8 @@ pub struct VerifyOutcome {
     /// Backtrack points dropped because no decision within the bound could
     /// take them.
     pub pruned: u64,
+    /// Executions abandoned as redundant (every enabled actor asleep).
+    pub sleep_blocked: u64,
     /// Distinct finding titles and final states (when not stopping early).
     pub findings: BTreeSet<String>,
     pub final_states: BTreeSet<String>,
@@ -117,9 +125,30 @@ struct Node {
     chosen: u32,
     backtrack: BTreeSet<u32>,
     done: BTreeSet<u32>,
+    /// Sleep set on reaching this decision: actors whose next step leads
+    /// only to interleavings equivalent to ones explored elsewhere, with
+    /// that step's accesses.
+    sleep: Vec<(u32, StepAccesses)>,
+    /// The step each explored branch ran here (the same state, so the same
+    /// step whichever execution took it).
+    steps_of: BTreeMap<u32, StepAccesses>,
+}
+
+/// Every shared access of one step (its announced operation and the locks
+/// it released).
+type StepAccesses = Vec<(ObjectId, AccessKind)>;
+
+/// Whether two steps do not commute.
+fn steps_conflict(a: &StepAccesses, b: &StepAccesses) -> bool {
+    a.iter()
+        .any(|&(o, k)| b.iter().any(|&(p, l)| o == p && conflicting(k, l)))
 }
 
 impl Node {
+    fn is_asleep(&self, a: u32) -> bool {
+        self.sleep.iter().any(|(q, _)| *q == a)
+    }
+
     fn can_choose(&self, c: u32) -> bool {
         match &self.kind {
             Kind::Actor { enabled, .. } => enabled.contains(&(c as ActorId)),
@@ -148,10 +177,63 @@ impl Node {
 
 /// Follows the prefix of decisions, then the default schedule: the
 /// running actor goes on, else the lowest-numbered enabled one; data
-/// choices take their first value.
+/// choices take their first value. With sleep sets, actors asleep are not
+/// chosen, and an execution where every enabled actor sleeps is abandoned.
 struct Prefix {
     choices: Vec<u32>,
     next: usize,
+    sleep: Option<Sleep>,
+}
+
+/// Sleep-set state of one execution that takes a new branch at decision
+/// `branch`.
+struct Sleep {
+    branch: usize,
+    /// The branch's sleep set before its own step wakes anyone: the sleep
+    /// set at the decision and the branches explored there before.
+    candidates: Vec<(u32, StepAccesses)>,
+    /// Decision `branch` was taken; the branch's step comes next.
+    armed: bool,
+    /// The current sleep set (from the branch's step on).
+    set: Option<Vec<(u32, StepAccesses)>>,
+    /// The sleep set at each later decision.
+    log: BTreeMap<usize, Vec<(u32, StepAccesses)>>,
+    /// An actor asleep had to run: everything from here is redundant.
+    blocked: bool,
+}
+
+impl Sleep {
+    fn asleep(&self, a: ActorId) -> bool {
+        self.set
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|(q, _)| *q as ActorId == a))
+    }
+
+    /// Decision `index` is being made: activate at the branch, log later.
+    fn at_decision(&mut self, index: usize, value: bool) {
+        if index == self.branch {
+            if value {
+                self.set = Some(std::mem::take(&mut self.candidates));
+            } else {
+                self.armed = true;
+            }
+        } else if let Some(set) = &self.set {
+            self.log.insert(index, set.clone());
+        }
+    }
+
+    fn observe(&mut self, actor: ActorId, access: Access) {
+        if self.armed {
+            self.armed = false;
+            self.set = Some(std::mem::take(&mut self.candidates));
+        }
+        let Some(set) = self.set.as_mut() else { return };
+        if set.iter().any(|(q, _)| *q as ActorId == actor) {
+            self.blocked = true;
+        }
+        let step = vec![(access.object, access.kind)];
+        set.retain(|(_, accesses)| !steps_conflict(accesses, &step));
+    }
 }
 
 impl Prefix {
@@ -164,15 +246,68 @@ impl Prefix {
 
 impl Strategy for Prefix {
     fn choose_actor(&mut self, enabled: &[ActorId], last: Option<ActorId>, _: bool) -> ActorId {
-        self.take()
+        let index = self.next;
+        if let Some(s) = self.sleep.as_mut() {
+            s.at_decision(index, false);
+        }
+        let awake = |a: &ActorId| !self.sleep.as_ref().is_some_and(|s| s.asleep(*a));
+        let default = last
+            .filter(|l| enabled.contains(l) && awake(l))
+            .or_else(|| enabled.iter().copied().find(awake));
+        let pick = self
+            .take()
             .map(|c| c as ActorId)
-            .filter(|c| enabled.contains(c))
-            .unwrap_or_else(|| last.filter(|l| enabled.contains(l)).unwrap_or(enabled[0]))
+            .filter(|c| enabled.contains(c));
+        match (pick, default) {
+            (Some(c), _) => c,
+            (None, Some(d)) => d,
+            (None, None) => {
+                // Every enabled actor sleeps.
+                if let Some(s) = self.sleep.as_mut() {
+                    s.blocked = true;
+                }
+                enabled[0]
+            }
+        }
     }
 
     fn choose_value(&mut self, n: u32) -> u32 {
+        let index = self.next;
+        if let Some(s) = self.sleep.as_mut() {
+            s.at_decision(index, true);
+        }
         self.take().filter(|&c| c < n).unwrap_or(0)
     }
+
+    fn observe(&mut self, actor: ActorId, access: Access) {
+        if let Some(s) = self.sleep.as_mut() {
+            s.observe(actor, access);
+        }
+    }
+
+    fn abandoned(&self) -> bool {
+        self.sleep.as_ref().is_some_and(|s| s.blocked)
+    }
+}
+
+/// The sleep state for the execution that takes the branch chosen at the
+/// last decision of `path`.
+fn sleep_for_branch(path: &[Node]) -> Option<Sleep> {
+    let node = path.last()?;
+    let mut candidates = node.sleep.clone();
+    for b in node.done.iter().filter(|&&b| b != node.chosen) {
+        if let Some(step) = node.steps_of.get(b) {
+            candidates.push((*b, step.clone()));
+        }
+    }
+    Some(Sleep {
+        branch: path.len() - 1,
+        candidates,
+        armed: false,
+        set: None,
+        log: BTreeMap::new(),
+        blocked: false,
+    })
 }
 
 /// Work shared by the workers of one verification.
@@ -298,15 +433,18 @@ fn explore_subtree(
         racy: &[],
     };
     loop {
+        let sleep_sets = config.sleep_sets && config.mode == Mode::Dpor;
         let mut strategy = Prefix {
             choices: path.iter().map(|n| n.chosen).collect(),
             next: 0,
+            sleep: sleep_sets.then(|| sleep_for_branch(path)).flatten(),
         };
         let r = run_execution(shared.harness, &mut strategy, exec, pool)?;
         if record_execution(shared, &r) {
             return Ok(());
         }
-        extend_path(path, &r);
+        let log = strategy.sleep.map(|s| s.log).unwrap_or_default();
+        extend_path(path, &r, log);
         let mut pruned = 0;
         match config.mode {
             Mode::Dpor => add_race_backtracks(path, &r.events, config.preemptions, &mut pruned),
@@ -340,13 +478,14 @@ fn record_execution(shared: &Shared<'_>, r: &ExecutionResult) -> bool {
     let out = &mut st.out;
     out.executions += 1;
     out.steps += r.steps;
+    out.sleep_blocked += u64::from(r.abandoned);
     if let Some(p) = &config.progress {
         p.store(out.executions, Ordering::Relaxed);
     }
     if let (Some(p), Some(_)) = (&config.progress_findings, &r.finding) {
         p.fetch_add(1, Ordering::Relaxed);
     }
-    if let Some(s) = &r.final_state {
+    if let Some(s) = r.final_state.as_ref().filter(|_| !r.abandoned) {
         out.final_states.insert(s.clone());
     }
     if let Some(f) = &r.finding {
@@ -371,9 +510,16 @@ fn record_execution(shared: &Shared<'_>, r: &ExecutionResult) -> bool {
     stop
 }
 
-/// Appends the decisions this execution made beyond the current path.
-fn extend_path(path: &mut Vec<Node>, r: &ExecutionResult) {
+/// Appends the decisions this execution made beyond the current path
+/// (with their sleep sets from `sleep_log`), and notes the step each
+/// decision's chosen actor ran.
+fn extend_path(
+    path: &mut Vec<Node>,
+    r: &ExecutionResult,
+    mut sleep_log: BTreeMap<usize, Vec<(u32, StepAccesses)>>,
+) {
     let mut kinds: BTreeMap<usize, (Kind, u32)> = BTreeMap::new();
+    let mut steps: BTreeMap<usize, StepAccesses> = BTreeMap::new();
     for e in &r.events {
         if let Some(d) = e.decision {
             let kind = Kind::Actor {
@@ -381,10 +527,18 @@ fn extend_path(path: &mut Vec<Node>, r: &ExecutionResult) {
                 last: e.last,
             };
             kinds.insert(d, (kind, e.actor as u32));
+            steps.insert(d, accesses(e).collect());
         }
     }
     for &(d, n) in &r.values {
         kinds.insert(d, (Kind::Value { n }, r.choices[d]));
+    }
+    for (d, node) in path.iter_mut().enumerate() {
+        if let Some(step) = steps.get(&d) {
+            node.steps_of
+                .entry(node.chosen)
+                .or_insert_with(|| step.clone());
+        }
     }
     for d in path.len().. {
         let Some((kind, chosen)) = kinds.remove(&d) else {
@@ -395,7 +549,12 @@ fn extend_path(path: &mut Vec<Node>, r: &ExecutionResult) {
             chosen,
             backtrack: BTreeSet::from([chosen]),
             done: BTreeSet::from([chosen]),
+            sleep: sleep_log.remove(&d).unwrap_or_default(),
+            steps_of: BTreeMap::new(),
         };
+        if let Some(step) = steps.remove(&d) {
+            node.steps_of.insert(chosen, step);
+        }
         if matches!(node.kind, Kind::Value { .. }) {
             node.backtrack.extend(node.enabled());
         }
@@ -418,6 +577,10 @@ fn within_bound(path: &[Node], d: usize, a: u32, bound: u32) -> bool {
 /// Makes `a` a backtrack point at decision `d` if choosing it there stays
 /// within the preemption bound.
 fn add_backtrack(path: &mut [Node], d: usize, a: u32, bound: u32, pruned: &mut u64) {
+    if path[d].is_asleep(a) {
+        // Covered: its branch only leads where an explored one did.
+        return;
+    }
     if path[d].can_choose(a) && within_bound(path, d, a, bound) {
         path[d].backtrack.insert(a);
     } else {
@@ -655,6 +818,10 @@ fn add_reversal(
         .map(|a| a as u32)
         .filter(|&a| path[d].can_choose(a))
         .collect();
+    if candidates.iter().any(|&c| path[d].is_asleep(c)) {
+        // An initial sleeps here: the reversal was explored already.
+        return;
+    }
     if candidates.contains(&q) {
         add_backtrack(path, d, q, bound, pruned);
     } else if candidates.is_empty() {
