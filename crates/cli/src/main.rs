@@ -76,6 +76,9 @@ enum Command {
         /// Kernel profile (see `mmrace list`).
         #[arg(long)]
         profile: Option<String>,
+        /// No progress bar (as --no-progress).
+        #[arg(long)]
+        quiet: bool,
         #[command(flatten)]
         explore: Explore,
     },
@@ -175,6 +178,9 @@ enum Command {
         /// No progress bar.
         #[arg(long = "no-progress")]
         no_progress: bool,
+        /// No progress bar (as --no-progress).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Merge the --json results of `run --shard K/N` runs (files, or stdin)
     /// into one result per (scenario, profile, knobs).
@@ -284,8 +290,12 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
         Command::Run {
             file,
             profile,
-            explore,
-        } => cmd_run(&file, profile, &explore),
+            quiet,
+            mut explore,
+        } => {
+            explore.no_progress |= quiet;
+            cmd_run(&file, profile, &explore)
+        }
         Command::Replay {
             token,
             full,
@@ -322,6 +332,7 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
             json,
             no_minimize,
             no_progress,
+            quiet,
         } => {
             let mut opts = mmrace::verify::VerifyOptions::new("", preemptions);
             opts.jobs = jobs;
@@ -330,7 +341,7 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
             opts.knobs = knobs;
             opts.full = full;
             opts.minimize = !no_minimize;
-            let bar = !json && !no_progress && std::io::stderr().is_terminal();
+            let bar = !json && !no_progress && !quiet && std::io::stderr().is_terminal();
             let mut code = EXIT_CLEAN;
             for file in &files {
                 code = code.max(cmd_verify(file, profile.clone(), opts.clone(), json, bar)?);
@@ -358,7 +369,14 @@ fn cmd_run(
         opts.progress = Some(counter.clone());
         let budget = run::budget_of(file, &opts)?;
         let label = format!("{} under {p}", file.display());
-        let bar = Progress::start(label, budget, counter, progress_wanted(explore));
+        let meter = Meter {
+            label,
+            total: Some(budget),
+            done: counter,
+            findings: Counter::default(),
+            executions: None,
+        };
+        let bar = Progress::start(meter, progress_wanted(explore));
         let r = run::run(file, &opts);
         bar.stop();
         let r = r?;
@@ -391,57 +409,50 @@ struct Progress {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Progress {
-    fn start(
-        label: String,
-        total: u64,
-        done: std::sync::Arc<std::sync::atomic::AtomicU64>,
-        enabled: bool,
-    ) -> Progress {
-        use std::sync::atomic::Ordering;
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        if !enabled {
-            return Progress { stop, thread: None };
-        }
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let started = std::time::Instant::now();
-            let mut bar: Option<indicatif::ProgressBar> = None;
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                if started.elapsed().as_secs() < 1 {
-                    continue;
-                }
-                let b = bar.get_or_insert_with(|| {
-                    let b = indicatif::ProgressBar::new(total);
-                    let style = indicatif::ProgressStyle::with_template(
-                        "mmrace: {msg} [{bar:30}] {pos}/{len} executions, {per_sec}, 0 findings so far, ETA {eta}",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-                    b.set_style(style);
-                    b.set_message(label.clone());
-                    b
-                });
-                b.set_position(done.load(Ordering::Relaxed).min(total));
-            }
-            if let Some(b) = bar {
-                b.finish_and_clear();
-            }
-        });
-        Progress {
-            stop,
-            thread: Some(thread),
+type Counter = std::sync::Arc<std::sync::atomic::AtomicU64>;
+
+/// What a progress bar counts.
+struct Meter {
+    label: String,
+    /// Bar length (None: a spinner, for searches of unknown size).
+    total: Option<u64>,
+    /// The bar's position.
+    done: Counter,
+    /// Findings so far.
+    findings: Counter,
+    /// For a bar over rows (`seeds`): the executions of all rows.
+    executions: Option<Counter>,
+}
+
+impl Meter {
+    fn template(&self) -> &'static str {
+        match (self.total, &self.executions) {
+            (Some(_), Some(_)) => "mmrace: {msg} [{bar:30}] {pos}/{len} rows, {prefix}, ETA {eta}",
+            (Some(_), None) => "mmrace: {msg} [{bar:30}] {pos}/{len} executions, {per_sec}, {prefix} findings so far, ETA {eta}",
+            (None, _) => "mmrace: {msg} {spinner} {pos} executions, {per_sec}, {prefix} findings so far, {elapsed}",
         }
     }
 
-    /// A progress line for a search of unknown size: executions, their
-    /// rate and the findings so far.
-    fn spinner(
-        label: String,
-        done: std::sync::Arc<std::sync::atomic::AtomicU64>,
-        findings: std::sync::Arc<std::sync::atomic::AtomicU64>,
-        enabled: bool,
-    ) -> Progress {
+    fn update(&self, b: &indicatif::ProgressBar, started: std::time::Instant) {
+        use std::sync::atomic::Ordering;
+        let findings = self.findings.load(Ordering::Relaxed);
+        match &self.executions {
+            Some(e) => {
+                let e = e.load(Ordering::Relaxed);
+                let rate = e as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                b.set_prefix(format!(
+                    "{e} executions ({rate:.0}/s), {findings} findings so far"
+                ));
+            }
+            None => b.set_prefix(findings.to_string()),
+        }
+        let done = self.done.load(Ordering::Relaxed);
+        b.set_position(self.total.map_or(done, |t| done.min(t)));
+    }
+}
+
+impl Progress {
+    fn start(meter: Meter, enabled: bool) -> Progress {
         use std::sync::atomic::Ordering;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         if !enabled {
@@ -457,17 +468,17 @@ impl Progress {
                     continue;
                 }
                 let b = bar.get_or_insert_with(|| {
-                    let b = indicatif::ProgressBar::new_spinner();
-                    let style = indicatif::ProgressStyle::with_template(
-                        "mmrace: {msg} {spinner} {pos} executions, {per_sec}, {prefix} findings so far, {elapsed}",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+                    let b = match meter.total {
+                        Some(t) => indicatif::ProgressBar::new(t),
+                        None => indicatif::ProgressBar::new_spinner(),
+                    };
+                    let style = indicatif::ProgressStyle::with_template(meter.template())
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
                     b.set_style(style);
-                    b.set_message(label.clone());
+                    b.set_message(meter.label.clone());
                     b
                 });
-                b.set_prefix(findings.load(Ordering::Relaxed).to_string());
-                b.set_position(done.load(Ordering::Relaxed));
+                meter.update(b, started);
             }
             if let Some(b) = bar {
                 b.finish_and_clear();
@@ -522,9 +533,25 @@ fn print_result(r: &RunResult) {
 }
 
 fn cmd_seeds(dir: Option<PathBuf>, quiet: bool, explore: &Explore) -> Result<i32, CliError> {
+    use std::sync::atomic::Ordering;
     let dir = dir.unwrap_or_else(seeds::default_dir);
     let json = explore.json;
-    let rows = seeds::seeds(&dir, &explore.options(""), |row| {
+    let meter = Meter {
+        label: format!("seeds in {}", dir.display()),
+        total: Some(seeds::count_rows(&dir)?),
+        done: Counter::default(),
+        findings: Counter::default(),
+        executions: Some(Counter::default()),
+    };
+    let (done, findings) = (meter.done.clone(), meter.findings.clone());
+    let mut options = explore.options("");
+    options.progress = meter.executions.clone();
+    let bar = Progress::start(meter, !quiet && progress_wanted(explore));
+    let rows = seeds::seeds(&dir, &options, |row| {
+        done.fetch_add(1, Ordering::Relaxed);
+        if row.result.outcome.found.is_some() {
+            findings.fetch_add(1, Ordering::Relaxed);
+        }
         if json {
             let mut j = RunJson::of(&row.result);
             j.expected = Some(row.expected_text());
@@ -533,7 +560,9 @@ fn cmd_seeds(dir: Option<PathBuf>, quiet: bool, explore: &Explore) -> Result<i32
         } else if !quiet && row.result.report.is_some() {
             print_result(&row.result);
         }
-    })?;
+    });
+    bar.stop();
+    let rows = rows?;
     let ok = rows.iter().all(|r| r.matches);
     if !json {
         print_seed_table(&rows);
@@ -752,7 +781,14 @@ fn cmd_verify(
         let findings = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         opts.progress = Some((executions.clone(), findings.clone()));
         let label = format!("verifying {} under {p}", file.display());
-        let progress = Progress::spinner(label, executions, findings, bar);
+        let meter = Meter {
+            label,
+            total: None,
+            done: executions,
+            findings,
+            executions: None,
+        };
+        let progress = Progress::start(meter, bar);
         let r = mmrace::verify::verify(file, &opts);
         progress.stop();
         let r = r?;

@@ -98,6 +98,15 @@ pub fn seeds(
     Ok(rows)
 }
 
+/// The number of (scenario, profile) rows `seeds` will run in `dir`.
+pub fn count_rows(dir: &Path) -> Result<u64, CliError> {
+    let mut rows = 0;
+    for file in scenario_files(dir)? {
+        rows += load(&file)?.expects.len() as u64;
+    }
+    Ok(rows)
+}
+
 /// The default seed directory: `scenarios/seeds` under the current
 /// directory, else next to the workspace the binary was built from.
 pub fn default_dir() -> PathBuf {
