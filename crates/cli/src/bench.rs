@@ -1,6 +1,8 @@
 //! `mmrace bench`: time to first finding for every seed scenario under each
-//! profile expected to show a bug (median and max over 20 seeds), and the
-//! explorer's scheduling points per second.
+//! profile expected to show a bug (median and max over 20 seeds), the
+//! explorer's scheduling points per second, and bounded verification (DPOR)
+//! of every seed scenario under each profile expected clean, on one worker
+//! and on two.
 
 use std::path::Path;
 
@@ -135,4 +137,49 @@ pub fn explorer_overhead(
     let secs = out.elapsed.as_secs_f64();
     let points = out.steps as f64;
     Ok((points / secs, secs * 1e9 / points))
+}
+
+/// One verification benchmark row: a (scenario, profile) expected clean,
+/// verified on one worker and on two.
+pub struct VerifyBenchRow {
+    pub scenario: String,
+    pub profile: String,
+    pub verdict: &'static str,
+    pub executions: u64,
+    pub steps: u64,
+    pub secs_one: f64,
+    pub secs_two: f64,
+}
+
+/// Verifies every clean expectation in `dir` within `preemptions`, with one
+/// and with two workers.
+pub fn verification(dir: &Path, preemptions: u32) -> Result<Vec<VerifyBenchRow>, CliError> {
+    use crate::verify::{verify, VerifyOptions};
+    let mut rows = Vec::new();
+    for file in scenario_files(dir)? {
+        let s = load(&file)?;
+        for e in s
+            .expects
+            .iter()
+            .filter(|e| matches!(e.verdict, ExpectedVerdict::Clean))
+        {
+            let mut opts = VerifyOptions::new(&e.profile, preemptions);
+            let one = verify(&file, &opts)?;
+            opts.jobs = 2;
+            let two = verify(&file, &opts)?;
+            rows.push(VerifyBenchRow {
+                scenario: file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                profile: e.profile.clone(),
+                verdict: one.verdict(),
+                executions: one.outcome.executions,
+                steps: one.outcome.steps,
+                secs_one: one.elapsed.as_secs_f64(),
+                secs_two: two.elapsed.as_secs_f64(),
+            });
+        }
+    }
+    Ok(rows)
 }

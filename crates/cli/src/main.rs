@@ -677,6 +677,25 @@ fn cmd_bench(dir: Option<PathBuf>, seeds_n: u64, jobs: usize) -> Result<i32, Cli
             r.points_per_sec
         );
     }
+    let preemptions = 2;
+    println!("\nverification within {preemptions} preemptions (DPOR), one worker and two");
+    println!(
+        "{:<34} {:<27} {:<10} {:>10} {:>12} {:>10} {:>10} {:>8}",
+        "scenario", "profile", "verdict", "execs", "steps", "s (1 job)", "s (2 jobs)", "speedup"
+    );
+    for r in bench::verification(&dir, preemptions)? {
+        println!(
+            "{:<34} {:<27} {:<10} {:>10} {:>12} {:>10.3} {:>10.3} {:>7.2}x",
+            r.scenario,
+            r.profile,
+            r.verdict,
+            r.executions,
+            r.steps,
+            r.secs_one,
+            r.secs_two,
+            r.secs_one / r.secs_two.max(1e-9)
+        );
+    }
     Ok(EXIT_CLEAN)
 }
 
