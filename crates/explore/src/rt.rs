@@ -738,14 +738,14 @@ pub fn run_execution(
         steps_max: config.steps_max,
         tracing: config.tracing,
         trace: Vec::new(),
-        objects: Vec::new(),
+        objects: Vec::with_capacity(16),
         next_object: 0,
         finding: None,
         dirty: false,
         unquiet: 0,
         marks: Vec::new(),
         strategy,
-        choices: Vec::new(),
+        choices: Vec::with_capacity(64),
         last_runner: None,
         preemptions: 0,
         replay_error: None,
@@ -950,31 +950,27 @@ fn spawn(
     let mut coroutines = Vec::with_capacity(specs.len());
     for spec in specs {
         let id = cx.actors.len();
-        cx.actors.push(Actor::new(spec.name));
+        let mut actor = Actor::new(spec.name);
+        // Every actor starts with a scheduling point, so the first step of
+        // each actor is a scheduler decision too. The coroutine itself
+        // starts only when that step is scheduled.
+        actor.pending = Some(Pending {
+            access: start_access(),
+            wait: Wait::Nothing,
+        });
+        cx.actors.push(actor);
         let body = spec.body;
         let stack = pool.take()?;
         coroutines.push(Co::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
             with_ctx(|cx| {
                 if let Some(cx) = cx {
                     cx.actors[id].yielder = y as *const _;
-                    cx.actors[id].pending = Some(Pending {
-                        access: start_access(),
-                        wait: Wait::Nothing,
-                    });
                 }
             });
-            // Every actor starts with a scheduling point, so the first step
-            // of each actor is a scheduler decision too.
-            y.suspend(());
             body();
         }));
     }
-    // Run every actor to its start point.
     cx.mode = Mode::Concurrent;
-    for (i, co) in coroutines.iter_mut().enumerate() {
-        cx.current = i + 1;
-        resume_actor(cx, co)?;
-    }
     Ok(coroutines)
 }
 
