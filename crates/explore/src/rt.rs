@@ -303,6 +303,13 @@ pub fn tracing() -> bool {
     TRACING.with(Cell::get)
 }
 
+/// Whether the execution reports its final state (`Instance::final_state`):
+/// only verification compares final states, so instances can skip
+/// computing one otherwise.
+pub fn final_state_wanted() -> bool {
+    with_ctx(|cx| cx.is_some_and(|cx| cx.tracked.is_some()))
+}
+
 /// Registers a shared object and returns its id.
 pub fn new_object(class: &'static str, detail: u64) -> ObjectId {
     new_objects(class, detail, 1)
