@@ -50,18 +50,10 @@ pub struct RunJson {
 impl RunJson {
     pub fn of(r: &RunResult) -> RunJson {
         let o = &r.outcome;
-        let finding = o.found.as_ref().map(|f| FindingJson {
-            title: f.finding.title.clone(),
-            kind: f.finding.kind.name().to_string(),
-            check: f.finding.check.clone(),
-            details: f.finding.details.clone(),
-            also: f.finding.also.clone(),
-            aftermath: f.finding.aftermath.clone(),
-            replay: format!("mmrace replay '{}'", r.token.clone().unwrap_or_default()),
-            execution: f.index,
-            preemptions: f.preemptions,
-            found_preemptions: r.found_preemptions,
-        });
+        let finding = o
+            .found
+            .as_ref()
+            .map(|f| FindingJson::of(f, r.token.as_deref(), r.found_preemptions));
         RunJson {
             scenario: r.scenario.clone(),
             profile: r.profile.clone(),
@@ -195,6 +187,24 @@ pub fn conform_json(r: &crate::conform::ConformReport) -> String {
     .to_string()
 }
 
+impl FindingJson {
+    /// A found schedule with its token and its preemptions as found.
+    pub fn of(f: &explore::Found, token: Option<&str>, found_preemptions: Option<u32>) -> Self {
+        FindingJson {
+            title: f.finding.title.clone(),
+            kind: f.finding.kind.name().to_string(),
+            check: f.finding.check.clone(),
+            details: f.finding.details.clone(),
+            also: f.finding.also.clone(),
+            aftermath: f.finding.aftermath.clone(),
+            replay: format!("mmrace replay '{}'", token.unwrap_or_default()),
+            execution: f.index,
+            preemptions: f.preemptions,
+            found_preemptions,
+        }
+    }
+}
+
 /// `mmrace verify --json`: one object per (scenario, profile).
 #[derive(Serialize, Deserialize)]
 pub struct VerifyJson {
@@ -222,18 +232,10 @@ pub struct VerifyJson {
 impl VerifyJson {
     pub fn of(r: &crate::verify::VerifyResult) -> VerifyJson {
         let o = &r.outcome;
-        let finding = o.found.as_ref().map(|f| FindingJson {
-            title: f.finding.title.clone(),
-            kind: f.finding.kind.name().to_string(),
-            check: f.finding.check.clone(),
-            details: f.finding.details.clone(),
-            also: f.finding.also.clone(),
-            aftermath: f.finding.aftermath.clone(),
-            replay: format!("mmrace replay '{}'", r.token.clone().unwrap_or_default()),
-            execution: f.index,
-            preemptions: f.preemptions,
-            found_preemptions: r.found_preemptions,
-        });
+        let finding = o
+            .found
+            .as_ref()
+            .map(|f| FindingJson::of(f, r.token.as_deref(), r.found_preemptions));
         VerifyJson {
             scenario: r.scenario.clone(),
             profile: r.profile.clone(),

@@ -23,23 +23,9 @@ struct Cli {
     command: Command,
 }
 
+/// Options every exploring command takes (`run`, `seeds`, `verify`).
 #[derive(clap::Args, Clone)]
-struct Explore {
-    /// Scheduling strategy: portfolio (random walk + PCT depth 3), random,
-    /// pct (depth 3) or pctN (depth N).
-    #[arg(long, default_value = "portfolio", value_parser = parse_strategy)]
-    strategy: StrategyKind,
-    /// Seed of the run; execution i uses a seed derived from it.
-    #[arg(long, default_value_t = 0, value_parser = parse_u64)]
-    seed: u64,
-    /// Executions before declaring the run clean (default: the scenario's
-    /// `budget`, else 10000).
-    #[arg(long, value_parser = parse_u64)]
-    budget: Option<u64>,
-    /// Worker threads (default: all CPUs); the finding reported does not
-    /// depend on it.
-    #[arg(long, default_value_t = default_jobs())]
-    jobs: usize,
+struct Common {
     /// Steps after which an execution is reported as a livelock.
     #[arg(long, default_value_t = DEFAULT_STEPS_MAX)]
     steps_max: u64,
@@ -60,10 +46,32 @@ struct Explore {
     /// second).
     #[arg(long = "no-progress")]
     no_progress: bool,
+}
+
+/// Options of the sampling commands (`run`, `seeds`).
+#[derive(clap::Args, Clone)]
+struct Explore {
+    /// Scheduling strategy: portfolio (random walk + PCT depth 3), random,
+    /// pct (depth 3) or pctN (depth N).
+    #[arg(long, default_value = "portfolio", value_parser = parse_strategy)]
+    strategy: StrategyKind,
+    /// Seed of the run; execution i uses a seed derived from it.
+    #[arg(long, default_value_t = 0, value_parser = parse_u64)]
+    seed: u64,
+    /// Executions before declaring the run clean (default: the scenario's
+    /// `budget`, else 10000).
+    #[arg(long, value_parser = parse_u64)]
+    budget: Option<u64>,
+    /// Worker threads (default: all CPUs); the finding reported does not
+    /// depend on it.
+    #[arg(long, default_value_t = default_jobs())]
+    jobs: usize,
     /// Run only shard K of N of the execution-index space (K/N, from 0);
     /// `mmrace merge` combines the shards' --json results.
     #[arg(long, value_parser = explore::Shard::parse, default_value = "0/1")]
     shard: explore::Shard,
+    #[command(flatten)]
+    common: Common,
 }
 
 #[derive(Subcommand)]
@@ -160,24 +168,8 @@ enum Command {
         /// Stop unverified after this many executions.
         #[arg(long, default_value_t = mmrace::verify::DEFAULT_MAX_EXECUTIONS, value_parser = parse_u64)]
         budget: u64,
-        /// Steps after which an execution is reported as a livelock.
-        #[arg(long, default_value_t = DEFAULT_STEPS_MAX)]
-        steps_max: u64,
-        /// Override a profile knob (repeatable).
-        #[arg(long = "knob", value_parser = parse_knob)]
-        knobs: Vec<(String, String)>,
-        /// Show setup/teardown events in a finding's report.
-        #[arg(long)]
-        full: bool,
-        /// One JSON object per profile instead of text.
-        #[arg(long)]
-        json: bool,
-        /// Report a found schedule as found, without shrinking it.
-        #[arg(long)]
-        no_minimize: bool,
-        /// No progress bar.
-        #[arg(long = "no-progress")]
-        no_progress: bool,
+        #[command(flatten)]
+        common: Common,
         /// No progress bar (as --no-progress).
         #[arg(long)]
         quiet: bool,
@@ -230,14 +222,14 @@ impl Explore {
     fn options(&self, profile: &str) -> RunOptions {
         RunOptions {
             profile: profile.to_string(),
-            knobs: self.knobs.clone(),
+            knobs: self.common.knobs.clone(),
             strategy: self.strategy,
             seed: self.seed,
             budget: self.budget,
             jobs: self.jobs,
-            steps_max: self.steps_max,
-            full: self.full,
-            minimize: !self.no_minimize,
+            steps_max: self.common.steps_max,
+            full: self.common.full,
+            minimize: !self.common.no_minimize,
             shard: self.shard,
             progress: None,
         }
@@ -293,7 +285,7 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
             quiet,
             mut explore,
         } => {
-            explore.no_progress |= quiet;
+            explore.common.no_progress |= quiet;
             cmd_run(&file, profile, &explore)
         }
         Command::Replay {
@@ -326,22 +318,18 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
             preemptions,
             jobs,
             budget,
-            steps_max,
-            knobs,
-            full,
-            json,
-            no_minimize,
-            no_progress,
+            common,
             quiet,
         } => {
             let mut opts = mmrace::verify::VerifyOptions::new("", preemptions);
             opts.jobs = jobs;
             opts.max_executions = budget;
-            opts.steps_max = steps_max;
-            opts.knobs = knobs;
-            opts.full = full;
-            opts.minimize = !no_minimize;
-            let bar = !json && !no_progress && !quiet && std::io::stderr().is_terminal();
+            opts.steps_max = common.steps_max;
+            opts.knobs = common.knobs;
+            opts.full = common.full;
+            opts.minimize = !common.no_minimize;
+            let json = common.json;
+            let bar = !json && !common.no_progress && !quiet && std::io::stderr().is_terminal();
             let mut code = EXIT_CLEAN;
             for file in &files {
                 code = code.max(cmd_verify(file, profile.clone(), opts.clone(), json, bar)?);
@@ -380,7 +368,7 @@ fn cmd_run(
         let r = run::run(file, &opts);
         bar.stop();
         let r = r?;
-        if explore.json {
+        if explore.common.json {
             println!(
                 "{}",
                 serde_json::to_string(&RunJson::of(&r)).unwrap_or_default()
@@ -399,7 +387,7 @@ fn cmd_run(
 /// --no-progress.
 fn progress_wanted(explore: &Explore) -> bool {
     use std::io::IsTerminal;
-    !explore.json && !explore.no_progress && std::io::stderr().is_terminal()
+    !explore.common.json && !explore.common.no_progress && std::io::stderr().is_terminal()
 }
 
 /// A progress bar on stderr for a run, shown after its first second:
@@ -535,7 +523,7 @@ fn print_result(r: &RunResult) {
 fn cmd_seeds(dir: Option<PathBuf>, quiet: bool, explore: &Explore) -> Result<i32, CliError> {
     use std::sync::atomic::Ordering;
     let dir = dir.unwrap_or_else(seeds::default_dir);
-    let json = explore.json;
+    let json = explore.common.json;
     let meter = Meter {
         label: format!("seeds in {}", dir.display()),
         total: Some(seeds::count_rows(&dir)?),

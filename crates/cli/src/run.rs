@@ -120,39 +120,74 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunResult, CliError> {
         steps_max: opts.steps_max,
     };
     let mut outcome = explore(&h, &config)?;
-    let found_preemptions = outcome.found.as_ref().map(|f| f.preemptions);
-    if opts.minimize {
-        if let Some(found) = outcome.found.take() {
-            outcome.found = Some(explore::minimize(
-                &h,
-                &found,
-                opts.steps_max,
-                MINIMIZE_BUDGET,
-            )?);
-        }
-    }
-    let mut result = RunResult {
-        scenario: path.display().to_string(),
+    let scenario = path.display().to_string();
+    let how = Reporting {
+        scenario: &scenario,
+        profile: &opts.profile,
+        knobs: &opts.knobs,
+        minimize: opts.minimize,
+        full: opts.full,
+        steps_max: opts.steps_max,
+    };
+    let reported = report_found(&h, &mut outcome.found, &how)?;
+    Ok(RunResult {
+        scenario,
         profile: opts.profile.clone(),
         knobs: opts.knobs.clone(),
         outcome,
-        report: None,
-        token: None,
-        found_preemptions,
+        report: reported.report,
+        token: reported.token,
+        found_preemptions: reported.found_preemptions,
         shard: opts.shard,
+    })
+}
+
+/// How a found schedule is turned into a report.
+pub(crate) struct Reporting<'a> {
+    pub scenario: &'a str,
+    pub profile: &'a str,
+    pub knobs: &'a [(String, String)],
+    pub minimize: bool,
+    pub full: bool,
+    pub steps_max: u64,
+}
+
+/// A finding's report, token, and preemptions before minimisation.
+#[derive(Default)]
+pub(crate) struct Reported {
+    pub report: Option<String>,
+    pub token: Option<String>,
+    pub found_preemptions: Option<u32>,
+}
+
+/// Shrinks `found` (unless told not to) and renders its report by replay.
+pub(crate) fn report_found(
+    h: &ScenarioHarness,
+    found: &mut Option<explore::Found>,
+    how: &Reporting<'_>,
+) -> Result<Reported, CliError> {
+    let Some(original) = found.take() else {
+        return Ok(Reported::default());
     };
-    if let Some(found) = &result.outcome.found {
-        let token = Token {
-            profile: opts.profile.clone(),
-            knobs: opts.knobs.clone(),
-            choices: found.choices.clone(),
-            scenario: result.scenario.clone(),
-        };
-        let report = render_token(&h, &token, opts.full, opts.steps_max)?;
-        result.report = Some(report);
-        result.token = Some(token.to_string());
-    }
-    Ok(result)
+    let found_preemptions = Some(original.preemptions);
+    let shrunk = if how.minimize {
+        explore::minimize(h, &original, how.steps_max, MINIMIZE_BUDGET)?
+    } else {
+        original
+    };
+    let token = Token {
+        profile: how.profile.to_string(),
+        knobs: how.knobs.to_vec(),
+        choices: shrunk.choices.clone(),
+        scenario: how.scenario.to_string(),
+    };
+    let report = render_token(h, &token, how.full, how.steps_max)?;
+    *found = Some(shrunk);
+    Ok(Reported {
+        report: Some(report),
+        token: Some(token.to_string()),
+        found_preemptions,
+    })
 }
 
 /// Replays `token` and renders its report. The report depends on the

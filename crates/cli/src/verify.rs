@@ -7,9 +7,9 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use explore::{Found, Token, VerifyConfig, VerifyOutcome};
+use explore::{VerifyConfig, VerifyOutcome};
 
-use crate::run::{harness, load, render_token, MINIMIZE_BUDGET};
+use crate::run::{harness, load, report_found, Reporting};
 use crate::CliError;
 
 /// Everything `verify` needs besides the scenario.
@@ -125,42 +125,26 @@ pub fn verify(path: &Path, opts: &VerifyOptions) -> Result<VerifyResult, CliErro
     let started = Instant::now();
     let mut outcome = explore::verify(&h, &config)?;
     let elapsed = started.elapsed();
-    let found_preemptions = outcome.found.as_ref().map(|f| f.preemptions);
-    if opts.minimize {
-        if let Some(found) = outcome.found.take() {
-            outcome.found = Some(explore::minimize(
-                &h,
-                &found,
-                opts.steps_max,
-                MINIMIZE_BUDGET,
-            )?);
-        }
-    }
-    let mut result = VerifyResult {
-        scenario: path.display().to_string(),
+    let scenario = path.display().to_string();
+    let how = Reporting {
+        scenario: &scenario,
+        profile: &opts.profile,
+        knobs: &opts.knobs,
+        minimize: opts.minimize,
+        full: opts.full,
+        steps_max: opts.steps_max,
+    };
+    let reported = report_found(&h, &mut outcome.found, &how)?;
+    Ok(VerifyResult {
+        scenario,
         profile: opts.profile.clone(),
         knobs: opts.knobs.clone(),
         preemptions: opts.preemptions,
         jobs: opts.jobs,
         outcome,
         elapsed,
-        report: None,
-        token: None,
-        found_preemptions,
-    };
-    if let Some(found) = &result.outcome.found {
-        let token = token_of(&result, found);
-        result.report = Some(render_token(&h, &token, opts.full, opts.steps_max)?);
-        result.token = Some(token.to_string());
-    }
-    Ok(result)
-}
-
-fn token_of(r: &VerifyResult, found: &Found) -> Token {
-    Token {
-        profile: r.profile.clone(),
-        knobs: r.knobs.clone(),
-        choices: found.choices.clone(),
-        scenario: r.scenario.clone(),
-    }
+        report: reported.report,
+        token: reported.token,
+        found_preemptions: reported.found_preemptions,
+    })
 }

@@ -874,20 +874,12 @@ fn next_branch(
         _ => None,
     };
     while let Some(d) = path.len().checked_sub(1) {
-        let todo: Vec<u32> = path[d]
-            .backtrack
-            .difference(&path[d].done)
-            .copied()
-            .collect();
-        for a in todo {
-            path[d].done.insert(a);
-            if claims.as_deref_mut().is_none_or(|c| claim(path, d, a, c)) {
-                path[d].chosen = a;
-                return Branch {
-                    go_on: true,
-                    donated,
-                };
-            }
+        if let Some(a) = take_branch(path, d, claims.as_deref_mut()) {
+            path[d].chosen = a;
+            return Branch {
+                go_on: true,
+                donated,
+            };
         }
         path.pop();
     }
@@ -895,6 +887,27 @@ fn next_branch(
         go_on: false,
         donated,
     }
+}
+
+/// Marks the next unexplored backtrack point of decision `d` done and
+/// returns it, skipping (with `claims`) those another worker claimed.
+fn take_branch(
+    path: &mut [Node],
+    d: usize,
+    mut claims: Option<&mut HashSet<Vec<u32>>>,
+) -> Option<u32> {
+    let todo: Vec<u32> = path[d]
+        .backtrack
+        .difference(&path[d].done)
+        .copied()
+        .collect();
+    for a in todo {
+        path[d].done.insert(a);
+        if claims.as_deref_mut().is_none_or(|c| claim(path, d, a, c)) {
+            return Some(a);
+        }
+    }
+    None
 }
 
 /// Claims branch `a` at decision `d`; false if another worker has it.
@@ -907,19 +920,10 @@ fn claim(path: &[Node], d: usize, a: u32, claimed: &mut HashSet<Vec<u32>>) -> bo
 /// Hands the shallowest unexplored branch to another worker.
 fn donate_shallowest(path: &mut [Node], claimed: &mut HashSet<Vec<u32>>) -> Option<Vec<Node>> {
     for d in 0..path.len() {
-        let todo: Vec<u32> = path[d]
-            .backtrack
-            .difference(&path[d].done)
-            .copied()
-            .collect();
-        for a in todo {
-            path[d].done.insert(a);
-            if claim(path, d, a, claimed) {
-                let mut task: Vec<Node> = path[..=d].to_vec();
-                task[d].chosen = a;
-                task[d].done.insert(a);
-                return Some(task);
-            }
+        if let Some(a) = take_branch(path, d, Some(&mut *claimed)) {
+            let mut task: Vec<Node> = path[..=d].to_vec();
+            task[d].chosen = a;
+            return Some(task);
         }
     }
     None
