@@ -168,6 +168,10 @@ enum Command {
         /// Stop unverified after this many executions.
         #[arg(long, default_value_t = mmrace::verify::DEFAULT_MAX_EXECUTIONS, value_parser = parse_u64)]
         budget: u64,
+        /// With fault injection (--knob fail_page_alloc=on): allocations
+        /// that may fail in one execution.
+        #[arg(long, default_value_t = 1)]
+        failures: u32,
         #[command(flatten)]
         common: Common,
         /// No progress bar (as --no-progress).
@@ -318,10 +322,12 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
             preemptions,
             jobs,
             budget,
+            failures,
             common,
             quiet,
         } => {
             let mut opts = mmrace::verify::VerifyOptions::new("", preemptions);
+            opts.max_failures = failures;
             opts.jobs = jobs;
             opts.max_executions = budget;
             opts.steps_max = common.steps_max;

@@ -22,6 +22,8 @@ pub struct VerifyOptions {
     pub steps_max: u64,
     /// Stop, unverified, after this many executions.
     pub max_executions: u64,
+    /// Injected allocation failures per execution (with fault injection).
+    pub max_failures: u32,
     pub minimize: bool,
     pub full: bool,
     /// Executions and findings so far, for a progress bar.
@@ -40,6 +42,7 @@ impl VerifyOptions {
             jobs: 1,
             steps_max: crate::run::DEFAULT_STEPS_MAX,
             max_executions: DEFAULT_MAX_EXECUTIONS,
+            max_failures: 1,
             minimize: true,
             full: false,
             progress: None,
@@ -118,6 +121,7 @@ pub fn verify(path: &Path, opts: &VerifyOptions) -> Result<VerifyResult, CliErro
         opts.max_executions,
         opts.jobs,
     );
+    config.max_failures = opts.max_failures;
     if let Some((executions, findings)) = &opts.progress {
         config.progress = Some(executions.clone());
         config.progress_findings = Some(findings.clone());

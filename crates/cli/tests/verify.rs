@@ -262,3 +262,37 @@ fn unbounded_search_verifies_the_fix_and_finds_the_bug() {
     assert!(v["preemptions"].is_null());
     assert!(v["finding"]["title"].as_str().unwrap().contains("bad pmd"));
 }
+
+/// Fault injection: every allocation may fail, at most `--failures` per
+/// execution; the fix still verifies.
+#[test]
+fn fault_injection_is_explored_within_the_failure_bound() {
+    let o = mmrace(&[
+        "verify",
+        SEED_001,
+        "--profile",
+        "linux-6.5",
+        "--preemptions",
+        "1",
+        "--knob",
+        "fail_page_alloc=on",
+        "--failures",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    let with: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(with["verdict"], "verified");
+    let o = mmrace(&[
+        "verify",
+        SEED_001,
+        "--profile",
+        "linux-6.5",
+        "--preemptions",
+        "1",
+        "--json",
+    ]);
+    let without: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    // Failing allocations are branches of their own.
+    assert!(with["executions"].as_u64() > without["executions"].as_u64());
+}

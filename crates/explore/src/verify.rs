@@ -56,6 +56,10 @@ pub struct VerifyConfig {
     pub stop_at_finding: bool,
     /// Worker threads.
     pub jobs: usize,
+    /// Data choices (allocation failures) that may take a value other than
+    /// the first in one execution: fault injection explored in full is
+    /// exponential in the allocations.
+    pub max_failures: u32,
     /// Sleep sets (Godefroid): skip branches that lead only to explored
     /// interleavings. Sound without a bound; with one, a branch put to
     /// sleep may be reachable within the bound only in an order that was
@@ -78,6 +82,7 @@ impl VerifyConfig {
             stop_at_finding: true,
             jobs,
             sleep_sets: preemptions == UNBOUNDED,
+            max_failures: 1,
             progress: None,
             progress_findings: None,
         }
@@ -444,11 +449,13 @@ fn explore_subtree(
             return Ok(());
         }
         let log = strategy.sleep.map(|s| s.log).unwrap_or_default();
-        extend_path(path, &r, log);
+        extend_path(path, &r, log, config.max_failures);
         let mut pruned = 0;
         match config.mode {
             Mode::Dpor => add_race_backtracks(path, &r.events, config.preemptions, &mut pruned),
-            Mode::Exhaustive => add_all_backtracks(path, config.preemptions, &mut pruned),
+            Mode::Exhaustive => {
+                add_all_backtracks(path, config.preemptions, config.max_failures, &mut pruned)
+            }
         }
         let branch = {
             let mut st = lock(shared);
@@ -512,11 +519,13 @@ fn record_execution(shared: &Shared<'_>, r: &ExecutionResult) -> bool {
 
 /// Appends the decisions this execution made beyond the current path
 /// (with their sleep sets from `sleep_log`), and notes the step each
-/// decision's chosen actor ran.
+/// decision's chosen actor ran. A data choice branches to its other values
+/// while fewer than `max_failures` earlier ones took another value.
 fn extend_path(
     path: &mut Vec<Node>,
     r: &ExecutionResult,
     mut sleep_log: BTreeMap<usize, Vec<(u32, StepAccesses)>>,
+    max_failures: u32,
 ) {
     let mut kinds: BTreeMap<usize, (Kind, u32)> = BTreeMap::new();
     let mut steps: BTreeMap<usize, StepAccesses> = BTreeMap::new();
@@ -555,11 +564,24 @@ fn extend_path(
         if let Some(step) = steps.remove(&d) {
             node.steps_of.insert(chosen, step);
         }
-        if matches!(node.kind, Kind::Value { .. }) {
+        if matches!(node.kind, Kind::Value { .. })
+            && failures_before(path, path.len()) < max_failures
+        {
+            // Data choices do not commute: every value is a branch, as
+            // long as the failure bound allows one more.
             node.backtrack.extend(node.enabled());
         }
         path.push(node);
     }
+}
+
+/// Data choices before decision `d` that took another value than the
+/// first (injected failures).
+fn failures_before(path: &[Node], d: usize) -> u32 {
+    path[..d]
+        .iter()
+        .filter(|n| matches!(n.kind, Kind::Value { .. }) && n.chosen != 0)
+        .count() as u32
 }
 
 /// Preemptions used by the decisions before `d`.
@@ -600,8 +622,12 @@ fn add_backtrack_or_all(path: &mut [Node], d: usize, a: u32, bound: u32, pruned:
     }
 }
 
-fn add_all_backtracks(path: &mut [Node], bound: u32, pruned: &mut u64) {
+fn add_all_backtracks(path: &mut [Node], bound: u32, max_failures: u32, pruned: &mut u64) {
     for d in 0..path.len() {
+        let value = matches!(path[d].kind, Kind::Value { .. });
+        if value && failures_before(path, d) >= max_failures {
+            continue;
+        }
         for a in path[d].enabled() {
             if path[d].done.contains(&a) {
                 continue;

@@ -514,3 +514,87 @@ fn zz_probe() {
         );
     }
 }
+
+/// Two threads allocate (with fault injection) and publish what they got;
+/// a third reads both. Data choices are explored in full, up to the
+/// failure bound, by both searches.
+struct Allocations;
+struct AllocationsRun {
+    got: [Rc<AtomicSlot>; 2],
+    seen: Rc<Cell<(u64, u64)>>,
+}
+
+impl Harness for Allocations {
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(AllocationsRun {
+            got: [
+                Rc::new(AtomicSlot::new("got", 0, 9)),
+                Rc::new(AtomicSlot::new("got", 1, 9)),
+            ],
+            seen: Rc::new(Cell::new((9, 9))),
+        })
+    }
+}
+
+impl Instance for AllocationsRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        let mut actors: Vec<ActorSpec> = (0..2)
+            .map(|i| {
+                let got = self.got[i].clone();
+                ActorSpec {
+                    name: format!("alloc{i}"),
+                    body: Box::new(move || {
+                        let ok = explore::sync::alloc("alloc_pages", true);
+                        got.write("publish", u64::from(ok));
+                    }),
+                }
+            })
+            .collect();
+        let (a, b, seen) = (self.got[0].clone(), self.got[1].clone(), self.seen.clone());
+        actors.push(ActorSpec {
+            name: "reader".into(),
+            body: Box::new(move || {
+                let x = a.read("read got0");
+                let y = b.read("read got1");
+                seen.set((x, y));
+            }),
+        });
+        actors
+    }
+
+    fn final_state(&self) -> Option<String> {
+        Some(format!(
+            "got {} {} seen {:?}",
+            self.got[0].peek(),
+            self.got[1].peek(),
+            self.seen.get()
+        ))
+    }
+}
+
+#[test]
+fn allocation_failures_within_the_bound() {
+    for failures in [0, 1, 2] {
+        let run = |mode| {
+            let config = VerifyConfig {
+                mode,
+                stop_at_finding: false,
+                max_failures: failures,
+                ..VerifyConfig::new(2, 10_000, 1_000_000, 1)
+            };
+            verify(&AllocationsHarness, &config).expect("no internal error")
+        };
+        let (dpor, full) = (run(Mode::Dpor), run(Mode::Exhaustive));
+        println!(
+            "allocations, {failures} failures: DPOR {} executions, exhaustive {}",
+            dpor.executions, full.executions
+        );
+        assert_eq!(dpor.final_states, full.final_states, "{failures} failures");
+        let both_failed = full.final_states.iter().any(|s| s.starts_with("got 0 0"));
+        let one_failed = full.final_states.iter().any(|s| s.starts_with("got 0 1"));
+        assert_eq!(both_failed, failures >= 2);
+        assert_eq!(one_failed, failures >= 1);
+    }
+}
+
+use Allocations as AllocationsHarness;
