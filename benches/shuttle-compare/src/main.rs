@@ -10,7 +10,10 @@
 //! Printed, for each tool: scheduling points per second and nanoseconds per
 //! scheduling point on the race-free variant (the reader reads once), and
 //! mean executions to the first finding over the seeds on the racy one; then
-//! the ratios. (shuttle's PCT scheduler is left out: in 0.9.9 it failed on
+//! the ratios.
+//!
+//! `--profile-mmrace [--pct] --work N` runs only mmrace's throughput loop
+//! (random walk, or PCT depth 3), for `perf record`. (shuttle's PCT scheduler is left out: in 0.9.9 it failed on
 //! this model with "ExecutionState is not set" after a caught failure.)
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -98,10 +101,13 @@ fn mmrace_config(strategy: StrategyKind, seed: u64, budget: u64) -> RunConfig {
 
 /// (scheduling points, seconds) for `executions` race-free executions.
 fn mmrace_throughput(work: u64, executions: u64) -> (u64, f64) {
+    mmrace_throughput_with(work, executions, StrategyKind::Random)
+}
+
+fn mmrace_throughput_with(work: u64, executions: u64, strategy: StrategyKind) -> (u64, f64) {
     let model = Model { work, racy: false };
     let started = Instant::now();
-    let out = explore(&model, &mmrace_config(StrategyKind::Random, 1, executions))
-        .expect("no internal error");
+    let out = explore(&model, &mmrace_config(strategy, 1, executions)).expect("no internal error");
     assert!(out.found.is_none());
     (out.steps, started.elapsed().as_secs_f64())
 }
@@ -202,7 +208,12 @@ fn main() {
     println!("micro model: seed 001 check-then-act, 2 threads; {executions} executions for throughput, {seeds} seeds for time to finding");
     if std::env::args().any(|a| a == "--profile-mmrace") {
         // For perf: only mmrace's throughput loop.
-        let (points, secs) = mmrace_throughput(works[0], executions);
+        let strategy = if std::env::args().any(|a| a == "--pct") {
+            StrategyKind::Pct { depth: 3 }
+        } else {
+            StrategyKind::Random
+        };
+        let (points, secs) = mmrace_throughput_with(works[0], executions, strategy);
         println!("{:.1} ns/point", secs * 1e9 / points as f64);
         return;
     }
