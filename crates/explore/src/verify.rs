@@ -6,19 +6,25 @@
 //! start, following a prefix of decisions and then the default schedule
 //! (the running actor goes on; else the lowest-numbered enabled one). After
 //! an execution, its steps are checked for races: two steps of different
-//! actors on the same object, at least one of them not read-like, with no
+//! actors that conflict on an object (`conflicting`), with no
 //! happens-before path between them (vector clocks over program order and
-//! earlier dependent steps). For each race the later actor is added to the
-//! backtrack set of the decision before the earlier step (or every enabled
-//! actor, if it was not enabled there), so the reversed order gets
-//! explored. Preemptions are bounded as in Coons, Musuvathi and McKinley
-//! (OOPSLA 2013): a backtrack point that would exceed the bound is moved to
-//! the latest earlier decision where the actor can be chosen without a
-//! preemption. With `Mode::Exhaustive` every enabled actor is a backtrack
-//! point at every decision: the plain bounded DFS that soundness tests
-//! compare against.
+//! earlier conflicting steps). Each race's reversal is added at the
+//! decision before the earlier step as a source set (Abdulla, Aronis,
+//! Jonsson and Sagonas, POPL 2014): one actor that can start the reversed
+//! order, unless one already is a backtrack point there.
+//!
+//! Under a preemption bound, as in bounded partial-order reduction (Coons,
+//! Musuvathi and McKinley, OOPSLA 2013), the reversal is also tried where
+//! the earlier step's run of steps began, and wherever in that run its
+//! actor held a lock the other actor waits for (`blocks_actor_before`).
+//! Without a bound, sleep sets (Godefroid) prune branches that lead only
+//! to explored interleavings; under a bound they would lose states.
+//!
+//! With `Mode::Exhaustive` every enabled actor is a backtrack point at
+//! every decision: the plain bounded DFS the soundness tests compare
+//! against. docs/EXPLORER.md section 7a has the whole story.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -330,7 +336,7 @@ struct SharedState {
     queue: VecDeque<Vec<Node>>,
     /// Every branch (choices up to and including its decision) some worker
     /// has taken, so that no branch is explored twice.
-    claimed: HashSet<Vec<u32>>,
+    claimed: BTreeSet<Vec<u32>>,
     /// Workers waiting for work.
     idle: usize,
     /// A worker stopped the search (finding, limit or error).
@@ -699,7 +705,7 @@ fn add_race_backtracks(path: &mut [Node], events: &[StepEvent], bound: u32, prun
     };
     // Per object, the last event of each (actor, kind): earlier ones of
     // the same actor and kind happen before it, so they add nothing.
-    let mut by_object: HashMap<ObjectId, Vec<(ActorId, AccessKind, usize)>> = HashMap::new();
+    let mut by_object: BTreeMap<ObjectId, Vec<(ActorId, AccessKind, usize)>> = BTreeMap::new();
     let mut races: Vec<(usize, usize)> = Vec::new();
     for (j, e) in events.iter().enumerate() {
         let a = e.actor;
@@ -892,7 +898,7 @@ struct Branch {
 /// worker already claimed is skipped.
 fn next_branch(
     path: &mut Vec<Node>,
-    mut claims: Option<&mut HashSet<Vec<u32>>>,
+    mut claims: Option<&mut BTreeSet<Vec<u32>>>,
     hungry: bool,
 ) -> Branch {
     let donated = match claims.as_deref_mut() {
@@ -920,7 +926,7 @@ fn next_branch(
 fn take_branch(
     path: &mut [Node],
     d: usize,
-    mut claims: Option<&mut HashSet<Vec<u32>>>,
+    mut claims: Option<&mut BTreeSet<Vec<u32>>>,
 ) -> Option<u32> {
     let todo: Vec<u32> = path[d]
         .backtrack
@@ -937,14 +943,14 @@ fn take_branch(
 }
 
 /// Claims branch `a` at decision `d`; false if another worker has it.
-fn claim(path: &[Node], d: usize, a: u32, claimed: &mut HashSet<Vec<u32>>) -> bool {
+fn claim(path: &[Node], d: usize, a: u32, claimed: &mut BTreeSet<Vec<u32>>) -> bool {
     let mut key: Vec<u32> = path[..d].iter().map(|n| n.chosen).collect();
     key.push(a);
     claimed.insert(key)
 }
 
 /// Hands the shallowest unexplored branch to another worker.
-fn donate_shallowest(path: &mut [Node], claimed: &mut HashSet<Vec<u32>>) -> Option<Vec<Node>> {
+fn donate_shallowest(path: &mut [Node], claimed: &mut BTreeSet<Vec<u32>>) -> Option<Vec<Node>> {
     for d in 0..path.len() {
         if let Some(a) = take_branch(path, d, Some(&mut *claimed)) {
             let mut task: Vec<Node> = path[..=d].to_vec();
