@@ -206,6 +206,15 @@ fn main() {
     std::panic::set_hook(Box::new(|_| {}));
     std::env::set_var("SHUTTLE_SILENCE_WARNINGS", "1");
     println!("micro model: seed 001 check-then-act, 2 threads; {executions} executions for throughput, {seeds} seeds for time to finding");
+    if std::env::args().any(|a| a == "--fixed") {
+        for switch in [false, true] {
+            println!(
+                "switch={switch}: {:.1} ns/point",
+                fixed_experiment(works[0], switch, executions)
+            );
+        }
+        return;
+    }
     if std::env::args().any(|a| a == "--profile-mmrace") {
         // For perf: only mmrace's throughput loop.
         let strategy = if std::env::args().any(|a| a == "--pct") {
@@ -247,4 +256,40 @@ fn main() {
             mean(&pct)
         );
     }
+}
+
+/// Experiment: a strategy that alternates actors at every decision
+/// (predictable switches) or never switches.
+pub struct Fixed(pub bool);
+impl explore::strategy::Strategy for Fixed {
+    fn choose_actor(&mut self, enabled: &[usize], last: Option<usize>, _: bool) -> usize {
+        match last.filter(|l| enabled.contains(l)) {
+            Some(l) if self.0 => *enabled.iter().find(|&&a| a != l).unwrap_or(&l),
+            Some(l) => l,
+            None => enabled[0],
+        }
+    }
+    fn choose_value(&mut self, _: u32) -> u32 {
+        0
+    }
+}
+
+pub fn fixed_experiment(work: u64, switch: bool, executions: u64) -> f64 {
+    let model = Model { work, racy: false };
+    let mut pool = explore::rt::StackPool::default();
+    let config = explore::rt::ExecutionConfig {
+        steps_max: 1_000_000,
+        tracing: false,
+        track_conflicts: false,
+        racy: &[],
+    };
+    let started = Instant::now();
+    let mut steps = 0;
+    for _ in 0..executions {
+        let mut s = Fixed(switch);
+        steps += explore::rt::run_execution(&model, &mut s, config, &mut pool)
+            .unwrap()
+            .steps;
+    }
+    started.elapsed().as_secs_f64() * 1e9 / steps as f64
 }

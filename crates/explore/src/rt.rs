@@ -337,8 +337,26 @@ pub fn object_info(objects: &[(u32, ObjectInfo)], id: ObjectId) -> Option<Object
 
 /// Announces `access` and suspends until the scheduler picks this actor with
 /// the operation enabled. Returns at once outside concurrent execution.
+///
+/// Inlined into its callers so that the suspension sits in the model
+/// code's own frame: after a coroutine switch the CPU's return predictions
+/// are wrong for every frame it returns through, and this keeps that to
+/// the switch routine's own.
+#[inline(always)]
 pub(crate) fn point(access: Access, wait: Wait) {
-    let yielder = with_ctx(|cx| {
+    if let Some(y) = announce(access, wait) {
+        // SAFETY: the yielder belongs to the running coroutine, which is
+        // this very stack.
+        unsafe { (*y).suspend(()) };
+    }
+}
+
+/// The announcement: the pending operation, and the inline scheduling
+/// decision (`decide_inline`). Returns the yielder to suspend on, if the
+/// actor must.
+#[inline(never)]
+fn announce(access: Access, wait: Wait) -> Option<*const Yielder<(), ()>> {
+    with_ctx(|cx| {
         let cx = cx?;
         if cx.mode != Mode::Concurrent {
             if !wait.enabled() && cx.mode == Mode::Sequential {
@@ -353,12 +371,7 @@ pub(crate) fn point(access: Access, wait: Wait) {
             return None;
         }
         Some(yielder)
-    });
-    if let Some(y) = yielder {
-        // SAFETY: the yielder belongs to the running coroutine, which is
-        // this very stack.
-        unsafe { (*y).suspend(()) };
-    }
+    })
 }
 
 fn sequential_block(access: Access) -> Finding {
@@ -1222,7 +1235,10 @@ fn pick(cx: &mut Ctx<'_>, enabled: &[ActorId]) -> Result<ActorId, InternalError>
                 cx.racy.get(object as usize) == Some(&true)
             });
         let n = cx.strategy.choose_actor(enabled, cx.last_runner, last_racy);
-        if !enabled.contains(&n) {
+        // Without early exit: `n` is random, and an unpredictable loop exit
+        // costs more than comparing with every enabled actor.
+        let valid = enabled.iter().fold(false, |found, &a| found | (a == n));
+        if !valid {
             let msg = format!("actor {n} is not enabled at step {}", cx.steps);
             cx.replay_error.get_or_insert(msg);
             return Err(InternalError::diverged(
@@ -1233,9 +1249,8 @@ fn pick(cx: &mut Ctx<'_>, enabled: &[ActorId]) -> Result<ActorId, InternalError>
         n
     };
     if let Some(last) = cx.last_runner {
-        if last != next && enabled.contains(&last) {
-            cx.preemptions += 1;
-        }
+        let could_go_on = enabled.contains(&last);
+        cx.preemptions += u32::from((last != next) & could_go_on);
     }
     cx.prev_runner = cx.last_runner;
     cx.last_runner = Some(next);

@@ -41,6 +41,7 @@ impl AtomicSlot {
     }
 
     /// A lockless load (`READ_ONCE`, a plain `*pmd`).
+    #[inline]
     pub fn read(&self, label: &'static str) -> u64 {
         let a = access(self.id, AccessKind::Read, label);
         rt::point(a, Wait::Nothing);
@@ -50,6 +51,7 @@ impl AtomicSlot {
     }
 
     /// A store (`WRITE_ONCE`, `set_pmd_at`).
+    #[inline]
     pub fn write(&self, label: &'static str, v: u64) {
         let a = access(self.id, AccessKind::Write, label);
         rt::point(a, Wait::Nothing);
