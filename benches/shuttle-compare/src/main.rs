@@ -207,7 +207,12 @@ fn main() {
     std::env::set_var("SHUTTLE_SILENCE_WARNINGS", "1");
     println!("micro model: seed 001 check-then-act, 2 threads; {executions} executions for throughput, {seeds} seeds for time to finding");
     if std::env::args().any(|a| a == "--fixed") {
-        for switch in [false, true] {
+        let which: Vec<bool> = if std::env::args().any(|a| a == "--no-switch") {
+            vec![false]
+        } else {
+            vec![false, true]
+        };
+        for switch in which {
             println!(
                 "switch={switch}: {:.1} ns/point",
                 fixed_experiment(works[0], switch, executions)

@@ -344,7 +344,9 @@ pub fn object_info(objects: &[(u32, ObjectInfo)], id: ObjectId) -> Option<Object
 /// the switch routine's own.
 #[inline(always)]
 pub(crate) fn point(access: Access, wait: Wait) {
-    if let Some(y) = announce(access, wait) {
+    // The access goes in registers, field by field: a copy of it through
+    // memory stalls on store forwarding, the caller having just built it.
+    if let Some(y) = announce(access.object, access.kind, access.label, wait) {
         // SAFETY: the yielder belongs to the running coroutine, which is
         // this very stack.
         unsafe { (*y).suspend(()) };
@@ -355,7 +357,17 @@ pub(crate) fn point(access: Access, wait: Wait) {
 /// decision (`decide_inline`). Returns the yielder to suspend on, if the
 /// actor must.
 #[inline(never)]
-fn announce(access: Access, wait: Wait) -> Option<*const Yielder<(), ()>> {
+fn announce(
+    object: ObjectId,
+    kind: AccessKind,
+    label: &'static str,
+    wait: Wait,
+) -> Option<*const Yielder<(), ()>> {
+    let access = Access {
+        object,
+        kind,
+        label,
+    };
     with_ctx(|cx| {
         let cx = cx?;
         if cx.mode != Mode::Concurrent {
