@@ -744,6 +744,7 @@ fn add_race_backtracks(path: &mut [Node], events: &[StepEvent], bound: u32, prun
             }
         }
     }
+    let touched = Touched::of(events);
     for (i, j) in races {
         let q = events[j].actor as u32;
         if let Some(d) = events[i].decision.filter(|&d| d < path.len()) {
@@ -760,30 +761,72 @@ fn add_race_backtracks(path: &mut [Node], events: &[StepEvent], bound: u32, prun
             continue;
         }
         let start = block_start(events, i);
-        let blocking = blocks_actor_before(events, i, events[j].actor);
-        for k in start..i {
-            if k > start && !blocking[k - start] {
+        if let Some(d) = events[start]
+            .decision
+            .filter(|&d| d < path.len() && start < i)
+        {
+            add_backtrack_or_all(path, d, q, bound, pruned);
+        }
+        // Within the run, `q` may also have to come before an earlier step
+        // of it that `q` conflicts with: the reversal from there can need
+        // fewer preemptions later. Steps `q` does not conflict with commute
+        // with it, so they need no point of their own.
+        let waiters = waiters_before(events, start, i);
+        for (k, waiting) in (start + 1..i).zip(waiters.into_iter().skip(1)) {
+            let Some(d) = events[k].decision.filter(|&d| d < path.len()) else {
                 continue;
+            };
+            if touched[q as usize].conflicts_with(&events[k]) {
+                add_backtrack(path, d, q, bound, pruned);
             }
-            if let Some(d) = events[k].decision.filter(|&d| d < path.len()) {
-                add_backtrack_or_all(path, d, q, bound, pruned);
+            for w in waiting {
+                add_backtrack(path, d, w as u32, bound, pruned);
             }
         }
     }
 }
 
-/// For each step from the start of `i`'s run up to `i`: whether the actor
-/// of `i` held, right before it, a lock that actor `q` waits for somewhere
-/// in the execution (so that `q`, switched to there, could block and hand
-/// the CPU back without a preemption).
-fn blocks_actor_before(events: &[StepEvent], i: usize, q: ActorId) -> Vec<bool> {
-    let waits: Vec<(ObjectId, AccessKind)> = events
-        .iter()
-        .filter(|e| e.actor == q && may_block(e.access.kind))
-        .map(|e| (e.access.object, e.access.kind))
-        .collect();
+/// What one actor accesses over an execution, by object.
+#[derive(Default)]
+struct Touched(BTreeMap<ObjectId, Vec<AccessKind>>);
+
+impl Touched {
+    /// Every actor's accesses, indexed by actor.
+    fn of(events: &[StepEvent]) -> Vec<Touched> {
+        let actors = events.iter().map(|e| e.actor).max().unwrap_or(0) + 1;
+        let mut touched: Vec<Touched> = (0..actors).map(|_| Touched::default()).collect();
+        for e in events {
+            for (object, kind) in accesses(e) {
+                let kinds = touched[e.actor].0.entry(object).or_default();
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+        }
+        touched
+    }
+
+    fn conflicts_with(&self, e: &StepEvent) -> bool {
+        accesses(e).any(|(object, kind)| {
+            self.0
+                .get(&object)
+                .is_some_and(|kinds| kinds.iter().any(|&k| conflicting(k, kind)))
+        })
+    }
+}
+
+/// For each step from `start` (the start of `i`'s run) up to `i`: the
+/// other actors that wait, somewhere in the execution, for a lock the actor
+/// of `i` held right before that step. Switched to there, such an actor can
+/// block and hand the CPU on without a preemption, which may bring an
+/// interleaving within the bound that needs one more preemption otherwise.
+fn waiters_before(events: &[StepEvent], start: usize, i: usize) -> Vec<BTreeSet<ActorId>> {
     let actor = events[i].actor;
-    let start = block_start(events, i);
+    let waits: Vec<(ActorId, ObjectId, AccessKind)> = events
+        .iter()
+        .filter(|e| e.actor != actor && may_block(e.access.kind))
+        .map(|e| (e.actor, e.access.object, e.access.kind))
+        .collect();
     let mut held: Vec<(ObjectId, AccessKind)> = Vec::new();
     let mut out = Vec::with_capacity(i - start);
     for (k, e) in events[..i]
@@ -792,11 +835,15 @@ fn blocks_actor_before(events: &[StepEvent], i: usize, q: ActorId) -> Vec<bool> 
         .filter(|(_, e)| e.actor == actor)
     {
         if k >= start {
-            out.push(held.iter().any(|&(o, kind)| {
-                waits
-                    .iter()
-                    .any(|&(w, wait)| w == o && conflicting(kind, wait))
-            }));
+            let waiting = waits
+                .iter()
+                .filter(|&&(_, o, wait)| {
+                    held.iter()
+                        .any(|&(h, kind)| h == o && conflicting(kind, wait))
+                })
+                .map(|&(w, _, _)| w)
+                .collect();
+            out.push(waiting);
         }
         if matches!(
             e.access.kind,

@@ -598,3 +598,14 @@ fn allocation_failures_within_the_bound() {
 }
 
 use Allocations as AllocationsHarness;
+
+/// A longer run of the generated-program comparison, for soundness work:
+/// `cargo test --release -p mmrace-explore --test dpor -- --ignored`.
+#[test]
+#[ignore]
+fn generated_programs_long() {
+    for seed in 1..=5 {
+        generated_programs(seed * 7919, 400, 3, &[0, 1, 2, 3]);
+        generated_programs(seed * 104_729, 400, 2, &[UNBOUNDED]);
+    }
+}
