@@ -590,26 +590,40 @@ fn failures_before(path: &[Node], d: usize) -> u32 {
         .count() as u32
 }
 
-/// Preemptions used by the decisions before `d`.
-fn preemptions_before(path: &[Node], d: usize) -> u32 {
-    path[..d]
-        .iter()
-        .filter(|n| n.is_preemption(n.chosen))
-        .count() as u32
+/// The preemption bound, with the preemptions the current path has made
+/// before each of its decisions (computed once per analysis: the analysis
+/// adds backtrack points but changes no choice).
+struct Bound {
+    limit: u32,
+    before: Vec<u32>,
 }
 
-fn within_bound(path: &[Node], d: usize, a: u32, bound: u32) -> bool {
-    bound == UNBOUNDED || preemptions_before(path, d) + u32::from(path[d].is_preemption(a)) <= bound
+impl Bound {
+    fn of(path: &[Node], limit: u32) -> Bound {
+        let mut before = Vec::with_capacity(path.len());
+        let mut used = 0;
+        for n in path {
+            before.push(used);
+            used += u32::from(n.is_preemption(n.chosen));
+        }
+        Bound { limit, before }
+    }
+
+    /// Choosing `a` at decision `d` stays within the bound.
+    fn allows(&self, path: &[Node], d: usize, a: u32) -> bool {
+        self.limit == UNBOUNDED
+            || self.before[d] + u32::from(path[d].is_preemption(a)) <= self.limit
+    }
 }
 
 /// Makes `a` a backtrack point at decision `d` if choosing it there stays
 /// within the preemption bound.
-fn add_backtrack(path: &mut [Node], d: usize, a: u32, bound: u32, pruned: &mut u64) {
+fn add_backtrack(path: &mut [Node], d: usize, a: u32, bound: &Bound, pruned: &mut u64) {
     if path[d].is_asleep(a) {
         // Covered: its branch only leads where an explored one did.
         return;
     }
-    if path[d].can_choose(a) && within_bound(path, d, a, bound) {
+    if path[d].can_choose(a) && bound.allows(path, d, a) {
         path[d].backtrack.insert(a);
     } else {
         *pruned += 1;
@@ -618,7 +632,7 @@ fn add_backtrack(path: &mut [Node], d: usize, a: u32, bound: u32, pruned: &mut u
 
 /// Makes `a` a backtrack point at decision `d`, or every enabled actor if
 /// `a` cannot run there.
-fn add_backtrack_or_all(path: &mut [Node], d: usize, a: u32, bound: u32, pruned: &mut u64) {
+fn add_backtrack_or_all(path: &mut [Node], d: usize, a: u32, bound: &Bound, pruned: &mut u64) {
     if path[d].can_choose(a) {
         add_backtrack(path, d, a, bound, pruned);
     } else {
@@ -628,7 +642,8 @@ fn add_backtrack_or_all(path: &mut [Node], d: usize, a: u32, bound: u32, pruned:
     }
 }
 
-fn add_all_backtracks(path: &mut [Node], bound: u32, max_failures: u32, pruned: &mut u64) {
+fn add_all_backtracks(path: &mut [Node], limit: u32, max_failures: u32, pruned: &mut u64) {
+    let bound = &Bound::of(path, limit);
     for d in 0..path.len() {
         let value = matches!(path[d].kind, Kind::Value { .. });
         if value && failures_before(path, d) >= max_failures {
@@ -638,7 +653,7 @@ fn add_all_backtracks(path: &mut [Node], bound: u32, max_failures: u32, pruned: 
             if path[d].done.contains(&a) {
                 continue;
             }
-            if within_bound(path, d, a, bound) {
+            if bound.allows(path, d, a) {
                 path[d].backtrack.insert(a);
             } else {
                 *pruned += 1;
@@ -697,7 +712,8 @@ impl Clocks {
 /// initial of `v`: the events after `i` that do not happen after it,
 /// then `j` (source sets, Abdulla et al., POPL 2014). Nothing is added if
 /// the decision already has one of them.
-fn add_race_backtracks(path: &mut [Node], events: &[StepEvent], bound: u32, pruned: &mut u64) {
+fn add_race_backtracks(path: &mut [Node], events: &[StepEvent], limit: u32, pruned: &mut u64) {
+    let bound = &Bound::of(path, limit);
     let actors = events.iter().map(|e| e.actor).max().unwrap_or(0) + 1;
     let mut actor_clock: Vec<Vec<u32>> = vec![vec![0; actors]; actors];
     let mut clocks = Clocks {
@@ -757,7 +773,7 @@ fn add_race_backtracks(path: &mut [Node], events: &[StepEvent], bound: u32, prun
         // costs no more than the switch the execution made. And wherever
         // in that run the actor of `i` held a lock, since `q` may block on
         // it and hand the CPU back for free.
-        if bound == UNBOUNDED {
+        if bound.limit == UNBOUNDED {
             continue;
         }
         let start = block_start(events, i);
@@ -885,7 +901,7 @@ fn add_reversal(
     events: &[StepEvent],
     clocks: &Clocks,
     (i, j, d): (usize, usize, usize),
-    bound: u32,
+    bound: &Bound,
     pruned: &mut u64,
 ) {
     let q = events[j].actor as u32;
