@@ -80,6 +80,7 @@ impl VerifyResult {
     pub fn bound(&self) -> String {
         match self.preemptions {
             explore::verify::UNBOUNDED => "with no preemption bound".to_string(),
+            1 => "within 1 preemption".to_string(),
             k => format!("within {k} preemptions"),
         }
     }
