@@ -4,7 +4,7 @@
 //! of every seed scenario under each profile expected clean, on one worker
 //! and on two.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use scenario::ExpectedVerdict;
 
@@ -30,47 +30,58 @@ fn median<T: Copy + PartialOrd>(v: &mut [T]) -> T {
     v[v.len() / 2]
 }
 
-/// Runs the benchmark over `dir` with `seeds` seeds per row.
-pub fn bench(dir: &Path, seeds: u64, base: &RunOptions) -> Result<Vec<BenchRow>, CliError> {
+/// Every (scenario file, profile) in `dir` whose expectation `wanted`
+/// selects, with the file's name.
+fn rows_of(
+    dir: &Path,
+    wanted: impl Fn(&ExpectedVerdict) -> bool,
+) -> Result<Vec<(PathBuf, String, String)>, CliError> {
     let mut rows = Vec::new();
     for file in scenario_files(dir)? {
         let s = load(&file)?;
-        for e in s
-            .expects
-            .iter()
-            .filter(|e| matches!(e.verdict, ExpectedVerdict::Finding(_)))
-        {
-            let mut execs = Vec::new();
-            let mut ms = Vec::new();
-            let (mut steps, mut secs, mut found) = (0u64, 0f64, 0usize);
-            for seed in 0..seeds {
-                let opts = RunOptions {
-                    profile: e.profile.clone(),
-                    seed,
-                    ..base.clone()
-                };
-                let r = run(&file, &opts)?;
-                found += usize::from(r.outcome.found.is_some());
-                execs.push(r.outcome.executions);
-                ms.push(r.outcome.elapsed.as_secs_f64() * 1000.0);
-                steps += r.outcome.steps;
-                secs += r.outcome.elapsed.as_secs_f64();
-            }
-            rows.push(BenchRow {
-                scenario: file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                profile: e.profile.clone(),
-                found,
-                seeds: seeds as usize,
-                executions_median: median(&mut execs),
-                executions_max: execs.iter().copied().max().unwrap_or(0),
-                ms_median: median(&mut ms),
-                ms_max: ms.iter().copied().fold(0.0, f64::max),
-                points_per_sec: if secs > 0.0 { steps as f64 / secs } else { 0.0 },
-            });
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for e in s.expects.iter().filter(|e| wanted(&e.verdict)) {
+            rows.push((file.clone(), name.clone(), e.profile.clone()));
         }
+    }
+    Ok(rows)
+}
+
+/// Runs the benchmark over `dir` with `seeds` seeds per row.
+pub fn bench(dir: &Path, seeds: u64, base: &RunOptions) -> Result<Vec<BenchRow>, CliError> {
+    let mut rows = Vec::new();
+    let buggy = |v: &ExpectedVerdict| matches!(v, ExpectedVerdict::Finding(_));
+    for (file, name, profile) in rows_of(dir, buggy)? {
+        let mut execs = Vec::new();
+        let mut ms = Vec::new();
+        let (mut steps, mut secs, mut found) = (0u64, 0f64, 0usize);
+        for seed in 0..seeds {
+            let opts = RunOptions {
+                profile: profile.clone(),
+                seed,
+                ..base.clone()
+            };
+            let r = run(&file, &opts)?;
+            found += usize::from(r.outcome.found.is_some());
+            execs.push(r.outcome.executions);
+            ms.push(r.outcome.elapsed.as_secs_f64() * 1000.0);
+            steps += r.outcome.steps;
+            secs += r.outcome.elapsed.as_secs_f64();
+        }
+        rows.push(BenchRow {
+            scenario: name,
+            profile,
+            found,
+            seeds: seeds as usize,
+            executions_median: median(&mut execs),
+            executions_max: execs.iter().copied().max().unwrap_or(0),
+            ms_median: median(&mut ms),
+            ms_max: ms.iter().copied().fold(0.0, f64::max),
+            points_per_sec: if secs > 0.0 { steps as f64 / secs } else { 0.0 },
+        });
     }
     Ok(rows)
 }
@@ -156,30 +167,21 @@ pub struct VerifyBenchRow {
 pub fn verification(dir: &Path, preemptions: u32) -> Result<Vec<VerifyBenchRow>, CliError> {
     use crate::verify::{verify, VerifyOptions};
     let mut rows = Vec::new();
-    for file in scenario_files(dir)? {
-        let s = load(&file)?;
-        for e in s
-            .expects
-            .iter()
-            .filter(|e| matches!(e.verdict, ExpectedVerdict::Clean))
-        {
-            let mut opts = VerifyOptions::new(&e.profile, preemptions);
-            let one = verify(&file, &opts)?;
-            opts.jobs = 2;
-            let two = verify(&file, &opts)?;
-            rows.push(VerifyBenchRow {
-                scenario: file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                profile: e.profile.clone(),
-                verdict: one.verdict(),
-                executions: one.outcome.executions,
-                steps: one.outcome.steps,
-                secs_one: one.elapsed.as_secs_f64(),
-                secs_two: two.elapsed.as_secs_f64(),
-            });
-        }
+    let fixed = |v: &ExpectedVerdict| matches!(v, ExpectedVerdict::Clean);
+    for (file, name, profile) in rows_of(dir, fixed)? {
+        let mut opts = VerifyOptions::new(&profile, preemptions);
+        let one = verify(&file, &opts)?;
+        opts.jobs = 2;
+        let two = verify(&file, &opts)?;
+        rows.push(VerifyBenchRow {
+            scenario: name,
+            profile,
+            verdict: one.verdict(),
+            executions: one.outcome.executions,
+            steps: one.outcome.steps,
+            secs_one: one.elapsed.as_secs_f64(),
+            secs_two: two.elapsed.as_secs_f64(),
+        });
     }
     Ok(rows)
 }

@@ -20,7 +20,7 @@ use mm::arch::x86::mm::fault::{user_read, user_write, Signal};
 use mm::arch::x86::pgtable::Pte;
 use mm::kernel::fork::{dup_mmap, mm_alloc};
 use mm::madvise::{do_madvise, MADV_DONTNEED};
-use mm::mm_types::{vm_flags, AddressSpace, FolioKind, Kernel, Machine, Task, Thp};
+use mm::mm_types::{AddressSpace, FolioKind, Kernel, Machine, Task, Thp};
 use mm::mmap::{
     do_mmap, do_mmap_file, do_mprotect, do_munmap, exit_mmap, MAP_ANONYMOUS, MAP_FIXED,
     MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED,
@@ -270,6 +270,37 @@ pub fn generate(seed: u64, index: u64, len: u64, files: bool) -> Vec<Op> {
 /// Runs `ops` on the model (as the sequential setup of one execution, so a
 /// kernel finding of the model is caught and reported) and observes it.
 pub fn run_model(profile: &Profile, ops: &[Op], every: u64) -> Result<Vec<Obs>, String> {
+    let (finding, (obs, invariant)) = execute_model(profile, ops, every)?;
+    if let Some(f) = finding {
+        return Err(format!("the model raised: {}", f.title));
+    }
+    match invariant {
+        Some((op, title)) => Err(format!("after op {op}: {title}")),
+        None => Ok(obs),
+    }
+}
+
+/// What the model side of a sequence gave: observations, or the first op
+/// after which one of the model's own checkers failed.
+type ModelOut = (Vec<Obs>, Option<(usize, String)>);
+
+/// Runs `ops` on the model, checking the model's invariants at every full
+/// observation; a violation ends the run at that op.
+fn run_model_checked(profile: &Profile, ops: &[Op], every: u64) -> Result<ModelOut, String> {
+    let (finding, (obs, mut invariant)) = execute_model(profile, ops, every)?;
+    if let (Some(f), None) = (finding, &invariant) {
+        invariant = Some((obs.len().saturating_sub(1), f.title));
+    }
+    Ok((obs, invariant))
+}
+
+/// One execution of `ops` on the model: the kernel finding it raised, if
+/// any, and what the harness observed.
+fn execute_model(
+    profile: &Profile,
+    ops: &[Op],
+    every: u64,
+) -> Result<(Option<explore::Finding>, ModelOut), String> {
     let h = ModelRun {
         profile: profile.clone(),
         req: Request {
@@ -293,49 +324,8 @@ pub fn run_model(profile: &Profile, ops: &[Op], every: u64) -> Result<Vec<Obs>, 
         &mut StackPool::default(),
     )
     .map_err(|e| e.to_string())?;
-    if let Some(f) = r.finding {
-        return Err(format!("the model raised: {}", f.title));
-    }
-    let (obs, invariant) = std::mem::take(&mut *h.out.lock().unwrap());
-    match invariant {
-        Some((op, title)) => Err(format!("after op {op}: {title}")),
-        None => Ok(obs),
-    }
-}
-
-/// What the model side of a sequence gave: observations, or the first op
-/// after which one of the model's own checkers failed.
-type ModelOut = (Vec<Obs>, Option<(usize, String)>);
-
-/// Runs `ops` on the model, checking the model's invariants at every full
-/// observation; a violation ends the run at that op.
-fn run_model_checked(profile: &Profile, ops: &[Op], every: u64) -> Result<ModelOut, String> {
-    let h = ModelRun {
-        profile: profile.clone(),
-        req: Request {
-            ops: ops.to_vec(),
-            every,
-        },
-        out: Mutex::new((Vec::new(), None)),
-    };
-    let config = ExecutionConfig {
-        steps_max: 1 << 20,
-        tracing: false,
-        track_conflicts: false,
-        racy: &[],
-    };
-    let r = run_execution(
-        &h,
-        &mut RandomWalk::new(0),
-        config,
-        &mut StackPool::default(),
-    )
-    .map_err(|e| e.to_string())?;
-    let (obs, mut invariant) = std::mem::take(&mut *h.out.lock().unwrap());
-    if let (Some(f), None) = (r.finding, &invariant) {
-        invariant = Some((obs.len().saturating_sub(1), f.title));
-    }
-    Ok((obs, invariant))
+    let out = std::mem::take(&mut *h.out.lock().unwrap());
+    Ok((r.finding, out))
 }
 
 struct ModelRun {
@@ -411,14 +401,7 @@ impl Procs {
             _ => model_op(k, &self.tasks[self.current], file, op),
         };
         if !full {
-            return Obs {
-                ret,
-                touch,
-                vmas: Vec::new(),
-                pages: String::new(),
-                file: None,
-                child: None,
-            };
+            return Obs::result_only(ret, touch);
         }
         let child = self.tasks.get(1).map(|t| ProcView {
             vmas: model_vmas(t),
@@ -613,24 +596,10 @@ fn model_vmas(task: &Task) -> Vec<VmaView> {
     mmap.vmas
         .iter()
         .filter(|v| v.end() > lo && v.start() < hi)
-        .map(|v| {
-            let f = v.flags();
-            let bit = |b: u64, c: char| if f & b != 0 { c } else { '-' };
-            VmaView {
-                start: (v.start().max(lo) - lo) / PAGE,
-                end: (v.end().min(hi) - lo) / PAGE,
-                perms: format!(
-                    "{}{}{}{}",
-                    bit(vm_flags::VM_READ, 'r'),
-                    bit(vm_flags::VM_WRITE, 'w'),
-                    bit(vm_flags::VM_EXEC, 'x'),
-                    if f & vm_flags::VM_SHARED != 0 {
-                        's'
-                    } else {
-                        'p'
-                    }
-                ),
-            }
+        .map(|v| VmaView {
+            start: (v.start().max(lo) - lo) / PAGE,
+            end: (v.end().min(hi) - lo) / PAGE,
+            perms: v.perms(),
         })
         .collect()
 }

@@ -71,16 +71,16 @@ fn mmrace(args: &[&str]) -> Out {
     }
 }
 
+/// `mmrace verify SEED_001 --profile PROFILE EXTRA...`.
+fn verify_seed(profile: &str, extra: &[&str]) -> Out {
+    let mut args = vec!["verify", SEED_001, "--profile", profile];
+    args.extend_from_slice(extra);
+    mmrace(&args)
+}
+
 #[test]
 fn fixed_kernel_verifies_within_two_preemptions() {
-    let o = mmrace(&[
-        "verify",
-        SEED_001,
-        "--profile",
-        "linux-6.5",
-        "--preemptions",
-        "2",
-    ]);
+    let o = verify_seed("linux-6.5", &["--preemptions", "2"]);
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     assert!(
         o.stdout.contains("verified within 2 preemptions: ") && o.stdout.contains(", complete"),
@@ -91,14 +91,7 @@ fn fixed_kernel_verifies_within_two_preemptions() {
 
 #[test]
 fn buggy_kernel_reports_the_bad_pmd_with_a_replayable_token() {
-    let o = mmrace(&[
-        "verify",
-        SEED_001,
-        "--profile",
-        "linux-6.1.159",
-        "--preemptions",
-        "2",
-    ]);
+    let o = verify_seed("linux-6.1.159", &["--preemptions", "2"]);
     assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
     assert!(o.stdout.contains("bad pmd"), "{}", o.stdout);
     let replay = o
@@ -115,14 +108,7 @@ fn buggy_kernel_reports_the_bad_pmd_with_a_replayable_token() {
 
 #[test]
 fn zero_preemptions_cannot_reach_the_race() {
-    let o = mmrace(&[
-        "verify",
-        SEED_001,
-        "--profile",
-        "linux-6.1.159",
-        "--preemptions",
-        "0",
-    ]);
+    let o = verify_seed("linux-6.1.159", &["--preemptions", "0"]);
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     assert!(
         o.stdout.contains("verified within 0 preemptions"),
@@ -133,15 +119,7 @@ fn zero_preemptions_cannot_reach_the_race() {
 
 #[test]
 fn json_names_the_verdict_and_counts() {
-    let o = mmrace(&[
-        "verify",
-        SEED_001,
-        "--profile",
-        "linux-6.5",
-        "--preemptions",
-        "1",
-        "--json",
-    ]);
+    let o = verify_seed("linux-6.5", &["--preemptions", "1", "--json"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
     assert_eq!(v["verdict"], "verified");
@@ -152,14 +130,7 @@ fn json_names_the_verdict_and_counts() {
 
 #[test]
 fn a_small_budget_is_reported_as_incomplete() {
-    let o = mmrace(&[
-        "verify",
-        SEED_001,
-        "--profile",
-        "linux-6.5",
-        "--budget",
-        "3",
-    ]);
+    let o = verify_seed("linux-6.5", &["--budget", "3"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stdout.contains("NOT verified"), "{}", o.stdout);
     assert!(o.stdout.contains("incomplete"), "{}", o.stdout);
@@ -215,16 +186,7 @@ fn bad_arguments_are_usage_errors() {
 #[test]
 fn two_workers_agree_with_one() {
     for (profile, code) in [("linux-6.5", 0), ("linux-6.1.159", 1)] {
-        let o = mmrace(&[
-            "verify",
-            SEED_001,
-            "--profile",
-            profile,
-            "--preemptions",
-            "2",
-            "--jobs",
-            "2",
-        ]);
+        let o = verify_seed(profile, &["--preemptions", "2", "--jobs", "2"]);
         assert_eq!(o.code, code, "{profile}: {}{}", o.stdout, o.stderr);
     }
 }
@@ -233,29 +195,14 @@ fn two_workers_agree_with_one() {
 /// and the buggy one still shows the bad pmd.
 #[test]
 fn unbounded_search_verifies_the_fix_and_finds_the_bug() {
-    let o = mmrace(&[
-        "verify",
-        SEED_001,
-        "--profile",
-        "linux-6.5",
-        "--preemptions",
-        "unbounded",
-    ]);
+    let o = verify_seed("linux-6.5", &["--preemptions", "unbounded"]);
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     assert!(
         o.stdout.contains("verified with no preemption bound"),
         "{}",
         o.stdout
     );
-    let o = mmrace(&[
-        "verify",
-        SEED_001,
-        "--profile",
-        "linux-6.1.159",
-        "--preemptions",
-        "unbounded",
-        "--json",
-    ]);
+    let o = verify_seed("linux-6.1.159", &["--preemptions", "unbounded", "--json"]);
     assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
     let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
     assert_eq!(v["verdict"], "finding");
@@ -267,31 +214,22 @@ fn unbounded_search_verifies_the_fix_and_finds_the_bug() {
 /// execution; the fix still verifies.
 #[test]
 fn fault_injection_is_explored_within_the_failure_bound() {
-    let o = mmrace(&[
-        "verify",
-        SEED_001,
-        "--profile",
+    let o = verify_seed(
         "linux-6.5",
-        "--preemptions",
-        "1",
-        "--knob",
-        "fail_page_alloc=on",
-        "--failures",
-        "1",
-        "--json",
-    ]);
+        &[
+            "--preemptions",
+            "1",
+            "--knob",
+            "fail_page_alloc=on",
+            "--failures",
+            "1",
+            "--json",
+        ],
+    );
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     let with: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
     assert_eq!(with["verdict"], "verified");
-    let o = mmrace(&[
-        "verify",
-        SEED_001,
-        "--profile",
-        "linux-6.5",
-        "--preemptions",
-        "1",
-        "--json",
-    ]);
+    let o = verify_seed("linux-6.5", &["--preemptions", "1", "--json"]);
     let without: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
     // Failing allocations are branches of their own.
     assert!(with["executions"].as_u64() > without["executions"].as_u64());

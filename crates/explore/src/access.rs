@@ -37,6 +37,15 @@ impl AccessKind {
         !matches!(self, AccessKind::Read | AccessKind::WaitUnlocked)
     }
 
+    /// Whether two such accesses commute with each other: loads, shared
+    /// acquisitions, and waits for a lock to be free.
+    pub fn is_read_like(self) -> bool {
+        matches!(
+            self,
+            AccessKind::Read | AccessKind::AcquireShared | AccessKind::WaitUnlocked
+        )
+    }
+
     /// Short name used in reports and JSON.
     pub fn name(self) -> &'static str {
         match self {

@@ -255,10 +255,7 @@ impl Tracked {
         }
         let o = &mut self.objects[id];
         o.0 |= 1u64 << (actor.min(63));
-        o.1 |= !matches!(
-            a.kind,
-            AccessKind::Read | AccessKind::AcquireShared | AccessKind::WaitUnlocked
-        );
+        o.1 |= !a.kind.is_read_like();
         self.steps.push(a.object.0);
     }
 

@@ -149,10 +149,10 @@ struct Node {
 /// it released).
 type StepAccesses = Vec<(ObjectId, AccessKind)>;
 
-/// Whether two steps do not commute.
-fn steps_conflict(a: &StepAccesses, b: &StepAccesses) -> bool {
-    a.iter()
-        .any(|&(o, k)| b.iter().any(|&(p, l)| o == p && conflicting(k, l)))
+/// Whether a step with these accesses conflicts with `(object, kind)`.
+fn step_conflicts(step: &StepAccesses, object: ObjectId, kind: AccessKind) -> bool {
+    step.iter()
+        .any(|&(o, k)| o == object && conflicting(k, kind))
 }
 
 impl Node {
@@ -242,8 +242,7 @@ impl Sleep {
         if set.iter().any(|(q, _)| *q as ActorId == actor) {
             self.blocked = true;
         }
-        let step = vec![(access.object, access.kind)];
-        set.retain(|(_, accesses)| !steps_conflict(accesses, &step));
+        set.retain(|(_, step)| !step_conflicts(step, access.object, access.kind));
     }
 }
 
@@ -673,15 +672,8 @@ fn conflicting(a: AccessKind, b: AccessKind) -> bool {
     use AccessKind::{Release, TryAcquire};
     match (a, b) {
         (Release, other) | (other, Release) => other == TryAcquire,
-        _ => !(read_like(a) && read_like(b)),
+        _ => !(a.is_read_like() && b.is_read_like()),
     }
-}
-
-fn read_like(k: AccessKind) -> bool {
-    matches!(
-        k,
-        AccessKind::Read | AccessKind::AcquireShared | AccessKind::WaitUnlocked
-    )
 }
 
 /// Every shared access of a step: the announced one and the releases
@@ -760,45 +752,115 @@ fn add_race_backtracks(path: &mut [Node], events: &[StepEvent], limit: u32, prun
             }
         }
     }
-    let touched = Touched::of(events);
+    let bounded = (bound.limit != UNBOUNDED).then(|| BoundedPoints::of(events));
     for (i, j) in races {
-        let q = events[j].actor as u32;
+        let q = events[j].actor;
         if let Some(d) = events[i].decision.filter(|&d| d < path.len()) {
             add_reversal(path, events, &clocks, (i, j, d), bound, pruned);
         }
-        // Bounded partial-order reduction (Coons, Musuvathi and McKinley,
-        // OOPSLA 2013): reversing the race right before `i` may cost a
-        // preemption the bound does not allow, so `q` is also tried where
-        // the run of steps containing `i` began: switching to `q` there
-        // costs no more than the switch the execution made. And wherever
-        // in that run the actor of `i` held a lock, since `q` may block on
-        // it and hand the CPU back for free.
-        if bound.limit == UNBOUNDED {
-            continue;
+        if let Some(points) = &bounded {
+            points.add(path, events, (i, q), bound, pruned);
         }
+    }
+}
+
+/// Under a preemption bound, reversing a race right before its earlier
+/// step `i` may cost a preemption the bound does not allow, or need more
+/// later. So, as in bounded partial-order reduction (Coons, Musuvathi and
+/// McKinley, OOPSLA 2013), the later actor `q` is also tried where the run
+/// of steps containing `i` began (switching there costs no more than the
+/// switch the execution made); and before each later step of that run `q`
+/// conflicts with somewhere in the execution (steps it does not conflict
+/// with commute with it); and every actor waiting for a lock the run's
+/// actor holds is tried where it holds it (it may block and hand the CPU
+/// on without a preemption). The last two were added for programs the
+/// generated-program tests found.
+struct BoundedPoints {
+    /// What each actor accesses over the execution.
+    touched: Vec<Touched>,
+    /// Every access that waits while a lock is held: (actor, lock, kind).
+    waits: Vec<(ActorId, ObjectId, AccessKind)>,
+    /// The locks each step's actor held right before it.
+    held_before: Vec<Vec<(ObjectId, AccessKind)>>,
+}
+
+impl BoundedPoints {
+    fn of(events: &[StepEvent]) -> BoundedPoints {
+        let waits = events
+            .iter()
+            .filter(|e| may_block(e.access.kind))
+            .map(|e| (e.actor, e.access.object, e.access.kind))
+            .collect();
+        let actors = events.iter().map(|e| e.actor).max().unwrap_or(0) + 1;
+        let mut held: Vec<Vec<(ObjectId, AccessKind)>> = vec![Vec::new(); actors];
+        let mut held_before = Vec::with_capacity(events.len());
+        for e in events {
+            let mine = &mut held[e.actor];
+            held_before.push(mine.clone());
+            if matches!(
+                e.access.kind,
+                AccessKind::Acquire | AccessKind::AcquireShared | AccessKind::TryAcquire
+            ) {
+                mine.push((e.access.object, e.access.kind));
+            }
+            for r in &e.released {
+                if let Some(p) = mine.iter().rposition(|h| h.0 == *r) {
+                    mine.remove(p);
+                }
+            }
+        }
+        BoundedPoints {
+            touched: Touched::of(events),
+            waits,
+            held_before,
+        }
+    }
+
+    fn add(
+        &self,
+        path: &mut [Node],
+        events: &[StepEvent],
+        (i, q): (usize, ActorId),
+        bound: &Bound,
+        pruned: &mut u64,
+    ) {
         let start = block_start(events, i);
         if let Some(d) = events[start]
             .decision
             .filter(|&d| d < path.len() && start < i)
         {
-            add_backtrack_or_all(path, d, q, bound, pruned);
+            add_backtrack_or_all(path, d, q as u32, bound, pruned);
         }
-        // Within the run, `q` may also have to come before an earlier step
-        // of it that `q` conflicts with: the reversal from there can need
-        // fewer preemptions later. Steps `q` does not conflict with commute
-        // with it, so they need no point of their own.
-        let waiters = waiters_before(events, start, i);
-        for (k, waiting) in (start + 1..i).zip(waiters.into_iter().skip(1)) {
+        for k in start + 1..i {
             let Some(d) = events[k].decision.filter(|&d| d < path.len()) else {
                 continue;
             };
-            if touched[q as usize].conflicts_with(&events[k]) {
-                add_backtrack(path, d, q, bound, pruned);
+            if self.touched[q].conflicts_with(&events[k]) {
+                add_backtrack(path, d, q as u32, bound, pruned);
             }
-            for w in waiting {
+            for w in self.waiters_at(events, k) {
                 add_backtrack(path, d, w as u32, bound, pruned);
             }
         }
+    }
+
+    /// The other actors that wait, somewhere in the execution, for a lock
+    /// the actor of step `k` held right before it.
+    fn waiters_at(&self, events: &[StepEvent], k: usize) -> BTreeSet<ActorId> {
+        let held = &self.held_before[k];
+        if held.is_empty() {
+            return BTreeSet::new();
+        }
+        self.waits
+            .iter()
+            .filter(|&&(w, lock, wait)| {
+                w != events[k].actor
+                    && held
+                        .iter()
+                        .any(|&(h, kind)| h == lock && conflicting(kind, wait))
+            })
+            .map(|&(w, _, _)| w)
+            .collect()
     }
 }
 
@@ -829,51 +891,6 @@ impl Touched {
                 .is_some_and(|kinds| kinds.iter().any(|&k| conflicting(k, kind)))
         })
     }
-}
-
-/// For each step from `start` (the start of `i`'s run) up to `i`: the
-/// other actors that wait, somewhere in the execution, for a lock the actor
-/// of `i` held right before that step. Switched to there, such an actor can
-/// block and hand the CPU on without a preemption, which may bring an
-/// interleaving within the bound that needs one more preemption otherwise.
-fn waiters_before(events: &[StepEvent], start: usize, i: usize) -> Vec<BTreeSet<ActorId>> {
-    let actor = events[i].actor;
-    let waits: Vec<(ActorId, ObjectId, AccessKind)> = events
-        .iter()
-        .filter(|e| e.actor != actor && may_block(e.access.kind))
-        .map(|e| (e.actor, e.access.object, e.access.kind))
-        .collect();
-    let mut held: Vec<(ObjectId, AccessKind)> = Vec::new();
-    let mut out = Vec::with_capacity(i - start);
-    for (k, e) in events[..i]
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.actor == actor)
-    {
-        if k >= start {
-            let waiting = waits
-                .iter()
-                .filter(|&&(_, o, wait)| {
-                    held.iter()
-                        .any(|&(h, kind)| h == o && conflicting(kind, wait))
-                })
-                .map(|&(w, _, _)| w)
-                .collect();
-            out.push(waiting);
-        }
-        if matches!(
-            e.access.kind,
-            AccessKind::Acquire | AccessKind::AcquireShared | AccessKind::TryAcquire
-        ) {
-            held.push((e.access.object, e.access.kind));
-        }
-        for r in &e.released {
-            if let Some(p) = held.iter().rposition(|h| h.0 == *r) {
-                held.remove(p);
-            }
-        }
-    }
-    out
 }
 
 /// Accesses that wait while a lock is held.

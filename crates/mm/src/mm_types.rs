@@ -490,22 +490,30 @@ impl Vma {
         ((addr - self.start()) >> PAGE_SHIFT) + self.vm_pgoff.get()
     }
 
-    /// The kernel's `/proc/pid/maps` style line.
-    pub fn describe(&self) -> String {
+    /// The permissions as /proc/PID/maps shows them: `rwxp`, `r--s`.
+    pub fn perms(&self) -> String {
         let f = self.flags();
         let bit = |b: u64, c: char| if f & b != 0 { c } else { '-' };
+        let shared = if f & vm_flags::VM_SHARED != 0 {
+            's'
+        } else {
+            'p'
+        };
         format!(
-            "{:x}-{:x} {}{}{}{} {:08x}",
-            self.start(),
-            self.end(),
+            "{}{}{}{shared}",
             bit(vm_flags::VM_READ, 'r'),
             bit(vm_flags::VM_WRITE, 'w'),
-            bit(vm_flags::VM_EXEC, 'x'),
-            if f & vm_flags::VM_SHARED != 0 {
-                's'
-            } else {
-                'p'
-            },
+            bit(vm_flags::VM_EXEC, 'x')
+        )
+    }
+
+    /// The kernel's `/proc/pid/maps` style line.
+    pub fn describe(&self) -> String {
+        format!(
+            "{:x}-{:x} {} {:08x}",
+            self.start(),
+            self.end(),
+            self.perms(),
             self.vm_pgoff.get() << PAGE_SHIFT
         )
     }

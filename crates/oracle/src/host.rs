@@ -155,6 +155,23 @@ impl ChildProc {
 }
 
 impl Host {
+    /// A host process's view over its open pagemap, maps and memfd: finds
+    /// out whether PROCMAP_QUERY works and which pfn the zero page has.
+    fn over(pagemap: libc::c_int, maps: libc::c_int, memfd: libc::c_int) -> Host {
+        let mut host = Host {
+            pagemap,
+            maps,
+            procmap_query: true,
+            memfd,
+            child: std::cell::RefCell::new(None),
+            current: std::cell::Cell::new(0),
+            zero_pfn: 0,
+        };
+        host.procmap_query = host.query_vmas().is_some();
+        host.zero_pfn = zero_page_pfn(pagemap);
+        host
+    }
+
     /// THP and KSM off, fences around the window, probes installed.
     fn setup(files: bool) -> Result<Host, String> {
         // SAFETY: prctl, memfd and mmap calls with valid arguments; the
@@ -194,18 +211,7 @@ impl Host {
             } else {
                 -1
             };
-            let mut host = Host {
-                pagemap,
-                maps,
-                procmap_query: true,
-                memfd,
-                child: std::cell::RefCell::new(None),
-                current: std::cell::Cell::new(0),
-                zero_pfn: 0,
-            };
-            host.procmap_query = host.query_vmas().is_some();
-            host.zero_pfn = zero_page_pfn(pagemap);
-            Ok(host)
+            Ok(Host::over(pagemap, maps, memfd))
         }
     }
 
@@ -218,14 +224,7 @@ impl Host {
             _ => self.execute(op),
         };
         if !full {
-            return Obs {
-                ret,
-                touch,
-                vmas: Vec::new(),
-                pages: String::new(),
-                file: None,
-                child: None,
-            };
+            return Obs::result_only(ret, touch);
         }
         let child = self
             .child
@@ -677,17 +676,7 @@ fn serve_child(memfd: libc::c_int, cmd: libc::c_int, reply: libc::c_int) -> ! {
         // SAFETY: leaving without running destructors, as after fork.
         unsafe { libc::_exit(1) }
     };
-    let mut me = Host {
-        pagemap,
-        maps,
-        procmap_query: true,
-        memfd,
-        child: std::cell::RefCell::new(None),
-        current: std::cell::Cell::new(0),
-        zero_pfn: 0,
-    };
-    me.procmap_query = me.query_vmas().is_some();
-    me.zero_pfn = zero_page_pfn(pagemap);
+    let me = Host::over(pagemap, maps, memfd);
     for line in input.lines() {
         let Ok(line) = line else { break };
         let text = match serde_json::from_str::<ChildCmd>(&line) {

@@ -197,6 +197,20 @@ pub struct Obs {
     pub child: Option<ProcView>,
 }
 
+impl Obs {
+    /// The op's result alone, on the fast path between full observations.
+    pub fn result_only(ret: i64, touch: Option<Touch>) -> Obs {
+        Obs {
+            ret,
+            touch,
+            vmas: Vec::new(),
+            pages: String::new(),
+            file: None,
+            child: None,
+        }
+    }
+}
+
 /// One process's VMAs in the window and residency.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct ProcView {
