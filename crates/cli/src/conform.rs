@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use explore::rt::{run_execution, ActorSpec, ExecutionConfig, Harness, Instance, StackPool};
+use explore::rt::{run_execution, ActorSpec, ExecutionConfig, Harness, Instance, Workspace};
 use explore::strategy::RandomWalk;
 use explore::Finding;
 use mm::arch::x86::mm::fault::{user_read, user_write, Signal};
@@ -97,20 +97,12 @@ impl ConformReport {
 // ---------------------------------------------------------------------------
 // Generator
 
-/// SplitMix64: the explorer's seeded generator, for sequences.
-struct Rng(u64);
+/// The explorer's seeded generator (SplitMix64), drawing sequences.
+struct Rng(explore::strategy::Rng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.0.next_u64() % n.max(1)
     }
 
     fn chance(&mut self, percent: u64) -> bool {
@@ -212,7 +204,9 @@ fn file_op(rng: &mut Rng, pg: u64, n: u64) -> Op {
 /// Sequence `index` of seed `seed`: the whole window mapped RW first, then
 /// `len - 1` random ops, some with invalid arguments (a zero length).
 pub fn generate(seed: u64, index: u64, len: u64, files: bool) -> Vec<Op> {
-    let mut rng = Rng(seed ^ index.wrapping_mul(0xd1b5_4a32_d192_ed03));
+    let mut rng = Rng(explore::strategy::Rng::new(
+        seed ^ index.wrapping_mul(0xd1b5_4a32_d192_ed03),
+    ));
     let mut ops = vec![Op::Mmap {
         pg: 0,
         n: WINDOW_PAGES,
@@ -321,7 +315,7 @@ fn execute_model(
         &h,
         &mut RandomWalk::new(0),
         config,
-        &mut StackPool::default(),
+        &mut Workspace::default(),
     )
     .map_err(|e| e.to_string())?;
     let out = std::mem::take(&mut *h.out.lock().unwrap());

@@ -37,6 +37,16 @@ impl AccessKind {
         !matches!(self, AccessKind::Read | AccessKind::WaitUnlocked)
     }
 
+    /// Whether the access changes data an invariant may read (lock
+    /// operations cannot break a state invariant): the step that executes
+    /// it makes the state due for checking.
+    pub fn changes_data(self) -> bool {
+        matches!(
+            self,
+            AccessKind::Write | AccessKind::ReadModifyWrite | AccessKind::Free
+        )
+    }
+
     /// Whether two such accesses commute with each other: loads, shared
     /// acquisitions, and waits for a lock to be free.
     pub fn is_read_like(self) -> bool {

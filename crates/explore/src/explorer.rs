@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::finding::{Finding, InternalError};
-use crate::rt::{run_execution, ExecutionConfig, ExecutionResult, Harness, StackPool};
+use crate::rt::{run_execution, ExecutionConfig, ExecutionResult, Harness, Workspace};
 use crate::strategy::{Replay, Strategy, StrategyKind};
 
 /// Bounds and switches of a run.
@@ -132,7 +132,7 @@ struct WorkerTotals {
 /// Explores `harness` until a finding or the budget is spent.
 pub fn explore(harness: &dyn Harness, config: &RunConfig) -> Result<RunOutcome, InternalError> {
     let start = Instant::now();
-    let mut pool = StackPool::default();
+    let mut pool = Workspace::default();
     let exec = ExecutionConfig {
         steps_max: config.steps_max,
         tracing: false,
@@ -248,7 +248,7 @@ fn worker(
     (actors, k, racy): Calibration<'_>,
     shared: &Shared,
 ) -> WorkerTotals {
-    let mut pool = StackPool::default();
+    let mut pool = Workspace::default();
     let mut totals = WorkerTotals::default();
     let exec = ExecutionConfig {
         steps_max: config.steps_max,
@@ -259,7 +259,7 @@ fn worker(
     let mut index = first;
     while index < config.budget && index < shared.best.load(Ordering::Relaxed) {
         let mut strategy = config.strategy.build(config.seed, index, actors, k);
-        match run_execution(harness, strategy.as_mut(), exec, &mut pool) {
+        match run_execution(harness, strategy.as_strategy(), exec, &mut pool) {
             Ok(r) => {
                 totals.ran += 1;
                 if let Some(p) = &config.progress {
@@ -269,8 +269,8 @@ fn worker(
                 for m in &r.marks {
                     *totals.marks.entry(m).or_default() += 1;
                 }
-                if let Some(f) = r.finding {
-                    record(
+                match r.finding {
+                    Some(f) => record(
                         shared,
                         Found {
                             index,
@@ -279,7 +279,8 @@ fn worker(
                             steps: r.steps,
                             preemptions: r.preemptions,
                         },
-                    );
+                    ),
+                    None => pool.reclaim(r),
                 }
             }
             Err(e) => {
@@ -309,7 +310,7 @@ pub fn replay(
     choices: Vec<u32>,
     steps_max: u64,
 ) -> Result<ExecutionResult, InternalError> {
-    let mut pool = StackPool::default();
+    let mut pool = Workspace::default();
     let mut strategy = Replay::new(choices);
     let exec = ExecutionConfig {
         steps_max,

@@ -17,7 +17,7 @@
 
 use crate::explorer::Found;
 use crate::finding::{Finding, InternalError};
-use crate::rt::{run_execution, ActorId, ExecutionConfig, Harness, StackPool};
+use crate::rt::{run_execution, ActorId, ExecutionConfig, Harness, Workspace};
 use crate::strategy::Strategy;
 
 /// One decision of a recorded schedule.
@@ -107,7 +107,7 @@ pub fn minimize(
     steps_max: u64,
     budget: u32,
 ) -> Result<Found, InternalError> {
-    let mut pool = StackPool::default();
+    let mut pool = Workspace::default();
     let config = ExecutionConfig {
         steps_max,
         tracing: false,
@@ -136,7 +136,7 @@ pub fn minimize(
     );
     let mut spent = 0u32;
     let try_guide =
-        |guide: &[ActorId], pool: &mut StackPool| -> Result<Option<Outcome>, InternalError> {
+        |guide: &[ActorId], pool: &mut Workspace| -> Result<Option<Outcome>, InternalError> {
             let mut g = Guided {
                 actors: guide.to_vec(),
                 values: values.clone(),

@@ -192,6 +192,48 @@ struct Ctx<'s> {
     enabled_buf: Vec<ActorId>,
     /// The strategy abandoned the execution as redundant.
     abandoned: bool,
+    /// Announcements may take the lean path (`lean_announce`): the
+    /// concurrent phase runs, nothing is recorded for partial-order
+    /// reduction, and no finding has been made yet.
+    lean: bool,
+    /// Concurrent actors that have not finished, in id order.
+    live: Vec<ActorId>,
+    /// Actors whose announced operation waits for a lock (their `pending`
+    /// has a wait other than `Wait::Nothing`). While it is zero, every
+    /// live actor but the running one is enabled.
+    waiting: u32,
+}
+
+impl Ctx<'_> {
+    /// Stores `actor`'s announced operation; returns its yielder.
+    fn set_pending(
+        &mut self,
+        actor: ActorId,
+        access: Access,
+        wait: Wait,
+    ) -> *const Yielder<(), ()> {
+        self.waiting += u32::from(!matches!(wait, Wait::Nothing));
+        let actor = &mut self.actors[actor];
+        debug_assert!(
+            actor.pending.is_none(),
+            "an actor announces one operation at a time"
+        );
+        actor.pending = Some(Pending { access, wait });
+        actor.yielder
+    }
+
+    /// The scheduler is about to run `actor`'s announced operation.
+    fn clear_pending(&mut self, actor: ActorId) {
+        if let Some(p) = self.actors[actor].pending.take() {
+            self.waiting -= u32::from(!matches!(p.wait, Wait::Nothing));
+        }
+    }
+
+    /// `actor` returned or was unwound.
+    fn finished(&mut self, actor: ActorId) {
+        self.actors[actor].done = true;
+        self.live.retain(|&a| a != actor);
+    }
 }
 
 /// Where an execution stands with respect to its first finding.
@@ -373,14 +415,74 @@ fn announce(
             }
             return None;
         }
-        let actor = &mut cx.actors[cx.current];
-        actor.pending = Some(Pending { access, wait });
-        let yielder = actor.yielder;
+        if cx.lean {
+            return lean_announce(cx, access, wait);
+        }
+        let yielder = cx.set_pending(cx.current, access, wait);
         if cx.after == Aftermath::Before && decide_inline(cx) {
             return None;
         }
         Some(yielder)
     })
+}
+
+/// The common announcement of a random walk or PCT run, decided in the
+/// announcing actor's own frame with nothing more than the decision needs:
+/// the step ends (checkers if due), the enabled set is formed with the
+/// announcing actor's operation still in registers, and the strategy
+/// picks. When the same actor goes on, its announcement is never stored.
+/// Anything unusual (a finding, steps_max, nobody enabled, a replay that
+/// diverged) takes the general path of `decide_inline` instead.
+#[inline(always)]
+fn lean_announce(cx: &mut Ctx<'_>, access: Access, wait: Wait) -> Option<*const Yielder<(), ()>> {
+    // SAFETY: `lean` is set only while `schedule` holds the instance.
+    let instance = unsafe { &*cx.instance.unwrap_unchecked() };
+    end_step(cx, instance);
+    let me = cx.current;
+    let usual = cx.finding.is_none() & (cx.steps < cx.steps_max);
+    if !usual || cx.waiting != 0 || !matches!(wait, Wait::Nothing) {
+        // The step has ended already: the general path decides the rest.
+        let yielder = cx.set_pending(me, access, wait);
+        return (!decide_after_step(cx, instance)).then_some(yielder);
+    }
+    // Nobody waits for a lock, and neither will this operation: every live
+    // actor is enabled.
+    match lean_pick(cx, access.object) {
+        Ok(next) if next == me => {
+            cx.step_writes = access.kind.changes_data();
+            cx.steps += 1;
+            return None;
+        }
+        Ok(next) => cx.inline = Some(Inline::Switch(next)),
+        Err(e) => cx.inline = Some(Inline::Failed(e)),
+    }
+    Some(cx.set_pending(me, access, wait))
+}
+
+/// `pick` for the lean path, where the running actor `me` ran the previous
+/// step too and is among `live`, all of whom are enabled: so it could go
+/// on, and any other choice is a preemption.
+#[inline(always)]
+fn lean_pick(cx: &mut Ctx<'_>, announced: ObjectId) -> Result<ActorId, InternalError> {
+    let me = cx.current;
+    debug_assert_eq!(cx.last_runner, Some(me));
+    let live = &cx.live;
+    let next = if live.len() == 1 {
+        me
+    } else {
+        let last_racy = cx.racy.get(announced.0 as usize) == Some(&true);
+        let n = cx.strategy.choose_actor(live, Some(me), last_racy);
+        // As in `check_choice`.
+        if !live.iter().fold(false, |found, &a| found | (a == n)) {
+            return Err(diverged(cx, n));
+        }
+        cx.choices.push(n as u32);
+        n
+    };
+    cx.preemptions += u32::from(next != me);
+    cx.prev_runner = Some(me);
+    cx.last_runner = Some(next);
+    Ok(next)
 }
 
 fn sequential_block(access: Access) -> Finding {
@@ -730,17 +832,35 @@ pub struct ExecutionConfig<'a> {
     pub racy: &'a [bool],
 }
 
-/// Reusable coroutine stacks: creating one costs far more than a switch.
+/// What consecutive executions on one thread reuse: coroutine stacks
+/// (creating one costs far more than a switch) and the runtime's buffers
+/// (a heap allocation per buffer and execution shows in the throughput of
+/// short executions).
 #[derive(Default)]
-pub struct StackPool {
+pub struct Workspace {
     stacks: Vec<DefaultStack>,
+    coroutines: Vec<Co>,
+    live: Vec<ActorId>,
+    enabled: Vec<ActorId>,
+    enabled_buf: Vec<ActorId>,
+    choices: Vec<u32>,
+    objects: Vec<(u32, ObjectInfo)>,
 }
 
 /// Generous: model code runs on these stacks in debug builds too, and a
 /// stack overflow in a coroutine kills the process instead of unwinding.
 const STACK_SIZE: usize = 1024 * 1024;
 
-impl StackPool {
+impl Workspace {
+    /// Takes back the buffers of a result its caller is done with, for the
+    /// next execution.
+    pub fn reclaim(&mut self, result: ExecutionResult) {
+        self.choices = result.choices;
+        self.choices.clear();
+        self.objects = result.objects;
+        self.objects.clear();
+    }
+
     fn take(&mut self) -> Result<DefaultStack, InternalError> {
         match self.stacks.pop() {
             Some(s) => Ok(s),
@@ -757,24 +877,24 @@ pub fn run_execution(
     harness: &dyn Harness,
     strategy: &mut dyn Strategy,
     config: ExecutionConfig<'_>,
-    pool: &mut StackPool,
+    pool: &mut Workspace,
 ) -> Result<ExecutionResult, InternalError> {
     let mut cx = Ctx {
         mode: Mode::Sequential,
-        actors: vec![Actor::new("setup".into())],
+        actors: with_setup_actor(),
         current: SEQUENTIAL_ACTOR,
         steps: 0,
         steps_max: config.steps_max,
         tracing: config.tracing,
         trace: Vec::new(),
-        objects: Vec::with_capacity(16),
+        objects: std::mem::take(&mut pool.objects),
         next_object: 0,
         finding: None,
         dirty: false,
         unquiet: 0,
         marks: Vec::new(),
         strategy,
-        choices: Vec::with_capacity(64),
+        choices: std::mem::take(&mut pool.choices),
         last_runner: None,
         preemptions: 0,
         replay_error: None,
@@ -789,8 +909,11 @@ pub fn run_execution(
         step_writes: false,
         instance: None,
         inline: None,
-        enabled_buf: Vec::new(),
+        enabled_buf: std::mem::take(&mut pool.enabled_buf),
         abandoned: false,
+        lean: false,
+        live: std::mem::take(&mut pool.live),
+        waiting: 0,
     };
     let guard = Installed::new(&mut cx);
     let outcome = drive(harness, guard.cx, pool);
@@ -815,6 +938,10 @@ pub fn run_execution(
     for co in coroutines.drain(..) {
         recycle(co, pool);
     }
+    pool.coroutines = coroutines;
+    cx.live.clear();
+    pool.live = std::mem::take(&mut cx.live);
+    pool.enabled_buf = std::mem::take(&mut cx.enabled_buf);
     drop(instance);
     if let Some(msg) = cx.replay_error {
         return Err(InternalError::diverged(msg));
@@ -851,7 +978,15 @@ pub fn run_execution(
     })
 }
 
-fn recycle(mut co: Co, pool: &mut StackPool) {
+/// The actors of an execution before spawning: the sequential one, with
+/// room for the usual few concurrent ones.
+fn with_setup_actor() -> Vec<Actor> {
+    let mut actors = Vec::with_capacity(4);
+    actors.push(Actor::new("setup".into()));
+    actors
+}
+
+fn recycle(mut co: Co, pool: &mut Workspace) {
     // Force-unwinding runs the actor's destructors (lock guards, Rc drops)
     // with no execution context installed: they must not suspend.
     if catch_unwind(AssertUnwindSafe(|| co.force_unwind())).is_ok() {
@@ -905,7 +1040,7 @@ type Driven = (Option<Box<dyn Instance>>, Vec<Co>);
 fn drive(
     harness: &dyn Harness,
     cx: &mut Ctx<'_>,
-    pool: &mut StackPool,
+    pool: &mut Workspace,
 ) -> Result<Driven, InternalError> {
     let Some(mut instance) = sequentially(cx, || Some(harness.start()))? else {
         return Ok((None, Vec::new()));
@@ -915,7 +1050,10 @@ fn drive(
     }
     let specs = instance.actors();
     let mut coroutines = spawn(cx, specs, pool)?;
-    schedule(cx, &mut coroutines, instance.as_ref())?;
+    let mut enabled = std::mem::take(&mut pool.enabled);
+    let scheduled = schedule(cx, &mut coroutines, instance.as_ref(), &mut enabled);
+    pool.enabled = enabled;
+    scheduled?;
     if cx.abandoned {
         // Actors stopped mid-step: no teardown, no checks.
         return Ok((Some(instance), coroutines));
@@ -974,9 +1112,9 @@ fn internal(payload: Box<dyn std::any::Any + Send>) -> InternalError {
 fn spawn(
     cx: &mut Ctx<'_>,
     specs: Vec<ActorSpec>,
-    pool: &mut StackPool,
+    pool: &mut Workspace,
 ) -> Result<Vec<Co>, InternalError> {
-    let mut coroutines = Vec::with_capacity(specs.len());
+    let mut coroutines = std::mem::take(&mut pool.coroutines);
     for spec in specs {
         let id = cx.actors.len();
         let mut actor = Actor::new(spec.name);
@@ -988,6 +1126,7 @@ fn spawn(
             wait: Wait::Nothing,
         });
         cx.actors.push(actor);
+        cx.live.push(id);
         let body = spec.body;
         let stack = pool.take()?;
         coroutines.push(Co::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
@@ -1033,15 +1172,15 @@ fn start_access() -> Access {
 /// Resumes one actor; converts panics into findings or internal errors.
 fn resume_actor(cx: &mut Ctx<'_>, co: &mut Co) -> Result<(), InternalError> {
     let id = cx.current;
-    cx.actors[id].pending = None;
+    cx.clear_pending(id);
     match catch_unwind(AssertUnwindSafe(|| co.resume(()))) {
         Ok(CoroutineResult::Yield(())) => Ok(()),
         Ok(CoroutineResult::Return(())) => {
-            cx.actors[id].done = true;
+            cx.finished(id);
             Ok(())
         }
         Err(payload) if payload.is::<Stop>() => {
-            cx.actors[id].done = true;
+            cx.finished(id);
             Ok(())
         }
         Err(payload) => Err(internal(payload)),
@@ -1052,13 +1191,16 @@ fn schedule(
     cx: &mut Ctx<'_>,
     coroutines: &mut [Co],
     instance: &dyn Instance,
+    enabled: &mut Vec<ActorId>,
 ) -> Result<(), InternalError> {
     // SAFETY: the instance outlives this call, and `point` only uses the
     // pointer while an actor runs inside it.
     cx.instance = Some(unsafe {
         std::mem::transmute::<*const dyn Instance, *const (dyn Instance + 'static)>(instance)
     });
-    let result = schedule_loop(cx, coroutines, instance);
+    cx.lean = cx.tracked.is_none();
+    let result = schedule_loop(cx, coroutines, instance, enabled);
+    cx.lean = false;
     cx.instance = None;
     result
 }
@@ -1067,18 +1209,18 @@ fn schedule_loop(
     cx: &mut Ctx<'_>,
     coroutines: &mut [Co],
     instance: &dyn Instance,
+    enabled: &mut Vec<ActorId>,
 ) -> Result<(), InternalError> {
-    let mut enabled: Vec<ActorId> = Vec::with_capacity(coroutines.len());
     let mut decided = None;
     loop {
         let next = match decided.take() {
             Some(next) => next,
-            None => match decide(cx, instance, &mut enabled)? {
+            None => match decide(cx, instance, enabled)? {
                 Some(next) => next,
                 None => return Ok(()),
             },
         };
-        begin_step(cx, next, &enabled);
+        begin_step(cx, next, enabled);
         let after = cx.after == Aftermath::Running;
         if let Err(e) = resume_actor(cx, &mut coroutines[next - 1]) {
             if !after {
@@ -1091,8 +1233,12 @@ fn schedule_loop(
         // next step itself.
         match cx.inline.take() {
             Some(Inline::Switch(n)) => {
-                // The enabled set it was chosen from is in the buffer.
-                std::mem::swap(&mut enabled, &mut cx.enabled_buf);
+                // The enabled set it was chosen from is in the buffer
+                // when partial-order reduction records it (the lean path,
+                // which picks from `live`, never runs then).
+                if cx.tracked.is_some() {
+                    std::mem::swap(enabled, &mut cx.enabled_buf);
+                }
                 decided = Some(n);
             }
             Some(Inline::Stop) => return Ok(()),
@@ -1105,7 +1251,7 @@ fn schedule_loop(
 /// What an actor that decided the next step itself (in `point`) left for
 /// the scheduler.
 enum Inline {
-    /// Run this other actor next (chosen from `Ctx::enabled_buf`).
+    /// Run this other actor next.
     Switch(ActorId),
     /// The execution is over (or needs the scheduler's own handling).
     Stop,
@@ -1158,7 +1304,7 @@ fn decide(
     let next = if after {
         aftermath_pick(cx, enabled)
     } else {
-        pick(cx, enabled)?
+        pick(cx, enabled, None)?
     };
     if cx.tracked.is_some() && !after {
         if let Some(p) = cx.actors[next].pending.as_ref() {
@@ -1193,12 +1339,10 @@ fn begin_step(cx: &mut Ctx<'_>, next: ActorId, enabled: &[ActorId]) {
     // The step starts by executing the announced operation: only data
     // changes can break a state invariant (lock operations cannot), and
     // the flag stays set until a quiescent state has been checked.
-    cx.step_writes = cx.actors[next].pending.as_ref().is_some_and(|p| {
-        matches!(
-            p.access.kind,
-            AccessKind::Write | AccessKind::ReadModifyWrite | AccessKind::Free
-        )
-    });
+    cx.step_writes = cx.actors[next]
+        .pending
+        .as_ref()
+        .is_some_and(|p| p.access.kind.changes_data());
     cx.current = next;
     cx.steps += 1;
 }
@@ -1226,6 +1370,11 @@ fn decide_inline(cx: &mut Ctx<'_>) -> bool {
     // which this actor's step is part of.
     let instance = unsafe { &*instance };
     end_step(cx, instance);
+    decide_after_step(cx, instance)
+}
+
+/// `decide_inline` once the step has ended.
+fn decide_after_step(cx: &mut Ctx<'_>, instance: &dyn Instance) -> bool {
     if cx.finding.is_some() {
         // Findings, their aftermath and the report's dump are the
         // scheduler's business.
@@ -1238,7 +1387,7 @@ fn decide_inline(cx: &mut Ctx<'_>) -> bool {
     match decided {
         Ok(Some(n)) if n == me => {
             begin_step(cx, n, &enabled);
-            cx.actors[me].pending = None;
+            cx.clear_pending(me);
         }
         Ok(Some(n)) => cx.inline = Some(Inline::Switch(n)),
         Ok(None) => cx.inline = Some(Inline::Stop),
@@ -1248,7 +1397,14 @@ fn decide_inline(cx: &mut Ctx<'_>) -> bool {
     goes_on
 }
 
-fn pick(cx: &mut Ctx<'_>, enabled: &[ActorId]) -> Result<ActorId, InternalError> {
+/// Picks among `enabled` (not empty) through the strategy and records the
+/// choice. `announced` is the running actor's announced object when the
+/// caller holds it rather than the actor's `pending` (the lean path).
+fn pick(
+    cx: &mut Ctx<'_>,
+    enabled: &[ActorId],
+    announced: Option<ObjectId>,
+) -> Result<ActorId, InternalError> {
     let next = if enabled.len() == 1 {
         enabled[0]
     } else {
@@ -1256,25 +1412,15 @@ fn pick(cx: &mut Ctx<'_>, enabled: &[ActorId]) -> Result<ActorId, InternalError>
             .last_runner
             .filter(|l| enabled.contains(l))
             .is_some_and(|l| {
-                let object = cx.actors[l]
-                    .pending
-                    .as_ref()
-                    .map_or(u32::MAX, |p| p.access.object.0);
+                let object = match (announced, &cx.actors[l].pending) {
+                    (Some(o), _) if l == cx.current => o.0,
+                    (_, Some(p)) => p.access.object.0,
+                    _ => u32::MAX,
+                };
                 cx.racy.get(object as usize) == Some(&true)
             });
         let n = cx.strategy.choose_actor(enabled, cx.last_runner, last_racy);
-        // Without early exit: `n` is random, and an unpredictable loop exit
-        // costs more than comparing with every enabled actor.
-        let valid = enabled.iter().fold(false, |found, &a| found | (a == n));
-        if !valid {
-            let msg = format!("actor {n} is not enabled at step {}", cx.steps);
-            cx.replay_error.get_or_insert(msg);
-            return Err(InternalError::diverged(
-                "a recorded choice names an actor that cannot run",
-            ));
-        }
-        cx.choices.push(n as u32);
-        n
+        check_choice(cx, enabled, n)?
     };
     if let Some(last) = cx.last_runner {
         let could_go_on = enabled.contains(&last);
@@ -1285,10 +1431,36 @@ fn pick(cx: &mut Ctx<'_>, enabled: &[ActorId]) -> Result<ActorId, InternalError>
     Ok(next)
 }
 
+/// Records the strategy's choice `n` among `enabled`, which a replayed
+/// token may get wrong.
+#[inline(always)]
+fn check_choice(
+    cx: &mut Ctx<'_>,
+    enabled: &[ActorId],
+    n: ActorId,
+) -> Result<ActorId, InternalError> {
+    // Without early exit: `n` is random, and an unpredictable loop exit
+    // costs more than comparing with every enabled actor.
+    let valid = enabled.iter().fold(false, |found, &a| found | (a == n));
+    if !valid {
+        return Err(diverged(cx, n));
+    }
+    cx.choices.push(n as u32);
+    Ok(n)
+}
+
+#[cold]
+fn diverged(cx: &mut Ctx<'_>, n: ActorId) -> InternalError {
+    let msg = format!("actor {n} is not enabled at step {}", cx.steps);
+    cx.replay_error.get_or_insert(msg);
+    InternalError::diverged("a recorded choice names an actor that cannot run")
+}
+
 /// Switches to the aftermath: tracing stops (the interleaving ends at the
 /// finding), and later kernel messages accumulate on the finding.
 fn start_aftermath(cx: &mut Ctx<'_>, instance: &dyn Instance) {
     cx.after = Aftermath::Running;
+    cx.lean = false;
     cx.steps_at_finding = cx.steps;
     if cx.tracing {
         let saved = cx.mode;
@@ -1325,28 +1497,38 @@ fn quiescent(cx: &Ctx<'_>) -> bool {
     cx.unquiet == 0
 }
 
+/// Runs the instance's checkers on the current state. Inlined: it runs
+/// after most steps, and what it costs beyond the checkers themselves is
+/// the explorer's overhead.
+#[inline(always)]
 fn check(cx: &mut Ctx<'_>, instance: &dyn Instance) {
     let saved = cx.mode;
     cx.mode = Mode::Ghost;
-    if let Some(f) = instance.check() {
-        if cx.tracing {
-            // The state was checked as of the step's last access; what the
-            // actor did after it (entering its next syscall) comes later.
-            let at = cx
-                .trace
-                .iter()
-                .rposition(|e| matches!(e.what, What::Access { .. }))
-                .map_or(cx.trace.len(), |i| i + 1);
-            let (actor, depth) = cx
-                .trace
-                .get(at.wrapping_sub(1))
-                .map_or((cx.current, 0), |e| (e.actor, e.depth));
-            let what = What::Finding(f.title.clone());
-            cx.trace.insert(at, Event { actor, depth, what });
-        }
-        cx.finding = Some(f);
-    }
+    let found = instance.check();
     cx.mode = saved;
+    if let Some(f) = found {
+        checked_finding(cx, f);
+    }
+}
+
+#[cold]
+fn checked_finding(cx: &mut Ctx<'_>, f: Finding) {
+    if cx.tracing {
+        // The state was checked as of the step's last access; what the
+        // actor did after it (entering its next syscall) comes later.
+        let at = cx
+            .trace
+            .iter()
+            .rposition(|e| matches!(e.what, What::Access { .. }))
+            .map_or(cx.trace.len(), |i| i + 1);
+        let (actor, depth) = cx
+            .trace
+            .get(at.wrapping_sub(1))
+            .map_or((cx.current, 0), |e| (e.actor, e.depth));
+        let what = What::Finding(f.title.clone());
+        cx.trace.insert(at, Event { actor, depth, what });
+    }
+    cx.finding = Some(f);
 }
 
 /// After a kernel message, record which invariants fail in the same state.

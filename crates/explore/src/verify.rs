@@ -32,7 +32,7 @@ use crate::access::{Access, AccessKind, ObjectId};
 use crate::explorer::Found;
 use crate::finding::InternalError;
 use crate::rt::{
-    run_execution, ActorId, ExecutionConfig, ExecutionResult, Harness, StackPool, StepEvent,
+    run_execution, ActorId, ExecutionConfig, ExecutionResult, Harness, StepEvent, Workspace,
 };
 use crate::strategy::Strategy;
 
@@ -389,7 +389,7 @@ pub fn verify(
 /// Takes subtrees from the queue until there are none and every worker is
 /// idle, or the search stops.
 fn worker(shared: &Shared<'_>) {
-    let mut pool = StackPool::default();
+    let mut pool = Workspace::default();
     while let Some(mut path) = next_task(shared) {
         if let Err(e) = explore_subtree(shared, &mut path, &mut pool) {
             let mut st = lock(shared);
@@ -433,7 +433,7 @@ fn next_task(shared: &Shared<'_>) -> Option<Vec<Node>> {
 fn explore_subtree(
     shared: &Shared<'_>,
     path: &mut Vec<Node>,
-    pool: &mut StackPool,
+    pool: &mut Workspace,
 ) -> Result<(), InternalError> {
     let config = &shared.config;
     let exec = ExecutionConfig {

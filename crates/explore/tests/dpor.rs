@@ -503,16 +503,45 @@ fn generated_programs_unbounded() {
     generated_programs(2005, 300, 2, &[UNBOUNDED]);
 }
 
+/// The runtime decides most steps on a lean path that skips what
+/// partial-order reduction records; with conflict tracking on it takes the
+/// general path. Both must make the same schedule from the same strategy,
+/// locks, trylocks and waits included.
 #[test]
-fn zz_probe() {
-    for k in [1, 3, 6, 9] {
-        let d = run(&LostUpdate, Mode::Dpor, k, 1);
-        let f = run(&LostUpdate, Mode::Exhaustive, k, 1);
-        println!(
-            "K={k} dpor {} full {} states {:?}",
-            d.executions, f.executions, d.final_states
-        );
+fn lean_and_general_paths_schedule_alike() {
+    use explore::rt::{run_execution, ExecutionConfig, Workspace};
+    use explore::strategy::{Pct, RandomWalk, Strategy};
+    let mut rng = Lcg(1994);
+    let mut pool = Workspace::default();
+    let mut decisions = 0;
+    for i in 0..150 {
+        let p = generate(&mut rng, 4);
+        for seed in 0..8 {
+            let strategy = || -> Box<dyn Strategy> {
+                match seed % 2 {
+                    0 => Box::new(RandomWalk::new(seed)),
+                    _ => Box::new(Pct::new(seed, p.threads.len(), 12, 3)),
+                }
+            };
+            let outcome = |tracked: bool, pool: &mut Workspace| {
+                let config = ExecutionConfig {
+                    steps_max: 10_000,
+                    tracing: false,
+                    track_conflicts: tracked,
+                    racy: &[true, false, true],
+                };
+                let r = run_execution(&p, strategy().as_mut(), config, pool)
+                    .expect("no internal error");
+                let finding = r.finding.map(|f| f.title);
+                (r.choices, r.steps, r.preemptions, finding)
+            };
+            let lean = outcome(false, &mut pool);
+            let general = outcome(true, &mut pool);
+            assert_eq!(lean, general, "program {i} {p:?}, seed {seed}");
+            decisions += lean.0.len();
+        }
     }
+    assert!(decisions > 1000, "the programs made {decisions} decisions");
 }
 
 /// Two threads allocate (with fault injection) and publish what they got;

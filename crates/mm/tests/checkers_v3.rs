@@ -2,7 +2,7 @@
 //! corruption it is about and pass on the healthy state (3.12-era model,
 //! Xen PV and native).
 
-use explore::rt::{run_execution, ActorSpec, ExecutionConfig, Harness, Instance, StackPool};
+use explore::rt::{run_execution, ActorSpec, ExecutionConfig, Harness, Instance, Workspace};
 use explore::strategy::RandomWalk;
 use explore::Finding;
 use mm::arch::x86::mm::fault::user_write;
@@ -58,7 +58,7 @@ fn run_with_page(profile: &'static str, body: fn(&Kernel, &Task, u64)) -> Option
         &H(profile, body),
         &mut RandomWalk::new(0),
         config,
-        &mut StackPool::default(),
+        &mut Workspace::default(),
     )
     .unwrap();
     r.finding

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use explore::rt::{run_execution, ActorSpec, ExecutionConfig, Harness, Instance, StackPool};
+use explore::rt::{run_execution, ActorSpec, ExecutionConfig, Harness, Instance, Workspace};
 use explore::strategy::RandomWalk;
 use explore::Finding;
 use mm::arch::x86::mm::fault::{user_read, user_write, Signal};
@@ -58,7 +58,7 @@ fn sequential(profile: &'static str, thp: Thp, body: fn(&Kernel, &Task)) -> Opti
         &h,
         &mut RandomWalk::new(0),
         config,
-        &mut StackPool::default(),
+        &mut Workspace::default(),
     )
     .unwrap()
     .finding
