@@ -643,9 +643,18 @@ fn cmd_bench(dir: Option<PathBuf>, seeds_n: u64, jobs: usize) -> Result<i32, Cli
         return Err(CliError::Usage("--seeds must be at least 1".into()));
     }
     let dir = dir.unwrap_or_else(seeds::default_dir);
-    let (points, ns) = bench::explorer_overhead(2, 1000, 2000)?;
+    // The best of three: on a shared VM a run is sometimes slowed from
+    // outside, and the fastest run is the one least disturbed by that.
+    let mut best = (0.0, f64::MAX);
+    for _ in 0..3 {
+        let (points, ns) = bench::explorer_overhead(2, 1000, 2000)?;
+        if ns < best.1 {
+            best = (points, ns);
+        }
+    }
+    let (points, ns) = best;
     println!(
-        "explorer overhead (micro model: 2 actors x 1000 accesses, random walk): \
+        "explorer overhead (micro model: 2 actors x 1000 accesses, random walk, best of 3): \
          {ns:.1} ns per scheduling point ({points:.0} points/s)\n"
     );
     let base = RunOptions {
