@@ -1,6 +1,7 @@
-//! The seed-000 checkers on hand-corrupted states: each must fail on the
-//! corruption it is about and pass on the healthy state (3.12-era model,
-//! Xen PV and native).
+//! The checkers on hand-corrupted states: each must fail on the
+//! corruption it is about and pass on the healthy state (the seed-000
+//! checkers on the 3.12-era model, Xen PV and native; the mapping checkers
+//! on the current one).
 
 use explore::rt::{run_execution, ActorSpec, ExecutionConfig, Harness, Instance, Workspace};
 use explore::strategy::RandomWalk;
@@ -155,4 +156,47 @@ fn the_hypervisor_refuses_a_present_frame_the_domain_does_not_own() {
     })
     .expect("xen_mc_flush reports the failed call");
     assert_eq!(f.title, "1 multicall(s) failed: cpu 0");
+}
+
+/// Maps three pages after the helper's one and writes a different byte
+/// to each; returns the address of the middle one.
+fn three_written_pages(k: &Kernel, t: &Task) -> u64 {
+    let flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    let q = do_mmap(k, t, 0, 3 * 4096, PROT_READ | PROT_WRITE, flags, 0).unwrap();
+    for i in 0..3 {
+        user_write(k, t, q + i * 4096, 0, 4096, 0x10 + i as u8).unwrap();
+    }
+    assert!(check_all(k).is_none(), "healthy after writing three pages");
+    q + 4096
+}
+
+#[test]
+fn mapping_rejects_a_page_that_lost_its_pte() {
+    with_page("linux-6.1.159", |k, t, _| {
+        let middle = three_written_pages(k, t);
+        let slot = pte_slot(k, t, middle);
+        let raw = slot.peek();
+        slot.write("corrupt", 0);
+        let f = check_all(k).expect("a lost mapping");
+        assert!(f.title.starts_with("INV-NO-LOST-MAPPING"), "{}", f.title);
+        assert!(f.title.contains(&format!("{middle:#x}")), "{}", f.title);
+        slot.write("restore", raw);
+        assert!(check_all(k).is_none());
+    });
+}
+
+#[test]
+fn mapping_rejects_a_page_whose_contents_changed() {
+    with_page("linux-6.1.159", |k, t, _| {
+        let middle = three_written_pages(k, t);
+        let pfn = mm::arch::x86::pgtable::pte_pfn(Pte(pte_slot(k, t, middle).peek()));
+        let folio = k.mem.pfn_folio(pfn).unwrap();
+        let sub = (pfn - folio.pfn) as usize;
+        folio.data.borrow_mut()[sub].fill_range(7, 8, 0xee);
+        let f = check_all(k).expect("corrupt data");
+        assert!(f.title.starts_with("INV-DATA"), "{}", f.title);
+        assert!(f.title.contains(&format!("{middle:#x}")), "{}", f.title);
+        folio.data.borrow_mut()[sub].fill_range(7, 8, 0x11);
+        assert!(check_all(k).is_none());
+    });
 }
