@@ -428,11 +428,10 @@ fn announce(
 
 /// The common announcement of a random walk or PCT run, decided in the
 /// announcing actor's own frame with nothing more than the decision needs:
-/// the step ends (checkers if due), the enabled set is formed with the
-/// announcing actor's operation still in registers, and the strategy
-/// picks. When the same actor goes on, its announcement is never stored.
-/// Anything unusual (a finding, steps_max, nobody enabled, a replay that
-/// diverged) takes the general path of `decide_inline` instead.
+/// the step ends (checkers if due) and, while no actor waits for a lock,
+/// the strategy picks among the live actors, all of them enabled. When the
+/// same actor goes on, its announcement is never stored. A lock wait, a
+/// finding or steps_max takes the general path (`decide_after_step`).
 #[inline(always)]
 fn lean_announce(cx: &mut Ctx<'_>, access: Access, wait: Wait) -> Option<*const Yielder<(), ()>> {
     // SAFETY: `lean` is set only while `schedule` holds the instance.
@@ -472,8 +471,7 @@ fn lean_pick(cx: &mut Ctx<'_>, announced: ObjectId) -> Result<ActorId, InternalE
     } else {
         let last_racy = cx.racy.get(announced.0 as usize) == Some(&true);
         let n = cx.strategy.choose_actor(live, Some(me), last_racy);
-        // As in `check_choice`.
-        if !live.iter().fold(false, |found, &a| found | (a == n)) {
+        if !among(live, n) {
             return Err(diverged(cx, n));
         }
         cx.choices.push(n as u32);
@@ -1304,7 +1302,7 @@ fn decide(
     let next = if after {
         aftermath_pick(cx, enabled)
     } else {
-        pick(cx, enabled, None)?
+        pick(cx, enabled)?
     };
     if cx.tracked.is_some() && !after {
         if let Some(p) = cx.actors[next].pending.as_ref() {
@@ -1398,13 +1396,8 @@ fn decide_after_step(cx: &mut Ctx<'_>, instance: &dyn Instance) -> bool {
 }
 
 /// Picks among `enabled` (not empty) through the strategy and records the
-/// choice. `announced` is the running actor's announced object when the
-/// caller holds it rather than the actor's `pending` (the lean path).
-fn pick(
-    cx: &mut Ctx<'_>,
-    enabled: &[ActorId],
-    announced: Option<ObjectId>,
-) -> Result<ActorId, InternalError> {
+/// choice (`lean_pick` is its lean-path counterpart).
+fn pick(cx: &mut Ctx<'_>, enabled: &[ActorId]) -> Result<ActorId, InternalError> {
     let next = if enabled.len() == 1 {
         enabled[0]
     } else {
@@ -1412,15 +1405,18 @@ fn pick(
             .last_runner
             .filter(|l| enabled.contains(l))
             .is_some_and(|l| {
-                let object = match (announced, &cx.actors[l].pending) {
-                    (Some(o), _) if l == cx.current => o.0,
-                    (_, Some(p)) => p.access.object.0,
-                    _ => u32::MAX,
-                };
+                let object = cx.actors[l]
+                    .pending
+                    .as_ref()
+                    .map_or(u32::MAX, |p| p.access.object.0);
                 cx.racy.get(object as usize) == Some(&true)
             });
         let n = cx.strategy.choose_actor(enabled, cx.last_runner, last_racy);
-        check_choice(cx, enabled, n)?
+        if !among(enabled, n) {
+            return Err(diverged(cx, n));
+        }
+        cx.choices.push(n as u32);
+        n
     };
     if let Some(last) = cx.last_runner {
         let could_go_on = enabled.contains(&last);
@@ -1431,22 +1427,13 @@ fn pick(
     Ok(next)
 }
 
-/// Records the strategy's choice `n` among `enabled`, which a replayed
-/// token may get wrong.
+/// Whether the strategy's choice `n` is among `enabled` (a replayed token
+/// may name an actor that cannot run). Without early exit: `n` is random,
+/// and an unpredictable loop exit costs more than comparing with every
+/// enabled actor.
 #[inline(always)]
-fn check_choice(
-    cx: &mut Ctx<'_>,
-    enabled: &[ActorId],
-    n: ActorId,
-) -> Result<ActorId, InternalError> {
-    // Without early exit: `n` is random, and an unpredictable loop exit
-    // costs more than comparing with every enabled actor.
-    let valid = enabled.iter().fold(false, |found, &a| found | (a == n));
-    if !valid {
-        return Err(diverged(cx, n));
-    }
-    cx.choices.push(n as u32);
-    Ok(n)
+fn among(enabled: &[ActorId], n: ActorId) -> bool {
+    enabled.iter().fold(false, |found, &a| found | (a == n))
 }
 
 #[cold]
