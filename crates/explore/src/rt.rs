@@ -194,7 +194,9 @@ struct Ctx<'s> {
     abandoned: bool,
     /// Announcements may take the lean path (`lean_announce`): the
     /// concurrent phase runs, nothing is recorded for partial-order
-    /// reduction, and no finding has been made yet.
+    /// reduction, and no finding has been made yet. Derived from
+    /// `instance`, `tracked` and `after` (set by `schedule`, cleared by
+    /// `start_aftermath`), and kept so that the hot path tests one flag.
     lean: bool,
     /// Concurrent actors that have not finished, in id order.
     live: Vec<ActorId>,

@@ -545,15 +545,9 @@ fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
     let _f = explore::enter("do_wp_page");
     let k = vmf.k;
     if vmf.vma.flags() & vm_flags::VM_SHARED != 0 {
-        // wp_page_shared(): shmem has no page_mkwrite; the pte just
-        // becomes writable.
-        k.set_pte_at(
-            &pte,
-            pte_mkyoung(pte_mkdirty(pte_mkwrite(orig))),
-            "wp_page_shared: ptep_set_access_flags",
-        );
-        ptl.unlock("pte_unmap_unlock");
-        return 0;
+        // wp_page_shared(): shmem has no page_mkwrite, so it goes straight
+        // to wp_page_reuse().
+        return wp_page_reuse(k, &pte, ptl, orig);
     }
     let old = (!pte_special(orig))
         .then(|| k.mem.pfn_folio(k.pte_pfn(orig)))
@@ -570,16 +564,22 @@ fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
         .filter(|f| f.kind.get() == FolioKind::Anon && (f.order > 0 || f.refcount.get() == 1))
     {
         *f.anon_vma.borrow_mut() = vmf.vma.anon_vma.get().cloned();
-        k.set_pte_at(
-            &pte,
-            pte_mkyoung(pte_mkdirty(pte_mkwrite(orig))),
-            "wp_page_reuse: ptep_set_access_flags",
-        );
-        ptl.unlock("pte_unmap_unlock");
-        return 0;
+        return wp_page_reuse(k, &pte, ptl, orig);
     }
     ptl.unlock("pte_unmap_unlock");
     wp_page_copy(vmf, orig, old)
+}
+
+/// `wp_page_reuse()` (v6.18): the faulting pte becomes young, dirty and
+/// writable in place; releases the PTE lock.
+fn wp_page_reuse(k: &Kernel, pte: &EntryRef, ptl: Ptl, orig: Pte) -> u32 {
+    k.set_pte_at(
+        pte,
+        pte_mkyoung(pte_mkdirty(pte_mkwrite(orig))),
+        "wp_page_reuse: ptep_set_access_flags",
+    );
+    ptl.unlock("pte_unmap_unlock");
+    0
 }
 
 /// `wp_page_copy()`: allocate, copy, and replace the pte if unchanged.

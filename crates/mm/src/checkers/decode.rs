@@ -22,17 +22,13 @@ use explore::{Finding, FindingKind};
 use super::walk::Census;
 use crate::arch::x86::pgtable::{Pte, _PAGE_PRESENT, _PAGE_SPECIAL};
 use crate::arch::x86::pgtable_v3::PTE_PFN_MASK;
-use crate::mm_types::{Folio, FolioKind, Kernel, MmStruct};
+use crate::mm_types::{Folio, FolioKind, Kernel, MmStruct, Vma};
 
 /// Whether the reverse map places page `pfn` at `va` of `mm`: an
 /// anonymous page whose anon_vma is the VMA's and whose index is the
 /// address's linear page index.
 fn placed_at(k: &Kernel, mm: &MmStruct, va: u64, pfn: u64) -> bool {
-    let Some(folio) = k.mem.pfn_folio(pfn) else {
-        return false;
-    };
-    let mmap = mm.mmap_lock.peek();
-    let Some(vma) = mmap.vma_lookup(va) else {
+    let Some((folio, vma)) = folio_and_vma(k, mm, va, pfn) else {
         return false;
     };
     // The folio's anon_vma must be on the VMA's chain: its own, or after
@@ -45,14 +41,17 @@ fn placed_at(k: &Kernel, mm: &MmStruct, va: u64, pfn: u64) -> bool {
         && folio.index.get() + (pfn - folio.pfn) == vma.linear_page_index(va)
 }
 
+/// The live folio of `pfn` and the VMA of `mm` at `va`, if both exist.
+fn folio_and_vma(k: &Kernel, mm: &MmStruct, va: u64, pfn: u64) -> Option<(Rc<Folio>, Rc<Vma>)> {
+    let folio = k.mem.pfn_folio(pfn)?;
+    let vma = mm.mmap_lock.peek().vma_lookup(va)?.clone();
+    Some((folio, vma))
+}
+
 /// Whether page `pfn` is the page-cache page a file VMA maps at `va`: the
 /// VMA's file holds it at the VMA's index for `va` (the file rmap).
 fn file_page_at(k: &Kernel, mm: &MmStruct, va: u64, pfn: u64) -> bool {
-    let Some(folio) = k.mem.pfn_folio(pfn) else {
-        return false;
-    };
-    let mmap = mm.mmap_lock.peek();
-    let Some(vma) = mmap.vma_lookup(va) else {
+    let Some((folio, vma)) = folio_and_vma(k, mm, va, pfn) else {
         return false;
     };
     let Some(file) = vma.vm_file.get() else {
