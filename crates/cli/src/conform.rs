@@ -615,7 +615,7 @@ fn model_pages(k: &Kernel, task: &Task) -> String {
             }
             match k.mem.pfn_folio(k.pte_pfn(pte)) {
                 Some(f) if f.kind.get() == FolioKind::Shmem => 'f',
-                Some(f) if f.kind.get() == FolioKind::Anon && f.mapcount.get() == 1 => 'X',
+                Some(f) if f.kind.get() == FolioKind::Anon && f.mapcount.peek() == 1 => 'X',
                 Some(f) if f.kind.get() == FolioKind::Anon => 's',
                 _ => 'z',
             }

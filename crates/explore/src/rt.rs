@@ -286,6 +286,9 @@ pub struct StepEvent {
     /// not scheduling points, but they are shared-state changes another
     /// actor's acquisition depends on.
     pub released: Vec<ObjectId>,
+    /// A block of consecutive objects the announced access also covers
+    /// (first id, count): freeing a page table frees its 512 entries.
+    pub block: Option<(ObjectId, u32)>,
 }
 
 impl Tracked {
@@ -592,6 +595,21 @@ pub(crate) fn released(object: ObjectId) {
         if let Some(i) = held.iter().rposition(|h| h.object == object) {
             let h = held.remove(i);
             cx.unquiet -= u32::from(h.class.spin || h.writer);
+        }
+    })
+}
+
+/// Records that the current step's announced access also covers the
+/// `n` objects from `first` on (for partial-order reduction: a freed page
+/// table conflicts with every access to one of its entries).
+pub(crate) fn covers_block(first: ObjectId, n: u32) {
+    with_ctx(|cx| {
+        let Some(cx) = cx else { return };
+        let stepping = cx.mode == Mode::Concurrent && cx.after == Aftermath::Before;
+        if let Some(t) = cx.tracked.as_mut().filter(|_| stepping) {
+            if let Some(e) = t.events.last_mut().filter(|e| e.actor == cx.current) {
+                e.block = Some((first, n));
+            }
         }
     })
 }
@@ -1333,6 +1351,7 @@ fn begin_step(cx: &mut Ctx<'_>, next: ActorId, enabled: &[ActorId]) {
                 last: cx.prev_runner,
                 decision,
                 released: Vec::new(),
+                block: None,
             });
         }
     }

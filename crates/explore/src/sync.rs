@@ -10,6 +10,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::ops::{Deref, DerefMut};
 
 use crate::access::{Access, AccessKind, ObjectId};
+use crate::finding::{Finding, FindingKind};
 use crate::rt::{self, LockClass, LockWord, Wait};
 
 fn access(object: ObjectId, kind: AccessKind, label: &'static str) -> Access {
@@ -79,15 +80,70 @@ impl AtomicSlot {
         v
     }
 
-    /// A read by code that holds the lock every writer of this slot holds:
-    /// no other actor can change the value, so it is not a scheduling point.
-    pub fn read_locked(&self) -> u64 {
-        self.val.get()
+    /// A load by code that holds the slot's lock. It is still a scheduling
+    /// point: page-table entries have writers that do not take the lock
+    /// (`pmd_clear_bad()`, the MMU setting accessed and dirty bits), and a
+    /// read partial-order reduction cannot see is a read it cannot reorder
+    /// against them. The name records the locking for readers of the model.
+    #[inline]
+    pub fn read_locked(&self, label: &'static str) -> u64 {
+        self.read(label)
     }
 
     /// The value, for checkers and reports (ghost access: no announcement).
     pub fn peek(&self) -> u64 {
         self.val.get()
+    }
+}
+
+/// An `atomic_t` / `atomic_long_t` (a refcount, a mapcount): a signed
+/// counter whose every operation, reads included, is a scheduling point.
+#[derive(Debug)]
+pub struct AtomicCounter(AtomicSlot);
+
+impl AtomicCounter {
+    pub fn new(class: &'static str, detail: u64, init: i64) -> Self {
+        AtomicCounter(AtomicSlot::new(class, detail, init as u64))
+    }
+
+    pub fn id(&self) -> ObjectId {
+        self.0.id()
+    }
+
+    /// `atomic_read()`.
+    #[inline]
+    pub fn read(&self, label: &'static str) -> i64 {
+        self.0.read(label) as i64
+    }
+
+    /// `atomic_add_return()`; returns the new value.
+    #[inline]
+    pub fn add_return(&self, label: &'static str, delta: i64) -> i64 {
+        self.0.add(label, delta) as i64
+    }
+
+    /// `atomic_set()`.
+    #[inline]
+    pub fn set(&self, label: &'static str, v: i64) {
+        self.0.write(label, v as u64)
+    }
+
+    /// `atomic_inc_not_zero()` (a cmpxchg loop: one atomic step); returns
+    /// whether it incremented.
+    pub fn inc_not_zero(&self, label: &'static str) -> bool {
+        let a = access(self.id(), AccessKind::ReadModifyWrite, label);
+        rt::point(a, Wait::Nothing);
+        let old = self.0.val.get();
+        if old != 0 {
+            self.0.val.set(old.wrapping_add(1));
+        }
+        rt::traced(a, Some(old), Some(self.0.val.get()));
+        old != 0
+    }
+
+    /// The value, for checkers and reports (ghost access).
+    pub fn peek(&self) -> i64 {
+        self.0.peek() as i64
     }
 }
 
@@ -479,6 +535,8 @@ pub fn alloc(label: &'static str, may_fail: bool) -> bool {
 pub struct SlotArray {
     base: ObjectId,
     vals: Box<[Cell<u64>]>,
+    /// Where the array was freed, once it is (`pte_free()` and friends).
+    freed: Cell<Option<&'static str>>,
 }
 
 impl SlotArray {
@@ -486,6 +544,33 @@ impl SlotArray {
         SlotArray {
             base: rt::new_objects(class, detail, len as u32),
             vals: (0..len).map(|_| Cell::new(0)).collect(),
+            freed: Cell::new(None),
+        }
+    }
+
+    /// Frees the whole array (a page-table page back to the allocator):
+    /// one scheduling point that conflicts with every entry, after which
+    /// each access to an entry is a use after free.
+    pub fn free(&self, label: &'static str) {
+        let a = access(self.base, AccessKind::Free, label);
+        rt::point(a, Wait::Nothing);
+        rt::covers_block(self.base, self.vals.len() as u32);
+        if let Some(first) = self.freed.replace(Some(label)) {
+            double_free(label, first);
+        }
+        rt::traced(a, None, None);
+    }
+
+    /// Whether the array was freed (ghost).
+    pub fn is_freed(&self) -> bool {
+        self.freed.get().is_some()
+    }
+
+    /// The use-after-free check of an entry access that just ran.
+    #[inline]
+    fn check_live(&self, label: &'static str) {
+        if let Some(freed) = self.freed.get() {
+            use_after_free(label, freed);
         }
     }
 
@@ -505,6 +590,7 @@ impl SlotArray {
     pub fn read(&self, i: usize, label: &'static str) -> u64 {
         let a = access(self.id(i), AccessKind::Read, label);
         rt::point(a, Wait::Nothing);
+        self.check_live(label);
         let v = self.vals[i].get();
         rt::traced(a, None, Some(v));
         v
@@ -514,6 +600,7 @@ impl SlotArray {
     pub fn write(&self, i: usize, label: &'static str, v: u64) {
         let a = access(self.id(i), AccessKind::Write, label);
         rt::point(a, Wait::Nothing);
+        self.check_live(label);
         let old = self.vals[i].replace(v);
         rt::traced(a, Some(old), Some(v));
     }
@@ -522,9 +609,25 @@ impl SlotArray {
     pub fn xchg(&self, i: usize, label: &'static str, v: u64) -> u64 {
         let a = access(self.id(i), AccessKind::ReadModifyWrite, label);
         rt::point(a, Wait::Nothing);
+        self.check_live(label);
         let old = self.vals[i].replace(v);
         rt::traced(a, Some(old), Some(v));
         old
+    }
+
+    /// A compare-and-exchange of entry `i` (`cmpxchg`, the MMU's locked
+    /// update of the accessed and dirty bits): stores `new` if the entry
+    /// still holds `old`; returns the value found.
+    pub fn cmpxchg(&self, i: usize, label: &'static str, old: u64, new: u64) -> u64 {
+        let a = access(self.id(i), AccessKind::ReadModifyWrite, label);
+        rt::point(a, Wait::Nothing);
+        self.check_live(label);
+        let found = self.vals[i].get();
+        if found == old {
+            self.vals[i].set(new);
+        }
+        rt::traced(a, Some(found), Some(self.vals[i].get()));
+        found
     }
 
     /// A store into a table no other actor can reach yet (filled before it
@@ -534,13 +637,151 @@ impl SlotArray {
         self.vals[i].set(v);
     }
 
-    /// A read under the lock all writers of the entry hold (not a point).
-    pub fn read_locked(&self, i: usize) -> u64 {
-        self.vals[i].get()
+    /// A load of entry `i` under its page-table lock: a scheduling point
+    /// like [`SlotArray::read`], for the reason [`AtomicSlot::read_locked`]
+    /// gives.
+    #[inline]
+    pub fn read_locked(&self, i: usize, label: &'static str) -> u64 {
+        self.read(i, label)
     }
 
     /// Ghost access for checkers and reports.
     pub fn peek(&self, i: usize) -> u64 {
         self.vals[i].get()
+    }
+}
+
+/// `BUG: KASAN: use-after-free`: an access to an object after the kernel
+/// freed it. Reported where the access ran, naming the free.
+fn use_after_free(label: &'static str, freed: &'static str) {
+    rt::raise(
+        Finding::new(
+            FindingKind::Kernel,
+            "KASAN",
+            format!("BUG: KASAN: use-after-free in {}", function_of(label)),
+        )
+        .detail(format!(
+            "access by task {}: {label}",
+            rt::current_actor_name()
+        ))
+        .detail(format!("freed by: {freed}")),
+    );
+}
+
+/// `BUG: KASAN: double-free`.
+fn double_free(label: &'static str, first: &'static str) -> ! {
+    rt::oops(
+        Finding::new(
+            FindingKind::Kernel,
+            "KASAN",
+            format!("BUG: KASAN: double-free in {}", function_of(label)),
+        )
+        .detail(format!("second free: {label}"))
+        .detail(format!("first free: {first}")),
+    )
+}
+
+/// The kernel function an access label names (`"zap_pte_range: *pte"`).
+fn function_of(label: &'static str) -> &'static str {
+    label.split(':').next().unwrap_or(label)
+}
+
+/// The lifetime of an object the kernel frees (`kmem_cache_free()` of an
+/// anon_vma, a VMA, an anon_vma_chain): it is freed at one scheduling
+/// point, and every later use is reported as KASAN would, whatever still
+/// refers to it. Rust references keep the memory; the model's semantics
+/// do not depend on them.
+#[derive(Debug)]
+pub struct Lifetime {
+    id: ObjectId,
+    freed: Cell<Option<&'static str>>,
+}
+
+impl Lifetime {
+    pub fn new(class: &'static str, detail: u64) -> Self {
+        Lifetime {
+            id: rt::new_object(class, detail),
+            freed: Cell::new(None),
+        }
+    }
+
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    /// The free: a scheduling point, so that partial-order reduction
+    /// orders it against every [`Lifetime::deref`].
+    pub fn free(&self, label: &'static str) {
+        let a = access(self.id, AccessKind::Free, label);
+        rt::point(a, Wait::Nothing);
+        if let Some(first) = self.freed.replace(Some(label)) {
+            double_free(label, first);
+        }
+        rt::traced(a, None, None);
+    }
+
+    /// A use that may race with the free (a lockless or RCU-protected
+    /// dereference): a scheduling point that reads the object.
+    pub fn deref(&self, label: &'static str) {
+        let a = access(self.id, AccessKind::Read, label);
+        rt::point(a, Wait::Nothing);
+        self.assert_live(label);
+        rt::traced(a, None, None);
+    }
+
+    /// A use the caller promises cannot race with the free (it holds the
+    /// lock or reference that keeps the object alive): not a scheduling
+    /// point, but checked, so a broken promise is still reported.
+    pub fn assert_live(&self, label: &'static str) {
+        if let Some(freed) = self.freed.get() {
+            use_after_free(label, freed);
+        }
+    }
+
+    /// Whether the object was freed (ghost).
+    pub fn is_freed(&self) -> bool {
+        self.freed.get().is_some()
+    }
+}
+
+/// A pointer-sized field read and written locklessly whose value is not a
+/// number (`folio->mapping`, `vma->anon_vma` read under RCU): each load
+/// and store is a scheduling point, as for an [`AtomicSlot`].
+pub struct SharedCell<T: Clone> {
+    id: ObjectId,
+    val: std::cell::RefCell<T>,
+}
+
+impl<T: Clone> SharedCell<T> {
+    pub fn new(class: &'static str, detail: u64, init: T) -> Self {
+        SharedCell {
+            id: rt::new_object(class, detail),
+            val: std::cell::RefCell::new(init),
+        }
+    }
+
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    /// A lockless load (`READ_ONCE(folio->mapping)`).
+    pub fn read(&self, label: &'static str) -> T {
+        let a = access(self.id, AccessKind::Read, label);
+        rt::point(a, Wait::Nothing);
+        rt::traced(a, None, None);
+        self.val.borrow().clone()
+    }
+
+    /// A store (`WRITE_ONCE(folio->mapping, ...)`).
+    pub fn write(&self, label: &'static str, v: T) {
+        let a = access(self.id, AccessKind::Write, label);
+        rt::point(a, Wait::Nothing);
+        rt::traced(a, None, None);
+        *self.val.borrow_mut() = v;
+    }
+
+    /// The value, for checkers and reports (ghost access).
+    pub fn peek(&self) -> T {
+        self.val.borrow().clone()
     }
 }

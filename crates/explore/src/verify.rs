@@ -676,10 +676,13 @@ fn conflicting(a: AccessKind, b: AccessKind) -> bool {
     }
 }
 
-/// Every shared access of a step: the announced one and the releases
-/// that followed it.
+/// Every shared access of a step: the announced one, the block of objects
+/// it covers, and the releases that followed it.
 fn accesses(e: &StepEvent) -> impl Iterator<Item = (ObjectId, AccessKind)> + '_ {
+    let (first, n) = e.block.unwrap_or((e.access.object, 0));
+    let block = (first.0..first.0 + n).map(move |o| (ObjectId(o), e.access.kind));
     std::iter::once((e.access.object, e.access.kind))
+        .chain(block)
         .chain(e.released.iter().map(|&o| (o, AccessKind::Release)))
         .filter(|(o, _)| *o != ObjectId(u32::MAX))
 }

@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use explore::rt::{ActorSpec, Harness, Instance};
-use explore::sync::{AtomicSlot, BitLock, Lock};
+use explore::sync::{AtomicCounter, AtomicSlot, BitLock, Lifetime, Lock, SlotArray};
 use explore::verify::UNBOUNDED;
 use explore::{verify, Finding, FindingKind, LockClass, Mode, VerifyConfig, VerifyOutcome};
 
@@ -301,6 +301,164 @@ fn message_passing() {
     same_as_exhaustive("message passing", &MessagePassing);
 }
 
+/// The shape of `pmd_clear_bad()` against a pmd-lock holder: one thread
+/// takes the lock and reads the slot under it, twice (`pmd_same()` after
+/// `pmd_lock()`); the other clears the slot without the lock, then takes
+/// the lock for unrelated work. The reader can see the value before, after
+/// or between its two reads of the clear: partial-order reduction must see
+/// the locked reads to reach all three.
+struct LockedReaderLocklessWriter;
+struct LockedReaderLocklessWriterRun {
+    slot: Rc<AtomicSlot>,
+    other: Rc<AtomicSlot>,
+    lock: Rc<Lock<()>>,
+    seen: Rc<Cell<(u64, u64)>>,
+}
+
+impl Harness for LockedReaderLocklessWriter {
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(LockedReaderLocklessWriterRun {
+            slot: Rc::new(AtomicSlot::new("pmd", 0, 7)),
+            other: Rc::new(AtomicSlot::new("other", 0, 0)),
+            lock: Rc::new(Lock::new(&SPIN, 0, ())),
+            seen: Rc::new(Cell::new((9, 9))),
+        })
+    }
+}
+
+impl Instance for LockedReaderLocklessWriterRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        let (slot, lock, seen) = (self.slot.clone(), self.lock.clone(), self.seen.clone());
+        let reader = ActorSpec {
+            name: "reader".into(),
+            body: Box::new(move || {
+                let g = lock.lock("pmd_lock");
+                let first = slot.read_locked("pmd_same(*pmd) under pmd lock");
+                let second = slot.read_locked("*pmd again under pmd lock");
+                seen.set((first, second));
+                drop(g);
+            }),
+        };
+        let (slot, other, lock) = (self.slot.clone(), self.other.clone(), self.lock.clone());
+        let clearer = ActorSpec {
+            name: "clearer".into(),
+            body: Box::new(move || {
+                slot.write("pmd_clear_bad: pmd_clear(pmd)", 0);
+                let g = lock.lock("unrelated lock");
+                other.write("unrelated store", 1);
+                drop(g);
+            }),
+        };
+        vec![reader, clearer]
+    }
+
+    fn final_state(&self) -> Option<String> {
+        let (first, second) = self.seen.get();
+        Some(format!("first={first} second={second}"))
+    }
+}
+
+#[test]
+fn locked_reader_races_lockless_writer() {
+    let full = run(&LockedReaderLocklessWriter, Mode::Exhaustive, 3, 1);
+    assert_eq!(full.final_states.len(), 3, "{:?}", full.final_states);
+    same_as_exhaustive(
+        "locked reader, lockless writer",
+        &LockedReaderLocklessWriter,
+    );
+}
+
+/// One thread frees an object (`anon_vma_free()`), another dereferences
+/// it without holding what keeps it alive, and a third frees a page table
+/// while a fourth reads one of its entries. Every order in which a use
+/// follows its free is a KASAN use-after-free; partial-order reduction must
+/// order each free against the use (for the table, through the block of
+/// entries the free covers).
+struct UseAfterFree;
+struct UseAfterFreeRun {
+    object: Rc<Lifetime>,
+    table: Rc<SlotArray>,
+    counter: Rc<AtomicCounter>,
+}
+
+impl Harness for UseAfterFree {
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(UseAfterFreeRun {
+            object: Rc::new(Lifetime::new("anon_vma", 0)),
+            table: Rc::new(SlotArray::new("pte", 0, 4)),
+            counter: Rc::new(AtomicCounter::new("mapcount", 0, 1)),
+        })
+    }
+}
+
+impl Instance for UseAfterFreeRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        let (object, counter) = (self.object.clone(), self.counter.clone());
+        let freer = ActorSpec {
+            name: "freer".into(),
+            body: Box::new(move || {
+                counter.add_return("page_remove_rmap", -1);
+                object.free("anon_vma_free");
+            }),
+        };
+        let (object, counter) = (self.object.clone(), self.counter.clone());
+        let user = ActorSpec {
+            name: "user".into(),
+            body: Box::new(move || {
+                // The check-then-use of folio_get_anon_vma() without its
+                // reference: a mapped folio keeps the anon_vma alive only
+                // until it is unmapped.
+                if counter.read("page_mapped()") > 0 {
+                    object.deref("down_read(&anon_vma->root->rwsem)");
+                }
+            }),
+        };
+        let table = self.table.clone();
+        let table_freer = ActorSpec {
+            name: "table freer".into(),
+            body: Box::new(move || table.free("pte_free")),
+        };
+        let table = self.table.clone();
+        let walker = ActorSpec {
+            name: "walker".into(),
+            body: Box::new(move || {
+                table.read(2, "zap_pte_range: *pte");
+            }),
+        };
+        // Users first: the default schedule finds nothing, so only the
+        // reversal of each free-use race reaches the findings.
+        vec![user, freer, walker, table_freer]
+    }
+
+    fn final_state(&self) -> Option<String> {
+        Some(format!(
+            "object freed={} table freed={} counter={}",
+            self.object.is_freed(),
+            self.table.is_freed(),
+            self.counter.peek()
+        ))
+    }
+}
+
+#[test]
+fn use_after_free_of_an_object_and_of_a_page_table() {
+    let full = run(&UseAfterFree, Mode::Exhaustive, 3, 1);
+    let titles: Vec<&String> = full.findings.iter().collect();
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.contains("use-after-free in down_read(&anon_vma->root->rwsem)")),
+        "{titles:?}"
+    );
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.contains("use-after-free in zap_pte_range")),
+        "{titles:?}"
+    );
+    same_as_exhaustive("use after free", &UseAfterFree);
+}
+
 /// Under a bound of zero preemptions only run-to-completion orders exist;
 /// the lost update needs one preemption.
 #[test]
@@ -337,6 +495,10 @@ enum Op {
     BitLocked(usize),
     /// Wait until the bit lock is free.
     WaitBit,
+    /// Take lock `l` and read object `o` under it (`read_locked`), while
+    /// other threads may write `o` without the lock, as `pmd_clear_bad()`
+    /// writes a pmd other paths read under the pmd lock.
+    LockedRead(usize, usize),
 }
 
 /// A generated program: a few threads of a few operations on a few
@@ -414,6 +576,12 @@ impl Instance for ProgramRun {
                                 bit.unlock("unlock bit");
                             }
                             Op::WaitBit => bit.wait_unlocked("wait bit"),
+                            Op::LockedRead(l, o) => {
+                                let g = locks[l].lock("lock");
+                                let v = objects[o].read_locked("read under lock");
+                                reads.borrow_mut()[t].push(v);
+                                drop(g);
+                            }
                         }
                     }
                 }),
@@ -449,12 +617,13 @@ fn generate(rng: &mut Lcg, max_threads: u64) -> Program {
             (0..ops)
                 .map(|_| {
                     let o = rng.below(3) as usize;
-                    match rng.below(9) {
+                    match rng.below(10) {
                         0 | 1 => Op::Read(o),
                         2 | 3 => Op::Write(o, 1 + rng.below(3)),
                         4 | 5 => Op::Locked(rng.below(2) as usize, o),
                         6 => Op::TryLocked(rng.below(2) as usize, o),
                         7 => Op::BitLocked(o),
+                        8 => Op::LockedRead(rng.below(2) as usize, o),
                         _ => Op::WaitBit,
                     }
                 })

@@ -21,8 +21,8 @@ pub fn bug_on(what: impl Into<String>) -> Finding {
 pub fn bad_page(folio: &Folio, reason: &str) -> Finding {
     bad_page_pfn(
         folio.pfn,
-        folio.refcount.get(),
-        folio.mapcount.get(),
+        folio.refcount.peek(),
+        folio.mapcount.peek(),
         reason,
     )
 }
@@ -101,7 +101,7 @@ impl PageRef {
     /// `page_mapcount()`.
     pub fn mapcount(&self, k: &Kernel) -> i64 {
         match self {
-            PageRef::Folio { folio, .. } => folio.mapcount.get(),
+            PageRef::Folio { folio, .. } => folio.mapcount.peek(),
             PageRef::Frame(pfn) => k.mem.stray_page(*pfn).mapcount,
         }
     }
@@ -174,7 +174,7 @@ fn dump_page_v3(k: &Kernel, page: &PageRef) -> [String; 2] {
     let pfn = page.pfn();
     let (count, mapcount, mapping, index, flags) = match page {
         PageRef::Folio { folio, subpage } => {
-            let anon_vma = folio.anon_vma.borrow();
+            let anon_vma = folio.anon_vma.peek();
             let mapping = anon_vma
                 .as_ref()
                 .map_or(0, |a| anon_vma_pointer_v3(a.id) | 1);
@@ -186,8 +186,8 @@ fn dump_page_v3(k: &Kernel, page: &PageRef) -> [String; 2] {
             };
             let index = folio.index.get() + *subpage as u64;
             (
-                folio.refcount.get(),
-                folio.mapcount.get(),
+                folio.refcount.peek(),
+                folio.mapcount.peek(),
                 mapping,
                 index,
                 flags,

@@ -13,9 +13,12 @@ use crate::arch::x86::pgtable::{
     pte_mkold, pte_mkspecial, pte_mkwrite, pte_val, PgProt, Pmd, Pte, HPAGE_PMD_MASK,
 };
 use crate::arch::x86::swap::{
-    is_pmd_migration_entry, is_writable_migration_entry, make_readable_exclusive_migration_entry,
-    make_readable_migration_entry, make_writable_migration_entry, pfn_swap_entry_to_pfn,
-    pmd_swp_mksoft_dirty, pmd_swp_soft_dirty, pmd_to_swp_entry, swp_entry_to_pmd, swp_entry_to_pte,
+    is_migration_entry_dirty, is_migration_entry_young, is_pmd_migration_entry,
+    is_writable_migration_entry, make_migration_entry_dirty, make_migration_entry_young,
+    make_readable_exclusive_migration_entry, make_readable_migration_entry,
+    make_writable_migration_entry, pfn_swap_entry_to_pfn, pmd_swp_mksoft_dirty, pmd_swp_soft_dirty,
+    pmd_to_swp_entry, readable_from_writable_migration_entry, swp_entry_to_pmd, swp_entry_to_pte,
+    SwapTypes, SwpEntry,
 };
 use crate::locking::PTE_LOCK;
 use crate::memory::{
@@ -106,7 +109,9 @@ fn map_huge_zero_page(vmf: &VmFault<'_>, haddr: u64) -> u32 {
         return VM_FAULT_FALLBACK;
     };
     let ptl = pmd_lock(k, mm, &vmf.pmd);
-    if pmd_none(Pmd(vmf.pmd.read_locked())) {
+    if pmd_none(Pmd(vmf.pmd.read_locked(
+        "do_huge_pmd_anonymous_page: pmd_none(*pmd) under pmd lock (zero page)",
+    ))) {
         let entry = mk_huge_pmd(zero.pfn, vmf.vma.vm_page_prot.get());
         pgtable_trans_huge_deposit(&vmf.pmd, pgtable);
         vmf.pmd
@@ -128,7 +133,9 @@ fn do_huge_pmd_anonymous_page_locked(vmf: &VmFault<'_>, folio: Rc<Folio>, haddr:
         return VM_FAULT_OOM;
     };
     let ptl = pmd_lock(k, mm, &vmf.pmd);
-    if !pmd_none(Pmd(vmf.pmd.read_locked())) {
+    if !pmd_none(Pmd(vmf.pmd.read_locked(
+        "__do_huge_pmd_anonymous_page: pmd_none(*pmd) under pmd lock",
+    ))) {
         ptl.unlock("spin_unlock(pmd_lock)");
         free_table(k, &pgtable);
         put_folio(k, &folio);
@@ -159,7 +166,9 @@ fn maybe_pmd_mkwrite(v: Pmd, vma: &Vma) -> Pmd {
 }
 
 /// `do_huge_pmd_numa_page()`: a NUMA hinting fault on a PROT_NONE huge
-/// pmd; migrates the THP if it is misplaced. v6.1, or v5.5 by profile.
+/// pmd; migrates the THP if it is misplaced. v6.1 (savedwrite) or v6.5
+/// (`can_change_pmd_writable()`) by the `numa_savedwrite` knob, or v5.5 by
+/// profile.
 pub fn do_huge_pmd_numa_page(vmf: &VmFault<'_>) -> u32 {
     let _f = explore::enter("do_huge_pmd_numa_page");
     if vmf.k.profile.knobs.numa_thp_migration == NumaThpMigration::MisplacedTranshuge {
@@ -167,11 +176,23 @@ pub fn do_huge_pmd_numa_page(vmf: &VmFault<'_>) -> u32 {
     }
     let (k, mm, vma) = (vmf.k, vmf.mm(), vmf.vma);
     let oldpmd = Pmd(vmf.orig_pmd);
+    // v6.1: pmd_savedwrite() of the lockless snapshot, before the lock.
+    let savedwrite = k.profile.knobs.numa_savedwrite;
+    let was_writable = savedwrite && pmd_write(oldpmd);
     let ptl = pmd_lock(k, mm, &vmf.pmd);
-    if vmf.pmd.read_locked() != pmd_val(oldpmd) {
+    if vmf
+        .pmd
+        .read_locked("do_huge_pmd_numa_page: pmd_same(oldpmd, *pmd) under pmd lock")
+        != pmd_val(oldpmd)
+    {
         ptl.unlock("spin_unlock(pmd_lock)");
         return 0;
     }
+    let writable = if savedwrite {
+        was_writable
+    } else {
+        numa_fault_pmd_writable(vmf, pmd_modify(oldpmd, vma.vm_page_prot.get()))
+    };
     let folio = k
         .mem
         .pfn_folio(pmd_pfn(oldpmd))
@@ -180,18 +201,53 @@ pub fn do_huge_pmd_numa_page(vmf: &VmFault<'_>) -> u32 {
         .as_ref()
         .and_then(|f| numa_migrate_prep(k, vmf.task, f));
     let (Some(folio), Some(target)) = (folio, target) else {
-        return restore_huge_pmd(vmf, oldpmd, ptl);
+        return restore_huge_pmd(vmf, oldpmd, ptl, writable);
     };
     ptl.unlock("spin_unlock(pmd_lock)");
+    // v6.5 maps the pmd back read-only after a failed migration.
+    let writable = writable && savedwrite;
     if migrate_misplaced_page(k, &folio, vma, target) {
         return 0;
     }
     let ptl = pmd_lock(k, mm, &vmf.pmd);
-    if vmf.pmd.read_locked() != pmd_val(oldpmd) {
+    if vmf
+        .pmd
+        .read_locked("do_huge_pmd_numa_page: pmd_same(oldpmd, *pmd) after migration failed")
+        != pmd_val(oldpmd)
+    {
         ptl.unlock("spin_unlock(pmd_lock)");
         return 0;
     }
-    restore_huge_pmd(vmf, oldpmd, ptl)
+    restore_huge_pmd(vmf, oldpmd, ptl, writable)
+}
+
+/// v6.5's writability of the pmd a NUMA hinting fault restores:
+/// `pmd_write(pmd)`, or, where the write bit is upgraded by hand
+/// (`vma_wants_manual_pte_write_upgrade()`: a private writable VMA),
+/// `can_change_pmd_writable()`.
+fn numa_fault_pmd_writable(vmf: &VmFault<'_>, pmd: Pmd) -> bool {
+    pmd_write(pmd) || (wants_manual_write_upgrade(vmf.vma) && can_change_pmd_writable(vmf, pmd))
+}
+
+/// `vma_wants_manual_pte_write_upgrade()` (v6.5) for the model's VMAs:
+/// a private VMA with VM_WRITE (a shared writable one has RW in
+/// vm_page_prot already; the model has no write-notify mappings).
+pub fn wants_manual_write_upgrade(vma: &Vma) -> bool {
+    use crate::mm_types::vm_flags::{VM_SHARED, VM_WRITE};
+    vma.flags() & (VM_SHARED | VM_WRITE) == VM_WRITE
+}
+
+/// `can_change_pmd_writable()` (v6.5): not PROT_NONE, and in a private
+/// VMA an exclusive anonymous page (`PageAnonExclusive`; the model's THPs
+/// are never shared by fork, so every anonymous THP is exclusive). Soft
+/// dirty tracking and userfaultfd write protection are not modelled.
+fn can_change_pmd_writable(vmf: &VmFault<'_>, pmd: Pmd) -> bool {
+    !pmd_protnone(pmd)
+        && vmf
+            .k
+            .mem
+            .pfn_folio(pmd_pfn(pmd))
+            .is_some_and(|f| f.kind.get() == FolioKind::Anon)
 }
 
 /// `do_huge_pmd_numa_page()` as in v5.5 (before c5fc5c3ae0c8): the page
@@ -203,16 +259,21 @@ fn do_huge_pmd_numa_page_v55(vmf: &VmFault<'_>) -> u32 {
     let (k, mm) = (vmf.k, vmf.mm());
     let oldpmd = Pmd(vmf.orig_pmd);
     let ptl = pmd_lock(k, mm, &vmf.pmd);
-    if vmf.pmd.read_locked() != pmd_val(oldpmd) {
+    if vmf
+        .pmd
+        .read_locked("do_huge_pmd_numa_page: pmd_same(pmd, *pmd) under pmd lock")
+        != pmd_val(oldpmd)
+    {
         ptl.unlock("spin_unlock(pmd_lock)");
         return 0;
     }
+    let was_writable = k.profile.knobs.numa_savedwrite && pmd_write(oldpmd);
     let Some(folio) = k
         .mem
         .pfn_folio(pmd_pfn(oldpmd))
         .filter(|f| f.kind.get() == FolioKind::Anon)
     else {
-        return restore_huge_pmd(vmf, oldpmd, ptl);
+        return restore_huge_pmd(vmf, oldpmd, ptl, was_writable);
     };
     if !folio.lock.try_lock("trylock_page") {
         // A migration is in flight: wait for it and retry the fault.
@@ -221,7 +282,7 @@ fn do_huge_pmd_numa_page_v55(vmf: &VmFault<'_>) -> u32 {
         return 0;
     }
     let Some(target) = numa_migrate_prep(k, vmf.task, &folio) else {
-        let r = restore_huge_pmd(vmf, oldpmd, ptl);
+        let r = restore_huge_pmd(vmf, oldpmd, ptl, was_writable);
         folio.lock.unlock("unlock_page");
         return r;
     };
@@ -230,9 +291,14 @@ fn do_huge_pmd_numa_page_v55(vmf: &VmFault<'_>) -> u32 {
     0
 }
 
-/// `out_map:` of do_huge_pmd_numa_page: make the pmd accessible again.
-fn restore_huge_pmd(vmf: &VmFault<'_>, oldpmd: Pmd, ptl: Ptl) -> u32 {
-    let restored = pmd_mkyoung(pmd_modify(oldpmd, vmf.vma.vm_page_prot.get()));
+/// `out_map:` of do_huge_pmd_numa_page: make the pmd accessible again,
+/// writable if the fault decided so (v6.1 `was_writable`, v6.5
+/// `writable`).
+fn restore_huge_pmd(vmf: &VmFault<'_>, oldpmd: Pmd, ptl: Ptl, writable: bool) -> u32 {
+    let mut restored = pmd_mkyoung(pmd_modify(oldpmd, vmf.vma.vm_page_prot.get()));
+    if writable {
+        restored = pmd_mkwrite(restored);
+    }
     vmf.pmd.write(
         "do_huge_pmd_numa_page: restore pmd (out_map)",
         pmd_val(restored),
@@ -252,14 +318,19 @@ pub fn do_huge_pmd_wp_page(vmf: &VmFault<'_>) -> u32 {
         return VM_FAULT_FALLBACK;
     }
     let ptl = pmd_lock(k, mm, &vmf.pmd);
-    if vmf.pmd.read_locked() != pmd_val(orig) {
+    if vmf
+        .pmd
+        .read_locked("do_huge_pmd_wp_page: pmd_same(*pmd, orig_pmd) under pmd lock")
+        != pmd_val(orig)
+    {
         ptl.unlock("spin_unlock(pmd_lock)");
         return 0;
     }
-    let exclusive = k
-        .mem
-        .pfn_folio(pmd_pfn(orig))
-        .is_some_and(|f| f.mapcount.get() == 1);
+    let exclusive = k.mem.pfn_folio(pmd_pfn(orig)).is_some_and(|f| {
+        f.mapcount
+            .read("do_huge_pmd_wp_page: folio_mapcount() == 1")
+            == 1
+    });
     if !exclusive {
         ptl.unlock("spin_unlock(pmd_lock)");
         explore::unsupported(
@@ -278,7 +349,7 @@ pub fn do_huge_pmd_wp_page(vmf: &VmFault<'_>) -> u32 {
 pub fn split_huge_pmd(k: &Kernel, mm: &MmStruct, vma: &Vma, pmd: &EntryRef, address: u64) {
     let _f = explore::enter("__split_huge_pmd");
     let ptl = pmd_lock(k, mm, pmd);
-    let v = Pmd(pmd.read_locked());
+    let v = Pmd(pmd.read_locked("__split_huge_pmd: *pmd under pmd lock"));
     let haddr = address & HPAGE_PMD_MASK;
     if is_huge_zero_pmd(k, v) {
         split_huge_zero_page_pmd(k, vma, pmd, haddr);
@@ -289,13 +360,24 @@ pub fn split_huge_pmd(k: &Kernel, mm: &MmStruct, vma: &Vma, pmd: &EntryRef, addr
 }
 
 /// `__split_huge_pmd_locked()` (v6.1) for anonymous memory: invalidate the
-/// pmd, fill the deposited table with one pte per subpage (or one pte
-/// migration entry per subpage of a migrating THP), then publish it. Each
-/// pte mapping takes its own reference and mapcount.
+/// pmd (a migration entry only before 3a5a8d343e1c, by the
+/// `split_invalidates_migration_entry` knob), fill the deposited table with
+/// one pte per subpage (or one pte migration entry per subpage of a
+/// migrating THP), then publish it. Each pte mapping takes its own
+/// reference and mapcount.
 fn split_huge_pmd_locked(k: &Kernel, vma: &Vma, pmd: &EntryRef, haddr: u64) {
     let _f = explore::enter("__split_huge_pmd_locked");
     let t = &k.profile.swap_types;
-    let old = Pmd(pmdp_invalidate(pmd));
+    let old = if k.profile.knobs.split_invalidates_migration_entry {
+        Pmd(pmdp_invalidate(pmd))
+    } else {
+        let cur = Pmd(pmd.read_locked("__split_huge_pmd_locked: is_pmd_migration_entry(*pmd)"));
+        if is_pmd_migration_entry(t, cur) {
+            cur
+        } else {
+            Pmd(pmdp_invalidate(pmd))
+        }
+    };
     let migration = is_pmd_migration_entry(t, old);
     let (pfn, write) = if migration {
         let entry = pmd_to_swp_entry(old);
@@ -322,9 +404,10 @@ fn split_huge_pmd_locked(k: &Kernel, vma: &Vma, pmd: &EntryRef, haddr: u64) {
         "split_huge_pmd: THP split"
     });
     if !migration {
-        folio
-            .refcount
-            .set(folio.refcount.get() + HPAGE_PMD_NR as i64 - 1);
+        folio.refcount.add_return(
+            "__split_huge_pmd_locked: page_ref_add(page, HPAGE_PMD_NR - 1)",
+            HPAGE_PMD_NR as i64 - 1,
+        );
     }
     for i in 0..HPAGE_PMD_NR {
         let entry = if migration {
@@ -377,6 +460,14 @@ fn split_migration_pte(
     } else {
         make_readable_migration_entry(t, pfn)
     };
+    // The pmd entry's young and dirty bits go to every pte entry.
+    let pmd_entry = pmd_to_swp_entry(old);
+    let entry = carry_young_dirty(
+        t,
+        entry,
+        is_migration_entry_young(pmd_entry, t.migration_ad),
+        is_migration_entry_dirty(pmd_entry, t.migration_ad),
+    );
     let mut pte = swp_entry_to_pte(entry);
     if pmd_swp_soft_dirty(old) {
         pte = crate::arch::x86::swap::pte_swp_mksoft_dirty(pte);
@@ -415,7 +506,9 @@ fn split_huge_zero_page_pmd(k: &Kernel, vma: &Vma, pmd: &EntryRef, haddr: u64) {
 /// still huge, a swap (migration) entry, or devmap.
 pub fn pmd_trans_huge_lock(k: &Kernel, mm: &MmStruct, pmd: &EntryRef) -> Option<Ptl> {
     let ptl = pmd_lock(k, mm, pmd);
-    if is_huge_or_swap(Pmd(pmd.read_locked())) {
+    if is_huge_or_swap(Pmd(
+        pmd.read_locked("__pmd_trans_huge_lock: *pmd under pmd lock")
+    )) {
         return Some(ptl);
     }
     ptl.unlock("spin_unlock(pmd_lock)");
@@ -481,7 +574,14 @@ pub fn change_huge_pmd(
     let Some(ptl) = pmd_trans_huge_lock(k, mm, pmd) else {
         return 0;
     };
-    let cur = Pmd(pmd.read_locked());
+    // v6.1 reads *pmd for this before the swap check (on a migration
+    // entry pmd_write() sees the swap soft-dirty bit; unused there).
+    let preserve_write = prot_numa
+        && k.profile.knobs.numa_savedwrite
+        && pmd_write(Pmd(pmd.read_locked(
+            "change_huge_pmd: preserve_write = prot_numa && pmd_write(*pmd)",
+        )));
+    let cur = Pmd(pmd.read_locked("change_huge_pmd: *pmd under pmd lock"));
     if is_swap_pmd(cur) {
         explore::mark("change_huge_pmd: met a pmd migration entry (THP mid-migration)");
         change_huge_pmd_migration_entry(k, pmd, cur);
@@ -492,12 +592,16 @@ pub fn change_huge_pmd(
         ptl.unlock("spin_unlock(pmd_lock)");
         return 1;
     }
-    let entry = match k.profile.knobs.huge_update_style {
+    let mut entry = match k.profile.knobs.huge_update_style {
         HugeUpdateStyle::Invalidate => pmd_modify(Pmd(pmdp_invalidate(pmd)), newprot),
         HugeUpdateStyle::ClearThenSet => {
             pmd_modify(Pmd(pmd.xchg("pmdp_huge_get_and_clear_notify", 0)), newprot)
         }
     };
+    if preserve_write {
+        // pmd_mk_savedwrite(): on x86 the RW bit itself.
+        entry = pmd_mkwrite(entry);
+    }
     pmd.write("change_huge_pmd: set_pmd_at", pmd_val(entry));
     ptl.unlock("spin_unlock(pmd_lock)");
     HPAGE_PMD_NR
@@ -511,11 +615,11 @@ fn change_huge_pmd_migration_entry(k: &Kernel, pmd: &EntryRef, cur: Pmd) {
     if !is_writable_migration_entry(t, entry) {
         return;
     }
-    let pfn = pfn_swap_entry_to_pfn(entry);
-    let readable = match t.migration_read_exclusive {
-        Some(_) => make_readable_exclusive_migration_entry(t, pfn),
-        None => make_readable_migration_entry(t, pfn),
-    };
+    let anon = k
+        .mem
+        .pfn_folio(pfn_swap_entry_to_pfn(entry))
+        .is_some_and(|f| f.kind.get() == FolioKind::Anon);
+    let readable = readable_from_writable_migration_entry(t, entry, anon);
     let mut newpmd = swp_entry_to_pmd(readable);
     if pmd_swp_soft_dirty(cur) {
         newpmd = pmd_swp_mksoft_dirty(newpmd);
@@ -524,6 +628,21 @@ fn change_huge_pmd_migration_entry(k: &Kernel, pmd: &EntryRef, cur: Pmd) {
         "change_huge_pmd: set_pmd_at (readable migration entry)",
         pmd_val(newpmd),
     );
+}
+
+/// The young and dirty bits of the entry a migration entry replaces,
+/// folded into it (`make_migration_entry_young/dirty()`, 2e3468778dbe).
+pub fn carry_young_dirty(t: &SwapTypes, entry: SwpEntry, young: bool, dirty: bool) -> SwpEntry {
+    let entry = if young {
+        make_migration_entry_young(entry, t.migration_ad)
+    } else {
+        entry
+    };
+    if dirty {
+        make_migration_entry_dirty(entry, t.migration_ad)
+    } else {
+        entry
+    }
 }
 
 /// `set_pmd_migration_entry()` (v6.1): replace a huge pmd mapping `folio` by
@@ -540,11 +659,12 @@ pub fn set_pmd_migration_entry(k: &Kernel, vma: &Vma, pmd: &EntryRef, folio: &Fo
     } else {
         make_readable_migration_entry(t, folio.pfn)
     };
+    let entry = carry_young_dirty(t, entry, pmd_young(pmdval), pmd_dirty(pmdval));
     let mut pmdswp = swp_entry_to_pmd(entry);
     if pmd_soft_dirty(pmdval) {
         pmdswp = pmd_swp_mksoft_dirty(pmdswp);
     }
-    let _ = (pmd_young(pmdval), pmd_dirty(pmdval), vma);
+    let _ = vma;
     pmd.write("set_pmd_migration_entry: set_pmd_at", pmd_val(pmdswp));
     page_remove_rmap(folio, true);
     put_folio(k, folio);
@@ -554,17 +674,25 @@ pub fn set_pmd_migration_entry(k: &Kernel, vma: &Vma, pmd: &EntryRef, folio: &Fo
 /// Called with the pmd lock held.
 pub fn remove_migration_pmd(k: &Kernel, vma: &Vma, pmd: &EntryRef, new: &Folio, address: u64) {
     let _f = explore::enter("remove_migration_pmd");
-    let cur = Pmd(pmd.read_locked());
+    let cur = Pmd(pmd.read_locked("remove_migration_pmd: *pvmw.pmd under pmd lock"));
     let entry = pmd_to_swp_entry(cur);
     get_folio(new);
     let mut pmde = mk_huge_pmd(new.pfn, vma.vm_page_prot.get());
     if pmd_swp_soft_dirty(cur) {
         pmde = pmd_mksoft_dirty(pmde);
     }
-    if is_writable_migration_entry(&k.profile.swap_types, entry) {
+    let t = &k.profile.swap_types;
+    if is_writable_migration_entry(t, entry) {
         pmde = maybe_pmd_mkwrite(pmde, vma);
     }
-    pmde = pmd_mkold(pmde);
+    if !is_migration_entry_young(entry, t.migration_ad) {
+        pmde = pmd_mkold(pmde);
+    }
+    // PageDirty(new): folio_migrate_flags() copied the dirty flag that
+    // set_pmd_migration_entry() set from the same pmd_dirty().
+    if is_migration_entry_dirty(entry, t.migration_ad) {
+        pmde = pmd_mkdirty(pmde);
+    }
     page_add_anon_rmap(new, vma, address & HPAGE_PMD_MASK, true);
     pmd.write("remove_migration_pmd: set_pmd_at", pmd_val(pmde));
 }

@@ -39,7 +39,7 @@ use crate::pgtable::{
     pte_offset, pud_offset, table_of, upper_populate_val, EntryRef, Ptl,
 };
 use crate::pgtable_generic::{
-    is_huge_or_swap, pmd_none_or_trans_huge_or_clear_bad, pte_offset_map_lock, spin_lock_derived,
+    pmd_none_or_trans_huge_or_clear_bad, pte_offset_map_lock, spin_lock_derived,
 };
 use crate::profile::PteOffsetMapLock;
 use crate::rmap::{anon_vma_prepare, page_add_new_anon_rmap, page_remove_rmap};
@@ -136,7 +136,11 @@ pub fn handle_mm_fault(k: &Kernel, task: &Task, vma: &Vma, address: u64, flags: 
 fn huge_pmd_set_accessed(vmf: &VmFault<'_>) {
     let _f = explore::enter("huge_pmd_set_accessed");
     let ptl = pmd_lock(vmf.k, vmf.mm(), &vmf.pmd);
-    if vmf.pmd.read_locked() == vmf.orig_pmd {
+    if vmf
+        .pmd
+        .read_locked("huge_pmd_set_accessed: pmd_same(*pmd, orig_pmd) under pmd lock")
+        == vmf.orig_pmd
+    {
         let mut entry = crate::arch::x86::pgtable::pmd_mkyoung(Pmd(vmf.orig_pmd));
         if vmf.is_write() {
             entry = crate::arch::x86::pgtable::pmd_mkdirty(entry);
@@ -171,7 +175,9 @@ pub fn transhuge_vma_suitable(vma: &Vma, haddr: u64) -> bool {
 fn pmd_migration_entry_wait(vmf: &VmFault<'_>) {
     let _f = explore::enter("pmd_migration_entry_wait");
     let ptl = pmd_lock(vmf.k, vmf.mm(), &vmf.pmd);
-    let v = Pmd(vmf.pmd.read_locked());
+    let v = Pmd(vmf
+        .pmd
+        .read_locked("pmd_migration_entry_wait: *pmd under pmd lock"));
     if !crate::arch::x86::swap::is_pmd_migration_entry(&vmf.k.profile.swap_types, v) {
         ptl.unlock("spin_unlock(pmd_lock)");
         return;
@@ -216,7 +222,7 @@ fn populate_upper(k: &Kernel, task: &Task, slot: &EntryRef, level: u8) -> Option
         mm.page_table_lock.clone(),
         "spin_lock(&mm->page_table_lock)",
     );
-    if slot.read_locked() == 0 {
+    if slot.read_locked("__p*d_alloc: p*d_none(*slot) under page_table_lock") == 0 {
         mm.inc_pgtables_bytes();
         slot.write(
             if level == 2 {
@@ -245,7 +251,9 @@ pub fn pte_alloc(k: &Kernel, task: &Task, pmd: &EntryRef) -> bool {
         return false;
     };
     let ptl = pmd_lock(k, mm, pmd);
-    if pmd_none(Pmd(pmd.read_locked())) {
+    if pmd_none(Pmd(
+        pmd.read_locked("__pte_alloc: pmd_none(*pmd) under pmd lock")
+    )) {
         mm.inc_pgtables_bytes();
         k.pv.set_pmd(pmd, Pmd(populate_val(k, &table)), "pmd_populate");
     } else {
@@ -312,7 +320,11 @@ fn access_fault(vmf: &VmFault<'_>, orig: Pte) -> u32 {
     let Some(map) = pte_offset_map_lock(k, vmf.mm(), &vmf.pmd, vmf.address) else {
         return 0;
     };
-    if map.pte.read_locked() != pte_val(orig) {
+    if map
+        .pte
+        .read_locked("handle_pte_fault: pte_same(*pte, entry) under ptl")
+        != pte_val(orig)
+    {
         map.ptl.unlock("pte_unmap_unlock");
         return 0;
     }
@@ -495,7 +507,10 @@ fn finish_fault(vmf: &VmFault<'_>, addr: u64, entry: Pte, folio: Rc<Folio>, memb
         put_folio(k, &folio);
         return;
     };
-    if !pte_none(Pte(map.pte.read_locked())) {
+    if !pte_none(Pte(map
+        .pte
+        .read_locked("finish_fault: pte_none(*pte) under ptl")))
+    {
         map.ptl.unlock("pte_unmap_unlock");
         put_folio(k, &folio);
         return;
@@ -505,7 +520,10 @@ fn finish_fault(vmf: &VmFault<'_>, addr: u64, entry: Pte, folio: Rc<Folio>, memb
         page_add_new_anon_rmap(&folio, vmf.vma, addr);
         folio.lru.set(true);
     } else {
-        folio.mapcount.set(folio.mapcount.get() + 1);
+        folio.mapcount.add_return(
+            "page_add_file_rmap: atomic_inc_and_test(&page->_mapcount)",
+            1,
+        );
     }
     k.set_pte_at(&map.pte, entry, "set_pte_range");
     map.ptl.unlock("pte_unmap_unlock");
@@ -521,7 +539,10 @@ fn install_pte(vmf: &VmFault<'_>, entry: Pte, folio: Option<Rc<Folio>>) -> u32 {
         }
         return 0;
     };
-    if !pte_none(Pte(map.pte.read_locked())) {
+    if !pte_none(Pte(map
+        .pte
+        .read_locked("do_anonymous_page: pte_none(*pte) under ptl")))
+    {
         map.ptl.unlock("pte_unmap_unlock");
         if let Some(f) = folio {
             k.mem.free_folio(&f);
@@ -559,11 +580,17 @@ fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
     // else holds it (after fork, the other process's mapping holds a
     // reference), and make it this VMA's (folio_move_anon_rmap()). Large
     // folios are not shared by fork in the model: always this mm's.
-    if let Some(f) = old
-        .as_ref()
-        .filter(|f| f.kind.get() == FolioKind::Anon && (f.order > 0 || f.refcount.get() == 1))
-    {
-        *f.anon_vma.borrow_mut() = vmf.vma.anon_vma.get().cloned();
+    if let Some(f) = old.as_ref().filter(|f| {
+        f.kind.get() == FolioKind::Anon
+            && (f.order > 0
+                || f.refcount
+                    .read("wp_can_reuse_anon_folio: folio_ref_count() == 1")
+                    == 1)
+    }) {
+        f.anon_vma.write(
+            "folio_move_anon_rmap: WRITE_ONCE(folio->mapping)",
+            vmf.vma.anon_vma.get().cloned(),
+        );
         return wp_page_reuse(k, &pte, ptl, orig);
     }
     ptl.unlock("pte_unmap_unlock");
@@ -600,7 +627,11 @@ fn wp_page_copy(vmf: &VmFault<'_>, orig: Pte, old: Option<Rc<Folio>>) -> u32 {
         k.mem.free_folio(&new);
         return 0;
     };
-    if map.pte.read_locked() != pte_val(orig) {
+    if map
+        .pte
+        .read_locked("wp_page_copy: pte_same(*pte, orig) under ptl")
+        != pte_val(orig)
+    {
         map.ptl.unlock("pte_unmap_unlock");
         k.mem.free_folio(&new);
         return 0;
@@ -628,14 +659,32 @@ fn wp_page_copy(vmf: &VmFault<'_>, orig: Pte, old: Option<Rc<Folio>>) -> u32 {
     0
 }
 
-/// `do_numa_page()` (v6.1): a NUMA hinting fault on a PROT_NONE pte.
+/// `do_numa_page()`: a NUMA hinting fault on a PROT_NONE pte. v6.1
+/// restores the write bit kept on the hint (`pte_savedwrite(orig_pte)`);
+/// v6.5 (`numa_savedwrite` off) decides it with `can_change_pte_writable()`
+/// and maps the page back read-only after a failed migration.
 fn do_numa_page(vmf: &VmFault<'_>, pte: &EntryRef, orig: Pte) -> u32 {
     let _f = explore::enter("do_numa_page");
     let (k, vma) = (vmf.k, vmf.vma);
+    let savedwrite = k.profile.knobs.numa_savedwrite;
+    let was_writable = savedwrite && pte_write(orig);
     let Some(ptl) = lock_if_unchanged(vmf, pte, orig) else {
         return 0;
     };
-    let restored = pte_mkyoung(pte_modify(orig, vma.vm_page_prot.get()));
+    let modified = pte_modify(orig, vma.vm_page_prot.get());
+    let writable = if savedwrite {
+        was_writable
+    } else {
+        pte_write(modified)
+            || (crate::huge_memory::wants_manual_write_upgrade(vma)
+                && can_change_pte_writable(k, modified))
+    };
+    let restored = pte_mkyoung(modified);
+    let restored = if writable {
+        pte_mkwrite(restored)
+    } else {
+        restored
+    };
     let folio = k
         .mem
         .pfn_folio(pte_pfn(orig))
@@ -652,12 +701,31 @@ fn do_numa_page(vmf: &VmFault<'_>, pte: &EntryRef, orig: Pte) -> u32 {
     if migrate_misplaced_page(k, &folio, vma, target) {
         return 0;
     }
+    let restored = if savedwrite {
+        restored
+    } else {
+        pte_mkyoung(modified)
+    };
     let ptl = pte_lock_from_pmd(vmf);
-    if pte.read_locked() == pte_val(orig) {
+    if pte.read_locked("do_numa_page: pte_same(*pte, orig) under ptl") == pte_val(orig) {
         pte.write("do_numa_page: restore pte (out_map)", pte_val(restored));
     }
     ptl.unlock("pte_unmap_unlock");
     0
+}
+
+/// `can_change_pte_writable()` (v6.5) as do_numa_page uses it: not
+/// PROT_NONE, and an exclusive anonymous page. `PageAnonExclusive` is
+/// approximated by a single mapping (fork shares a page; the model has no
+/// KSM or GUP pins). Soft-dirty and userfaultfd are not modelled.
+fn can_change_pte_writable(k: &Kernel, pte: Pte) -> bool {
+    !crate::arch::x86::pgtable::pte_protnone(pte)
+        && k.mem.pfn_folio(pte_pfn(pte)).is_some_and(|f| {
+            f.kind.get() == FolioKind::Anon
+                && f.mapcount
+                    .read("can_change_pte_writable: PageAnonExclusive(page)")
+                    == 1
+        })
 }
 
 /// `do_numa_page()` (v3.12): a hinting fault on a `pte_numa()` entry.
@@ -694,7 +762,7 @@ fn do_numa_page_v3(vmf: &VmFault<'_>, numa: NumaBit, pte: &EntryRef, orig: Pte) 
 /// still `orig` (`pte_same()`), else unlock.
 fn lock_if_unchanged(vmf: &VmFault<'_>, pte: &EntryRef, orig: Pte) -> Option<Ptl> {
     let ptl = pte_lock_from_pmd(vmf);
-    if pte.read_locked() != pte_val(orig) {
+    if pte.read_locked("do_numa_page: pte_same(*pte, vmf->orig_pte) under ptl") != pte_val(orig) {
         ptl.unlock("pte_unmap_unlock");
         return None;
     }
@@ -710,8 +778,9 @@ fn pte_lock_from_pmd(vmf: &VmFault<'_>) -> Ptl {
 
 /// `folio_put()`: drop a reference, freeing the folio at zero.
 pub fn put_folio(k: &Kernel, folio: &Folio) {
-    let r = folio.refcount.get() - 1;
-    folio.refcount.set(r);
+    let r = folio
+        .refcount
+        .add_return("folio_put: folio_put_testzero()", -1);
     if r == 0 {
         k.mem.free_folio(folio);
     } else if r < 0 {
@@ -724,7 +793,7 @@ pub fn put_folio(k: &Kernel, folio: &Folio) {
 
 /// `folio_get()`.
 pub fn get_folio(folio: &Folio) {
-    folio.refcount.set(folio.refcount.get() + 1);
+    folio.refcount.add_return("folio_get: folio_ref_inc()", 1);
 }
 
 /// `zap_page_range()` / `unmap_page_range()` over `[start, end)` of `vma`,
@@ -751,17 +820,9 @@ fn zap_pmd_range(k: &Kernel, mm: &MmStruct, vma: &Vma, first: EntryRef, start: u
     let mut pmd = first;
     loop {
         let next = pmd_addr_end(addr, end);
-        let huge = is_huge_or_swap(Pmd(pmd.read("zap_pmd_range: read *pmd")));
-        let mut handled = false;
-        if huge {
-            if next - addr != HPAGE_PMD_SIZE {
-                split_huge_pmd(k, mm, vma, &pmd, addr);
-            } else {
-                handled = zap_huge_pmd(k, mm, vma, &pmd, addr);
-            }
-        }
-        if !handled && !pmd_none_or_trans_huge_or_clear_bad(k, &pmd) {
-            zap_pte_range(k, mm, vma, &pmd, addr, next);
+        if zap_one_pmd(k, mm, vma, &pmd, addr, next) == Zapped::Retry {
+            explore::mark("zap_pmd_range: pte_offset_map_lock failed, retry the pmd");
+            continue;
         }
         addr = next;
         if addr >= end {
@@ -771,11 +832,71 @@ fn zap_pmd_range(k: &Kernel, mm: &MmStruct, vma: &Vma, first: EntryRef, start: u
     }
 }
 
-/// `zap_pte_range()` (v6.1) for anonymous memory.
-fn zap_pte_range(k: &Kernel, mm: &MmStruct, vma: &Vma, pmd: &EntryRef, start: u64, end: u64) {
+#[derive(PartialEq, Eq)]
+enum Zapped {
+    Done,
+    /// v6.5: zap_pte_range could not map the table (`addr != next`,
+    /// `pmd--`): the same pmd again.
+    Retry,
+}
+
+/// The body of zap_pmd_range's loop for one pmd. Each test of the huge
+/// condition reads `*pmd` again, as the kernel's `is_swap_pmd(*pmd) ||
+/// pmd_trans_huge(*pmd) || pmd_devmap(*pmd)` does (v5.5, v6.1, v6.5).
+/// Then v6.1 and older skip with `pmd_none_or_trans_huge_or_clear_bad()`
+/// (one snapshot); v6.5 (3db82b9374ca) with a plain `pmd_none(*pmd)`,
+/// leaving the rest to `pte_offset_map_lock()`, and retries the pmd if
+/// that fails.
+fn zap_one_pmd(
+    k: &Kernel,
+    mm: &MmStruct,
+    vma: &Vma,
+    pmd: &EntryRef,
+    addr: u64,
+    next: u64,
+) -> Zapped {
+    let huge = is_swap_pmd(Pmd(pmd.read("zap_pmd_range: is_swap_pmd(*pmd)")))
+        || pmd_trans_huge(Pmd(pmd.read("zap_pmd_range: pmd_trans_huge(*pmd)")))
+        || pmd_devmap(Pmd(pmd.read("zap_pmd_range: pmd_devmap(*pmd)")));
+    if huge {
+        if next - addr != HPAGE_PMD_SIZE {
+            split_huge_pmd(k, mm, vma, pmd, addr);
+        } else if zap_huge_pmd(k, mm, vma, pmd, addr) {
+            return Zapped::Done;
+        }
+    }
+    match k.profile.knobs.pte_offset_map_lock {
+        PteOffsetMapLock::Pre65 => {
+            if !pmd_none_or_trans_huge_or_clear_bad(k, pmd) {
+                zap_pte_range(k, mm, vma, pmd, addr, next);
+            }
+            Zapped::Done
+        }
+        PteOffsetMapLock::Post65 => {
+            if pmd_none(Pmd(pmd.read("zap_pmd_range: pmd_none(*pmd)")))
+                || zap_pte_range(k, mm, vma, pmd, addr, next)
+            {
+                Zapped::Done
+            } else {
+                Zapped::Retry
+            }
+        }
+    }
+}
+
+/// `zap_pte_range()` (v6.1) for anonymous memory. Returns false if the
+/// table could not be mapped (v6.5's `pte_offset_map_lock()` failing).
+fn zap_pte_range(
+    k: &Kernel,
+    mm: &MmStruct,
+    vma: &Vma,
+    pmd: &EntryRef,
+    start: u64,
+    end: u64,
+) -> bool {
     let _f = explore::enter("zap_pte_range");
     let Some(map) = pte_offset_map_lock(k, mm, pmd, start) else {
-        return;
+        return false;
     };
     let mut addr = start;
     while addr < end {
@@ -783,7 +904,7 @@ fn zap_pte_range(k: &Kernel, mm: &MmStruct, vma: &Vma, pmd: &EntryRef, start: u6
             map.pte.table.clone(),
             crate::arch::x86::pgtable::pte_index(addr) as usize,
         );
-        let v = Pte(pte.read_locked());
+        let v = Pte(pte.read_locked("zap_pte_range: *pte under ptl"));
         if !pte_none(v) {
             pte.xchg("ptep_get_and_clear_full", 0);
             zap_one_pte(k, mm, vma, addr, v);
@@ -791,6 +912,7 @@ fn zap_pte_range(k: &Kernel, mm: &MmStruct, vma: &Vma, pmd: &EntryRef, start: u6
         addr += PAGE_SIZE;
     }
     map.ptl.unlock("pte_unmap_unlock");
+    true
 }
 
 /// Accounting for one zapped pte: rss, rmap, and the page reference

@@ -79,8 +79,14 @@ fn migrate_pages(k: &Kernel, folio: &Rc<Folio>, node: u32) -> MigrateResult {
 /// `unmap_and_move()` (v6.1).
 fn unmap_and_move(k: &Kernel, folio: &Rc<Folio>, node: u32) -> MigrateResult {
     let _f = explore::enter("unmap_and_move");
-    if folio.refcount.get() == 1 {
-        // Freed under us (only the isolation reference is left).
+    if folio
+        .refcount
+        .read("unmap_and_move: folio_ref_count(src) == 1")
+        == 1
+    {
+        // Freed under us: only the isolation reference is left, and
+        // migrate_folio_done() drops it.
+        put_folio(k, folio);
         return MigrateResult::Success;
     }
     let Some(new) = k.mem.alloc_pages(node, folio.order, FolioKind::Anon) else {
@@ -112,12 +118,14 @@ fn unmap_and_move_locked(k: &Kernel, src: &Rc<Folio>, dst: &Rc<Folio>) -> Migrat
         src.lock.unlock("folio_unlock(src)");
         return MigrateResult::Again;
     }
-    let was_mapped = src.mapcount.get() > 0;
+    // An anonymous folio's anon_vma must outlive the migration entries.
+    let anon_vma = crate::rmap::folio_get_anon_vma(src);
+    let was_mapped = src.mapcount.read("__unmap_and_move: folio_mapped(src)") > 0;
     if was_mapped {
         try_to_migrate(k, src);
     }
     let mut rc = MigrateResult::Again;
-    if src.mapcount.get() == 0 {
+    if src.mapcount.read("__unmap_and_move: !folio_mapped(src)") == 0 {
         rc = move_to_new_folio(src, dst);
     }
     if was_mapped {
@@ -129,6 +137,9 @@ fn unmap_and_move_locked(k: &Kernel, src: &Rc<Folio>, dst: &Rc<Folio>) -> Migrat
         remove_migration_ptes(k, src, target);
     }
     dst.lock.unlock("folio_unlock(dst)");
+    if let Some(av) = anon_vma {
+        crate::rmap::put_anon_vma(&av);
+    }
     src.lock.unlock("folio_unlock(src)");
     if rc == MigrateResult::Success {
         dst.lru.set(true);
@@ -142,12 +153,19 @@ fn unmap_and_move_locked(k: &Kernel, src: &Rc<Folio>, dst: &Rc<Folio>) -> Migrat
 /// and the mapping.
 fn move_to_new_folio(src: &Folio, dst: &Folio) -> MigrateResult {
     let _f = explore::enter("move_to_new_folio");
-    if src.refcount.get() != 1 {
+    if src
+        .refcount
+        .read("folio_migrate_mapping: folio_ref_count(src) != expected")
+        != 1
+    {
         explore::mark("migrate: extra reference, -EAGAIN");
         return MigrateResult::Again;
     }
     *dst.data.borrow_mut() = src.data.borrow().clone();
-    *dst.anon_vma.borrow_mut() = src.anon_vma.borrow().clone();
+    dst.anon_vma.write(
+        "folio_migrate_mapping: newfolio->mapping = folio->mapping",
+        src.anon_vma.peek(),
+    );
     dst.index.set(src.index.get());
     dst.last_cpupid_nid.set(src.last_cpupid_nid.get());
     explore::note!(
@@ -182,15 +200,24 @@ fn remove_migration_pte(
     dst: &Folio,
     at: u64,
 ) {
-    let cur = Pte(pte.read_locked());
+    let cur = Pte(pte.read_locked("remove_migration_pte: *pvmw.pte under ptl"));
     let entry = pte_to_swp_entry(cur);
     let sub = crate::arch::x86::swap::pfn_swap_entry_to_pfn(entry) - src.pfn;
     get_folio(dst);
+    let t = &k.profile.swap_types;
     let mut v = pfn_pte(dst.pfn + sub, vma.vm_page_prot.get());
-    if is_writable_migration_entry(&k.profile.swap_types, entry)
+    if is_writable_migration_entry(t, entry)
         && vma.flags() & crate::mm_types::vm_flags::VM_WRITE != 0
     {
         v = pte_mkwrite(v);
+    }
+    use crate::arch::x86::pgtable::{pte_mkdirty, pte_mkold};
+    use crate::arch::x86::swap::{is_migration_entry_dirty, is_migration_entry_young};
+    if !is_migration_entry_young(entry, t.migration_ad) {
+        v = pte_mkold(v);
+    }
+    if is_migration_entry_dirty(entry, t.migration_ad) {
+        v = pte_mkdirty(v);
     }
     page_add_anon_rmap(dst, vma, at, false);
     pte.write("remove_migration_pte: set_pte_at", pte_val(v));
@@ -227,7 +254,10 @@ pub fn migrate_misplaced_transhuge_page(
         return;
     }
     new.lock.try_lock("__SetPageLocked(new_page)");
-    *new.anon_vma.borrow_mut() = folio.anon_vma.borrow().clone();
+    new.anon_vma.write(
+        "migrate_page_copy: new_page->mapping = page->mapping",
+        folio.anon_vma.peek(),
+    );
     new.index.set(folio.index.get());
     *new.data.borrow_mut() = folio.data.borrow().clone();
     explore::note!(
@@ -238,7 +268,15 @@ pub fn migrate_misplaced_transhuge_page(
         new.node
     );
     let ptl = crate::pgtable::pmd_lock(k, vmf.mm(), &vmf.pmd);
-    if vmf.pmd.read_locked() != entry.0 || folio.refcount.get() != 2 {
+    if vmf
+        .pmd
+        .read_locked("migrate_misplaced_transhuge_page: pmd_same(*pmd, entry) under pmd lock")
+        != entry.0
+        || folio
+            .refcount
+            .read("migrate_misplaced_transhuge_page: page_count(page) != 2")
+            != 2
+    {
         ptl.unlock("spin_unlock(pmd_lock)");
         new.lock.unlock("unlock_page(new_page)");
         put_folio(k, &new);
@@ -272,7 +310,11 @@ pub fn migrate_misplaced_transhuge_page(
 fn misplaced_out_fail(vmf: &crate::memory::VmFault<'_>, folio: &Folio, entry: Pmd) {
     let k = vmf.k;
     let ptl = crate::pgtable::pmd_lock(k, vmf.mm(), &vmf.pmd);
-    if vmf.pmd.read_locked() == entry.0 {
+    if vmf
+        .pmd
+        .read_locked("migrate_misplaced_transhuge_page: pmd_same(*pmd, entry) on failure")
+        == entry.0
+    {
         let v = crate::arch::x86::pgtable::pmd_modify(entry, vmf.vma.vm_page_prot.get());
         vmf.pmd.write(
             "migrate_misplaced_transhuge_page: restore pmd (out_fail)",

@@ -8,7 +8,7 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 
-use explore::sync::{BitLock, RwSem, SlotArray, SpinLock};
+use explore::sync::{AtomicCounter, BitLock, Lifetime, RwSem, SharedCell, SlotArray, SpinLock};
 
 use crate::arch::x86::paravirt::{Paravirt, XenPv};
 use crate::arch::x86::pgtable::PgProt;
@@ -122,23 +122,29 @@ pub struct Folio {
     pub node: u32,
     /// Protected by: the allocator (set at alloc/free).
     pub kind: Cell<FolioKind>,
-    /// `_refcount`. Updated with atomic operations (`folio_get`/`folio_put`),
-    /// which the model does not make scheduling points: no modelled path
-    /// decides anything on a racy refcount read.
+    /// `_refcount`. Atomic: `folio_get`/`folio_put` from any context, and
+    /// read locklessly (`page_count()` in migration's reference checks and
+    /// in copy-on-write reuse), so every operation is a scheduling point.
     /// Invariant: `refcount >= mapcount` while allocated.
-    pub refcount: Cell<i64>,
-    /// `_mapcount + 1` (for a PMD-mapped THP the entire mapcount).
-    /// Protected by: the page-table lock of each mapping entry.
+    pub refcount: AtomicCounter,
+    /// `_mapcount + 1` (for a PMD-mapped THP the entire mapcount). Changed
+    /// atomically under the page-table lock of the mapping entry; read
+    /// locklessly (`page_mapped()`, `folio_mapcount()`): every operation is
+    /// a scheduling point.
     /// Invariant (INV-ACCT): equals the number of present entries mapping it.
-    pub mapcount: Cell<i64>,
+    pub mapcount: AtomicCounter,
     /// `PG_locked`.
     pub lock: BitLock,
     /// `PG_lru`: on an LRU list, so isolatable for migration.
     /// Protected by: the lruvec lock (not modelled: isolation is one step).
     pub lru: Cell<bool>,
-    /// `folio->mapping` of an anonymous folio. Protected by: the folio lock
-    /// and the page-table lock of its first mapping.
-    pub anon_vma: RefCell<Option<Rc<AnonVma>>>,
+    /// `folio->mapping` of an anonymous folio. Written under the folio lock
+    /// or before the folio is mapped (`page_add_new_anon_rmap`); read
+    /// locklessly (`READ_ONCE(folio->mapping)` in `folio_get_anon_vma()`
+    /// and `folio_lock_anon_vma_read()`): every load and store is a
+    /// scheduling point. May point to an anon_vma already freed once the
+    /// folio is unmapped; users check `page_mapped()` first.
+    pub anon_vma: SharedCell<Option<Rc<AnonVma>>>,
     /// `folio->index`: linear page index of the head in its anon_vma.
     pub index: Cell<u64>,
     /// `page_cpupid_last()` reduced to the node (NUMA two-pass filter).
@@ -187,11 +193,11 @@ impl Folio {
             order,
             node,
             kind: Cell::new(kind),
-            refcount: Cell::new(1),
-            mapcount: Cell::new(0),
+            refcount: AtomicCounter::new("folio->_refcount", pfn, 1),
+            mapcount: AtomicCounter::new("folio->_mapcount", pfn, 0),
             lock: BitLock::new(&FOLIO_LOCK, pfn),
             lru: Cell::new(false),
-            anon_vma: RefCell::new(None),
+            anon_vma: SharedCell::new("folio->mapping", pfn, None),
             index: Cell::new(0),
             last_cpupid_nid: Cell::new(None),
             data: RefCell::new(data),
@@ -462,6 +468,10 @@ pub struct Vma {
     /// copy-on-write). Protected by: mmap_lock (W) and the anon_vma locks.
     /// Invariant: contains `anon_vma` when that is set; empty otherwise.
     pub anon_vma_chain: RefCell<Vec<Rc<AnonVma>>>,
+    /// Freed by `vm_area_free()` (munmap, merge, exit). Rmap walks reach a
+    /// VMA through the anon_vma tree under the anon_vma lock, which unlink
+    /// takes first: they assert it is alive.
+    pub life: Lifetime,
     /// `vm_file` (its `f_mapping`): set when the VMA is created and copied
     /// to VMAs split or moved from it. Immutable afterwards.
     pub vm_file: OnceCell<Rc<AddressSpace>>,
@@ -547,21 +557,43 @@ impl AddressSpace {
     }
 }
 
-/// `struct anon_vma` (one per VMA in this model: no fork yet, so the
-/// anon_vma_chain degenerates to a list of VMAs).
+/// `struct anon_vma` (v6.1). The anon_vma_chain is modelled by its two
+/// ends: the VMAs an anon_vma covers (here) and the anon_vmas a VMA is
+/// linked into (`Vma::anon_vma_chain`).
 pub struct AnonVma {
     pub id: u64,
     /// `anon_vma->rwsem` with the VMAs it covers (the interval tree of
     /// anon_vma_chains). Writers: anon_vma_prepare, vma split and unlink;
     /// readers: rmap walks.
     pub rwsem: RwSem<Vec<Weak<Vma>>>,
+    /// `anon_vma->refcount`: one for being some VMA's anon_vma while its
+    /// tree is not empty, one per child anon_vma whose root it is
+    /// (`anon_vma_fork`), and the pins of `folio_get_anon_vma()`. Atomic;
+    /// `atomic_inc_not_zero()` runs on a freed anon_vma under RCU
+    /// (SLAB_TYPESAFE_BY_RCU keeps the memory an anon_vma), so it is read
+    /// after the free too. Invariant: zero exactly when `life` is freed.
+    pub refcount: AtomicCounter,
+    /// `anon_vma->root`: the anon_vma of the oldest ancestor (itself for
+    /// a root, `None` here). A child holds a reference on its root.
+    pub root: Option<Rc<AnonVma>>,
+    /// Freed by `anon_vma_free()` when the refcount drops to zero.
+    pub life: Lifetime,
 }
 
 impl AnonVma {
+    /// `anon_vma_alloc()`: refcount 1, its own root.
     pub fn new(id: u64) -> AnonVma {
+        AnonVma::with_root(id, None)
+    }
+
+    /// An anon_vma whose root is `root` (`anon_vma_fork()`).
+    pub fn with_root(id: u64, root: Option<Rc<AnonVma>>) -> AnonVma {
         AnonVma {
             id,
             rwsem: RwSem::new(&ANON_VMA_LOCK, id, Vec::new()),
+            refcount: AtomicCounter::new("anon_vma->refcount", id, 1),
+            root,
+            life: Lifetime::new("anon_vma", id),
         }
     }
 }

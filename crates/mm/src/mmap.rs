@@ -89,8 +89,15 @@ pub fn vm_area_alloc(mm: &Rc<MmStruct>, start: u64, end: u64, flags: u64, pgoff:
         vm_pgoff: Cell::new(pgoff),
         anon_vma: OnceCell::new(),
         anon_vma_chain: RefCell::new(Vec::new()),
+        life: explore::sync::Lifetime::new("vm_area_struct", start),
         vm_file: OnceCell::new(),
     })
+}
+
+/// `vm_area_free()`: the VMA is gone; the model keeps its memory, but
+/// any later use of it is a use after free.
+pub fn vm_area_free(vma: &Vma) {
+    vma.life.free("vm_area_free");
 }
 
 /// `vm_area_dup()` for fork: the same VMA in the child's mm (`mm`).
@@ -353,6 +360,9 @@ pub(crate) fn munmap_locked(k: &Kernel, mm: &MmStruct, mmap: &mut MmapState, add
     }
     mmap.vmas.retain(|v| !(v.start() >= addr && v.end() <= end));
     free_pgtables(k, mm, mmap);
+    for vma in &gone {
+        vm_area_free(vma);
+    }
     k.ghost.discard_end(mm.id, first, last);
     k.ghost.unmap(mm.id, first, last);
 }
@@ -482,6 +492,9 @@ pub fn exit_mmap(k: &Kernel, mm: &MmStruct) {
         unlink_anon_vmas(vma);
     }
     free_pgtables(k, mm, &mmap);
+    for vma in &vmas {
+        vm_area_free(vma);
+    }
     mm.exited.set(true);
     mmap.unlock("mmap_write_unlock");
     check_mm(k, mm);

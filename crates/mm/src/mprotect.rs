@@ -181,13 +181,14 @@ impl Cx<'_> {
         self.huge_or_ptes(pmd, addr, next)
     }
 
-    /// `pmd_none_or_clear_bad()` (v5.5): one read, clear a bad value.
+    /// `pmd_none_or_clear_bad()` (v5.5, include/asm-generic/pgtable.h):
+    /// `pmd_none(*pmd)`, then `unlikely(pmd_bad(*pmd))` on a second read;
+    /// clear a bad value.
     fn pmd_none_or_clear_bad(&self, pmd: &EntryRef) -> bool {
-        let v = Pmd(pmd.read("pmd_none_or_clear_bad: read *pmd"));
-        if pmd_none(v) {
+        if pmd_none(Pmd(pmd.read("pmd_none_or_clear_bad: pmd_none(*pmd)"))) {
             return true;
         }
-        if pmd_bad(v) {
+        if pmd_bad(Pmd(pmd.read("pmd_none_or_clear_bad: pmd_bad(*pmd)"))) {
             pmd_clear_bad(self.k, pmd);
             return true;
         }
@@ -272,22 +273,28 @@ impl Cx<'_> {
         }
     }
 
-    /// 6.1.160 (91750c8a4be4, backport of 670ddd8cdcbd): one `_pmd`
-    /// snapshot for the none/huge decision; `pmd_old` is passed to
-    /// change_pte_range, which re-checks it after taking the PTL.
-    ///
-    /// [I] Reconstructed from the series' cover letter (the huge checks stay
-    /// before the PTL, change_pte_range fails with -EAGAIN on a changed pmd,
-    /// `pmd_trans_unstable()` is gone) and the syzkaller report; the patch
-    /// text itself was not available to check line by line.
+    /// 6.1.160 (91750c8a4be4, backport of 670ddd8cdcbd): one `_pmd =
+    /// pmd_read_atomic(pmd)` snapshot decides everything: not swap, devmap
+    /// or huge, then none skips and `pmd_bad()` clears the slot with
+    /// `pmd_clear_bad()`, on that same snapshot; else the huge path or
+    /// change_pte_range with `pmd_old`, which re-checks it under the PTL
+    /// (-EAGAIN, `goto again`). Checked against the "[PATCH V2 6.1.y 2/2]
+    /// mm/mprotect: delete pmd_none_or_clear_bad_unless_trans_huge()" text
+    /// as it landed in the 6.1.160 stable update.
     fn one_pmd_backport(&self, pmd: &EntryRef, addr: u64, next: u64) -> u64 {
         loop {
             let snap = Pmd(pmd.read("change_pmd_range: _pmd = pmd_read_atomic(pmd)"));
             if is_swap_pmd(snap) {
                 explore::mark("change_pmd_range: snapshot is a pmd migration entry");
             }
-            if pmd_none(snap) {
-                return 0;
+            if !is_huge_or_swap(snap) {
+                if pmd_none(snap) {
+                    return 0;
+                }
+                if pmd_bad(snap) {
+                    pmd_clear_bad(self.k, pmd);
+                    return 0;
+                }
             }
             if is_huge_or_swap(snap) {
                 if let Some(pages) = self.huge_pmd(pmd, addr, next) {
@@ -362,11 +369,16 @@ impl Cx<'_> {
     fn change_ptes(&self, map: &PteMap, start: u64, end: u64) -> u64 {
         let prot_numa = self.cp_flags & MM_CP_PROT_NUMA != 0;
         for_each_pte(map, start, end, |pte, _| {
-            let old = Pte(pte.read_locked());
+            let old = Pte(pte.read_locked("change_pte_range: *pte under ptl"));
+            if crate::arch::x86::swap::is_swap_pte(old) {
+                return self.change_swap_pte(pte, old);
+            }
             if !pte_present(old) || (prot_numa && self.numa_skips(old)) {
                 return false;
             }
-            let preserve_write = prot_numa && pte_write(old);
+            // pte_mk_savedwrite() (v6.1; removed by 6a56ccbcf6c6).
+            let preserve_write =
+                prot_numa && self.k.profile.knobs.numa_savedwrite && pte_write(old);
             let start = Pte(pte.xchg("ptep_modify_prot_start", 0));
             let mut new = pte_modify(start, self.newprot);
             if preserve_write {
@@ -375,6 +387,42 @@ impl Cx<'_> {
             pte.write("ptep_modify_prot_commit", pte_val(new));
             true
         })
+    }
+
+    /// The swap-pte branch of change_pte_range (v6.1): a writable migration
+    /// entry becomes readable ("a protection check is difficult so just be
+    /// safe and disable write"), keeping its offset (young/dirty bits),
+    /// soft-dirty and uffd-wp. Other swap entries stay. Returns whether the
+    /// entry changed.
+    fn change_swap_pte(&self, pte: &EntryRef, old: Pte) -> bool {
+        use crate::arch::x86::swap::{
+            is_writable_migration_entry, pfn_swap_entry_to_pfn, pte_swp_mksoft_dirty,
+            pte_swp_mkuffd_wp, pte_swp_soft_dirty, pte_swp_uffd_wp, pte_to_swp_entry,
+            readable_from_writable_migration_entry, swp_entry_to_pte,
+        };
+        let t = &self.k.profile.swap_types;
+        let entry = pte_to_swp_entry(old);
+        if !is_writable_migration_entry(t, entry) {
+            return false;
+        }
+        let anon = self
+            .k
+            .mem
+            .pfn_folio(pfn_swap_entry_to_pfn(entry))
+            .is_some_and(|f| f.kind.get() == FolioKind::Anon);
+        let mut new = swp_entry_to_pte(readable_from_writable_migration_entry(t, entry, anon));
+        if pte_swp_soft_dirty(old) {
+            new = pte_swp_mksoft_dirty(new);
+        }
+        if pte_swp_uffd_wp(old) {
+            new = pte_swp_mkuffd_wp(new);
+        }
+        explore::mark("change_pte_range: writable migration entry made readable");
+        pte.write(
+            "change_pte_range: set_pte_at (readable migration entry)",
+            pte_val(new),
+        );
+        true
     }
 
     /// The per-pte loop of change_pte_range (v3.12, under the PTL).
@@ -391,7 +439,7 @@ impl Cx<'_> {
     fn change_ptes_v3(&self, numa: NumaBit, map: &PteMap, start: u64, end: u64) -> u64 {
         let prot_numa = self.cp_flags & MM_CP_PROT_NUMA != 0;
         for_each_pte(map, start, end, |pte, addr| {
-            let oldpte = Pte(pte.read_locked());
+            let oldpte = Pte(pte.read_locked("change_pte_range: oldpte = *pte under ptl"));
             if !pgtable_v3::pte_present(numa, oldpte) {
                 return false;
             }
@@ -426,7 +474,10 @@ impl Cx<'_> {
         if pgtable_v3::pte_numa(numa, oldpte) || page.mapcount(k) != 1 {
             return false;
         }
-        let ptent = k.pte_mknuma(numa, Pte(pte.read_locked()));
+        let ptent = k.pte_mknuma(
+            numa,
+            Pte(pte.read_locked("change_pte_range: *pte under ptl (pte_mknuma)")),
+        );
         k.set_pte_at(pte, ptent, "change_pte_range: set_pte_at(pte_mknuma(*pte))");
         true
     }
@@ -447,7 +498,12 @@ impl Cx<'_> {
         else {
             return true;
         };
-        if self.vma.flags() & vm_flags::VM_SHARED == 0 && folio.refcount.get() != 1 {
+        if self.vma.flags() & vm_flags::VM_SHARED == 0
+            && folio
+                .refcount
+                .read("change_pte_range: page_count(page) != 1 (COW-shared)")
+                != 1
+        {
             return true;
         }
         self.mm.users.get() == 1

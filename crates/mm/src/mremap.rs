@@ -318,6 +318,7 @@ fn dontunmap_complete(mmap: &mut MmapState, old_addr: u64, new_addr: u64, whole:
             .position(|v| Rc::ptr_eq(v, &old))
             .expect("the VMA just looked up");
         mmap.vmas[i] = fresh;
+        crate::mmap::vm_area_free(&old);
     }
 }
 

@@ -5,7 +5,7 @@
 //! kernel's `while (page_vma_mapped_walk(&pvmw))` loop body does.
 
 use crate::arch::x86::pgtable::{
-    pmd_addr_end, pmd_present, pmd_trans_huge, pte_index, pte_pfn, pte_present, Pmd, Pte,
+    pmd_addr_end, pmd_present, pmd_trans_huge, pte_index, pte_none, pte_pfn, pte_present, Pmd, Pte,
 };
 use crate::arch::x86::swap::is_pmd_migration_entry;
 use crate::arch::x86::swap::{
@@ -52,7 +52,7 @@ pub fn page_vma_mapped_walk(
         let pmde = Pmd(pmd.read("page_vma_mapped_walk: pmde = READ_ONCE(*pmd)"));
         if pmd_trans_huge(pmde) || is_pmd_migration_entry(&k.profile.swap_types, pmde) {
             let ptl = pmd_lock(k, &mm, &pmd);
-            let pmde = Pmd(pmd.read_locked());
+            let pmde = Pmd(pmd.read_locked("page_vma_mapped_walk: pmde = *pmd under pmd lock"));
             let wanted = if !pmd_present(pmde) {
                 migration && k.profile.knobs.thp_migration && pmd_maps_folio(k, pmde, folio, true)
             } else {
@@ -76,7 +76,13 @@ pub fn page_vma_mapped_walk(
     }
 }
 
-/// The pte level: `map_pte()` then `check_pte()` for each page in range.
+/// The pte level (v6.1): `map_pte()` maps the table and, the walk not
+/// being PVMW_SYNC, first tests the pte locklessly: a pte that cannot be
+/// what the walk looks for (not a swap pte for PVMW_MIGRATION, not
+/// present otherwise; the model has no device entries) skips the lock and
+/// goes to `next_pte`, whose `pte_none(*pte)` loop then runs without the
+/// lock too. Once locked, each later pte is read by that loop and again
+/// by `check_pte()`.
 #[allow(clippy::too_many_arguments)]
 fn walk_ptes(
     k: &Kernel,
@@ -91,17 +97,63 @@ fn walk_ptes(
     let Some(first) = pte_offset(k, pmd.read("map_pte: pte_offset_map(*pmd)"), start) else {
         return;
     };
-    let v = pmd.read("map_pte: pte_lockptr(*pmd)");
-    let ptl = spin_lock_derived(k, pte_lockptr(k, mm, v), v);
+    let at = |addr: u64| EntryRef::new(first.table.clone(), pte_index(addr) as usize);
+    let lock = || {
+        let v = pmd.read("map_pte: pte_lockptr(*pmd)");
+        spin_lock_derived(k, pte_lockptr(k, mm, v), v)
+    };
+    let head = Pte(at(start).read("map_pte: *pvmw->pte (lockless pre-check)"));
+    let mut ptl = None;
     let mut addr = start;
+    if map_pte_may_match(head, migration) {
+        ptl = Some(lock());
+    } else {
+        addr = next_pte(&at, addr, end, false);
+    }
     while addr < end {
-        let pte = EntryRef::new(first.table.clone(), pte_index(addr) as usize);
-        if check_pte(k, Pte(pte.read_locked()), folio, migration) {
+        if ptl.is_none() {
+            ptl = Some(lock());
+        }
+        let pte = at(addr);
+        let v = Pte(pte.read_locked("check_pte: *pvmw.pte under ptl"));
+        if check_pte(k, v, folio, migration) {
             visit(&Mapped::Pte(pte, addr));
         }
-        addr += PAGE_SIZE;
+        addr = next_pte(&at, addr, end, true);
     }
-    ptl.unlock("page_vma_mapped_walk_done: spin_unlock");
+    if let Some(ptl) = ptl {
+        ptl.unlock("page_vma_mapped_walk_done: spin_unlock");
+    }
+}
+
+/// map_pte's lockless test of the first pte.
+fn map_pte_may_match(v: Pte, migration: bool) -> bool {
+    if migration {
+        is_swap_pte(v)
+    } else {
+        !is_swap_pte(v) && pte_present(v)
+    }
+}
+
+/// `next_pte:` the next address whose pte is not none (`do { ... }
+/// while (pte_none(*pvmw->pte))`), or `end`; `locked` says whether the
+/// walk holds the PTL yet.
+fn next_pte(at: &impl Fn(u64) -> EntryRef, mut addr: u64, end: u64, locked: bool) -> u64 {
+    loop {
+        addr += PAGE_SIZE;
+        if addr >= end {
+            return end;
+        }
+        let slot = at(addr);
+        let v = if locked {
+            slot.read_locked("page_vma_mapped_walk: pte_none(*pvmw->pte) under ptl")
+        } else {
+            slot.read("page_vma_mapped_walk: pte_none(*pvmw->pte) (lockless)")
+        };
+        if !pte_none(Pte(v)) {
+            return addr;
+        }
+    }
 }
 
 /// `check_pte()`: does this pte map (or migrate) a page of `folio`?

@@ -44,9 +44,15 @@ impl EntryRef {
         self.table.entries().xchg(self.index, label, v)
     }
 
-    /// A read under the lock every writer of this entry holds.
-    pub fn read_locked(&self) -> u64 {
-        self.table.entries().read_locked(self.index)
+    /// A compare-and-exchange; returns the value found.
+    pub fn cmpxchg(&self, label: &'static str, old: u64, new: u64) -> u64 {
+        self.table.entries().cmpxchg(self.index, label, old, new)
+    }
+
+    /// A load under the entry's page-table lock (still a scheduling point:
+    /// see `SlotArray::read_locked`).
+    pub fn read_locked(&self, label: &'static str) -> u64 {
+        self.table.entries().read_locked(self.index, label)
     }
 
     /// Ghost read for checkers.
@@ -196,6 +202,7 @@ pub fn alloc_table(
 /// pointer goes back to NULL.
 pub fn free_table(k: &Kernel, table: &Folio) {
     *table.ptl.borrow_mut() = None;
+    table.entries().free("pte_free: free the page-table page");
     k.mem.free_folio(table);
 }
 

@@ -55,7 +55,7 @@ pub fn pmd_none_or_trans_huge_or_clear_bad(k: &Kernel, pmd: &EntryRef) -> bool {
 /// (an xchg) of `pmd_mkinvalid(*pmdp)`; returns the old value. Called with
 /// the pmd lock held.
 pub fn pmdp_invalidate(pmd: &EntryRef) -> u64 {
-    let old = Pmd(pmd.read_locked());
+    let old = Pmd(pmd.read_locked("pmdp_invalidate: *pmd under pmd lock"));
     pmd.xchg("pmdp_invalidate", pmd_val(pmd_mkinvalid(old)))
 }
 

@@ -119,6 +119,20 @@ pub struct Knobs {
     pub thp_migration: bool,
     pub huge_update_style: HugeUpdateStyle,
     pub numa_thp_migration: NumaThpMigration,
+    /// savedwrite: NUMA hinting keeps the write bit on the PROT_NONE pte or
+    /// pmd (`pte_mk_savedwrite`/`pmd_mk_savedwrite`, which on x86 are the
+    /// plain RW bit; 288bc54949fc, v4.11) and the hinting fault restores it
+    /// (`was_writable`). Replaced in v6.2 by 6a56ccbcf6c6 "mm/autonuma: use
+    /// can_change_(pte|pmd)_writable() to replace savedwrite": the hint
+    /// entry is read-only and the fault decides writability afresh.
+    pub numa_savedwrite: bool,
+    /// `__split_huge_pmd_locked()` calls `pmdp_invalidate()` on a pmd
+    /// migration entry too (a non-present pmd; on x86 the transient value
+    /// mangles the swap offset). 3a5a8d343e1c "mm: fix race between
+    /// __split_huge_pmd_locked() and GUP-fast" (v6.10, in 6.1.y by
+    /// 6.1.158) reads a migration entry and never writes it before
+    /// `pmd_populate()`.
+    pub split_invalidates_migration_entry: bool,
     /// USE_SPLIT_PTE_PTLOCKS / USE_SPLIT_PMD_PTLOCKS (NR_CPUS >=
     /// SPLIT_PTLOCK_CPUS): per-table locks instead of `mm->page_table_lock`.
     pub split_ptlocks: bool,
@@ -182,6 +196,8 @@ const V61: Knobs = Knobs {
     thp_migration: true,
     huge_update_style: HugeUpdateStyle::Invalidate,
     numa_thp_migration: NumaThpMigration::Generic,
+    numa_savedwrite: true,
+    split_invalidates_migration_entry: false,
     split_ptlocks: true,
     alloc_split_ptlocks: true,
     fail_page_alloc: false,
@@ -205,6 +221,8 @@ const V3_12_7: Knobs = Knobs {
     thp_migration: false,
     huge_update_style: HugeUpdateStyle::ClearThenSet,
     numa_thp_migration: NumaThpMigration::MisplacedTranshuge,
+    numa_savedwrite: true,
+    split_invalidates_migration_entry: true,
     split_ptlocks: true,
     alloc_split_ptlocks: false,
     fail_page_alloc: false,
@@ -281,6 +299,7 @@ pub fn profiles() -> Vec<Profile> {
             knobs: Knobs {
                 pmd_check: PmdCheck::Legacy,
                 numa_thp_migration: NumaThpMigration::MisplacedTranshuge,
+                split_invalidates_migration_entry: true,
                 mremap_expand_merge: false,
                 ..V61
             },
@@ -315,6 +334,8 @@ pub fn profiles() -> Vec<Profile> {
                 pmd_check: PmdCheck::Upstream65,
                 pte_offset_map_lock: PteOffsetMapLock::Post65,
                 change_pte_range_unstable_check: false,
+                numa_savedwrite: false,
+                split_invalidates_migration_entry: true,
                 ..V61
             },
             swap_types: SwapTypes::v6_1(),
@@ -328,6 +349,7 @@ pub fn profiles() -> Vec<Profile> {
                 pmd_check: PmdCheck::Upstream65,
                 pte_offset_map_lock: PteOffsetMapLock::Post65,
                 change_pte_range_unstable_check: false,
+                numa_savedwrite: false,
                 anon_merge_faulted_unfaulted: true,
                 unaccount_unfaulted_on_mprotect: true,
                 mremap_multi_vma_move: true,
@@ -466,6 +488,18 @@ pub static KNOBS: &[KnobDef] = &[
             "misplaced_transhuge" => NumaThpMigration::MisplacedTranshuge,
             "generic" => NumaThpMigration::Generic,
         }
+    ),
+    bool_knob!(
+        "numa_savedwrite",
+        numa_savedwrite,
+        "NUMA hint entries keep RW (savedwrite, 288bc54949fc) and the fault restores it; off: \
+         6a56ccbcf6c6 (6.2) clears RW and the fault uses can_change_{pte,pmd}_writable()"
+    ),
+    bool_knob!(
+        "split_invalidates_migration_entry",
+        split_invalidates_migration_entry,
+        "__split_huge_pmd_locked invalidates a pmd migration entry too (off: 3a5a8d343e1c, 6.10, \
+         6.1.158: a migration entry is only read)"
     ),
     bool_knob!(
         "split_ptlocks",

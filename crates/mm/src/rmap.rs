@@ -75,7 +75,14 @@ pub fn anon_vma_fork(k: &Kernel, child: &Vma, parent: &Vma) {
         list.push(child.this.clone());
         list.unlock("anon_vma_unlock_write");
     }
-    let own = Rc::new(AnonVma::new(k.next_id()));
+    let root = parent
+        .anon_vma
+        .get()
+        .map(|pav| pav.root.clone().unwrap_or_else(|| pav.clone()));
+    if let Some(root) = &root {
+        get_anon_vma(root);
+    }
+    let own = Rc::new(AnonVma::with_root(k.next_id(), root));
     let mut list = own.rwsem.write("anon_vma_lock_write");
     list.push(child.this.clone());
     list.unlock("anon_vma_unlock_write");
@@ -91,37 +98,113 @@ pub fn vma_had_uncowed_parents(vma: &Vma) -> bool {
     vma.anon_vma.get().is_some() && vma.anon_vma_chain.borrow().len() > 1
 }
 
-/// `unlink_anon_vmas()`: the VMA leaves every anon_vma of its chain.
+/// `unlink_anon_vmas()` (v6.1): the VMA leaves every anon_vma of its
+/// chain; an anon_vma whose tree becomes empty loses the reference its
+/// VMAs held (`put_anon_vma()` after the locks are dropped).
 pub fn unlink_anon_vmas(vma: &Vma) {
     let chain = std::mem::take(&mut *vma.anon_vma_chain.borrow_mut());
+    let mut emptied = Vec::new();
     for av in chain {
+        av.life.assert_live("unlink_anon_vmas: avc->anon_vma");
         let mut list = av.rwsem.write("anon_vma_lock_write");
         list.retain(|w| w.upgrade().is_some_and(|v| !std::ptr::eq(&*v, vma)));
+        let empty = list.is_empty();
         list.unlock("anon_vma_unlock_write");
+        if empty {
+            emptied.push(av);
+        }
     }
+    for av in emptied {
+        put_anon_vma(&av);
+    }
+}
+
+/// `get_anon_vma()`: a reference the holder already has a right to.
+pub fn get_anon_vma(av: &AnonVma) {
+    av.life.assert_live("get_anon_vma");
+    av.refcount
+        .add_return("get_anon_vma: atomic_inc(&anon_vma->refcount)", 1);
+}
+
+/// `put_anon_vma()` (v6.1): the last reference frees the anon_vma
+/// (`__put_anon_vma`), and with it the child's reference on its root.
+pub fn put_anon_vma(av: &AnonVma) {
+    let left = av
+        .refcount
+        .add_return("put_anon_vma: atomic_dec_and_test(&anon_vma->refcount)", -1);
+    if left != 0 {
+        return;
+    }
+    av.life.free("__put_anon_vma: anon_vma_free");
+    if let Some(root) = &av.root {
+        put_anon_vma(root);
+    }
+}
+
+/// `folio_get_anon_vma()` (v6.1): pin the anon_vma of a folio that is not
+/// locked against unmapping. Under RCU it reads `folio->mapping` and
+/// `folio_mapped()` locklessly, takes a reference unless the count is
+/// already zero (the anon_vma is being freed), and re-checks
+/// `folio_mapped()`: an unmapped folio's anon_vma may be gone.
+pub fn folio_get_anon_vma(folio: &Folio) -> Option<Rc<AnonVma>> {
+    let _f = explore::enter("folio_get_anon_vma");
+    let av = folio
+        .anon_vma
+        .read("folio_get_anon_vma: READ_ONCE(folio->mapping)")?;
+    if folio.mapcount.read("folio_get_anon_vma: folio_mapped()") <= 0 {
+        return None;
+    }
+    if !av
+        .refcount
+        .inc_not_zero("folio_get_anon_vma: atomic_inc_not_zero(&anon_vma->refcount)")
+    {
+        return None;
+    }
+    if folio
+        .mapcount
+        .read("folio_get_anon_vma: folio_mapped() again")
+        <= 0
+    {
+        put_anon_vma(&av);
+        return None;
+    }
+    Some(av)
 }
 
 /// `page_add_new_anon_rmap()`: first mapping of a new exclusive folio.
 pub fn page_add_new_anon_rmap(folio: &Folio, vma: &Vma, address: u64) {
-    folio.mapcount.set(1);
-    *folio.anon_vma.borrow_mut() = vma.anon_vma.get().cloned();
+    folio.mapcount.set(
+        "page_add_new_anon_rmap: atomic_set(&folio->_mapcount, 0)",
+        1,
+    );
+    folio.anon_vma.write(
+        "__page_set_anon_rmap: WRITE_ONCE(folio->mapping)",
+        vma.anon_vma.get().cloned(),
+    );
     folio.index.set(vma.linear_page_index(address));
 }
 
 /// `page_add_anon_rmap()`: one more mapping of an anonymous folio
 /// (`compound` for a PMD mapping).
 pub fn page_add_anon_rmap(folio: &Folio, vma: &Vma, address: u64, _compound: bool) {
-    if folio.mapcount.get() == 0 && folio.anon_vma.borrow().is_none() {
+    if folio.mapcount.peek() == 0 && folio.anon_vma.peek().is_none() {
+        // A folio nobody else can reach yet (the new folio of a migration
+        // mapped for the first time).
         page_add_new_anon_rmap(folio, vma, address);
         return;
     }
-    folio.mapcount.set(folio.mapcount.get() + 1);
+    folio.mapcount.add_return(
+        "page_add_anon_rmap: atomic_inc_and_test(&folio->_mapcount)",
+        1,
+    );
 }
 
 /// `page_remove_rmap()`: one mapping fewer.
 pub fn page_remove_rmap(folio: &Folio, _compound: bool) {
-    let m = folio.mapcount.get() - 1;
-    folio.mapcount.set(m);
+    let m = folio.mapcount.add_return(
+        "page_remove_rmap: atomic_add_negative(-1, &folio->_mapcount)",
+        -1,
+    );
     if m < 0 {
         explore::oops(crate::debug::bad_page(
             folio,
@@ -146,12 +229,16 @@ pub fn vma_address(folio: &Folio, vma: &Vma) -> Option<u64> {
 /// the anon_vma read-locked. `visit` returns false to stop early.
 pub fn rmap_walk_anon(folio: &Folio, mut visit: impl FnMut(&Vma, u64) -> bool) {
     let _f = explore::enter("rmap_walk_anon");
-    let Some(av) = folio.anon_vma.borrow().clone() else {
+    // The caller holds the folio lock and a reference on the anon_vma
+    // (folio_get_anon_vma), so folio->mapping is stable and alive.
+    let Some(av) = folio.anon_vma.peek() else {
         return;
     };
+    av.life.assert_live("rmap_walk_anon: anon_vma_lock_read");
     let list = av.rwsem.read("anon_vma_lock_read");
-    let vmas: Vec<Rc<Vma>> = list.iter().filter_map(|w| w.upgrade()).collect();
+    let vmas: Vec<Rc<Vma>> = list.iter().filter_map(linked_vma).collect();
     for vma in vmas {
+        vma.life.assert_live("rmap_walk_anon: avc->vma");
         if let Some(addr) = vma_address(folio, &vma) {
             if !visit(&vma, addr) {
                 break;
@@ -161,13 +248,30 @@ pub fn rmap_walk_anon(folio: &Folio, mut visit: impl FnMut(&Vma, u64) -> bool) {
     list.unlock("anon_vma_unlock_read");
 }
 
+/// A VMA on an anon_vma's tree. The tree points to it weakly; a VMA
+/// dropped while still linked is a use after free of the tree's pointer.
+fn linked_vma(w: &std::rc::Weak<Vma>) -> Option<Rc<Vma>> {
+    let vma = w.upgrade();
+    if vma.is_none() {
+        explore::raise(
+            explore::Finding::new(
+                explore::FindingKind::Kernel,
+                "KASAN",
+                "BUG: KASAN: use-after-free in rmap_walk_anon",
+            )
+            .detail("an anon_vma tree links a VMA that was freed without unlink_anon_vmas()"),
+        );
+    }
+    vma
+}
+
 /// `try_to_migrate()` (v6.1): replace every mapping of `folio` by a
 /// migration entry.
 pub fn try_to_migrate(k: &Kernel, folio: &Folio) {
     let _f = explore::enter("try_to_migrate");
     rmap_walk_anon(folio, |vma, addr| {
         try_to_migrate_one(k, folio, vma, addr);
-        folio.mapcount.get() > 0
+        folio.mapcount.read("try_to_migrate: folio_mapped()") > 0
     });
 }
 
@@ -193,6 +297,12 @@ fn set_pte_migration_entry(k: &Kernel, pte: &crate::pgtable::EntryRef, folio: &F
     } else {
         make_readable_migration_entry(t, pfn)
     };
+    let entry = crate::huge_memory::carry_young_dirty(
+        t,
+        entry,
+        crate::arch::x86::pgtable::pte_young(pteval),
+        crate::arch::x86::pgtable::pte_dirty(pteval),
+    );
     pte.write(
         "try_to_migrate_one: set_pte_at (migration entry)",
         pte_val(swp_entry_to_pte(entry)),

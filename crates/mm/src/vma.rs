@@ -146,6 +146,7 @@ fn remove_merged(mmap: &mut MmapState, vma: &Rc<Vma>) {
     crate::rmap::unlink_anon_vmas(vma);
     let i = index_of(mmap, vma);
     mmap.vmas.remove(i);
+    crate::mmap::vm_area_free(vma);
 }
 
 /// `vma_merge_new_range()` (v6.18): a new anonymous range `r` (already

@@ -19,6 +19,27 @@ use mm::mmap::{
 /// Runs `body` as the sequential setup of one execution; returns the
 /// finding it raised, if any.
 fn sequential(profile: &'static str, thp: Thp, body: fn(&Kernel, &Task)) -> Option<Finding> {
+    execution(profile, thp, body, false).finding
+}
+
+/// The labels of every access `body` made, in order (a traced execution).
+fn access_labels(profile: &'static str, thp: Thp, body: fn(&Kernel, &Task)) -> Vec<&'static str> {
+    execution(profile, thp, body, true)
+        .trace
+        .iter()
+        .filter_map(|e| match &e.what {
+            explore::trace::What::Access { access, .. } => Some(access.label),
+            _ => None,
+        })
+        .collect()
+}
+
+fn execution(
+    profile: &'static str,
+    thp: Thp,
+    body: fn(&Kernel, &Task),
+    tracing: bool,
+) -> explore::ExecutionResult {
     struct H(&'static str, Thp, fn(&Kernel, &Task));
     struct I(Rc<Kernel>);
     impl Harness for H {
@@ -49,7 +70,7 @@ fn sequential(profile: &'static str, thp: Thp, body: fn(&Kernel, &Task)) -> Opti
     }
     let config = ExecutionConfig {
         steps_max: 1000,
-        tracing: false,
+        tracing,
         track_conflicts: false,
         racy: &[],
     };
@@ -61,7 +82,6 @@ fn sequential(profile: &'static str, thp: Thp, body: fn(&Kernel, &Task)) -> Opti
         &mut Workspace::default(),
     )
     .unwrap()
-    .finding
 }
 
 /// The folio the pte for `addr` maps (ghost walk).
@@ -238,7 +258,7 @@ fn partial_munmap_splits_the_thp_and_keeps_the_rest() {
             .pfn_folio(mm::arch::x86::pgtable::pte_pfn(pte))
             .unwrap();
         assert_eq!(folio.order, 9, "the THP stays one folio, mapped by ptes");
-        assert_eq!((folio.mapcount.get(), folio.refcount.get()), (511, 511));
+        assert_eq!((folio.mapcount.peek(), folio.refcount.peek()), (511, 511));
         assert_eq!(
             user_read(k, t, p + 5 * PAGE_SIZE, 0, 2).unwrap(),
             vec![0x5a, 0x5a]
@@ -310,4 +330,308 @@ fn a_reference_nobody_drops_is_a_page_leak_after_exit() {
         f.title
     );
     assert!(f.title.ends_with("refcount 1 mapcount 0"), "{}", f.title);
+}
+
+/// The VMA, its anon_vma and the PTE table of `addr` (ghost lookups).
+fn vma_anon_vma_and_table(
+    k: &Kernel,
+    t: &Task,
+    addr: u64,
+) -> (
+    Rc<mm::mm_types::Vma>,
+    Rc<mm::mm_types::AnonVma>,
+    Rc<mm::mm_types::Folio>,
+) {
+    let vma = t.mm.mmap_lock.peek().vma_lookup(addr).unwrap().clone();
+    let anon_vma = vma.anon_vma.get().unwrap().clone();
+    let pmd = mm::pgtable::peek_pmd(k, &t.mm, addr).unwrap().peek();
+    let table = mm::pgtable::table_of(k, pmd).unwrap();
+    (vma, anon_vma, table)
+}
+
+#[test]
+fn munmap_frees_the_vma_its_anon_vma_and_its_page_table() {
+    let f = sequential("linux-6.5", Thp::Never, |k, t| {
+        let p = anon(k, t, PAGE_SIZE, 0);
+        user_write(k, t, p, 0, 1, 1).unwrap();
+        let (vma, anon_vma, table) = vma_anon_vma_and_table(k, t, p);
+        assert!(!vma.life.is_freed() && !anon_vma.life.is_freed());
+        assert_eq!(anon_vma.refcount.peek(), 1);
+        do_munmap(k, t, p, PAGE_SIZE).unwrap();
+        assert!(vma.life.is_freed(), "vm_area_free");
+        assert!(
+            anon_vma.life.is_freed(),
+            "the last VMA took the last reference"
+        );
+        assert_eq!(anon_vma.refcount.peek(), 0);
+        assert!(
+            table.entries().is_freed(),
+            "free_pgtables freed the PTE table"
+        );
+    });
+    assert!(f.is_none(), "{f:?}");
+}
+
+#[test]
+fn a_pinned_folio_unmapped_from_under_its_anon_vma_is_not_pinned_again() {
+    let f = sequential("linux-6.5", Thp::Never, |k, t| {
+        let p = anon(k, t, PAGE_SIZE, 0);
+        user_write(k, t, p, 0, 1, 1).unwrap();
+        let folio = folio_mapped_at(k, t, p);
+        let pinned = mm::rmap::folio_get_anon_vma(&folio).expect("a mapped folio");
+        mm::rmap::put_anon_vma(&pinned);
+        mm::memory::get_folio(&folio);
+        do_munmap(k, t, p, PAGE_SIZE).unwrap();
+        // folio->mapping still points to the freed anon_vma, as in the
+        // kernel; folio_mapped() is what tells the lockless reader.
+        let stale = folio.anon_vma.peek().expect("mapping left in place");
+        assert!(stale.life.is_freed());
+        assert!(mm::rmap::folio_get_anon_vma(&folio).is_none());
+        mm::memory::put_folio(k, &folio);
+    });
+    assert!(f.is_none(), "{f:?}");
+}
+
+#[test]
+fn an_rmap_walk_that_reaches_a_freed_vma_is_a_kasan_use_after_free() {
+    let f = sequential("linux-6.5", Thp::Never, |k, t| {
+        let p = anon(k, t, PAGE_SIZE, 0);
+        user_write(k, t, p, 0, 1, 1).unwrap();
+        let folio = folio_mapped_at(k, t, p);
+        let (vma, _, _) = vma_anon_vma_and_table(k, t, p);
+        // Free the VMA behind the anon_vma tree's back.
+        mm::mmap::vm_area_free(&vma);
+        mm::rmap::rmap_walk_anon(&folio, |_, _| true);
+    });
+    let f = f.expect("KASAN reports the walk");
+    assert_eq!(f.title, "BUG: KASAN: use-after-free in rmap_walk_anon");
+    assert!(
+        f.details.iter().any(|d| d == "freed by: vm_area_free"),
+        "{:?}",
+        f.details
+    );
+}
+
+/// A written THP is scanned, then migrated by a hinting fault from node 1
+/// (a read). Returns the hint pmd the scan left and the pmd after the
+/// migration.
+fn written_thp_scanned_then_migrated(k: &Kernel, t: &Task) -> (u64, u64) {
+    let p = anon(k, t, HPAGE_PMD_SIZE, HPAGE_PMD_SIZE);
+    user_write(k, t, p, 0, HPAGE_PMD_SIZE, 0x5a).unwrap();
+    task_numa_work(k, t, p, HPAGE_PMD_SIZE);
+    let hint = mm::pgtable::peek_pmd(k, &t.mm, p).unwrap().peek();
+    let remote = Task {
+        name: "remote".into(),
+        node: 1,
+        mm: t.mm.clone(),
+    };
+    assert_eq!(user_read(k, &remote, p + 8192, 0, 1).unwrap(), vec![0x5a]);
+    let after = mm::pgtable::peek_pmd(k, &t.mm, p).unwrap().peek();
+    (hint, after)
+}
+
+#[test]
+fn numa_hinting_keeps_a_thp_writable_through_migration_on_6_1() {
+    use mm::arch::x86::pgtable::{pmd_dirty, pmd_protnone, pmd_write, Pmd};
+    let f = sequential("linux-6.1.159", Thp::Always, |k, t| {
+        let (hint, after) = written_thp_scanned_then_migrated(k, t);
+        assert!(pmd_protnone(Pmd(hint)), "{hint:#x}");
+        assert!(
+            pmd_write(Pmd(hint)),
+            "savedwrite keeps RW on the hint: {hint:#x}"
+        );
+        // The write migration entry maps the new THP writable again, and
+        // its dirty bit came through the entry (2e3468778dbe).
+        assert!(pmd_write(Pmd(after)), "{after:#x}");
+        assert!(pmd_dirty(Pmd(after)), "{after:#x}");
+    });
+    assert!(f.is_none(), "{f:?}");
+}
+
+#[test]
+fn numa_hinting_makes_the_hint_read_only_on_6_5() {
+    use mm::arch::x86::pgtable::{pmd_protnone, pmd_write, Pmd};
+    let f = sequential("linux-6.5", Thp::Always, |k, t| {
+        let (hint, after) = written_thp_scanned_then_migrated(k, t);
+        assert!(
+            pmd_protnone(Pmd(hint)) && !pmd_write(Pmd(hint)),
+            "{hint:#x}"
+        );
+        // A readable-exclusive migration entry maps the new THP read-only;
+        // the next store takes a write fault that reuses it.
+        assert!(!pmd_write(Pmd(after)), "{after:#x}");
+    });
+    assert!(f.is_none(), "{f:?}");
+}
+
+#[test]
+fn the_mmu_walk_sets_accessed_on_a_load_and_dirty_on_a_store() {
+    use mm::arch::x86::pgtable::{pte_dirty, pte_mkclean, pte_mkold, pte_young, Pte};
+    let f = sequential("linux-6.5", Thp::Never, |k, t| {
+        let p = anon(k, t, PAGE_SIZE, 0);
+        user_write(k, t, p, 0, 1, 1).unwrap();
+        let pmd = mm::pgtable::peek_pmd(k, &t.mm, p).unwrap().peek();
+        let slot = mm::pgtable::pte_offset(k, pmd, p).unwrap();
+        // As fork or reclaim would leave it: old and clean.
+        slot.write(
+            "test: pte_mkold(pte_mkclean(pte))",
+            pte_mkold(pte_mkclean(Pte(slot.peek()))).0,
+        );
+        user_read(k, t, p, 0, 1).unwrap();
+        let read = Pte(slot.peek());
+        assert!(pte_young(read) && !pte_dirty(read), "{:#x}", read.0);
+        user_write(k, t, p, 0, 1, 2).unwrap();
+        let written = Pte(slot.peek());
+        assert!(pte_young(written) && pte_dirty(written), "{:#x}", written.0);
+    });
+    assert!(f.is_none(), "{f:?}");
+}
+
+/// A corrupt pmd (a table entry with NX set, which `pmd_bad()` rejects)
+/// met by the NUMA scan: every 6.1.y kernel reports and clears it with
+/// `pmd_clear_bad()`, the 6.1.160 backport from its single snapshot.
+fn scan_over_a_bad_pmd(k: &Kernel, t: &Task) {
+    let p = anon(k, t, PAGE_SIZE, 0);
+    user_write(k, t, p, 0, 1, 1).unwrap();
+    let slot = mm::pgtable::peek_pmd(k, &t.mm, p).unwrap();
+    slot.write("test: corrupt the pmd", slot.peek() | 1 << 63);
+    task_numa_work(k, t, p, PAGE_SIZE);
+}
+
+#[test]
+fn the_6_1_160_snapshot_clears_a_bad_pmd() {
+    for profile in ["linux-6.1.159", "linux-6.1.160"] {
+        let f = sequential(profile, Thp::Never, scan_over_a_bad_pmd);
+        let f = f.unwrap_or_else(|| panic!("{profile}: no finding"));
+        assert!(
+            f.title.starts_with("mm/pgtable-generic.c:51: bad pmd "),
+            "{profile}: {}",
+            f.title
+        );
+    }
+}
+
+#[test]
+fn zap_pmd_range_reads_the_pmd_once_per_test_as_the_kernel_does() {
+    fn unmap_one_page(k: &Kernel, t: &Task) {
+        let p = anon(k, t, PAGE_SIZE, 0);
+        user_write(k, t, p, 0, 1, 1).unwrap();
+        do_munmap(k, t, p, PAGE_SIZE).unwrap();
+    }
+    for (profile, last) in [
+        ("linux-6.1.159", "pmd_read_atomic(pmd)"),
+        ("linux-6.5", "zap_pmd_range: pmd_none(*pmd)"),
+    ] {
+        let labels = access_labels(profile, Thp::Never, unmap_one_page);
+        let at = labels
+            .iter()
+            .position(|l| *l == "zap_pmd_range: is_swap_pmd(*pmd)")
+            .unwrap_or_else(|| panic!("{profile}: {labels:?}"));
+        assert_eq!(
+            &labels[at..at + 4],
+            &[
+                "zap_pmd_range: is_swap_pmd(*pmd)",
+                "zap_pmd_range: pmd_trans_huge(*pmd)",
+                "zap_pmd_range: pmd_devmap(*pmd)",
+                last
+            ],
+            "{profile}"
+        );
+    }
+}
+
+/// A written page is unmapped for migration, the NUMA scan meets its
+/// writable migration entry, and the migration is undone.
+fn migration_entry_met_by_the_scan(k: &Kernel, t: &Task) {
+    use mm::arch::x86::pgtable::{pte_dirty, pte_write, pte_young, Pte};
+    use mm::arch::x86::swap::{
+        is_migration_entry_dirty, is_migration_entry_young, is_readable_exclusive_migration_entry,
+        pte_to_swp_entry,
+    };
+    let p = anon(k, t, PAGE_SIZE, 0);
+    user_write(k, t, p, 0, 1, 1).unwrap();
+    let folio = folio_mapped_at(k, t, p);
+    let pmd = mm::pgtable::peek_pmd(k, &t.mm, p).unwrap().peek();
+    let slot = mm::pgtable::pte_offset(k, pmd, p).unwrap();
+    // Migration holds a reference of its own (the isolation).
+    mm::memory::get_folio(&folio);
+    mm::rmap::try_to_migrate(k, &folio);
+    task_numa_work(k, t, p, PAGE_SIZE);
+    let types = &k.profile.swap_types;
+    let entry = pte_to_swp_entry(Pte(slot.peek()));
+    assert!(
+        is_readable_exclusive_migration_entry(types, entry),
+        "change_pte_range made the writable entry readable: {:#x}",
+        slot.peek()
+    );
+    assert!(is_migration_entry_young(entry, types.migration_ad));
+    assert!(is_migration_entry_dirty(entry, types.migration_ad));
+    mm::migrate::remove_migration_ptes(k, &folio, &folio);
+    mm::memory::put_folio(k, &folio);
+    let back = Pte(slot.peek());
+    assert!(!pte_write(back), "mapped back read-only: {:#x}", back.0);
+    assert!(pte_young(back) && pte_dirty(back), "{:#x}", back.0);
+}
+
+#[test]
+fn the_scan_makes_a_writable_migration_entry_readable_keeping_young_and_dirty() {
+    let f = sequential("linux-6.1.159", Thp::Never, migration_entry_met_by_the_scan);
+    assert!(f.is_none(), "{f:?}");
+}
+
+#[test]
+fn page_vma_mapped_walk_tests_the_pte_before_taking_the_lock() {
+    let labels = access_labels("linux-6.1.159", Thp::Never, migration_entry_met_by_the_scan);
+    let precheck = labels
+        .iter()
+        .position(|l| *l == "map_pte: *pvmw->pte (lockless pre-check)")
+        .expect("map_pte's lockless test");
+    assert_eq!(
+        labels[precheck + 1],
+        "map_pte: pte_lockptr(*pmd)",
+        "{labels:?}"
+    );
+}
+
+/// A THP under migration (its pmd a migration entry) is split.
+fn split_a_pmd_migration_entry(k: &Kernel, t: &Task) {
+    let p = anon(k, t, HPAGE_PMD_SIZE, HPAGE_PMD_SIZE);
+    user_write(k, t, p, 0, HPAGE_PMD_SIZE, 3).unwrap();
+    let pmd = mm::pgtable::peek_pmd(k, &t.mm, p).unwrap();
+    let folio = k
+        .mem
+        .pfn_folio(mm::arch::x86::pgtable::pmd_pfn(
+            mm::arch::x86::pgtable::Pmd(pmd.peek()),
+        ))
+        .unwrap();
+    mm::memory::get_folio(&folio);
+    mm::rmap::try_to_migrate(k, &folio);
+    let vma = t.mm.mmap_lock.peek().vma_lookup(p).unwrap().clone();
+    mm::huge_memory::split_huge_pmd(k, &t.mm, &vma, &pmd, p);
+    mm::migrate::remove_migration_ptes(k, &folio, &folio);
+    mm::memory::put_folio(k, &folio);
+    assert_eq!(user_read(k, t, p + 3 * PAGE_SIZE, 0, 1).unwrap(), vec![3]);
+}
+
+#[test]
+fn only_kernels_before_3a5a8d343e1c_invalidate_a_migration_entry_they_split() {
+    for (profile, invalidates) in [("linux-6.5", true), ("linux-6.18", false)] {
+        let labels = access_labels(profile, Thp::Always, split_a_pmd_migration_entry);
+        let split = labels
+            .iter()
+            .position(|l| *l == "__split_huge_pmd: *pmd under pmd lock")
+            .unwrap_or_else(|| panic!("{profile}: {labels:?}"));
+        let populate = split
+            + labels[split..]
+                .iter()
+                .position(|l| *l == "pmd_populate")
+                .unwrap();
+        let invalidated = labels[split..populate].contains(&"pmdp_invalidate");
+        assert_eq!(
+            invalidated,
+            invalidates,
+            "{profile}: {:?}",
+            &labels[split..=populate]
+        );
+    }
 }

@@ -213,8 +213,8 @@ impl Instance for Run {
                 f.pfn,
                 f.order,
                 f.node,
-                f.refcount.get(),
-                f.mapcount.get(),
+                f.refcount.peek(),
+                f.mapcount.peek(),
                 if f.lock.is_locked() { " locked" } else { "" },
                 if f.lru.get() { " lru" } else { "" },
             ));

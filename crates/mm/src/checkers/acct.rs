@@ -101,19 +101,19 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
         .filter(|f| matches!(f.kind.get(), FolioKind::Anon | FolioKind::Shmem))
     {
         let want = mapcounts.get(&folio.pfn).copied().unwrap_or(0);
-        if folio.mapcount.get() != want {
-            let m = folio.mapcount.get();
+        if folio.mapcount.peek() != want {
+            let m = folio.mapcount.peek();
             return Some(acct(format!(
                 "folio pfn {:#x} has mapcount {m} but {want} entries map it",
                 folio.pfn
             )));
         }
-        if folio.refcount.get() < folio.mapcount.get() {
-            let r = folio.refcount.get();
+        if folio.refcount.peek() < folio.mapcount.peek() {
+            let r = folio.refcount.peek();
             return Some(acct(format!(
                 "folio pfn {:#x} has refcount {r} below its mapcount {}",
                 folio.pfn,
-                folio.mapcount.get()
+                folio.mapcount.peek()
             )));
         }
     }
@@ -140,7 +140,7 @@ fn leaked_after_exit(k: &Kernel) -> Option<Finding> {
         "page leak: folio pfn {:#x} (order {}) outlives every mm, refcount {} mapcount {}",
         leaked.pfn,
         leaked.order,
-        leaked.refcount.get(),
-        leaked.mapcount.get()
+        leaked.refcount.peek(),
+        leaked.mapcount.peek()
     )))
 }

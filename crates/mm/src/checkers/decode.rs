@@ -33,7 +33,7 @@ fn placed_at(k: &Kernel, mm: &MmStruct, va: u64, pfn: u64) -> bool {
     };
     // The folio's anon_vma must be on the VMA's chain: its own, or after
     // fork one of its ancestors' (INV-RMAP-ANON).
-    let Some(av) = folio.anon_vma.borrow().as_ref().map(|a| a.id) else {
+    let Some(av) = folio.anon_vma.peek().as_ref().map(|a| a.id) else {
         return false;
     };
     folio.kind.get() == FolioKind::Anon

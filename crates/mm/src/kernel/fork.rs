@@ -130,7 +130,9 @@ fn copy_page_range(
     while addr < src.end() {
         let slot = crate::pgtable::peek_pmd(k, &parent.mm, addr)
             .and_then(|pmd| crate::pgtable::pte_offset(k, pmd.peek(), addr));
-        let v = slot.as_ref().map_or(0, |s| s.read_locked());
+        let v = slot.as_ref().map_or(0, |s| {
+            s.read_locked("copy_page_range: *src entry under ptl")
+        });
         if v != 0 && k.pte_present(Pte(v)) {
             let mut pte = Pte(v);
             if cow {
@@ -143,7 +145,10 @@ fn copy_page_range(
                 matches!(f.kind.get(), FolioKind::Anon | FolioKind::Shmem)
                     && !crate::arch::x86::pgtable::pte_special(pte)
             }) {
-                folio.mapcount.set(folio.mapcount.get() + 1);
+                folio.mapcount.add_return(
+                    "copy_present_pte: page_dup_file_rmap / page_try_dup_anon_rmap",
+                    1,
+                );
                 crate::memory::get_folio(&folio);
                 let member = if folio.kind.get() == FolioKind::Anon {
                     MM_ANONPAGES

@@ -289,6 +289,12 @@ pub struct SwapTypes {
     pub migration_read_exclusive: Option<u32>,
     /// `SWP_MIGRATION_WRITE`.
     pub migration_write: u32,
+    /// `migration_entry_supports_ad()`: migration entries carry the young
+    /// and dirty bits (2e3468778dbe, v6.1). A boot-time value; the model
+    /// takes the usual x86-64 answer, true (the maximum swap file size
+    /// covers `SWP_MIG_TOTAL_BITS` unless an L1TF-limited CPU has fewer
+    /// than 46 cache address bits).
+    pub migration_ad: bool,
 }
 
 impl SwapTypes {
@@ -307,6 +313,7 @@ impl SwapTypes {
             migration_read: read,
             migration_read_exclusive: None,
             migration_write: read + 1,
+            migration_ad: false,
         }
     }
 
@@ -333,6 +340,7 @@ impl SwapTypes {
             migration_read: read,
             migration_read_exclusive: None,
             migration_write: read + 1,
+            migration_ad: false,
         }
     }
 
@@ -363,6 +371,7 @@ impl SwapTypes {
             migration_read: read,
             migration_read_exclusive: Some(read + 1),
             migration_write: read + 2,
+            migration_ad: true,
         }
     }
 
@@ -468,6 +477,22 @@ pub fn is_pmd_migration_entry(t: &SwapTypes, pmd: Pmd) -> bool {
 /// Models include/linux/swapops.h:non_swap_entry (v6.1).
 pub fn non_swap_entry(t: &SwapTypes, entry: SwpEntry) -> bool {
     swp_type(entry) >= t.max_swapfiles
+}
+
+/// The readable migration entry mprotect and the NUMA scan put in place of
+/// a writable one (`change_pte_range`/`change_huge_pmd`, v6.1): readable
+/// exclusive for an anonymous page where the era has that type. Built from
+/// the whole `swp_offset()`, so young and dirty bits stay.
+pub fn readable_from_writable_migration_entry(
+    t: &SwapTypes,
+    entry: SwpEntry,
+    anon: bool,
+) -> SwpEntry {
+    let offset = swp_offset(entry);
+    match t.migration_read_exclusive {
+        Some(read_exclusive) if anon => swp_entry(read_exclusive, offset),
+        _ => swp_entry(t.migration_read, offset),
+    }
 }
 
 /// Models include/linux/swapops.h:make_migration_entry_young (v6.1).

@@ -9,13 +9,14 @@
 use explore::{Finding, FindingKind};
 
 use crate::arch::x86::pgtable::{
-    pmd_pfn, pte_pfn, Pmd, Pte, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER,
+    pmd_pfn, pte_pfn, Pmd, Pte, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW,
+    _PAGE_USER,
 };
 use crate::memory::{
     handle_mm_fault, vma_allows, FAULT_FLAG_WRITE, VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_SIGBUS,
 };
 use crate::mm_types::{Folio, FolioKind, Kernel, PageData, Task, PAGE_SHIFT, PAGE_SIZE};
-use crate::pgtable::{pgd_offset, pmd_offset, pte_offset, pud_offset};
+use crate::pgtable::{pgd_offset, pmd_offset, pte_offset, pud_offset, EntryRef};
 
 /// Why an access did not complete.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -52,30 +53,111 @@ struct Walked {
 }
 
 /// The hardware page-table walk; `None` means a page fault.
+///
+/// As an x86 MMU does, the walk sets the accessed bit in every entry it
+/// uses, and the dirty bit in the leaf for a store, each with a locked
+/// update that only happens if the bit is clear (Intel SDM vol. 3,
+/// 4.8). The update is a compare-and-exchange of the value the walk read:
+/// if the entry changed meanwhile, the walk starts over, as the hardware
+/// re-walks. These are the lockless writers that `ptep_test_and_clear_young()`
+/// and fork's `pte_mkold()` race with.
 fn hw_walk(k: &Kernel, task: &Task, addr: u64, write: bool) -> Option<Walked> {
+    loop {
+        match hw_walk_once(k, task, addr, write) {
+            Walk::Done(w) => return w,
+            Walk::Changed => explore::mark("MMU walk: entry changed under the A/D update, re-walk"),
+        }
+    }
+}
+
+enum Walk {
+    Done(Option<Walked>),
+    /// An accessed/dirty update found the entry changed: walk again.
+    Changed,
+}
+
+/// Reads one level's entry and sets the bits `set` in it if any is clear.
+/// `Err(())` if the entry changed between the read and the update.
+fn walk_entry(
+    slot: &EntryRef,
+    read: &'static str,
+    update: &'static str,
+    usable: impl Fn(u64) -> bool,
+    set: u64,
+) -> Result<Option<u64>, ()> {
+    let v = slot.read(read);
+    if !usable(v) {
+        return Ok(None);
+    }
+    if v & set != set && slot.cmpxchg(update, v, v | set) != v {
+        return Err(());
+    }
+    Ok(Some(v | set))
+}
+
+fn hw_walk_once(k: &Kernel, task: &Task, addr: u64, write: bool) -> Walk {
     let need = _PAGE_PRESENT | _PAGE_USER | if write { _PAGE_RW } else { 0 };
     let ok = |v: u64| v & need == need;
-    let pgd = pgd_offset(&task.mm, addr).read("MMU walk: read pgd");
-    let pud_slot = pud_offset(k, pgd, addr).filter(|_| ok(pgd))?;
-    let pud = pud_slot.read("MMU walk: read pud");
-    let pmd_slot = pmd_offset(k, pud, addr).filter(|_| ok(pud))?;
+    let leaf_bits = _PAGE_ACCESSED | if write { _PAGE_DIRTY } else { 0 };
+    let level = |slot: Option<EntryRef>, read, update, set| match slot {
+        None => Ok(None),
+        Some(slot) => walk_entry(&slot, read, update, ok, set),
+    };
+    let fault = Walk::Done(None);
+    let Ok(pgd) = level(
+        Some(pgd_offset(&task.mm, addr)),
+        "MMU walk: read pgd",
+        "MMU walk: set pgd accessed",
+        _PAGE_ACCESSED,
+    ) else {
+        return Walk::Changed;
+    };
+    let Some(pgd) = pgd else { return fault };
+    let Ok(pud) = level(
+        pud_offset(k, pgd, addr),
+        "MMU walk: read pud",
+        "MMU walk: set pud accessed",
+        _PAGE_ACCESSED,
+    ) else {
+        return Walk::Changed;
+    };
+    let Some(pud) = pud else { return fault };
+    let Some(pmd_slot) = pmd_offset(k, pud, addr) else {
+        return fault;
+    };
     let pmd = pmd_slot.read("MMU walk: read pmd");
     if !ok(pmd) {
-        return None;
+        return fault;
+    }
+    let huge = pmd & _PAGE_PSE != 0;
+    let pmd_bits = if huge { leaf_bits } else { _PAGE_ACCESSED };
+    if pmd & pmd_bits != pmd_bits
+        && pmd_slot.cmpxchg("MMU walk: set pmd accessed/dirty", pmd, pmd | pmd_bits) != pmd
+    {
+        return Walk::Changed;
     }
     // The MMU sees machine frames: on Xen PV the hypervisor's m2p says
     // which guest page a frame is (a present entry is never inverted).
-    let (pfn, span) = if pmd & _PAGE_PSE != 0 {
+    let found = if huge {
         let index = (addr >> PAGE_SHIFT) & 511;
-        let head = k.pv.machine_to_phys(pmd_pfn(Pmd(pmd)))?;
-        (head + index, 512 - index as usize)
+        k.pv.machine_to_phys(pmd_pfn(Pmd(pmd)))
+            .map(|head| (head + index, 512 - index as usize))
     } else {
-        let pte = pte_offset(k, pmd, addr)?.read("MMU walk: read pte");
-        if !ok(pte) {
-            return None;
-        }
-        (k.pv.machine_to_phys(pte_pfn(Pte(pte)))?, 1)
+        let Ok(pte) = level(
+            pte_offset(k, pmd, addr),
+            "MMU walk: read pte",
+            "MMU walk: set pte accessed/dirty",
+            leaf_bits,
+        ) else {
+            return Walk::Changed;
+        };
+        let Some(pte) = pte else { return fault };
+        k.pv.machine_to_phys(pte_pfn(Pte(pte))).map(|pfn| (pfn, 1))
     };
+    Walk::Done(found.and_then(|(pfn, span)| walked(k, pfn, span)))
+}
+
+fn walked(k: &Kernel, pfn: u64, span: usize) -> Option<Walked> {
     let folio = k.mem.pfn_folio(pfn)?;
     let subpage = (pfn - folio.pfn) as usize;
     Some(Walked {
