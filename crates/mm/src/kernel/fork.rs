@@ -140,8 +140,7 @@ fn copy_page_range(
                     .write("copy_present_pte: ptep_set_wrprotect", pte.0);
             }
             if let Some(folio) = k.mem.pfn_folio(k.pte_pfn(pte)).filter(|f| {
-                matches!(f.kind.get(), FolioKind::Anon | FolioKind::Shmem)
-                    && !crate::arch::x86::pgtable::pte_special(pte)
+                matches!(f.kind.get(), FolioKind::Anon | FolioKind::Shmem) && !k.pte_special(pte)
             }) {
                 folio.mapcount.set(folio.mapcount.get() + 1);
                 crate::memory::get_folio(&folio);
