@@ -112,10 +112,20 @@ impl PageRef {
     }
 }
 
-/// `vm_normal_page()` (v3.12): the page a present pte maps, decoded with
-/// the paravirt `pte_pfn()`; special ptes map none (the zero page silently,
-/// anything else with print_bad_pte), and a pfn above `highest_memmap_pfn`
-/// has no `struct page` (print_bad_pte).
+/// `vm_normal_page()` (v3.12, and v3.16 after c46a7c817e66): the page a
+/// present pte maps, decoded with the paravirt `pte_pfn()`; special ptes
+/// map none (the zero page silently, anything else with print_bad_pte),
+/// and a pfn above `highest_memmap_pfn` has no `struct page`
+/// (print_bad_pte).
+///
+/// With `_PAGE_NUMA` on bit 9 ([`NumaBit::Softw1`]), c46a7c817e66 also
+/// changed the function: a `pte_numa()` entry goes to `check_pfn` even if
+/// `pte_special()` (`!pte_special(pte) || pte_numa(pte)`), and the
+/// `is_zero_pfn()` test moves after the `highest_memmap_pfn` check, so that
+/// a PROT_NONE zero-page pte (SPECIAL|PROTNONE: not `pte_special()` in
+/// v3.16) still maps no page.
+///
+/// [`NumaBit::Softw1`]: pgtable_v3::NumaBit::Softw1
 pub fn vm_normal_page_v3(
     k: &Kernel,
     mm: &MmStruct,
@@ -123,15 +133,29 @@ pub fn vm_normal_page_v3(
     addr: u64,
     pte: Pte,
 ) -> Option<PageRef> {
+    let numa = k
+        .profile
+        .numa_bit()
+        .expect("vm_normal_page_v3 runs under a 3.x-era layout");
     let pfn = k.pte_pfn(pte);
-    if pgtable_v3::pte_special(pte) {
-        if k.zero_page.get().is_none_or(|z| z.pfn != pfn) {
+    let is_zero_pfn = |pfn: u64| k.zero_page.get().is_some_and(|z| z.pfn == pfn);
+    let special = match numa {
+        pgtable_v3::NumaBit::AliasProtNone => pgtable_v3::pte_special(numa, pte),
+        pgtable_v3::NumaBit::Softw1 => {
+            pgtable_v3::pte_special(numa, pte) && !pgtable_v3::pte_numa(numa, pte)
+        }
+    };
+    if special {
+        if !is_zero_pfn(pfn) {
             print_bad_pte_v3(k, mm, vma, addr, pte, None);
         }
         return None;
     }
     if pfn > k.mem.highest_memmap_pfn() {
         print_bad_pte_v3(k, mm, vma, addr, pte, None);
+        return None;
+    }
+    if numa == pgtable_v3::NumaBit::Softw1 && is_zero_pfn(pfn) {
         return None;
     }
     Some(match k.mem.pfn_folio(pfn) {

@@ -244,6 +244,17 @@ impl Kernel {
         }
     }
 
+    /// `pte_special()` of the profile's era: bit 9 (`_PAGE_SPECIAL`); from
+    /// c46a7c817e66 (v3.16) only with `_PAGE_PRESENT`, since a NUMA hinting
+    /// pte has bit 9 set too. v4.0 ("x86: mm: restore original pte_special
+    /// check", with `_PAGE_NUMA` gone) went back to the plain bit.
+    pub fn pte_special(&self, pte: Pte) -> bool {
+        match self.profile.numa_bit() {
+            Some(numa) => pgtable_v3::pte_special(numa, pte),
+            None => pgtable::pte_special(pte),
+        }
+    }
+
     /// `set_pte_at()` through `pv_mmu_ops` (a hypercall on Xen PV).
     pub fn set_pte_at(&self, ptep: &EntryRef, pte: Pte, label: &'static str) {
         self.pv.set_pte_at(ptep, pte, label)

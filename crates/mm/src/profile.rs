@@ -14,7 +14,10 @@ pub enum PteLayout {
     /// (arch/x86/pgtable_v3.rs); 3.12-era fault/mprotect/zap paths.
     V3_12,
     /// c46a7c817e66 (v3.16): `_PAGE_NUMA` moves to bit 9, with the same
-    /// 3.12-era code paths (a what-if for seed 000: the layout change alone).
+    /// 3.12-era code paths (a what-if for seed 000: the layout change alone)
+    /// but what that commit changed with the layout: `pte_special()` needs
+    /// `_PAGE_PRESENT` (bit 9 is `_PAGE_SPECIAL` too), `vm_normal_page()`
+    /// lets `pte_numa()` entries through and tests `is_zero_pfn()` late.
     V3_16,
     /// v4.19+ (6b28baca9b1f adds the L1TF pfn inversion; NUMA hinting uses
     /// PROT_NONE entries since v4.0): arch/x86/pgtable.rs, 6.1-era paths.

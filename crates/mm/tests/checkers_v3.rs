@@ -6,21 +6,29 @@
 use explore::rt::{run_execution, ActorSpec, ExecutionConfig, Harness, Instance, Workspace};
 use explore::strategy::RandomWalk;
 use explore::Finding;
-use mm::arch::x86::mm::fault::user_write;
-use mm::arch::x86::pgtable::{Pte, _PAGE_PRESENT};
+use mm::arch::x86::mm::fault::{user_read, user_write};
+use mm::arch::x86::pgtable::{Pte, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_SPECIAL};
 use mm::arch::x86::pgtable_v3::PTE_PFN_MASK;
 use mm::checkers::check_all;
+use mm::checkers::walk::{census, Leaf};
 use mm::kernel::fork::mm_alloc;
+use mm::kernel::sched::fair::task_numa_work;
 use mm::mm_types::{Kernel, Machine, Task, Thp, MM_FILEPAGES};
 use mm::mmap::{
-    do_mmap, do_mprotect, MAP_ANONYMOUS, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE,
+    do_mmap, do_mprotect, do_munmap, MAP_ANONYMOUS, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE,
 };
 use mm::pgtable::{peek_pmd, pte_offset, EntryRef};
+use mm::Profile;
 
 /// Runs `body` on a fresh one-page mapping that was written once, as the
 /// setup of one execution, under `profile`; returns what it raised.
 fn run_with_page(profile: &'static str, body: fn(&Kernel, &Task, u64)) -> Option<Finding> {
-    struct H(&'static str, fn(&Kernel, &Task, u64));
+    run_with_page_under(mm::profile(profile).unwrap(), body)
+}
+
+/// [`run_with_page`] under a profile value (knobs overridden).
+fn run_with_page_under(profile: Profile, body: fn(&Kernel, &Task, u64)) -> Option<Finding> {
+    struct H(Profile, fn(&Kernel, &Task, u64));
     struct I;
     impl Harness for H {
         fn start(&self) -> Box<dyn Instance> {
@@ -29,7 +37,7 @@ fn run_with_page(profile: &'static str, body: fn(&Kernel, &Task, u64)) -> Option
                 thp: Thp::Never,
                 thp_use_zero_page: true,
             };
-            let k = Kernel::new(mm::profile(self.0).unwrap(), machine);
+            let k = Kernel::new(self.0.clone(), machine);
             let mm = mm_alloc(&k).unwrap();
             let t = Task {
                 name: "t".into(),
@@ -70,6 +78,24 @@ fn with_page(profile: &'static str, body: fn(&Kernel, &Task, u64)) {
     let f = run_with_page(profile, body);
     assert!(f.is_none(), "{f:?}");
 }
+
+/// [`run_with_page_under`] that must raise nothing.
+fn with_page_under(profile: Profile, body: fn(&Kernel, &Task, u64)) {
+    let f = run_with_page_under(profile, body);
+    assert!(f.is_none(), "{f:?}");
+}
+
+/// `name` with the v3.16 pte layout (c46a7c817e66: `_PAGE_NUMA` is bit 9,
+/// the bit of `_PAGE_SPECIAL`).
+fn v3_16(name: &str) -> Profile {
+    mm::profile(name)
+        .unwrap()
+        .with_overrides(&[("pte_layout".into(), "v3_16".into())])
+        .unwrap()
+}
+
+/// `_PAGE_NUMA` of the v3.16 layout.
+const NUMA_V3_16: u64 = 1 << 9;
 
 fn pte_slot(k: &Kernel, t: &Task, addr: u64) -> EntryRef {
     let pmd = peek_pmd(k, &t.mm, addr).unwrap().peek();
@@ -122,6 +148,115 @@ fn decode_rejects_a_pte_that_maps_another_page_than_the_rmap_says() {
             assert!(check_all(k).is_none());
         });
     }
+}
+
+/// Makes the helper's page a NUMA hinting pte with one scanner pass and
+/// returns its slot and raw value (`_PAGE_NUMA` = bit 9 set, P clear; on
+/// Xen PV bit 8 too, the `_PAGE_GLOBAL` the hypervisor put in the present
+/// user pte).
+fn numa_pte_v3_16(k: &Kernel, t: &Task, p: u64) -> (EntryRef, u64) {
+    assert_eq!(task_numa_work(k, t, p, 4096), Some(1));
+    let slot = pte_slot(k, t, p);
+    let raw = slot.peek();
+    assert_eq!(raw & (_PAGE_PRESENT | NUMA_V3_16), NUMA_V3_16);
+    assert!(
+        k.pte_present(Pte(raw)),
+        "pte_present() tests P|PROTNONE|NUMA"
+    );
+    assert!(!k.pte_special(Pte(raw)), "3.16 pte_special() needs P");
+    (slot, raw)
+}
+
+#[test]
+fn xen_abi_rejects_a_machine_frame_in_a_v3_16_numa_pte() {
+    // Bit 9 is _PAGE_NUMA and _PAGE_SPECIAL: the checker must not take the
+    // hinting pte for a special one and look away.
+    with_page_under(v3_16("linux-3.14.5-xen"), |k, t, p| {
+        let (slot, raw) = numa_pte_v3_16(k, t, p);
+        assert!(check_all(k).is_none(), "the hinting pte holds the pfn");
+        let pfn = (raw & PTE_PFN_MASK) >> 12;
+        let mfn = k.pv.phys_to_machine(pfn).unwrap();
+        slot.write("corrupt", (raw & !PTE_PFN_MASK) | (mfn << 12));
+        assert!(title(k).starts_with("INV-XEN-ABI"), "{}", title(k));
+        slot.write("restore", raw);
+        assert!(check_all(k).is_none());
+    });
+}
+
+#[test]
+fn decode_rejects_a_v3_16_numa_pte_with_another_pfn() {
+    for profile in ["linux-3.12.7", "linux-3.14.5-xen"] {
+        with_page_under(v3_16(profile), |k, t, p| {
+            let (slot, raw) = numa_pte_v3_16(k, t, p);
+            assert!(check_all(k).is_none(), "the hinting pte holds the pfn");
+            slot.write("corrupt", raw + (1 << 12));
+            assert!(title(k).starts_with("INV-DECODE"), "{}", title(k));
+            slot.write("restore", raw);
+            assert!(check_all(k).is_none());
+        });
+    }
+}
+
+#[test]
+fn v3_16_special_ptes_are_the_present_ones_and_the_zero_page_stays_special() {
+    with_page_under(v3_16("linux-3.14.5-xen"), |k, t, p| {
+        let flags = MAP_PRIVATE | MAP_ANONYMOUS;
+        let q = do_mmap(k, t, 0, 4096, PROT_READ | PROT_WRITE, flags, 0).unwrap();
+        user_read(k, t, q, 0, 1).unwrap();
+        let zero = pte_slot(k, t, q).peek();
+        assert_eq!(
+            zero & (_PAGE_PRESENT | _PAGE_SPECIAL),
+            _PAGE_PRESENT | _PAGE_SPECIAL
+        );
+        assert!(k.pte_special(Pte(zero)), "a present special pte is special");
+        numa_pte_v3_16(k, t, p);
+        let leaf = |va: u64| {
+            let c = census(k, &t.mm);
+            match c.leaves.iter().find(|(at, _)| *at == va) {
+                Some((_, Leaf::Present { special, .. })) => *special,
+                _ => panic!("no present leaf at {va:#x}"),
+            }
+        };
+        assert!(leaf(q), "the zero page is special");
+        assert!(!leaf(p), "the hinting pte maps a normal page");
+        assert!(check_all(k).is_none());
+        // SPECIAL|PROTNONE is not pte_special() in 3.16, yet vm_normal_page()
+        // (is_zero_pfn after check_pfn) and the census leave it out.
+        do_mprotect(k, t, q, 4096, PROT_NONE).unwrap();
+        let none = pte_slot(k, t, q).peek();
+        assert_eq!(
+            none & (_PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_SPECIAL),
+            _PAGE_PROTNONE | _PAGE_SPECIAL
+        );
+        assert!(!k.pte_special(Pte(none)));
+        assert!(leaf(q));
+        assert!(check_all(k).is_none());
+        do_munmap(k, t, q, 4096).unwrap();
+        assert!(check_all(k).is_none());
+    });
+}
+
+#[test]
+fn v3_16_numa_ptes_are_normal_pages_to_scan_and_zap() {
+    // vm_normal_page() of c46a7c817e66 sends a pte_numa() entry to
+    // check_pfn: a second scanner pass and munmap see the page, with no
+    // Bad page map, on bare metal and on the fixed Xen PV kernel.
+    for profile in ["linux-3.12.7", "linux-3.14.5-xen"] {
+        with_page_under(v3_16(profile), |k, t, p| {
+            numa_pte_v3_16(k, t, p);
+            task_numa_work(k, t, p, 4096).unwrap();
+            assert!(check_all(k).is_none());
+            do_munmap(k, t, p, 4096).unwrap();
+            assert!(check_all(k).is_none());
+        });
+    }
+    with_page_under(v3_16("linux-3.12.7"), |k, t, p| {
+        let (slot, _) = numa_pte_v3_16(k, t, p);
+        assert_eq!(task_numa_work(k, t, p, 4096), Some(0), "already pte_numa()");
+        assert_eq!(user_read(k, t, p, 0, 1).unwrap(), [0x5a], "hinting fault");
+        assert_ne!(slot.peek() & _PAGE_PRESENT, 0, "pte_mknonnuma()");
+        assert!(check_all(k).is_none());
+    });
 }
 
 #[test]

@@ -58,6 +58,26 @@ fn predicates_follow_the_kernel_definitions() {
 }
 
 #[test]
+fn pte_special_needs_present_once_numa_is_bit_9() {
+    // (raw flags, pte_special 3.12, pte_special 3.16): 3.12 tests bit 9;
+    // c46a7c817e66 made it (flags & (P|SPECIAL)) == (P|SPECIAL), because
+    // bit 9 is _PAGE_NUMA too and a hinting pte has P clear.
+    let table: [(u64, bool, bool); 6] = [
+        (0x001, false, false),
+        (0x201, true, true),   // zero page, present
+        (0x200, true, false),  // 3.16: a NUMA hinting pte
+        (0x300, true, false),  // the same with G from Xen (PROTNONE when P is clear)
+        (0x100, false, false), // PROT_NONE
+        (0x101, false, false),
+    ];
+    for (flags, s12, s16) in table {
+        let pte = Pte((0x1234 << 12) | flags);
+        assert_eq!(pte_special(V3_12, pte), s12, "pte_special 3.12 {flags:#x}");
+        assert_eq!(pte_special(V3_16, pte), s16, "pte_special 3.16 {flags:#x}");
+    }
+}
+
+#[test]
 fn native_numa_helpers_flip_flags_on_the_raw_value() {
     // pte_mknonnuma: clear NUMA, set P|A. pte_mknuma: set NUMA, clear P.
     assert_eq!(

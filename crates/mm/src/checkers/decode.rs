@@ -14,13 +14,20 @@
 //!   (`pte_present()` of the era), `pte_pfn()` yields the page the reverse
 //!   map places there, and for a hardware-present entry the MMU reaches
 //!   that same page.
+//!
+//! Both skip what the era's `pte_special()` calls special (no `struct
+//! page` behind it: the zero page). Which entries those are is the era
+//! accessor's answer, not a test of bit 9 on the raw value: from
+//! c46a7c817e66 (v3.16) `_PAGE_NUMA` is bit 9 as well, and a NUMA hinting
+//! pte (bit 9 set, `_PAGE_PRESENT` clear) is not special but exactly the
+//! kind of entry these invariants are about.
 
 use std::rc::Rc;
 
 use explore::{Finding, FindingKind};
 
 use super::walk::Census;
-use crate::arch::x86::pgtable::{Pte, _PAGE_PRESENT, _PAGE_SPECIAL};
+use crate::arch::x86::pgtable::{Pte, _PAGE_PRESENT};
 use crate::arch::x86::pgtable_v3::PTE_PFN_MASK;
 use crate::mm_types::{Folio, FolioKind, Kernel, MmStruct, Vma};
 
@@ -80,7 +87,7 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
     for (mm, c) in censuses {
         for &(va, raw) in &c.ptes {
             let pte = Pte(raw);
-            if !k.pte_present(pte) || raw & _PAGE_SPECIAL != 0 {
+            if !k.pte_present(pte) || k.pte_special(pte) {
                 continue;
             }
             if k.pv.is_xen_pv() {

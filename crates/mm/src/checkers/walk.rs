@@ -4,14 +4,14 @@ use std::rc::Rc;
 
 use crate::arch::x86::pgtable::_PAGE_PRESENT;
 use crate::arch::x86::pgtable::{
-    pmd_pfn, pmd_present, pmd_trans_huge, pte_pfn, pte_present, pte_special, Pmd, Pte,
+    pmd_pfn, pmd_present, pmd_trans_huge, pte_pfn, pte_present, Pmd, Pte,
 };
 use crate::arch::x86::pgtable_v3::{self, NumaBit};
 use crate::arch::x86::swap::{
     is_migration_entry, is_pmd_migration_entry, is_swap_pte, pfn_swap_entry_to_pfn,
     pmd_to_swp_entry, pte_to_swp_entry,
 };
-use crate::mm_types::{Folio, Kernel, MmStruct};
+use crate::mm_types::{Folio, FolioKind, Kernel, MmStruct};
 use crate::pgtable::table_of;
 
 /// What one leaf entry holds.
@@ -21,7 +21,8 @@ pub enum Leaf {
     HugePresent(Rc<Folio>),
     /// A pmd migration entry for `folio`.
     HugeMigration(Rc<Folio>),
-    /// A present pte mapping one page of `folio` (`special`: zero page).
+    /// A present pte mapping one page of `folio` (`special`: a page
+    /// `vm_normal_page()` of the era does not return, the zero page).
     Present {
         folio: Rc<Folio>,
         subpage: usize,
@@ -154,10 +155,15 @@ fn push_pte_leaf(k: &Kernel, v: u64, va: u64, pfn: u64, migration: bool, c: &mut
     let leaf = if migration {
         Leaf::Migration { folio, subpage }
     } else {
+        // pte_special() of the era (from v3.16 not a NUMA hinting pte, whose
+        // bit 9 is _PAGE_NUMA); v3.16's vm_normal_page() also sets the zero
+        // page aside when its pte is not pte_special() (SPECIAL|PROTNONE).
+        let special =
+            k.pte_special(pte) || matches!(folio.kind.get(), FolioKind::Zero | FolioKind::HugeZero);
         Leaf::Present {
             folio,
             subpage,
-            special: pte_special(pte),
+            special,
         }
     };
     c.leaves.push((va, leaf));

@@ -142,8 +142,7 @@ fn copy_page_range(
                     .write("copy_present_pte: ptep_set_wrprotect", pte.0);
             }
             if let Some(folio) = k.mem.pfn_folio(k.pte_pfn(pte)).filter(|f| {
-                matches!(f.kind.get(), FolioKind::Anon | FolioKind::Shmem)
-                    && !crate::arch::x86::pgtable::pte_special(pte)
+                matches!(f.kind.get(), FolioKind::Anon | FolioKind::Shmem) && !k.pte_special(pte)
             }) {
                 folio.mapcount.add_return(
                     "copy_present_pte: page_dup_file_rmap / page_try_dup_anon_rmap",

@@ -114,9 +114,25 @@ pub fn pte_numa(numa: NumaBit, pte: Pte) -> bool {
     pte_flags(pte) & mask == numa.mask()
 }
 
-/// Models arch/x86/include/asm/pgtable.h:pte_special (v3.12, bit 9).
-pub fn pte_special(pte: Pte) -> bool {
-    pte_flags(pte) & _PAGE_SPECIAL != 0
+/// Models arch/x86/include/asm/pgtable.h:pte_special. `_PAGE_SPECIAL` is
+/// bit 9, `_PAGE_BIT_SOFTW1`, in both layouts.
+///
+/// - v3.12 ([`NumaBit::AliasProtNone`]): `pte_flags(pte) & _PAGE_SPECIAL`.
+/// - v3.16 ([`NumaBit::Softw1`]): c46a7c817e66 put `_PAGE_NUMA` on bit 9
+///   too, so a NUMA hinting pte (bit 9 set, P clear) would read as special;
+///   the same commit made it `(pte_flags(pte) & (_PAGE_PRESENT |
+///   _PAGE_SPECIAL)) == (_PAGE_PRESENT | _PAGE_SPECIAL)`: only a present
+///   entry is special. (b38af4721f59, v3.17 and 3.16.y, widened it to
+///   SPECIAL with PRESENT or PROTNONE, for PROT_NONE special mappings; the
+///   model's only special mapping is the zero page, whose PROT_NONE pte
+///   `vm_normal_page()` of v3.16 sets aside by `is_zero_pfn()`.)
+pub fn pte_special(numa: NumaBit, pte: Pte) -> bool {
+    match numa {
+        NumaBit::AliasProtNone => pte_flags(pte) & _PAGE_SPECIAL != 0,
+        NumaBit::Softw1 => {
+            pte_flags(pte) & (_PAGE_PRESENT | _PAGE_SPECIAL) == _PAGE_PRESENT | _PAGE_SPECIAL
+        }
+    }
 }
 
 /// Models include/asm-generic/pgtable.h:pte_mknonnuma before 29c7787075c9:
