@@ -508,6 +508,17 @@ impl BitLock {
         rt::traced(a, None, None);
     }
 
+    /// `folio_test_locked()` / `PageLocked()`: a lockless test of the bit,
+    /// a scheduling point that conflicts with the lock and unlock.
+    pub fn test_locked(&self, label: &'static str) -> bool {
+        let a = access(self.id, AccessKind::Read, label);
+        rt::point(a, Wait::Nothing);
+        let locked = !self.word.get().is_free();
+        rt::traced(a, None, Some(u64::from(locked)));
+        locked
+    }
+
+    /// Whether the bit is set (ghost: checkers and assertions).
     pub fn is_locked(&self) -> bool {
         !self.word.get().is_free()
     }

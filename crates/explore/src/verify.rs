@@ -669,9 +669,12 @@ fn add_all_backtracks(path: &mut [Node], limit: u32, max_failures: u32, pruned: 
 /// it against the release is the same as ordering the two acquisitions,
 /// which is where the race is found.
 fn conflicting(a: AccessKind, b: AccessKind) -> bool {
-    use AccessKind::{Release, TryAcquire};
+    use AccessKind::{Read, Release, TryAcquire};
     match (a, b) {
-        (Release, other) | (other, Release) => other == TryAcquire,
+        // A release matters to a trylock and to a lockless test of the
+        // lock word (`PageLocked()`); a blocking acquisition or wait is
+        // ordered by enabledness instead.
+        (Release, other) | (other, Release) => matches!(other, TryAcquire | Read),
         _ => !(a.is_read_like() && b.is_read_like()),
     }
 }

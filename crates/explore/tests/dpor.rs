@@ -459,6 +459,53 @@ fn use_after_free_of_an_object_and_of_a_page_table() {
     same_as_exhaustive("use after free", &UseAfterFree);
 }
 
+/// `PageLocked()` tested locklessly while another thread locks and unlocks
+/// the page: the test sees the bit clear before, set between, clear after.
+struct PageLockedTest;
+struct PageLockedTestRun {
+    bit: Rc<BitLock>,
+    seen: Rc<Cell<u64>>,
+}
+
+impl Harness for PageLockedTest {
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(PageLockedTestRun {
+            bit: Rc::new(BitLock::new(&SPIN, 0)),
+            seen: Rc::new(Cell::new(9)),
+        })
+    }
+}
+
+impl Instance for PageLockedTestRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        let (bit, seen) = (self.bit.clone(), self.seen.clone());
+        let tester = ActorSpec {
+            name: "tester".into(),
+            body: Box::new(move || seen.set(u64::from(bit.test_locked("PageLocked(page)")))),
+        };
+        let bit = self.bit.clone();
+        let locker = ActorSpec {
+            name: "locker".into(),
+            body: Box::new(move || {
+                bit.lock("lock_page");
+                bit.unlock("unlock_page");
+            }),
+        };
+        vec![tester, locker]
+    }
+
+    fn final_state(&self) -> Option<String> {
+        Some(format!("locked={}", self.seen.get()))
+    }
+}
+
+#[test]
+fn a_lockless_page_locked_test_races_lock_and_unlock() {
+    let full = run(&PageLockedTest, Mode::Exhaustive, 3, 1);
+    assert_eq!(full.final_states.len(), 2, "{:?}", full.final_states);
+    same_as_exhaustive("PageLocked test", &PageLockedTest);
+}
+
 /// Under a bound of zero preemptions only run-to-completion orders exist;
 /// the lost update needs one preemption.
 #[test]
