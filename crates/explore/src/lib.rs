@@ -29,8 +29,8 @@ pub use explorer::{explore, replay, Found, RunConfig, RunOutcome, Shard};
 pub use finding::{Finding, FindingKind, InternalError, InternalKind};
 pub use minimize::minimize;
 pub use rt::{
-    choose, enter, mark, new_object, oops, raise, tracing, unsupported, ActorSpec, ExecutionResult,
-    Harness, Instance, LockClass,
+    call_chain, choose, enter, mark, new_object, oops, raise, tracing, unsupported, ActorSpec,
+    ExecutionResult, Harness, Instance, LockClass,
 };
 pub use strategy::StrategyKind;
 pub use token::Token;

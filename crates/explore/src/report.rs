@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::access::AccessKind;
-use crate::rt::{ExecutionResult, SEQUENTIAL_ACTOR};
+use crate::rt::{cpu_of, ExecutionResult, SEQUENTIAL_ACTOR};
 use crate::trace::{Event, What};
 
 /// Width of one CPU column.
@@ -197,8 +197,8 @@ fn columns(out: &mut String, r: &ExecutionResult, lines: &[Line]) {
     let actors = r.actor_names.len() - 1;
     let mut header = String::new();
     let mut rule = String::new();
-    for (c, name) in r.actor_names.iter().skip(1).enumerate() {
-        let cell = format!("CPU{c}: {name}");
+    for (a, name) in r.actor_names.iter().enumerate().skip(1) {
+        let cell = format!("CPU{}: {name}", cpu_of(a));
         let _ = write!(header, "  {cell:<width$}", width = COLUMN - 2);
         let _ = write!(rule, "  {}", "-".repeat(COLUMN - 4));
         rule.push_str("  ");
@@ -217,15 +217,15 @@ fn columns(out: &mut String, r: &ExecutionResult, lines: &[Line]) {
 }
 
 fn list(out: &mut String, r: &ExecutionResult, lines: &[Line]) {
-    for (c, name) in r.actor_names.iter().skip(1).enumerate() {
-        let _ = writeln!(out, "  CPU{c}: {name}");
+    for (a, name) in r.actor_names.iter().enumerate().skip(1) {
+        let _ = writeln!(out, "  CPU{}: {name}", cpu_of(a));
     }
     let _ = writeln!(out, "  step | CPU  | event");
     for (n, l) in lines.iter().enumerate() {
         let cpu = if l.actor == SEQUENTIAL_ACTOR {
             "-".to_string()
         } else {
-            format!("{}", l.actor - 1)
+            format!("{}", cpu_of(l.actor))
         };
         let indent = " ".repeat(l.actor.saturating_sub(1) * 2);
         let _ = writeln!(out, "  {n:>4} | {cpu:<4} | {indent}{}", l.text);

@@ -108,20 +108,28 @@ struct Actor {
     yielder: *const Yielder<(), ()>,
     pending: Option<Pending>,
     done: bool,
-    depth: u16,
+    /// The modelled functions the actor is in ([`enter`]), outermost
+    /// first: its call chain. Its length is the call depth of the trace.
+    frames: Vec<&'static str>,
     held: Vec<HeldLock>,
 }
 
 impl Actor {
-    fn new(name: String) -> Self {
+    fn new(name: String, frames: Vec<&'static str>) -> Self {
+        debug_assert!(frames.is_empty());
         Actor {
             name,
             yielder: ptr::null(),
             pending: None,
             done: false,
-            depth: 0,
+            frames,
             held: Vec::new(),
         }
+    }
+
+    /// Call depth, as trace events record it.
+    fn depth(&self) -> u16 {
+        self.frames.len() as u16
     }
 }
 
@@ -515,7 +523,7 @@ fn traced_slow(access: Access, old: Option<u64>, value: Option<u64>) {
         let Some(cx) = cx else { return };
         if cx.tracing {
             let actor = cx.current;
-            let depth = cx.actors[actor].depth;
+            let depth = cx.actors[actor].depth();
             cx.trace.push(Event {
                 actor,
                 depth,
@@ -634,7 +642,7 @@ pub fn raise(finding: Finding) {
                 return;
             }
             if cx.tracing {
-                let depth = cx.actors[cx.current].depth;
+                let depth = cx.actors[cx.current].depth();
                 let what = What::Finding(finding.title.clone());
                 cx.trace.push(Event {
                     actor: cx.current,
@@ -695,7 +703,7 @@ pub fn mark(name: &'static str) {
 pub fn note(text: String) {
     with_ctx(|cx| {
         if let Some(cx) = cx.filter(|cx| cx.tracing) {
-            let depth = cx.actors[cx.current].depth;
+            let depth = cx.actors[cx.current].depth();
             cx.trace.push(Event {
                 actor: cx.current,
                 depth,
@@ -706,22 +714,26 @@ pub fn note(text: String) {
 }
 
 /// Enters a modelled kernel function; the returned guard leaves it.
+///
+/// The function joins the running actor's call chain ([`call_chain`]) in
+/// every execution, traced or not, so that a finding made while exploring
+/// prints the same call trace as its replay. That costs one push here and
+/// one pop in the guard; only a traced execution also records an event.
 pub fn enter(function: &'static str) -> Frame {
-    if !tracing() {
-        return Frame { active: false };
-    }
     with_ctx(|cx| {
-        let Some(cx) = cx.filter(|cx| cx.tracing) else {
+        let Some(cx) = cx else {
             return Frame { active: false };
         };
-        let actor = cx.current;
-        let depth = cx.actors[actor].depth;
-        cx.trace.push(Event {
-            actor,
-            depth,
-            what: What::Enter(function),
-        });
-        cx.actors[actor].depth = depth + 1;
+        let actor = &mut cx.actors[cx.current];
+        if cx.tracing {
+            let depth = actor.depth();
+            cx.trace.push(Event {
+                actor: cx.current,
+                depth,
+                what: What::Enter(function),
+            });
+        }
+        actor.frames.push(function);
         Frame { active: true }
     })
 }
@@ -737,12 +749,44 @@ impl Drop for Frame {
         if self.active {
             with_ctx(|cx| {
                 if let Some(cx) = cx {
-                    let actor = &mut cx.actors[cx.current];
-                    actor.depth = actor.depth.saturating_sub(1);
+                    cx.actors[cx.current].frames.pop();
                 }
             })
         }
     }
+}
+
+/// The running actor's call chain: the modelled functions it has entered
+/// ([`enter`]) and not yet left, innermost first. Empty outside an
+/// execution. This is what a kernel stack dump (`Call Trace:`) shows of
+/// the model: every name is a function the model really is in at the
+/// point of the call, not one the report assumes.
+pub fn call_chain() -> Vec<&'static str> {
+    with_ctx(|cx| {
+        cx.map_or_else(Vec::new, |cx| {
+            cx.actors[cx.current].frames.iter().rev().copied().collect()
+        })
+    })
+}
+
+/// The CPU an actor runs on, as reports number them: actor `n` (the
+/// scenario's `n`-th thread, counting from 1) is CPU `n - 1`; the
+/// sequential setup/teardown actor is drawn in CPU0's column and counts as
+/// CPU0.
+pub fn cpu_of(actor: ActorId) -> usize {
+    actor.saturating_sub(1)
+}
+
+/// The CPU the running actor is on ([`cpu_of`]): what the kernel's
+/// `smp_processor_id()` returns in the model. 0 outside an execution.
+pub fn current_cpu() -> usize {
+    with_ctx(|cx| cx.map_or(0, |cx| cpu_of(cx.current)))
+}
+
+/// The running actor's id (0: the sequential setup/teardown actor;
+/// concurrent actors count from 1 in the order the instance listed them).
+pub fn current_actor() -> ActorId {
+    with_ctx(|cx| cx.map_or(SEQUENTIAL_ACTOR, |cx| cx.current))
 }
 
 /// A nondeterministic choice among `n` data values (allocation failure and
@@ -863,6 +907,8 @@ pub struct Workspace {
     enabled_buf: Vec<ActorId>,
     choices: Vec<u32>,
     objects: Vec<(u32, ObjectInfo)>,
+    /// Emptied call-chain buffers of the actors of earlier executions.
+    frames: Vec<Vec<&'static str>>,
 }
 
 /// Generous: model code runs on these stacks in debug builds too, and a
@@ -877,6 +923,11 @@ impl Workspace {
         self.choices.clear();
         self.objects = result.objects;
         self.objects.clear();
+    }
+
+    /// An empty call-chain buffer for a new actor.
+    fn frames(&mut self) -> Vec<&'static str> {
+        self.frames.pop().unwrap_or_default()
     }
 
     fn take(&mut self) -> Result<DefaultStack, InternalError> {
@@ -899,7 +950,7 @@ pub fn run_execution(
 ) -> Result<ExecutionResult, InternalError> {
     let mut cx = Ctx {
         mode: Mode::Sequential,
-        actors: with_setup_actor(),
+        actors: with_setup_actor(pool),
         current: SEQUENTIAL_ACTOR,
         steps: 0,
         steps_max: config.steps_max,
@@ -989,7 +1040,15 @@ pub fn run_execution(
         preemptions: cx.preemptions,
         marks: cx.marks,
         trace: cx.trace,
-        actor_names: cx.actors.into_iter().map(|a| a.name).collect(),
+        actor_names: cx
+            .actors
+            .into_iter()
+            .map(|mut a| {
+                a.frames.clear();
+                pool.frames.push(a.frames);
+                a.name
+            })
+            .collect(),
         objects: cx.objects,
         described,
         dump,
@@ -998,9 +1057,9 @@ pub fn run_execution(
 
 /// The actors of an execution before spawning: the sequential one, with
 /// room for the usual few concurrent ones.
-fn with_setup_actor() -> Vec<Actor> {
+fn with_setup_actor(pool: &mut Workspace) -> Vec<Actor> {
     let mut actors = Vec::with_capacity(4);
-    actors.push(Actor::new("setup".into()));
+    actors.push(Actor::new("setup".into(), pool.frames()));
     actors
 }
 
@@ -1135,7 +1194,7 @@ fn spawn(
     let mut coroutines = std::mem::take(&mut pool.coroutines);
     for spec in specs {
         let id = cx.actors.len();
-        let mut actor = Actor::new(spec.name);
+        let mut actor = Actor::new(spec.name, pool.frames());
         // Every actor starts with a scheduling point, so the first step of
         // each actor is a scheduler decision too. The coroutine itself
         // starts only when that step is scheduled.

@@ -369,3 +369,90 @@ fn minimize_keeps_the_finding_with_fewer_preemptions() {
         assert_eq!(again.preemptions, small.preemptions);
     }
 }
+
+/// Two actors, each in its own syscall and a shared helper, increment a
+/// counter; the one that comes second reports its call chain.
+struct Chains;
+struct ChainsRun {
+    counter: Rc<AtomicSlot>,
+}
+
+impl Harness for Chains {
+    fn start(&self) -> Box<dyn Instance> {
+        assert!(explore::call_chain().is_empty());
+        let _f = explore::enter("setup_fn");
+        assert_eq!(explore::call_chain(), ["setup_fn"]);
+        Box::new(ChainsRun {
+            counter: Rc::new(AtomicSlot::new("counter", 0, 0)),
+        })
+    }
+}
+
+impl Instance for ChainsRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        ["sys_a", "sys_b"]
+            .into_iter()
+            .map(|syscall| {
+                let c = self.counter.clone();
+                ActorSpec {
+                    name: syscall.into(),
+                    body: Box::new(move || {
+                        // The setup's frame is not part of an actor's chain.
+                        assert!(explore::call_chain().is_empty());
+                        let _s = explore::enter(syscall);
+                        let v = {
+                            let _h = explore::enter("helper");
+                            // A scheduling point inside both frames: the
+                            // other actor may run and enter its own.
+                            let v = c.read("load counter");
+                            c.write("store counter", v + 1);
+                            v
+                        };
+                        assert_eq!(explore::call_chain(), [syscall]);
+                        if v == 1 {
+                            let _r = explore::enter("report");
+                            let mut f =
+                                Finding::new(FindingKind::Invariant, "INV-SECOND", "second");
+                            f.details = explore::call_chain()
+                                .iter()
+                                .map(|s| s.to_string())
+                                .collect();
+                            explore::raise(f);
+                        }
+                    }),
+                }
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn call_chains_are_per_actor_and_the_same_traced_or_not() {
+    let found = explore(&Chains, &config(StrategyKind::Random, 1))
+        .unwrap()
+        .found
+        .expect("one actor comes second");
+    let second = found.finding.details.clone();
+    assert_eq!(second[0], "report");
+    assert!(second[1] == "sys_a" || second[1] == "sys_b", "{second:?}");
+    assert_eq!(second.len(), 2, "{second:?}");
+    // The replay, which traces, names the same chain, and its trace
+    // records the frames at the depths the chains imply.
+    let r = replay(&Chains, found.choices.clone(), 1000).unwrap();
+    assert_eq!(r.finding.unwrap().details, second);
+    let enters: Vec<(usize, &str, u16)> = r
+        .trace
+        .iter()
+        .filter_map(|e| match e.what {
+            explore::trace::What::Enter(name) => Some((e.actor, name, e.depth)),
+            _ => None,
+        })
+        .collect();
+    assert!(enters.contains(&(0, "setup_fn", 0)), "{enters:?}");
+    for actor in [1, 2] {
+        assert!(enters
+            .iter()
+            .any(|&(a, n, d)| a == actor && n.starts_with("sys_") && d == 0));
+        assert!(enters.contains(&(actor, "helper", 1)), "{enters:?}");
+    }
+}

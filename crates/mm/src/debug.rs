@@ -1,6 +1,12 @@
 //! The kernel's own complaints, in its own formats: `BUG()`,
 //! `print_bad_pte()`, `bad_page()`, and `vm_normal_page()` which calls
-//! them. Models mm/debug.c, mm/memory.c and mm/page_alloc.c (v6.1).
+//! them; and `dump_stack()`'s call trace. Models mm/debug.c, mm/memory.c
+//! and mm/page_alloc.c (v6.1).
+//!
+//! Every value these messages print is derived from the model's state:
+//! pointers from [`crate::kaddr`]'s layout, call traces from the frames
+//! the model has entered ([`call_trace`]), CPU and pid numbers from the
+//! running actor ([`explore::rt::current_cpu`], [`task_pid`]).
 
 use std::rc::Rc;
 
@@ -8,8 +14,41 @@ use explore::{Finding, FindingKind};
 
 use crate::arch::x86::pgtable::{pte_pfn, pte_val, Pmd, Pte};
 use crate::arch::x86::pgtable_v3;
+use crate::kaddr;
 use crate::mm_types::{Folio, FolioKind, Kernel, MmStruct, Vma};
 use crate::pgtable::peek_pmd;
+use crate::profile::LogStyle;
+
+/// `dump_stack()`'s `Call Trace:` block: the functions the running actor
+/// is in at this point ([`explore::call_chain`]), innermost first, one per
+/// line. The model has no object code, so a frame is its function name
+/// alone (no `[<address>]`, no `+offset/size`), and frames the model does
+/// not enter (the kernel's `dump_stack`, `warn_slowpath_*`, exception entry)
+/// are not shown. From v5.x the kernel brackets the frames with `<TASK>`
+/// and `</TASK>` (seed 001's 6.1 mail shows them); v3.12 does not.
+pub fn call_trace(style: LogStyle) -> Vec<String> {
+    let frames = explore::call_chain();
+    let mut lines = Vec::with_capacity(frames.len() + 3);
+    lines.push("Call Trace:".to_string());
+    let task = style == LogStyle::V6_1;
+    if task {
+        lines.push(" <TASK>".to_string());
+    }
+    lines.extend(frames.iter().map(|f| format!(" {f}")));
+    if task {
+        lines.push(" </TASK>".to_string());
+    }
+    lines
+}
+
+/// The pid a kernel message prints for the running task (`current->pid`).
+/// The model allocates no pids; by convention a task's pid is its actor
+/// number plus one: 1 for the setup/teardown actor (which runs every
+/// process's setup, as init would), 2, 3, ... for the scenario's threads
+/// in order (the threads on CPU0, CPU1, ...).
+pub fn task_pid() -> usize {
+    explore::rt::current_actor() + 1
+}
 
 /// `BUG()` / `VM_BUG_ON()`: a kernel assertion that stops the kernel.
 pub fn bug_on(what: impl Into<String>) -> Finding {
@@ -17,7 +56,9 @@ pub fn bug_on(what: impl Into<String>) -> Finding {
     Finding::new(FindingKind::Kernel, "BUG_ON", format!("kernel BUG: {what}"))
 }
 
-/// `bad_page()`: `BUG: Bad page state in process ... pfn:...`.
+/// `bad_page()`: `BUG: Bad page state in process ... pfn:...`, then the
+/// page dump's first line with the `struct page` pointer ([`kaddr`]);
+/// the model does not print its mapping and index fields.
 pub fn bad_page(folio: &Folio, reason: &str) -> Finding {
     bad_page_pfn(
         folio.pfn,
@@ -35,7 +76,8 @@ pub fn bad_page_pfn(pfn: u64, refcount: i64, mapcount: i64, reason: &str) -> Fin
     );
     Finding::new(FindingKind::Kernel, "bad_page()", title)
         .detail(format!(
-            "page:{pfn} refcount:{refcount} mapcount:{mapcount}"
+            "page:{} refcount:{refcount} mapcount:{mapcount} pfn:{pfn:#x}",
+            kaddr::pointer(LogStyle::V6_1, kaddr::struct_page(pfn))
         ))
         .detail(format!("page dumped because: {reason}"))
 }
@@ -50,13 +92,14 @@ pub fn print_bad_pte(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, pte: Pte) 
         pte_val(pte),
         pmd
     );
-    let anon_vma = vma
-        .anon_vma
-        .get()
-        .map_or(0, |a| 0xffff_8880_2000_0000 + a.id * 0x40);
+    // `%px` of vma->anon_vma and of the mapping (NULL: no file).
+    let style = k.profile.log_style;
+    let anon_vma = vma.anon_vma.get().map_or(0, |a| kaddr::anon_vma(style, a));
     let line = format!(
-        "addr:{addr:016x} vm_flags:{:08x} anon_vma:{anon_vma:016x} mapping:0000000000000000 index:{:x}",
+        "addr:{addr:016x} vm_flags:{:08x} anon_vma:{} mapping:{} index:{:x}",
         vma.flags(),
+        kaddr::raw(anon_vma),
+        kaddr::raw(0),
         vma.linear_page_index(addr)
     );
     explore::raise(
@@ -167,31 +210,6 @@ pub fn vm_normal_page_v3(
     })
 }
 
-/// Base of the direct map (`PAGE_OFFSET`) of v3.12 x86-64.
-const PAGE_OFFSET_V3: u64 = 0xffff_8800_0000_0000;
-/// `VMEMMAP_START` of v3.12 x86-64; `struct page` is 64 bytes.
-const VMEMMAP_START_V3: u64 = 0xffff_ea00_0000_0000;
-
-/// A pointer as v3.12's `%p` prints it: raw hex, `(null)` right-aligned in
-/// the default field width for NULL (pointer hashing came in v4.15).
-pub fn pointer_v3(addr: u64) -> String {
-    if addr == 0 {
-        format!("{:>16}", "(null)")
-    } else {
-        format!("{addr:016x}")
-    }
-}
-
-/// The kernel address of `mm` (v3.12 formats print it raw).
-pub fn mm_pointer_v3(mm: &MmStruct) -> u64 {
-    PAGE_OFFSET_V3 + 0x000e_9ca6_0000 + mm.id * 0x580
-}
-
-/// The kernel address of an anon_vma (v3.12).
-fn anon_vma_pointer_v3(id: u64) -> u64 {
-    PAGE_OFFSET_V3 + 0x000e_98f8_0000 + id * 0x380
-}
-
 /// `dump_page()` (v3.12 mm/page_alloc.c `dump_page_badflags`): the two
 /// lines `print_bad_pte()` prints for a page.
 fn dump_page_v3(k: &Kernel, page: &PageRef) -> [String; 2] {
@@ -199,9 +217,10 @@ fn dump_page_v3(k: &Kernel, page: &PageRef) -> [String; 2] {
     let (count, mapcount, mapping, index, flags) = match page {
         PageRef::Folio { folio, subpage } => {
             let anon_vma = folio.anon_vma.peek();
+            // PAGE_MAPPING_ANON in the low bit of the anon_vma pointer.
             let mapping = anon_vma
                 .as_ref()
-                .map_or(0, |a| anon_vma_pointer_v3(a.id) | 1);
+                .map_or(0, |a| kaddr::anon_vma(LogStyle::V3_12, a) | 1);
             // PG_uptodate | PG_lru | PG_swapbacked of an anonymous page.
             let flags = if folio.kind.get() == FolioKind::Anon {
                 (1 << 3) | (u64::from(folio.lru.get()) << 5) | (1 << 19)
@@ -236,9 +255,9 @@ fn dump_page_v3(k: &Kernel, page: &PageRef) -> [String; 2] {
     .collect();
     [
         format!(
-            "page:{:016x} count:{count} mapcount:{mapcount} mapping:{} index:{index:#x}",
-            VMEMMAP_START_V3 + pfn * 64,
-            pointer_v3(mapping)
+            "page:{} count:{count} mapcount:{mapcount} mapping:{} index:{index:#x}",
+            kaddr::pointer(LogStyle::V3_12, kaddr::struct_page(pfn)),
+            kaddr::pointer(LogStyle::V3_12, mapping)
         ),
         format!("page flags: {flags:#x}({})", names.join("|")),
     ]
@@ -269,12 +288,13 @@ pub fn print_bad_pte_v3(
             f = f.detail(line);
         }
     }
-    let anon_vma = vma.anon_vma.get().map_or(0, |a| anon_vma_pointer_v3(a.id));
+    let v3 = LogStyle::V3_12;
+    let anon_vma = vma.anon_vma.get().map_or(0, |a| kaddr::anon_vma(v3, a));
     f = f.detail(format!(
         "addr:{addr:016x} vm_flags:{:08x} anon_vma:{} mapping:{} index:{:x}",
         vma.flags(),
-        pointer_v3(anon_vma),
-        pointer_v3(0),
+        kaddr::pointer(v3, anon_vma),
+        kaddr::pointer(v3, 0),
         vma.linear_page_index(addr)
     ));
     f = f.detail(decode_frame(k, pte));

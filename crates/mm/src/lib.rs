@@ -16,6 +16,7 @@ pub mod checkers;
 pub mod debug;
 pub mod ghost;
 pub mod huge_memory;
+pub mod kaddr;
 pub mod kernel;
 pub mod locking;
 pub mod madvise;

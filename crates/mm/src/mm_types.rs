@@ -423,19 +423,10 @@ impl MmStruct {
             .set(self.pgtables_bytes.get() - PAGE_SIZE as i64);
     }
 
-    /// `%p` of this mm as the profile's kernel prints it (raw before v4.15).
+    /// `%p` of this mm as the profile's kernel prints it (raw before v4.15,
+    /// hashed after), of its address in [`crate::kaddr`]'s layout.
     pub fn pointer(&self, style: crate::profile::LogStyle) -> String {
-        match style {
-            crate::profile::LogStyle::V3_12 => {
-                crate::debug::pointer_v3(crate::debug::mm_pointer_v3(self))
-            }
-            crate::profile::LogStyle::V6_1 => self.hashed(),
-        }
-    }
-
-    /// The hashed `%p` the kernel prints for this mm.
-    pub fn hashed(&self) -> String {
-        hashed_pointer(0xffff_8880_1000_0000 + self.id * 0x1000)
+        crate::kaddr::pointer(style, crate::kaddr::mm_struct(style, self))
     }
 }
 
@@ -596,13 +587,4 @@ impl AnonVma {
             life: Lifetime::new("anon_vma", id),
         }
     }
-}
-
-/// The kernel's hashed pointer format (`%p`): 16 hex digits whose upper 32
-/// bits are zero. The hash is a fixed mix, so reports are reproducible.
-pub fn hashed_pointer(addr: u64) -> String {
-    let mut z = addr ^ 0x5eed_5eed_5eed_5eed;
-    z = (z ^ (z >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
-    z ^= z >> 33;
-    format!("{:016x}", z & 0xffff_ffff)
 }

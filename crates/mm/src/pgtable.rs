@@ -60,9 +60,13 @@ impl EntryRef {
         self.table.entries().peek(self.index)
     }
 
-    /// The kernel virtual address of the slot (direct map), as `%p` sees it.
-    pub fn kaddr(&self) -> u64 {
-        0xffff_8880_0000_0000 + (self.table.pfn << PAGE_SHIFT) + self.index as u64 * 8
+    /// The kernel virtual address of the slot: the direct map of its table
+    /// page plus 8 bytes per entry ([`crate::kaddr`]).
+    pub fn kaddr(&self, style: crate::profile::LogStyle) -> u64 {
+        crate::kaddr::direct_map(
+            style,
+            (self.table.pfn << PAGE_SHIFT) + self.index as u64 * 8,
+        )
     }
 }
 

@@ -11,7 +11,7 @@ use crate::arch::x86::pgtable::{
 };
 use crate::arch::x86::swap::is_pmd_migration_entry;
 use crate::checkers::lock_deriv;
-use crate::mm_types::{hashed_pointer, Kernel, MmStruct};
+use crate::mm_types::{Kernel, MmStruct};
 use crate::pgtable::{pte_lockptr, pte_offset, EntryRef, Ptl, PtlSource};
 use crate::profile::PteOffsetMapLock;
 
@@ -28,7 +28,7 @@ pub fn pmd_clear_bad(k: &Kernel, pmd: &EntryRef) {
     let line = k.profile.pmd_clear_bad_line;
     let title = format!(
         "mm/pgtable-generic.c:{line}: bad pmd {}({val:016x})",
-        hashed_pointer(pmd.kaddr())
+        crate::kaddr::pointer(k.profile.log_style, pmd.kaddr(k.profile.log_style))
     );
     explore::raise(
         Finding::new(FindingKind::Kernel, "pmd_clear_bad()", title)

@@ -127,8 +127,8 @@ fn the_3_12_7_xen_report_has_the_kernels_lines_and_both_readings_of_the_frame() 
         "count:0 mapcount:-1 mapping:          (null) index:0x0",
         "page flags: 0x14(referenced|dirty)",
         "vm_flags:00100071",
-        "BUG: Bad rss-counter state mm:ffff880e9ca60580 idx:0 val:-1",
-        "BUG: Bad rss-counter state mm:ffff880e9ca60580 idx:1 val:1",
+        "BUG: Bad rss-counter state mm:ffff880040000400 idx:0 val:-1",
+        "BUG: Bad rss-counter state mm:ffff880040000400 idx:1 val:1",
         "read as an MFN (m2p) it is pfn",
         "read as a PFN it is pfn",
     ] {

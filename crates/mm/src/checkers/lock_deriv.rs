@@ -16,17 +16,20 @@ fn derivation(k: &Kernel, pmd_val: u64, pfn: u64) -> String {
 
 /// ALLOC_SPLIT_PTLOCKS: `page->ptl` is NULL; `spin_lock()` dereferences it
 /// (the lock word sits at offset 0x18 of the spinlock_t in a lockdep build).
+/// The oops names `_raw_spin_lock`, the function that faults (the model
+/// does not enter lock functions), and its call trace is the model's call
+/// chain at the lock attempt (`pte_offset_map_lock` and whatever path
+/// called it).
 pub fn null_ptlock(k: &Kernel, pmd_val: u64, pfn: u64) -> ! {
-    explore::oops(
-        Finding::new(
-            FindingKind::Kernel,
-            "spin_lock(pte_lockptr()) (INV-LOCK-DERIV)",
-            "BUG: kernel NULL pointer dereference, address: 0000000000000018",
-        )
-        .detail("RIP: 0010:_raw_spin_lock")
-        .detail("Call Trace: pte_offset_map_lock <- change_pte_range <- change_pmd_range <- change_protection")
-        .detail(derivation(k, pmd_val, pfn)),
+    let mut f = Finding::new(
+        FindingKind::Kernel,
+        "spin_lock(pte_lockptr()) (INV-LOCK-DERIV)",
+        "BUG: kernel NULL pointer dereference, address: 0000000000000018",
     )
+    .detail("RIP: 0010:_raw_spin_lock");
+    f.details
+        .extend(crate::debug::call_trace(k.profile.log_style));
+    explore::oops(f.detail(derivation(k, pmd_val, pfn)))
 }
 
 /// Embedded split locks: the kernel would spin on whatever word overlays

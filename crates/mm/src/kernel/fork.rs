@@ -22,7 +22,7 @@ pub fn check_mm_lines(k: &Kernel, mm: &MmStruct) -> Vec<String> {
 /// val:%ld"` for each of the three counters (FILE, ANON, SWAPENTS) with a
 /// raw pointer; no page-table byte count yet.
 fn check_mm_lines_v3(mm: &MmStruct) -> Vec<String> {
-    let ptr = crate::debug::pointer_v3(crate::debug::mm_pointer_v3(mm));
+    let ptr = mm.pointer(LogStyle::V3_12);
     (0..NR_MM_COUNTERS_V3)
         .filter_map(|idx| {
             let v = mm.rss[idx].get();
@@ -42,7 +42,7 @@ fn check_mm_lines_v6(mm: &MmStruct) -> Vec<String> {
         if v != 0 {
             lines.push(format!(
                 "BUG: Bad rss-counter state mm:{} type:{name} val:{v}",
-                mm.hashed()
+                mm.pointer(LogStyle::V6_1)
             ));
         }
     }

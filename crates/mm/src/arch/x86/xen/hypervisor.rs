@@ -8,8 +8,6 @@
 //! user entries global, which is why the guest reads `_PAGE_GLOBAL` (bit 8)
 //! back in present user ptes (`pte:...165` in seed 000's report).
 
-use explore::{Finding, FindingKind};
-
 use super::super::paravirt::XenPv;
 use super::super::pgtable::{_PAGE_GLOBAL, _PAGE_PRESENT, _PAGE_USER};
 use super::super::pgtable_v3::PTE_PFN_MASK;
@@ -67,17 +65,3 @@ pub fn mmu_update(
 
 /// `EINVAL`.
 pub const EINVAL: i32 = 22;
-
-/// `xen_mc_flush()`'s report of a failed call in a multicall batch
-/// (WARN_ON plus `"%d multicall(s) failed: cpu %d"`; the exact v3.12
-/// wording is [I]: later kernels print `"%d of %d multicall(s) failed"`).
-pub fn multicall_failed(val: u64, result: i32) -> Finding {
-    Finding::new(
-        FindingKind::Kernel,
-        "xen_mc_flush()",
-        "1 multicall(s) failed: cpu 0",
-    )
-    .detail(format!(
-        "  call  1/1: op=1 (mmu_update) val={val:#018x} result={result}"
-    ))
-}

@@ -11,9 +11,8 @@
 use super::super::paravirt::XenPv;
 use super::super::pgtable::{Pmd, Pte, _PAGE_PRESENT};
 use super::super::pgtable_v3::{_PAGE_IOMAP, _PAGE_PROTNONE, PTE_FLAGS_MASK, PTE_PFN_MASK};
-use super::hypervisor::{
-    mmu_update, multicall_failed, Level, MMU_NORMAL_PT_UPDATE, MMU_PT_UPDATE_PRESERVE_AD,
-};
+use super::hypervisor::{mmu_update, Level, MMU_NORMAL_PT_UPDATE, MMU_PT_UPDATE_PRESERVE_AD};
+use super::multicalls::{xen_mc_flush, McBatch, MmuUpdate};
 use super::p2m::INVALID_P2M_ENTRY;
 use crate::pgtable::EntryRef;
 
@@ -105,20 +104,20 @@ pub fn xen_ptep_modify_prot_start(ptep: &EntryRef) -> Pte {
     Pte(ptep.read("xen_ptep_modify_prot_start: *ptep"))
 }
 
-/// Models arch/x86/xen/mmu.c:xen_ptep_modify_prot_commit (v3.12): an
-/// `MMU_PT_UPDATE_PRESERVE_AD` update with the raw value. Queued in the
-/// lazy-MMU multicall batch in the kernel; issued at once here (the model
-/// has no TLB and no other CPU walks the batch).
+/// Models arch/x86/xen/mmu.c:xen_ptep_modify_prot_commit (v3.12):
+/// `xen_mc_batch()`, an `MMU_PT_UPDATE_PRESERVE_AD` update with the raw
+/// value (`xen_extend_mmu_update()`), `xen_mc_issue()`. In lazy MMU mode
+/// the kernel flushes the batch when the mode ends; the model flushes it
+/// here (it has no TLB and no other CPU walks the batch), so the batch
+/// holds this one call.
 pub fn xen_ptep_modify_prot_commit(x: &XenPv, ptep: &EntryRef, pte: Pte) {
-    let done = mmu_update(
-        x,
-        ptep,
-        Level::L1,
-        MMU_PT_UPDATE_PRESERVE_AD,
-        pte.0,
-        "xen_ptep_modify_prot_commit: mmu_update",
-    );
-    if let Err(result) = done {
-        explore::raise(multicall_failed(pte.0, result));
-    }
+    let mut batch = McBatch::new();
+    batch.queue(MmuUpdate {
+        slot: ptep,
+        level: Level::L1,
+        cmd: MMU_PT_UPDATE_PRESERVE_AD,
+        val: pte.0,
+        label: "xen_ptep_modify_prot_commit: mmu_update",
+    });
+    xen_mc_flush(x, batch);
 }
