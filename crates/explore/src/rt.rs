@@ -165,6 +165,10 @@ struct Ctx<'s> {
     /// Held spinlocks and rw-semaphores held for writing, over all actors:
     /// checkers run only when it is zero (see [`quiescent`]).
     unquiet: u32,
+    /// The finding came while an actor was inside a section the checkers
+    /// must not look into: the other checks run at the aftermath's first
+    /// quiescent state instead (see [`collect_also`]).
+    also_pending: bool,
     marks: Vec<&'static str>,
     strategy: &'s mut dyn Strategy,
     choices: Vec<u32>,
@@ -961,6 +965,7 @@ pub fn run_execution(
         finding: None,
         dirty: false,
         unquiet: 0,
+        also_pending: false,
         marks: Vec::new(),
         strategy,
         choices: std::mem::take(&mut pool.choices),
@@ -1351,6 +1356,10 @@ fn decide(
             start_aftermath(cx, instance);
         }
         Aftermath::Ended => return Ok(None),
+        Aftermath::Running if cx.also_pending && quiescent(cx) => {
+            cx.also_pending = false;
+            collect_also(cx, instance);
+        }
         _ => {}
     }
     let after = cx.after == Aftermath::Running;
@@ -1599,17 +1608,30 @@ fn checked_finding(cx: &mut Ctx<'_>, f: Finding) {
 }
 
 /// After a kernel message, record which invariants fail in the same state.
+/// When an actor is inside a section the checkers must not look into (a
+/// page-table lock is held), the checks wait for the aftermath's first
+/// quiescent state, and the line says so: the kernel message stopped the
+/// interleaving, but what it broke is often seen only a few steps later.
 fn collect_also(cx: &mut Ctx<'_>, instance: &dyn Instance) {
     if !quiescent(cx) {
+        cx.also_pending = cx.after == Aftermath::Before;
         return;
     }
+    let late = cx.after == Aftermath::Running;
     let saved = cx.mode;
     cx.mode = Mode::Ghost;
     let extra = instance.check();
     cx.mode = saved;
     if let (Some(extra), Some(f)) = (extra, cx.finding.as_mut()) {
         if extra.title != f.title {
-            f.also.push(extra.title);
+            f.also.push(if late {
+                format!(
+                    "{} (checked at the next state where no actor held a spinlock)",
+                    extra.title
+                )
+            } else {
+                extra.title
+            });
         }
     }
 }

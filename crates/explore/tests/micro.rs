@@ -331,6 +331,62 @@ fn aftermath_collects_later_kernel_messages() {
     assert_eq!(r.steps, 2, "start point and the corrupting store");
 }
 
+/// One actor corrupts the checked word inside a spinlock section and the
+/// kernel notices before the lock is dropped: the checkers may not look
+/// at the finding, so the invariant is reported once the lock is released.
+struct Hidden;
+
+struct HiddenRun {
+    word: Rc<AtomicSlot>,
+    lock: Rc<Lock<()>>,
+}
+
+impl Harness for Hidden {
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(HiddenRun {
+            word: Rc::new(AtomicSlot::new("word", 0, 0)),
+            lock: Rc::new(Lock::new(&SPIN, 0, ())),
+        })
+    }
+}
+
+impl Instance for HiddenRun {
+    fn actors(&mut self) -> Vec<ActorSpec> {
+        let (w, l) = (self.word.clone(), self.lock.clone());
+        vec![ActorSpec {
+            name: "t".into(),
+            body: Box::new(move || {
+                l.lock_raw("spin_lock");
+                w.write("corrupt", 1);
+                explore::raise(kernel("BUG: noticed under the lock"));
+                w.write("go on", 2);
+                l.unlock_raw("spin_unlock");
+            }),
+        }]
+    }
+
+    fn check(&self) -> Option<Finding> {
+        (self.word.peek() != 0)
+            .then(|| Finding::new(FindingKind::Invariant, "INV-WORD", "INV-WORD: word is set"))
+    }
+}
+
+#[test]
+fn invariants_hidden_by_a_lock_at_the_finding_are_checked_once_it_is_released() {
+    let found = explore(&Hidden, &config(StrategyKind::Random, 1))
+        .unwrap()
+        .found
+        .unwrap();
+    let f = &found.finding;
+    assert_eq!(f.title, "BUG: noticed under the lock");
+    assert_eq!(
+        f.also,
+        ["INV-WORD: word is set (checked at the next state where no actor held a spinlock)"]
+    );
+    let r = replay(&Hidden, found.choices.clone(), 1000).unwrap();
+    assert_eq!(r.finding.as_ref().unwrap(), f);
+}
+
 #[test]
 fn aftermath_ends_at_an_oops() {
     let h = Later { oops_late: true };
