@@ -432,7 +432,7 @@ impl MmStruct {
 
 /// `struct vm_area_struct`.
 pub struct Vma {
-    /// The Rc this VMA lives in (anon_vma lists hold weak references).
+    /// The Rc this VMA lives in (anon_vma_chains point to it weakly).
     pub this: Weak<Vma>,
     pub mm: Weak<MmStruct>,
     /// First address. Protected by: mmap_lock (W) and the anon_vma lock (W)
@@ -454,11 +454,15 @@ pub struct Vma {
     /// Set once by `anon_vma_prepare()` under `page_table_lock`; read under
     /// mmap_lock (R). Invariant: once set, not reassigned while linked.
     pub anon_vma: OnceCell<Rc<AnonVma>>,
-    /// `anon_vma_chain`: every anon_vma this VMA is linked into — its own,
-    /// and after fork those of its ancestors (whose pages it may still map
-    /// copy-on-write). Protected by: mmap_lock (W) and the anon_vma locks.
-    /// Invariant: contains `anon_vma` when that is set; empty otherwise.
-    pub anon_vma_chain: RefCell<Vec<Rc<AnonVma>>>,
+    /// `vma->anon_vma_chain`, the `same_vma` list in list order (head
+    /// first): one `anon_vma_chain` per anon_vma this VMA is linked into —
+    /// its own, and after fork those of its ancestors (whose pages it may
+    /// still map copy-on-write). `anon_vma_chain_link()` adds at the head,
+    /// so a forked VMA's own anon_vma comes first. Protected by: mmap_lock
+    /// (W), or mmap_lock (R) with `mm->page_table_lock` in
+    /// `__anon_vma_prepare()`. Invariant: contains an avc of `anon_vma`
+    /// when that is set (INV-RMAP-ANON); empty otherwise.
+    pub anon_vma_chain: RefCell<Vec<Rc<AnonVmaChain>>>,
     /// Freed by `vm_area_free()` (munmap, merge, exit). Rmap walks reach a
     /// VMA through the anon_vma tree under the anon_vma lock, which unlink
     /// takes first: they assert it is alive.
@@ -548,15 +552,33 @@ impl AddressSpace {
     }
 }
 
-/// `struct anon_vma` (v6.1). The anon_vma_chain is modelled by its two
-/// ends: the VMAs an anon_vma covers (here) and the anon_vmas a VMA is
-/// linked into (`Vma::anon_vma_chain`).
+/// `struct anon_vma_chain` (include/linux/rmap.h, v2.6.34 and v6.1): the
+/// link between one VMA and one anon_vma, on the VMA's `same_vma` list
+/// (`Vma::anon_vma_chain`) and on the anon_vma's `same_anon_vma` list
+/// (v2.6.34 `anon_vma->head`) or interval tree (v6.1 `rb_root`, here in
+/// insertion order: no walk in the model depends on the tree's order).
+/// Allocated from `anon_vma_chain_cachep`, a plain slab cache: freed by
+/// `anon_vma_chain_free()`, after which any use is a use after free.
+pub struct AnonVmaChain {
+    pub id: u64,
+    /// `avc->vma`. Set at allocation, immutable. The VMA may be freed
+    /// while an avc still points to it only through a kernel bug (the
+    /// 2.6.34-rc3 `anon_vma_fork()` error path): rmap walks check it.
+    pub vma: Weak<Vma>,
+    /// `avc->anon_vma`. Set at allocation, immutable.
+    pub anon_vma: Rc<AnonVma>,
+    pub life: Lifetime,
+}
+
+/// `struct anon_vma` (v6.1; v2.6.34 has a spinlock and no refcount or
+/// root beyond KSM's).
 pub struct AnonVma {
     pub id: u64,
-    /// `anon_vma->rwsem` with the VMAs it covers (the interval tree of
-    /// anon_vma_chains). Writers: anon_vma_prepare, vma split and unlink;
-    /// readers: rmap walks.
-    pub rwsem: RwSem<Vec<Weak<Vma>>>,
+    /// `anon_vma->rwsem` with the anon_vma_chains linking the VMAs it
+    /// covers (`same_anon_vma`, in list order: `anon_vma_chain_link()`
+    /// appends). Writers: anon_vma_prepare, anon_vma_clone/fork (vma
+    /// split, copy, fork) and unlink_anon_vmas; readers: rmap walks.
+    pub rwsem: RwSem<Vec<Rc<AnonVmaChain>>>,
     /// `anon_vma->refcount`: one for being some VMA's anon_vma while its
     /// tree is not empty, one per child anon_vma whose root it is
     /// (`anon_vma_fork`), and the pins of `folio_get_anon_vma()`. Atomic;

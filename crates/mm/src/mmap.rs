@@ -216,7 +216,7 @@ fn do_mmap_pgoff(
         copied_from: None,
         src: None,
     };
-    if vma_merge_new_range(&mut mmap, &range).is_none() {
+    if vma_merge_new_range(k, &mut mmap, &range).is_none() {
         let vma = vm_area_alloc(mm, start, start + len, range.flags, range.pgoff);
         if let Some(f) = &range.file {
             let _ = vma.vm_file.set(f.clone());
@@ -298,7 +298,7 @@ fn split_vma(k: &Kernel, mmap: &mut MmapState, vma: &Rc<Vma>, addr: u64) {
     crate::huge_memory::vma_adjust_trans_huge(k, vma, addr);
     let pgoff = vma.vm_pgoff.get() + ((addr - vma.start()) >> PAGE_SHIFT);
     let upper = vm_area_dup(vma, addr, vma.end(), pgoff);
-    anon_vma_clone(&upper, vma);
+    anon_vma_clone(k, &upper, vma);
     match vma.anon_vma.get() {
         Some(av) => {
             let list = av.rwsem.write("anon_vma_lock_write");

@@ -159,7 +159,7 @@ fn expand_vma_in_place(k: &Kernel, mmap: &mut MmapState, vma: &Rc<Vma>, delta: u
             // vma_merge_extend(): "vmg.middle = NULL".
             src: None,
         };
-        if vma_merge_new_range(mmap, &r).is_some() {
+        if vma_merge_new_range(k, mmap, &r).is_some() {
             return;
         }
     }
@@ -255,7 +255,7 @@ fn move_vma(
     let _f = explore::enter("move_vma");
     let mm = &task.mm;
     let whole = vma.start() == old_addr && vma.end() == old_addr + old_len;
-    copy_vma(mmap, vma, old_addr, new_addr, new_len);
+    copy_vma(k, mmap, vma, old_addr, new_addr, new_len);
     move_page_tables(k, task, old_addr, new_addr, old_len.min(new_len));
     let (from, to, n) = (
         old_addr >> PAGE_SHIFT,
@@ -273,7 +273,14 @@ fn move_vma(
 /// `copy_vma()`: the VMA for the new range, merged into a neighbour there
 /// if possible. An unfaulted anonymous VMA gets the pgoff of its new
 /// address (nothing in it depends on the old one).
-fn copy_vma(mmap: &mut MmapState, vma: &Rc<Vma>, old_addr: u64, new_addr: u64, len: u64) {
+fn copy_vma(
+    k: &Kernel,
+    mmap: &mut MmapState,
+    vma: &Rc<Vma>,
+    old_addr: u64,
+    new_addr: u64,
+    len: u64,
+) {
     let pgoff = match (vma.anon_vma.get(), vma.vm_file.get()) {
         (None, None) => new_addr >> PAGE_SHIFT,
         _ => vma.vm_pgoff.get() + ((old_addr - vma.start()) >> PAGE_SHIFT),
@@ -288,11 +295,11 @@ fn copy_vma(mmap: &mut MmapState, vma: &Rc<Vma>, old_addr: u64, new_addr: u64, l
         copied_from: Some(vma.clone()),
         src: None,
     };
-    if vma_merge_new_range(mmap, &r).is_some() {
+    if vma_merge_new_range(k, mmap, &r).is_some() {
         return;
     }
     let new = vm_area_dup(vma, new_addr, new_addr + len, pgoff);
-    crate::rmap::anon_vma_clone(&new, vma);
+    crate::rmap::anon_vma_clone(k, &new, vma);
     insert_vma(mmap, new);
 }
 

@@ -175,6 +175,12 @@ pub struct Knobs {
     /// "mm/mremap: permit mremap() move of multiple VMAs" (d23cb648e365,
     /// v6.17): an MREMAP_FIXED move of unchanged size may span VMAs and gaps.
     pub mremap_multi_vma_move: bool,
+    /// 646d87b481da "anon_vma: clone the anon_vma chain in the right
+    /// order" (v2.6.34-rc4): `anon_vma_clone()` walks the source chain in
+    /// reverse, so that with `anon_vma_chain_link()` adding at the head the
+    /// copy keeps the source's order (the oldest anon_vma last). Off: the
+    /// v2.6.34-rc3 forward walk, which reverses the order at each clone.
+    pub anon_vma_clone_reverse: bool,
 }
 
 /// A named kernel: knob values plus version facts used in messages.
@@ -213,6 +219,7 @@ const V61: Knobs = Knobs {
     unaccount_unfaulted_on_mprotect: false,
     mremap_expand_merge: true,
     mremap_multi_vma_move: false,
+    anon_vma_clone_reverse: true,
 };
 
 /// v3.12.7 as Steven Noonan ran it, on bare metal. No THP paths (the 3.x
@@ -238,6 +245,7 @@ const V3_12_7: Knobs = Knobs {
     unaccount_unfaulted_on_mprotect: false,
     mremap_expand_merge: false,
     mremap_multi_vma_move: false,
+    anon_vma_clone_reverse: true,
 };
 
 /// The same kernel booted as a Xen PV guest.
@@ -569,6 +577,12 @@ pub static KNOBS: &[KnobDef] = &[
         "mremap_multi_vma_move",
         mremap_multi_vma_move,
         "d23cb648e365 (6.17): an MREMAP_FIXED move of unchanged size may span several VMAs"
+    ),
+    bool_knob!(
+        "anon_vma_clone_reverse",
+        anon_vma_clone_reverse,
+        "646d87b481da (2.6.34-rc4): anon_vma_clone copies the chain in reverse, keeping its order \
+         (off: 2.6.34-rc3's forward walk reverses it)"
     ),
 ];
 

@@ -1,9 +1,10 @@
 //! Reverse mapping of anonymous folios: `anon_vma_prepare()`, the
 //! mapcount helpers, `rmap_walk_anon()` and `try_to_migrate()`.
 //!
-//! Models mm/rmap.c (v6.1). With no fork in the model yet, each VMA has its
-//! own anon_vma and the anon_vma_chain degenerates to the list of VMAs the
-//! anon_vma covers (VMAs split from one VMA share it).
+//! Models mm/rmap.c (v6.1): VMAs and anon_vmas are linked by
+//! `anon_vma_chain` objects (`anon_vma_chain_link()`), on the VMA's
+//! `same_vma` list and the anon_vma's tree; rmap walks go from the folio's
+//! anon_vma through its avcs to the VMAs.
 
 use std::rc::Rc;
 
@@ -14,13 +15,47 @@ use crate::arch::x86::swap::{
 };
 use crate::huge_memory::set_pmd_migration_entry;
 use crate::memory::put_folio;
-use crate::mm_types::{AnonVma, Folio, Kernel, Vma, PAGE_SHIFT};
+use crate::mm_types::{AnonVma, AnonVmaChain, Folio, Kernel, Vma, PAGE_SHIFT};
 use crate::page_vma_mapped::{page_vma_mapped_walk, Mapped};
 use crate::pgtable::Ptl;
+use explore::sync::Lifetime;
+
+/// `anon_vma_chain_alloc()`: a fresh avc linking `vma` and `anon_vma`
+/// (the kernel fills the fields in `anon_vma_chain_link()`; they never
+/// change afterwards, so the model sets them here).
+fn anon_vma_chain_alloc(k: &Kernel, vma: &Vma, anon_vma: &Rc<AnonVma>) -> Rc<AnonVmaChain> {
+    let id = k.next_id();
+    Rc::new(AnonVmaChain {
+        id,
+        vma: vma.this.clone(),
+        anon_vma: anon_vma.clone(),
+        life: Lifetime::new("anon_vma_chain", id),
+    })
+}
+
+/// `anon_vma_chain_free()`.
+fn anon_vma_chain_free(avc: &AnonVmaChain) {
+    avc.life.free("anon_vma_chain_free");
+}
+
+/// `anon_vma_chain_link()` (v2.6.34, v6.1): the avc goes to the head of
+/// the VMA's `same_vma` list and to the anon_vma's `same_anon_vma` list
+/// (its tail in v2.6.34; the interval tree in v6.1), which the caller
+/// holds locked.
+fn anon_vma_chain_link(
+    vma: &Vma,
+    avc: &Rc<AnonVmaChain>,
+    same_anon_vma: &mut Vec<Rc<AnonVmaChain>>,
+) {
+    vma.anon_vma_chain.borrow_mut().insert(0, avc.clone());
+    same_anon_vma.push(avc.clone());
+}
 
 /// `anon_vma_prepare()` (v6.1): give the VMA an anon_vma before its first
 /// anonymous folio, reusing a compatible neighbour's
 /// (`find_mergeable_anon_vma()`). Returns false on allocation failure.
+/// When a racing fault set `vma->anon_vma` first, the avc and a newly
+/// allocated anon_vma go unused and are freed.
 pub fn anon_vma_prepare(k: &Kernel, vma: &Vma) -> bool {
     if vma.anon_vma.get().is_some() {
         return true;
@@ -30,66 +65,80 @@ pub fn anon_vma_prepare(k: &Kernel, vma: &Vma) -> bool {
         return false;
     };
     // The caller holds mmap_lock for reading: the VMA list is stable.
-    let anon_vma = crate::vma::find_mergeable_anon_vma(mm.mmap_lock.peek(), vma)
-        .unwrap_or_else(|| Rc::new(AnonVma::new(k.next_id())));
+    let (anon_vma, allocated) = match crate::vma::find_mergeable_anon_vma(mm.mmap_lock.peek(), vma)
+    {
+        Some(near) => (near, false),
+        None => (Rc::new(AnonVma::new(k.next_id())), true),
+    };
+    let avc = anon_vma_chain_alloc(k, vma, &anon_vma);
     let mut list = anon_vma.rwsem.write("anon_vma_lock_write");
     let ptl = Ptl::lock(
         mm.page_table_lock.clone(),
         "spin_lock(&mm->page_table_lock)",
     );
-    if vma.anon_vma.get().is_none() {
-        list.push(vma.this.clone());
+    let linked = vma.anon_vma.get().is_none();
+    if linked {
         let _ = vma.anon_vma.set(anon_vma.clone());
-        vma.anon_vma_chain.borrow_mut().push(anon_vma.clone());
+        anon_vma_chain_link(vma, &avc, &mut list);
     }
     ptl.unlock("spin_unlock(&mm->page_table_lock)");
     list.unlock("anon_vma_unlock_write");
+    if !linked {
+        if allocated {
+            put_anon_vma(&anon_vma);
+        }
+        anon_vma_chain_free(&avc);
+    }
     true
 }
 
-/// `anon_vma_clone()` (v6.18): `dst` (split off, copied or merged from
-/// `src`) joins every anon_vma of `src`'s chain and shares its anon_vma.
-/// Each anon_vma is write-locked while `dst` is linked in.
-pub fn anon_vma_clone(dst: &Vma, src: &Vma) {
+/// `anon_vma_clone()` (v6.1; v2.6.34 by knob): `dst` (split off, copied or
+/// merged from `src`) is linked into every anon_vma of `src`'s chain, each
+/// write-locked while its avc goes in, and shares `src`'s anon_vma (the
+/// kernel's `vm_area_dup()` copied the pointer). The source chain is walked
+/// in reverse since 646d87b481da, so that head insertion keeps its order;
+/// v2.6.34-rc3 walked it forward (`anon_vma_clone_reverse` off).
+pub fn anon_vma_clone(k: &Kernel, dst: &Vma, src: &Vma) {
     let Some(av) = src.anon_vma.get() else { return };
-    let chain = src.anon_vma_chain.borrow().clone();
-    for a in &chain {
-        let mut list = a.rwsem.write("anon_vma_lock_write");
-        list.push(dst.this.clone());
-        list.unlock("anon_vma_unlock_write");
-    }
+    link_into_chain_of(k, dst, src);
     let _ = dst.anon_vma.set(av.clone());
-    *dst.anon_vma_chain.borrow_mut() = chain;
 }
 
-/// `anon_vma_fork()` (v6.18): a child VMA joins its parent's chain (it maps
-/// the parent's pages copy-on-write) and gets an anon_vma of its own for
-/// the pages it will copy. Nothing to do for a parent without one.
-pub fn anon_vma_fork(k: &Kernel, child: &Vma, parent: &Vma) {
-    if parent.anon_vma.get().is_none() {
-        return;
+/// The loop of `anon_vma_clone()`: one avc per entry of `src`'s chain,
+/// linked into `dst` under that entry's anon_vma lock.
+fn link_into_chain_of(k: &Kernel, dst: &Vma, src: &Vma) {
+    let mut chain = src.anon_vma_chain.borrow().clone();
+    if k.profile.knobs.anon_vma_clone_reverse {
+        chain.reverse();
     }
-    let chain = parent.anon_vma_chain.borrow().clone();
-    for a in &chain {
-        let mut list = a.rwsem.write("anon_vma_lock_write");
-        list.push(child.this.clone());
+    for pavc in &chain {
+        pavc.life.assert_live("anon_vma_clone: pavc");
+        let avc = anon_vma_chain_alloc(k, dst, &pavc.anon_vma);
+        let mut list = pavc.anon_vma.rwsem.write("anon_vma_lock_write");
+        anon_vma_chain_link(dst, &avc, &mut list);
         list.unlock("anon_vma_unlock_write");
     }
-    let root = parent
-        .anon_vma
-        .get()
-        .map(|pav| pav.root.clone().unwrap_or_else(|| pav.clone()));
-    if let Some(root) = &root {
-        get_anon_vma(root);
-    }
-    let own = Rc::new(AnonVma::with_root(k.next_id(), root));
+}
+
+/// `anon_vma_fork()` (v6.1): a child VMA joins its parent's chain (it maps
+/// the parent's pages copy-on-write) and gets an anon_vma of its own for
+/// the pages it will copy, linked last and so at the head of its chain.
+/// Nothing to do for a parent without one.
+pub fn anon_vma_fork(k: &Kernel, child: &Vma, parent: &Vma) {
+    let Some(pav) = parent.anon_vma.get() else {
+        return;
+    };
+    let root = pav.root.clone().unwrap_or_else(|| pav.clone());
+    // anon_vma_clone(vma, pvma) with vma->anon_vma cleared: the child does
+    // not share the parent's anon_vma.
+    link_into_chain_of(k, child, parent);
+    get_anon_vma(&root);
+    let own = Rc::new(AnonVma::with_root(k.next_id(), Some(root)));
+    let avc = anon_vma_chain_alloc(k, child, &own);
     let mut list = own.rwsem.write("anon_vma_lock_write");
-    list.push(child.this.clone());
-    list.unlock("anon_vma_unlock_write");
     let _ = child.anon_vma.set(own.clone());
-    let mut child_chain = chain;
-    child_chain.push(own);
-    *child.anon_vma_chain.borrow_mut() = child_chain;
+    anon_vma_chain_link(child, &avc, &mut list);
+    list.unlock("anon_vma_unlock_write");
 }
 
 /// Whether the VMA was forked from a parent whose pages it may still map
@@ -98,24 +147,30 @@ pub fn vma_had_uncowed_parents(vma: &Vma) -> bool {
     vma.anon_vma.get().is_some() && vma.anon_vma_chain.borrow().len() > 1
 }
 
-/// `unlink_anon_vmas()` (v6.1): the VMA leaves every anon_vma of its
-/// chain; an anon_vma whose tree becomes empty loses the reference its
-/// VMAs held (`put_anon_vma()` after the locks are dropped).
+/// `unlink_anon_vmas()` (v6.1): the VMA's avcs leave their anon_vmas, each
+/// write-locked; an avc whose anon_vma keeps other VMAs is freed at once.
+/// Then each anon_vma left empty loses the reference its VMAs held
+/// (`put_anon_vma()` after the locks are dropped) and its avc is freed.
 pub fn unlink_anon_vmas(vma: &Vma) {
     let chain = std::mem::take(&mut *vma.anon_vma_chain.borrow_mut());
     let mut emptied = Vec::new();
-    for av in chain {
+    for avc in chain {
+        avc.life.assert_live("unlink_anon_vmas: avc");
+        let av = &avc.anon_vma;
         av.life.assert_live("unlink_anon_vmas: avc->anon_vma");
         let mut list = av.rwsem.write("anon_vma_lock_write");
-        list.retain(|w| w.upgrade().is_some_and(|v| !std::ptr::eq(&*v, vma)));
+        list.retain(|a| !Rc::ptr_eq(a, &avc));
         let empty = list.is_empty();
         list.unlock("anon_vma_unlock_write");
         if empty {
-            emptied.push(av);
+            emptied.push(avc);
+        } else {
+            anon_vma_chain_free(&avc);
         }
     }
-    for av in emptied {
-        put_anon_vma(&av);
+    for avc in emptied {
+        put_anon_vma(&avc.anon_vma);
+        anon_vma_chain_free(&avc);
     }
 }
 
@@ -236,8 +291,12 @@ pub fn rmap_walk_anon(folio: &Folio, mut visit: impl FnMut(&Vma, u64) -> bool) {
     };
     av.life.assert_live("rmap_walk_anon: anon_vma_lock_read");
     let list = av.rwsem.read("anon_vma_lock_read");
-    let vmas: Vec<Rc<Vma>> = list.iter().filter_map(linked_vma).collect();
-    for vma in vmas {
+    let avcs: Vec<Rc<AnonVmaChain>> = list.clone();
+    for avc in avcs {
+        avc.life.assert_live("rmap_walk_anon: avc");
+        let Some(vma) = linked_vma(&avc) else {
+            continue;
+        };
         vma.life.assert_live("rmap_walk_anon: avc->vma");
         if let Some(addr) = vma_address(folio, &vma) {
             if !visit(&vma, addr) {
@@ -248,10 +307,11 @@ pub fn rmap_walk_anon(folio: &Folio, mut visit: impl FnMut(&Vma, u64) -> bool) {
     list.unlock("anon_vma_unlock_read");
 }
 
-/// A VMA on an anon_vma's tree. The tree points to it weakly; a VMA
-/// dropped while still linked is a use after free of the tree's pointer.
-fn linked_vma(w: &std::rc::Weak<Vma>) -> Option<Rc<Vma>> {
-    let vma = w.upgrade();
+/// The VMA an avc on an anon_vma's tree links. A VMA freed while an avc
+/// still points to it (freed without `unlink_anon_vmas()`) is a use after
+/// free of `avc->vma`.
+fn linked_vma(avc: &AnonVmaChain) -> Option<Rc<Vma>> {
+    let vma = avc.vma.upgrade();
     if vma.is_none() {
         explore::raise(
             explore::Finding::new(

@@ -6,8 +6,9 @@
 //! `anon_merge_faulted_unfaulted` (879bca0a2c4f, v6.16) and
 //! `unaccount_unfaulted_on_mprotect` (v6.7, in mprotect.rs's caller).
 //!
-//! Without fork in the model every VMA's anon_vma_chain is singular, so
-//! `list_is_singular(&vma->anon_vma_chain)` always holds.
+//! A neighbour's anon_vma is reused only when its chain is singular
+//! (`list_is_singular(&vma->anon_vma_chain)`: not forked), as since
+//! d0e9fe1758f2 (v2.6.34-rc4).
 
 use std::rc::Rc;
 
@@ -134,11 +135,11 @@ fn set_bounds(vma: &Vma, start: u64, end: u64, pgoff: u64) {
 }
 
 /// `dup_anon_vma()`: `dst` takes `src`'s anon_vma when it has none.
-fn dup_anon_vma(dst: &Vma, src: &Vma) {
+fn dup_anon_vma(k: &Kernel, dst: &Vma, src: &Vma) {
     if dst.anon_vma.get().is_some() {
         return;
     }
-    anon_vma_clone(dst, src);
+    anon_vma_clone(k, dst, src);
 }
 
 /// Removes a VMA swallowed by a merge (`vma_complete()` → remove_vma).
@@ -151,7 +152,7 @@ fn remove_merged(mmap: &mut MmapState, vma: &Rc<Vma>) {
 
 /// `vma_merge_new_range()` (v6.18): a new anonymous range `r` (already
 /// free) merges with `prev` and/or `next`. Returns the VMA now covering it.
-pub fn vma_merge_new_range(mmap: &mut MmapState, r: &MergeRange) -> Option<Rc<Vma>> {
+pub fn vma_merge_new_range(k: &Kernel, mmap: &mut MmapState, r: &MergeRange) -> Option<Rc<Vma>> {
     let prev = prev_of(mmap, r.start).filter(|p| can_merge_after(p, r));
     let next = next_of(mmap, r.end).filter(|n| can_merge_before(n, r));
     let next = match (&prev, next) {
@@ -160,7 +161,7 @@ pub fn vma_merge_new_range(mmap: &mut MmapState, r: &MergeRange) -> Option<Rc<Vm
     };
     let target = match (prev, next) {
         (Some(p), Some(n)) => {
-            dup_anon_vma(&p, &n);
+            dup_anon_vma(k, &p, &n);
             remove_merged(mmap, &n);
             set_bounds(&p, p.start(), n.end(), p.vm_pgoff.get());
             p
@@ -178,7 +179,7 @@ pub fn vma_merge_new_range(mmap: &mut MmapState, r: &MergeRange) -> Option<Rc<Vm
     // vma_expand(): "if we are copying from a VMA (e.g. mremap()'ing), we
     // must propagate anon_vma state".
     if let Some(src) = &r.copied_from {
-        dup_anon_vma(&target, src);
+        dup_anon_vma(k, &target, src);
     }
     Some(target)
 }
@@ -220,15 +221,15 @@ pub fn vma_merge_existing_range(
     };
     match (prev, next) {
         (Some(p), Some(n)) => {
-            dup_anon_vma(&p, vma);
-            dup_anon_vma(&p, &n);
+            dup_anon_vma(k, &p, vma);
+            dup_anon_vma(k, &p, &n);
             remove_merged(mmap, vma);
             remove_merged(mmap, &n);
             set_bounds(&p, p.start(), n.end(), p.vm_pgoff.get());
             Some(p)
         }
         (Some(p), None) => {
-            dup_anon_vma(&p, vma);
+            dup_anon_vma(k, &p, vma);
             if right {
                 remove_merged(mmap, vma);
             } else {
@@ -239,7 +240,7 @@ pub fn vma_merge_existing_range(
             Some(p)
         }
         (None, Some(n)) => {
-            dup_anon_vma(&n, vma);
+            dup_anon_vma(k, &n, vma);
             if left {
                 remove_merged(mmap, vma);
             } else {

@@ -132,9 +132,10 @@ fn anon_vmas_print_at_their_own_addresses() {
     let (a, b) = (anon_vma_line(&first), anon_vma_line(&second));
     assert_ne!(a, b);
     // Each is the documented formula of the anon_vma the vma has: the
-    // first process's mm is object 1 and its anon_vma object 2; the second
-    // process's mm and anon_vma are objects 3 and 4.
-    for (line, id) in [(a, 2), (b, 4)] {
+    // first process's mm is object 1, its anon_vma object 2 and the
+    // anon_vma_chain linking it object 3; the second process's mm and
+    // anon_vma are objects 4 and 5.
+    for (line, id) in [(a, 2), (b, 5)] {
         let ptr = kaddr::slab_object(LogStyle::V3_12, Cache::AnonVma, id);
         assert_eq!(ptr, 0xffff_8800_4100_0000 + id * 0x80);
         assert!(

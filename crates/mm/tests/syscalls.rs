@@ -22,6 +22,23 @@ fn sequential(profile: &'static str, thp: Thp, body: fn(&Kernel, &Task)) -> Opti
     execution(profile, thp, body, false).finding
 }
 
+/// As [`sequential`], with `--knob` overrides of the profile.
+fn sequential_with(
+    profile: &'static str,
+    knobs: &[(&str, &str)],
+    body: fn(&Kernel, &Task),
+) -> Option<Finding> {
+    let overrides: Vec<(String, String)> = knobs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    let p = mm::profile(profile)
+        .unwrap()
+        .with_overrides(&overrides)
+        .unwrap();
+    execution_of(p, Thp::Never, body, false).finding
+}
+
 /// The labels of every access `body` made, in order (a traced execution).
 fn access_labels(profile: &'static str, thp: Thp, body: fn(&Kernel, &Task)) -> Vec<&'static str> {
     execution(profile, thp, body, true)
@@ -40,7 +57,16 @@ fn execution(
     body: fn(&Kernel, &Task),
     tracing: bool,
 ) -> explore::ExecutionResult {
-    struct H(&'static str, Thp, fn(&Kernel, &Task));
+    execution_of(mm::profile(profile).unwrap(), thp, body, tracing)
+}
+
+fn execution_of(
+    profile: mm::Profile,
+    thp: Thp,
+    body: fn(&Kernel, &Task),
+    tracing: bool,
+) -> explore::ExecutionResult {
+    struct H(mm::Profile, Thp, fn(&Kernel, &Task));
     struct I(Rc<Kernel>);
     impl Harness for H {
         fn start(&self) -> Box<dyn Instance> {
@@ -49,7 +75,7 @@ fn execution(
                 thp: self.1,
                 thp_use_zero_page: true,
             };
-            let k = Rc::new(Kernel::new(mm::profile(self.0).unwrap(), machine));
+            let k = Rc::new(Kernel::new(self.0.clone(), machine));
             let mm = mm_alloc(&k).unwrap();
             let task = Task {
                 name: "t".into(),
@@ -634,4 +660,102 @@ fn only_kernels_before_3a5a8d343e1c_invalidate_a_migration_entry_they_split() {
             &labels[split..=populate]
         );
     }
+}
+
+/// The ids of the anon_vmas on `vma`'s chain, in list order.
+fn chain_ids(vma: &mm::mm_types::Vma) -> Vec<u64> {
+    vma.anon_vma_chain
+        .borrow()
+        .iter()
+        .map(|avc| avc.anon_vma.id)
+        .collect()
+}
+
+/// The only VMA of a task.
+fn only_vma(t: &Task) -> Rc<mm::mm_types::Vma> {
+    let mmap = t.mm.mmap_lock.peek();
+    assert_eq!(mmap.vmas.len(), 1);
+    mmap.vmas[0].clone()
+}
+
+/// A written page, then a child and a grandchild by fork: the chains of
+/// the three VMAs, as anon_vma ids (parent's own first).
+fn three_generations(k: &Kernel, t: &Task) -> [Vec<u64>; 3] {
+    let p = anon(k, t, PAGE_SIZE, 0);
+    user_write(k, t, p, 0, 1, 1).unwrap();
+    let child = mm::kernel::fork::dup_mmap(k, t, "child").unwrap();
+    let grandchild = mm::kernel::fork::dup_mmap(k, &child, "grandchild").unwrap();
+    [t, &child, &grandchild].map(|x| chain_ids(&only_vma(x)))
+}
+
+#[test]
+fn fork_keeps_the_chain_in_order_with_the_oldest_anon_vma_last() {
+    let f = sequential("linux-6.1.159", Thp::Never, |k, t| {
+        let [parent, child, grandchild] = three_generations(k, t);
+        let a = parent[0];
+        assert_eq!(parent, [a]);
+        let b = child[0];
+        assert_eq!(child, [b, a]);
+        let c = grandchild[0];
+        assert_eq!(
+            grandchild,
+            [c, b, a],
+            "646d87b481da: the clone keeps the order"
+        );
+    });
+    assert!(f.is_none(), "{f:?}");
+}
+
+#[test]
+fn the_forward_clone_of_2_6_34_rc3_reverses_the_order_at_each_fork() {
+    let f = sequential_with(
+        "linux-6.1.159",
+        &[("anon_vma_clone_reverse", "off")],
+        |k, t| {
+            let [parent, child, grandchild] = three_generations(k, t);
+            let (a, b, c) = (parent[0], child[0], grandchild[0]);
+            assert_eq!(child, [b, a]);
+            // Linus' changelog: [B, A] cloned forward is [A, B]; with the
+            // grandchild's own: the last entry is B, not the oldest A.
+            assert_eq!(grandchild, [c, a, b]);
+        },
+    );
+    assert!(f.is_none(), "{f:?}");
+}
+
+#[test]
+fn unlinking_a_forked_vma_frees_its_avcs_and_keeps_the_parents_anon_vma() {
+    let f = sequential("linux-6.1.159", Thp::Never, |k, t| {
+        let p = anon(k, t, PAGE_SIZE, 0);
+        user_write(k, t, p, 0, 1, 1).unwrap();
+        let child = mm::kernel::fork::dup_mmap(k, t, "child").unwrap();
+        let vma = only_vma(&child);
+        let avcs: Vec<_> = vma.anon_vma_chain.borrow().clone();
+        let (own, parents) = (avcs[0].anon_vma.clone(), avcs[1].anon_vma.clone());
+        assert_eq!(
+            parents.rwsem.peek().len(),
+            2,
+            "the parent's and the child's avc"
+        );
+        exit_mmap(k, &child.mm);
+        assert!(
+            avcs.iter().all(|avc| avc.life.is_freed()),
+            "anon_vma_chain_free"
+        );
+        assert!(own.life.is_freed(), "the child's own anon_vma emptied");
+        assert!(!parents.life.is_freed());
+        assert_eq!(
+            parents.rwsem.peek().len(),
+            1,
+            "only the parent's avc is left"
+        );
+        assert_eq!(
+            parents.refcount.peek(),
+            1,
+            "the child's root reference is dropped"
+        );
+        exit_mmap(k, &t.mm);
+        assert!(parents.life.is_freed());
+    });
+    assert!(f.is_none(), "{f:?}");
 }

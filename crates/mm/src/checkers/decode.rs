@@ -44,7 +44,11 @@ fn placed_at(k: &Kernel, mm: &MmStruct, va: u64, pfn: u64) -> bool {
         return false;
     };
     folio.kind.get() == FolioKind::Anon
-        && vma.anon_vma_chain.borrow().iter().any(|a| a.id == av)
+        && vma
+            .anon_vma_chain
+            .borrow()
+            .iter()
+            .any(|a| a.anon_vma.id == av)
         && folio.index.get() + (pfn - folio.pfn) == vma.linear_page_index(va)
 }
 
