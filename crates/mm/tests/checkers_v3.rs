@@ -106,20 +106,26 @@ fn title(k: &Kernel) -> String {
     check_all(k).map(|f| f.title).unwrap_or_default()
 }
 
+/// Puts the machine frame of the entry's pfn into the (non-present) entry:
+/// INV-XEN-ABI must fire, and stop firing once the value is restored.
+fn machine_frame_is_an_abi_violation(k: &Kernel, slot: &EntryRef) {
+    let raw = slot.peek();
+    let pfn = (raw & PTE_PFN_MASK) >> 12;
+    let mfn = k.pv.phys_to_machine(pfn).unwrap();
+    slot.write("corrupt", (raw & !PTE_PFN_MASK) | (mfn << 12));
+    assert!(title(k).starts_with("INV-XEN-ABI"), "{}", title(k));
+    slot.write("restore", raw);
+    assert!(check_all(k).is_none());
+}
+
 #[test]
 fn xen_abi_rejects_a_machine_frame_in_a_non_present_pte() {
     with_page("linux-3.14.5-xen", |k, t, p| {
         do_mprotect(k, t, p, 4096, PROT_NONE).unwrap();
         assert!(check_all(k).is_none(), "PROT_NONE pte holds the pfn");
         let slot = pte_slot(k, t, p);
-        let raw = slot.peek();
-        assert_eq!(raw & _PAGE_PRESENT, 0);
-        let pfn = (raw & PTE_PFN_MASK) >> 12;
-        let mfn = k.pv.phys_to_machine(pfn).unwrap();
-        slot.write("corrupt", (raw & !PTE_PFN_MASK) | (mfn << 12));
-        assert!(title(k).starts_with("INV-XEN-ABI"), "{}", title(k));
-        slot.write("restore", raw);
-        assert!(check_all(k).is_none());
+        assert_eq!(slot.peek() & _PAGE_PRESENT, 0);
+        machine_frame_is_an_abi_violation(k, &slot);
     });
 }
 
@@ -172,14 +178,9 @@ fn xen_abi_rejects_a_machine_frame_in_a_v3_16_numa_pte() {
     // Bit 9 is _PAGE_NUMA and _PAGE_SPECIAL: the checker must not take the
     // hinting pte for a special one and look away.
     with_page_under(v3_16("linux-3.14.5-xen"), |k, t, p| {
-        let (slot, raw) = numa_pte_v3_16(k, t, p);
+        let (slot, _) = numa_pte_v3_16(k, t, p);
         assert!(check_all(k).is_none(), "the hinting pte holds the pfn");
-        let pfn = (raw & PTE_PFN_MASK) >> 12;
-        let mfn = k.pv.phys_to_machine(pfn).unwrap();
-        slot.write("corrupt", (raw & !PTE_PFN_MASK) | (mfn << 12));
-        assert!(title(k).starts_with("INV-XEN-ABI"), "{}", title(k));
-        slot.write("restore", raw);
-        assert!(check_all(k).is_none());
+        machine_frame_is_an_abi_violation(k, &slot);
     });
 }
 
