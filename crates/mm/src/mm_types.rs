@@ -386,9 +386,10 @@ pub struct MmStruct {
     pub mmap_base: u64,
     /// Set once the mm has been torn down by exit_mmap.
     pub exited: Cell<bool>,
-    /// `mm_users`: threads sharing the mm (change_pte_range's single-thread
-    /// shortcut reads it).
-    pub users: Cell<u32>,
+    /// `mm_users` (`atomic_t`): tasks using the mm. Dropped by `mmput()`
+    /// when a task exits; the last one tears the mm down. Lockless reader:
+    /// change_pte_range's single-thread NUMA shortcut.
+    pub users: AtomicCounter,
 }
 
 impl MmStruct {
@@ -402,7 +403,7 @@ impl MmStruct {
             pgtables_bytes: Cell::new(0),
             mmap_base: 0x7f00_0000_0000,
             exited: Cell::new(false),
-            users: Cell::new(1),
+            users: AtomicCounter::new("mm->mm_users", id, 1),
         }
     }
 

@@ -368,12 +368,13 @@ impl Cx<'_> {
     /// The per-pte loop of change_pte_range (under the PTL).
     fn change_ptes(&self, map: &PteMap, start: u64, end: u64) -> u64 {
         let prot_numa = self.cp_flags & MM_CP_PROT_NUMA != 0;
+        let target_node = self.single_threaded_target_node(prot_numa);
         for_each_pte(map, start, end, |pte, _| {
             let old = Pte(pte.read_locked("change_pte_range: *pte under ptl"));
             if crate::arch::x86::swap::is_swap_pte(old) {
                 return self.change_swap_pte(pte, old);
             }
-            if !pte_present(old) || (prot_numa && self.numa_skips(old)) {
+            if !pte_present(old) || (prot_numa && self.numa_skips(old, target_node)) {
                 return false;
             }
             // pte_mk_savedwrite() (v6.1; removed by 6a56ccbcf6c6).
@@ -482,10 +483,24 @@ impl Cx<'_> {
         true
     }
 
+    /// change_pte_range's "Get target node for single threaded private
+    /// VMAs": `numa_node_id()` when `mm_users` is 1, read once per call
+    /// (lockless: a thread of the process may be exiting meanwhile).
+    fn single_threaded_target_node(&self, prot_numa: bool) -> Option<u32> {
+        let single = prot_numa
+            && self.vma.flags() & vm_flags::VM_SHARED == 0
+            && self
+                .mm
+                .users
+                .read("change_pte_range: atomic_read(&vma->vm_mm->mm_users) == 1")
+                == 1;
+        single.then_some(self.node)
+    }
+
     /// The prot_numa skips of change_pte_range: already PROT_NONE, not a
-    /// normal anonymous page, shared COW, or already on the node a
-    /// single-threaded process runs on.
-    fn numa_skips(&self, old: Pte) -> bool {
+    /// normal anonymous page, shared COW, or already on `target_node`, the
+    /// node a single-threaded process runs on.
+    fn numa_skips(&self, old: Pte, target_node: Option<u32>) -> bool {
         if pte_protnone(old) {
             return true;
         }
@@ -506,8 +521,6 @@ impl Cx<'_> {
         {
             return true;
         }
-        self.mm.users.get() == 1
-            && self.vma.flags() & vm_flags::VM_SHARED == 0
-            && folio.node == self.node
+        target_node == Some(folio.node)
     }
 }

@@ -116,13 +116,42 @@ pub enum ExpectedVerdict {
 }
 
 /// One simulated process: a sequential setup, then concurrent threads.
+/// A `child` is a process too, created by a `fork()` in its parent's setup.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Process {
     pub name: String,
     /// Runs to completion before any thread starts; empty when absent.
     pub setup: Vec<Stmt>,
     pub threads: Vec<Thread>,
+    /// The processes this one's setup forks (`c = fork()` with a
+    /// `child c { ... }` block), in the order of their `fork()`s.
+    pub children: Vec<Process>,
+    /// `process <name>` or `child <name>`.
     pub span: Span,
+}
+
+impl Process {
+    /// This process and its descendants, parents before children and
+    /// siblings in fork order: the order the interpreter creates them in.
+    pub fn family(&self) -> Vec<&Process> {
+        let mut all = vec![self];
+        for child in &self.children {
+            all.extend(child.family());
+        }
+        all
+    }
+
+    /// The child that `fork()` binds to `name`.
+    pub fn child(&self, name: &str) -> Option<&Process> {
+        self.children.iter().find(|c| c.name == name)
+    }
+}
+
+impl Scenario {
+    /// Every process of the scenario, children included, in creation order.
+    pub fn all_processes(&self) -> Vec<&Process> {
+        self.processes.iter().flat_map(Process::family).collect()
+    }
 }
 
 /// One thread of a process; its body interleaves with all other threads.
@@ -138,7 +167,8 @@ pub struct Thread {
 /// `[bind =] op(...)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stmt {
-    /// The variable receiving the result (only `mmap` produces one).
+    /// The variable receiving the result: the address `mmap` returns, or
+    /// the child process of a `fork`.
     pub bind: Option<String>,
     pub op: Op,
     pub span: Span,
@@ -186,6 +216,14 @@ pub enum Op {
         addr: Expr,
         len: Expr,
     },
+    /// `fork()`: `dup_mmap` the caller's address space into the process
+    /// [`Process::child`] names, which then runs its own setup.
+    Fork {
+        child: String,
+    },
+    /// `exit()`: the calling task drops its mm (`mmput`); the last user
+    /// tears it down.
+    Exit,
 }
 
 /// The `madvise` advice values supported in v1.

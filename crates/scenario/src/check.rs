@@ -76,7 +76,8 @@ fn require_threads(processes: &[Process], end: Span) -> CResult<()> {
             "scenario has no process; expected at least one 'process <name> { ... }'",
         ));
     };
-    if processes.iter().all(|p| p.threads.is_empty()) {
+    let mut family = processes.iter().flat_map(Process::family);
+    if family.all(|p| p.threads.is_empty()) {
         return Err(Error::new(
             first.span,
             "scenario has no threads; expected at least one 'thread <name> { ... }' in a process",
@@ -312,29 +313,76 @@ fn thp(setting: &Setting) -> CResult<Thp> {
 }
 
 // Processes and threads.
+
+/// What the statements of a block may name: integer variables, and the
+/// child processes forked so far, each with where it was bound.
+#[derive(Clone, Default)]
+struct Scope {
+    vars: HashMap<String, Span>,
+    children: HashMap<String, Span>,
+}
+
+/// A `c = fork()`: where it is, and what the child inherits (the
+/// parent's names bound before it).
+struct ForkPoint {
+    child: String,
+    span: Span,
+    inherited: Scope,
+}
+
+/// The kind of block a statement is in.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    /// The setup of `process` (e.g. "process 'app'"), which has threads
+    /// or not.
+    Setup {
+        process: &'a str,
+        has_threads: bool,
+    },
+    Thread,
+}
+
+/// Names that are unique across the whole scenario, with where each was
+/// first seen: processes (children included) and threads.
+#[derive(Default)]
+struct Names<'r> {
+    processes: HashMap<&'r str, Span>,
+    threads: HashMap<&'r str, Span>,
+}
+
 impl Checker {
     fn processes(&mut self, items: &[Item], machine: Option<Machine>) -> Vec<Process> {
-        let mut process_names: HashMap<&str, Span> = HashMap::new();
-        let mut thread_names: HashMap<&str, Span> = HashMap::new();
+        let mut names = Names::default();
         let mut processes = Vec::new();
         for item in items {
             let Item::Process(raw) = item else { continue };
-            if let Some(first) = process_names.insert(&raw.name, raw.span) {
-                self.errors
-                    .push(duplicate("process", &raw.name, raw.span, first));
-            }
-            processes.push(self.process(raw, machine, &mut thread_names));
+            let label = format!("process '{}'", raw.name);
+            processes.push(self.process(raw, &label, machine, &mut names, Scope::default()));
         }
         processes
     }
 
+    /// A process or child called `label` in messages, whose statements
+    /// start with the names in `inherited`.
     fn process<'r>(
         &mut self,
         raw: &'r RawProcess,
+        label: &str,
         machine: Option<Machine>,
-        thread_names: &mut HashMap<&'r str, Span>,
+        names: &mut Names<'r>,
+        inherited: Scope,
     ) -> Process {
-        let mut scope = HashSet::new();
+        if let Some(first) = names.processes.insert(&raw.name, raw.span) {
+            self.errors
+                .push(duplicate("process", &raw.name, raw.span, first));
+        }
+        let has_threads = raw.blocks.iter().any(|b| matches!(b, Block::Thread(_)));
+        let place = Place::Setup {
+            process: label,
+            has_threads,
+        };
+        let mut scope = inherited;
+        let mut forks = Vec::new();
         let mut setup = Vec::new();
         let mut setup_span: Option<Span> = None;
         for block in &raw.blocks {
@@ -342,61 +390,159 @@ impl Checker {
                 continue;
             };
             if let Err(e) = once(&mut setup_span, "setup", *span) {
-                let message = format!("process '{}' has more than one setup block", raw.name);
+                let message = format!("{label} has more than one setup block");
                 self.errors.push(Error::new(e.span, message));
             }
-            setup.extend(self.stmts(body, &mut scope));
+            setup.extend(self.stmts(body, &mut scope, place, &mut forks));
         }
         let mut threads = Vec::new();
         for block in &raw.blocks {
             let Block::Thread(thread) = block else {
                 continue;
             };
-            if let Some(first) = thread_names.insert(&thread.name, thread.span) {
+            if let Some(first) = names.threads.insert(&thread.name, thread.span) {
                 self.errors
                     .push(duplicate("thread", &thread.name, thread.span, first));
             }
-            threads.push(self.thread(thread, machine, &scope));
+            threads.push(self.thread(thread, machine, &scope, &mut forks));
         }
+        let children = self.children(raw, label, machine, names, &forks);
         Process {
             name: raw.name.clone(),
             setup,
             threads,
+            children,
             span: raw.span,
         }
     }
 
-    /// Threads see the setup's variables but not each other's.
+    /// The `child` blocks of `raw`, each matched with the `fork()` that
+    /// creates it, in fork order.
+    fn children<'r>(
+        &mut self,
+        raw: &'r RawProcess,
+        label: &str,
+        machine: Option<Machine>,
+        names: &mut Names<'r>,
+        forks: &[ForkPoint],
+    ) -> Vec<Process> {
+        let mut children = Vec::new();
+        for block in &raw.blocks {
+            let Block::Child(child) = block else {
+                continue;
+            };
+            let Some(at) = forks.iter().position(|f| f.child == child.name) else {
+                self.errors.push(Error::new(
+                    child.span,
+                    format!(
+                        "child '{0}' is never forked; expected '{0} = fork()' in the setup of {label}",
+                        child.name
+                    ),
+                ));
+                continue;
+            };
+            let child_label = format!("child '{}'", child.name);
+            let inherited = forks[at].inherited.clone();
+            children.push((
+                at,
+                self.process(child, &child_label, machine, names, inherited),
+            ));
+        }
+        for fork in forks {
+            if !children
+                .iter()
+                .any(|(at, _)| forks[*at].child == fork.child)
+            {
+                self.errors.push(Error::new(
+                    fork.span,
+                    format!(
+                        "fork() binds '{0}' but {label} has no 'child {0} {{ ... }}' block \
+                         saying what the child runs",
+                        fork.child
+                    ),
+                ));
+            }
+        }
+        children.sort_by_key(|(at, _)| *at);
+        children.into_iter().map(|(_, child)| child).collect()
+    }
+
+    /// Threads see the setup's names but not each other's.
     fn thread(
         &mut self,
         raw: &RawThread,
         machine: Option<Machine>,
-        setup_scope: &HashSet<String>,
+        setup_scope: &Scope,
+        forks: &mut Vec<ForkPoint>,
     ) -> Thread {
         let node = self.record(thread_node(raw, machine)).unwrap_or(0);
         let mut scope = setup_scope.clone();
         Thread {
             name: raw.name.clone(),
             node,
-            body: self.stmts(&raw.body, &mut scope),
+            body: self.stmts(&raw.body, &mut scope, Place::Thread, forks),
             span: raw.span,
         }
     }
 
-    /// Checks statements in order, binding variables into `scope` as it goes.
-    fn stmts(&mut self, raw: &[RawStmt], scope: &mut HashSet<String>) -> Vec<Stmt> {
+    /// Checks statements in order, binding names into `scope` as it goes
+    /// and noting each `fork()` in `forks`.
+    fn stmts(
+        &mut self,
+        raw: &[RawStmt],
+        scope: &mut Scope,
+        place: Place<'_>,
+        forks: &mut Vec<ForkPoint>,
+    ) -> Vec<Stmt> {
         let mut stmts = Vec::new();
+        let mut exited: Option<Span> = None;
         for stmt in raw {
-            let checked = lower_stmt(stmt, scope);
+            if let Some(exit) = exited.take() {
+                self.errors.push(after_exit(stmt.span, exit));
+            }
+            let checked = lower_stmt(stmt, scope, place);
+            if stmt.call == "exit" {
+                exited = Some(stmt.span);
+            }
             // Bind even if the statement is wrong, so that later uses of
-            // the variable do not produce a second, misleading error.
-            if let Some((name, _)) = &stmt.bind {
-                scope.insert(name.clone());
+            // the name (or the child block of a fork) do not produce a
+            // second, misleading error.
+            if let Some((name, span)) = &stmt.bind {
+                bind(stmt, name, *span, scope, forks);
             }
             stmts.extend(self.record(checked));
         }
         stmts
     }
+}
+
+/// Records what `name = <stmt>` binds: a child process for `fork()`, an
+/// integer otherwise.
+fn bind(stmt: &RawStmt, name: &str, span: Span, scope: &mut Scope, forks: &mut Vec<ForkPoint>) {
+    if stmt.call != "fork" {
+        scope.vars.insert(name.to_string(), span);
+        return;
+    }
+    if !forks.iter().any(|f| f.child == name) {
+        forks.push(ForkPoint {
+            child: name.to_string(),
+            span: stmt.span,
+            inherited: scope.clone(),
+        });
+    }
+    scope.children.insert(name.to_string(), span);
+}
+
+/// The error for a statement after `exit()` in the same block.
+fn after_exit(stmt: Span, exit: Span) -> Error {
+    Error::new(
+        stmt,
+        format!(
+            "statement after exit() (line {}): the task has exited; exit() must be the \
+             last statement of its block",
+            exit.line
+        ),
+    )
 }
 
 fn duplicate(what: &str, name: &str, span: Span, first: Span) -> Error {
@@ -462,11 +608,17 @@ const CALLS: &[(&str, &str)] = &[
     ("write", "write(addr, value) or write(addr, lo..hi, value)"),
     ("read", "read(addr [, lo..hi] [, expect=V])"),
     ("numa_scan", "numa_scan(addr, len)"),
+    ("fork", "c = fork() with a 'child c { ... }' block"),
+    ("exit", "exit()"),
 ];
 
-fn lower_stmt(raw: &RawStmt, scope: &HashSet<String>) -> CResult<Stmt> {
+/// The calls that return something to bind.
+const BINDING_CALLS: [&str; 2] = ["mmap", "fork"];
+
+fn lower_stmt(raw: &RawStmt, scope: &Scope, place: Place<'_>) -> CResult<Stmt> {
     if let Some((name, span)) = &raw.bind {
         check_bindable(name, *span)?;
+        check_rebinding(raw, name, *span, scope)?;
     }
     let Some(&(call, usage)) = CALLS.iter().find(|(name, _)| *name == raw.call) else {
         let known: Vec<&str> = CALLS.iter().map(|(name, _)| *name).collect();
@@ -479,10 +631,12 @@ fn lower_stmt(raw: &RawStmt, scope: &HashSet<String>) -> CResult<Stmt> {
             ),
         ));
     };
-    if let Some((_, span)) = raw.bind.as_ref().filter(|_| call != "mmap") {
+    if let Some((_, span)) = raw.bind.as_ref().filter(|_| !BINDING_CALLS.contains(&call)) {
         return Err(Error::new(
             *span,
-            format!("'{call}' returns nothing to bind; only mmap returns a value"),
+            format!(
+                "'{call}' returns nothing to bind; only mmap (an address) and fork (a child) do"
+            ),
         ));
     }
     let lower = Lower { scope };
@@ -493,13 +647,79 @@ fn lower_stmt(raw: &RawStmt, scope: &HashSet<String>) -> CResult<Stmt> {
         "madvise" => lower.madvise(&Args::new(raw, usage, &[])?),
         "write" => lower.write(&Args::new(raw, usage, &[])?),
         "read" => lower.read(&Args::new(raw, usage, &["expect"])?),
-        _ => lower.numa_scan(&Args::new(raw, usage, &[])?),
+        "numa_scan" => lower.numa_scan(&Args::new(raw, usage, &[])?),
+        "fork" => fork(raw, &Args::new(raw, usage, &[])?, place),
+        _ => exit(&Args::new(raw, usage, &[])?, place),
     }?;
     Ok(Stmt {
         bind: raw.bind.as_ref().map(|(name, _)| name.clone()),
         op,
         span: raw.span,
     })
+}
+
+/// `c = fork()`, in a setup only. The explorer's actors exist from the
+/// start of an execution: a child forked by a thread would need its
+/// threads to wait for the fork, and its setup to run among concurrent
+/// threads, which the interpreter does not do.
+fn fork(raw: &RawStmt, args: &Args<'_>, place: Place<'_>) -> CResult<Op> {
+    args.at_most(0)?;
+    if matches!(place, Place::Thread) {
+        return Err(Error::new(
+            raw.span,
+            "fork() is only supported in a setup block for now",
+        ));
+    }
+    let Some((child, _)) = &raw.bind else {
+        return Err(Error::new(
+            raw.span,
+            "fork() needs a name for the child: write 'c = fork()' and say what it runs in a \
+             'child c { ... }' block",
+        ));
+    };
+    Ok(Op::Fork {
+        child: child.clone(),
+    })
+}
+
+/// `exit()`. A setup that exits would leave its process's threads without
+/// a task to start them.
+fn exit(args: &Args<'_>, place: Place<'_>) -> CResult<Op> {
+    args.at_most(0)?;
+    if let Place::Setup {
+        process,
+        has_threads: true,
+    } = place
+    {
+        return Err(Error::new(
+            args.stmt.span,
+            format!(
+                "exit() in the setup of {process}, which has threads that would never start; \
+                 end a thread with exit() instead"
+            ),
+        ));
+    }
+    Ok(Op::Exit)
+}
+
+/// A child's name is bound once: by its `fork()`, to nothing else.
+fn check_rebinding(raw: &RawStmt, name: &str, span: Span, scope: &Scope) -> CResult<()> {
+    let earlier = match (scope.children.get(name), scope.vars.get(name)) {
+        (Some(fork), _) => Some(("the child process forked", fork)),
+        (None, Some(var)) if raw.call == "fork" => Some(("a variable", var)),
+        _ => None,
+    };
+    match earlier {
+        Some((what, at)) => Err(Error::new(
+            span,
+            format!(
+                "'{name}' is already bound to {what} at line {}; a child process needs a name \
+                 of its own",
+                at.line
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `NULL` and flag names always mean themselves, so they cannot be variables.
@@ -625,7 +845,7 @@ impl<'a> Args<'a> {
 
 /// Argument lowering for one statement, in the scope of its block.
 struct Lower<'s> {
-    scope: &'s HashSet<String>,
+    scope: &'s Scope,
 }
 
 impl Lower<'_> {
@@ -787,7 +1007,16 @@ impl Lower<'_> {
                 ),
             ));
         }
-        if !self.scope.contains(name) {
+        if let Some(fork) = self.scope.children.get(name) {
+            return Err(Error::new(
+                span,
+                format!(
+                    "'{name}' is a child process (bound by fork() at line {}), not an integer",
+                    fork.line
+                ),
+            ));
+        }
+        if !self.scope.vars.contains_key(name) {
             return Err(Error::new(
                 span,
                 format!(

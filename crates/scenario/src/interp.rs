@@ -1,7 +1,10 @@
 //! The interpreter: runs a parsed scenario on the mm model as an
 //! [`explore::Harness`]. Each execution builds a fresh kernel, runs every
-//! process's setup in order, then lets the explorer interleave the threads;
-//! at the end every process exits (`exit_mmap`, `check_mm`).
+//! process's setup in order (a `fork()` there creates the child and runs
+//! the child's setup at once), then lets the explorer interleave the
+//! threads of every process, children included. A task's `exit()` drops
+//! its mm (`mmput`); at the end every process still alive exits
+//! (`exit_mmap`, `check_mm`).
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -10,7 +13,7 @@ use std::sync::Arc;
 use explore::rt::{ActorSpec, Harness, Instance};
 use explore::{Finding, FindingKind};
 use mm::arch::x86::mm::fault::{user_read, user_write};
-use mm::kernel::fork::mm_alloc;
+use mm::kernel::fork::{dup_mmap, dup_mmap_unmodelled, mm_alloc, mmget, mmput};
 use mm::kernel::sched::fair::task_numa_work;
 use mm::mm_types::{
     FolioKind, Kernel, Machine, MmStruct, Task, Thp, HPAGE_PMD_SIZE, PMD_CLASS, PTE_CLASS,
@@ -80,7 +83,10 @@ type Vars = BTreeMap<String, u64>;
 
 /// One process of a running execution.
 struct ProcessRun {
+    /// The scenario's name for it, which reports use.
+    name: String,
     mm: Rc<MmStruct>,
+    /// Its variables after the setup: what each thread starts with.
     vars: Vars,
     threads: Vec<ast::Thread>,
 }
@@ -89,6 +95,9 @@ struct ProcessRun {
 struct Run {
     k: Rc<Kernel>,
     source: Arc<Scenario>,
+    /// In creation order: each process before the children it forks,
+    /// which come in fork order (the order of [`Scenario::all_processes`],
+    /// less the children whose fork failed).
     processes: Vec<ProcessRun>,
     /// The address spaces as the threads left them, without frame numbers
     /// (which follow allocation order), taken before teardown.
@@ -97,34 +106,75 @@ struct Run {
 
 impl Harness for ScenarioHarness {
     fn start(&self) -> Box<dyn Instance> {
-        let k = Rc::new(Kernel::new(self.profile.clone(), self.machine()));
-        let mut processes = Vec::new();
+        let mut run = Run {
+            k: Rc::new(Kernel::new(self.profile.clone(), self.machine())),
+            source: self.scenario.clone(),
+            processes: Vec::new(),
+            final_state: None,
+        };
         for p in &self.scenario.processes {
-            let Some(mm) = mm_alloc(&k) else {
+            let Some(mm) = mm_alloc(&run.k) else {
                 explore::unsupported("the machine has no memory left for the scenario's processes")
             };
-            mm.users.set(p.threads.len().max(1) as u32);
             let task = Task {
                 name: p.name.clone(),
                 node: 0,
-                mm: mm.clone(),
-            };
-            let mut vars = Vars::new();
-            for stmt in &p.setup {
-                exec(&k, &self.scenario, &task, &mut vars, stmt);
-            }
-            processes.push(ProcessRun {
                 mm,
-                vars,
-                threads: p.threads.clone(),
-            });
+            };
+            run.start_process(p, &task, Vars::new());
         }
-        Box::new(Run {
-            k,
-            source: self.scenario.clone(),
-            processes,
-            final_state: None,
-        })
+        Box::new(run)
+    }
+}
+
+impl Run {
+    /// Runs process `p` in `task`, starting with `vars`: its setup, and
+    /// each child right at the `fork()` that creates it.
+    fn start_process(&mut self, p: &ast::Process, task: &Task, mut vars: Vars) {
+        // The setup's task goes on as the first thread and clones the
+        // others (or sleeps until the end if there are none).
+        for _ in 1..p.threads.len() {
+            mmget(&task.mm);
+        }
+        let index = self.processes.len();
+        self.processes.push(ProcessRun {
+            name: p.name.clone(),
+            mm: task.mm.clone(),
+            vars: Vars::new(),
+            threads: p.threads.clone(),
+        });
+        for stmt in &p.setup {
+            match &stmt.op {
+                Op::Fork { child } => self.fork(p, child, task, &vars, stmt),
+                _ => exec(&self.k, &self.source, task, &mut vars, stmt),
+            }
+        }
+        self.processes[index].vars = vars;
+    }
+
+    /// `child = fork()` in the setup of `parent`, run by `task`: the child
+    /// gets a copy of the address space and of the variables bound so far
+    /// (the same addresses), then runs its own setup.
+    fn fork(&mut self, parent: &ast::Process, child: &str, task: &Task, vars: &Vars, stmt: &Stmt) {
+        explore::note!("{}: {}", task.name, stmt_text(&self.source, stmt));
+        if let Some(why) = dup_mmap_unmodelled(&self.k, task) {
+            explore::unsupported(
+                self.source
+                    .diagnostic(stmt.span, format!("the model cannot fork here: {why}"))
+                    .to_string(),
+            );
+        }
+        let Some(program) = parent.child(child) else {
+            explore::unsupported(
+                self.source
+                    .diagnostic(stmt.span, format!("no 'child {child} {{ ... }}' block"))
+                    .to_string(),
+            )
+        };
+        match dup_mmap(&self.k, task, child) {
+            Some(child_task) => self.start_process(program, &child_task, vars.clone()),
+            None => explore::note!("{}: fork() failed: ENOMEM", task.name),
+        }
     }
 }
 
@@ -161,7 +211,10 @@ impl Instance for Run {
             .collect();
         self.final_state = Some(lines.join("\n"));
         for p in &self.processes {
-            mmap::exit_mmap(&self.k, &p.mm);
+            // A process whose last task called exit() is gone already.
+            if !p.mm.exited.get() {
+                mmap::exit_mmap(&self.k, &p.mm);
+            }
         }
     }
 
@@ -299,6 +352,19 @@ fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) {
             }
         }
         Op::NumaScan { addr, len } => Ok(task_numa_work(k, task, v(addr), v(len)).unwrap_or(0)),
+        // The checker keeps fork() to setups, which `Run::start_process`
+        // runs; a tree built by hand may not.
+        Op::Fork { .. } => explore::unsupported(
+            s.diagnostic(
+                stmt.span,
+                "fork() is only supported in a setup block for now",
+            )
+            .to_string(),
+        ),
+        Op::Exit => {
+            mmput(k, &task.mm);
+            Ok(0)
+        }
     };
     match result {
         Ok(r) => {
@@ -355,7 +421,7 @@ impl Run {
     /// Each process: rss counters, page-table bytes, VMAs and their PMDs.
     fn describe_mms(&self) -> Vec<String> {
         let mut lines = Vec::new();
-        for (p, src) in self.processes.iter().zip(&self.source.processes) {
+        for p in &self.processes {
             let mm = &p.mm;
             // MM_SHMEMPAGES came with v4.5.
             let counters = match self.k.profile.log_style {
@@ -369,10 +435,11 @@ impl Run {
                 .take(counters)
                 .map(|(c, name)| format!("{name}={}", c.get()))
                 .collect();
+            let exited = if mm.exited.get() { ", exited" } else { "" };
             lines.push(format!(
-                "mm:{} (process {}): {} pgtables_bytes={}",
+                "mm:{} (process {}{exited}): {} pgtables_bytes={}",
                 mm.pointer(self.k.profile.log_style),
-                src.name,
+                p.name,
                 rss.join(" "),
                 mm.pgtables_bytes.get()
             ));

@@ -1,4 +1,4 @@
-//! The mmrace scenario language (v1): lexer, parser and semantic checks.
+//! The mmrace scenario language (v2): lexer, parser and semantic checks.
 //!
 //! A scenario describes a small program run against the memory-manager
 //! model: some processes, each with a sequential `setup` and concurrent
@@ -51,11 +51,13 @@
 //!   number of `thread <name> [node=<n>] { ... }` blocks, which run
 //!   concurrently. Thread names are unique across the scenario, `node` must
 //!   be below `numa-nodes`, and the scenario needs at least one thread.
+//!   A process may also hold `child <name> { ... }` blocks (see
+//!   [Processes created by fork](#processes-created-by-fork)).
 //!
 //! # Statements
 //!
 //! One per line, or separated by `;`: `[var =] call(args)`. Only `mmap`
-//! returns a value (the mapped address).
+//! (the mapped address) and `fork` (the child process) return a value.
 //!
 //! | call | arguments |
 //! |------|-----------|
@@ -66,6 +68,8 @@
 //! | `write` | `addr, value` or `addr, lo..hi, value` — stores the byte `value` (0..=255) at `addr` or at every byte of `[addr+lo, addr+hi)` |
 //! | `read` | `addr [, lo..hi] [, expect=V]` — loads, optionally checking each byte equals `V` |
 //! | `numa_scan` | `addr, len` — one NUMA-balancing scan pass over the range |
+//! | `fork` | none; `c = fork()` in a setup creates the child process `c` |
+//! | `exit` | none; the calling task exits: last statement of its block |
 //!
 //! # Expressions
 //!
@@ -78,6 +82,58 @@
 //!
 //! A variable is visible in its process's threads when bound in the setup,
 //! and otherwise only later in the thread that binds it.
+//!
+//! # Processes created by fork
+//!
+//! ```text
+//! process parent {
+//!   setup {
+//!     p = mmap(NULL, 8K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+//!     write(p, 0..8K, 0x22)
+//!     c = fork()                   # dup_mmap: the child maps the same pages, COW
+//!     write(p, 0x11)               # the parent's copy only
+//!   }
+//!   thread reader { read(p, expect=0x11) }
+//!   child c {
+//!     setup { read(p, expect=0x22); g = fork() }
+//!     thread writer { write(p + 4K, 0x33); exit() }
+//!     child g { thread idle { read(p + 4K, expect=0x22) } }
+//!   }
+//! }
+//! ```
+//!
+//! | construct | meaning |
+//! |-----------|---------|
+//! | `c = fork()` | in a setup only: `dup_mmap` copies the caller's address space (private pages become copy-on-write in both), the new process `c` runs its own setup at once, then the caller's setup goes on. A failed fork (`ENOMEM`) creates no child. |
+//! | `child c { ... }` | inside the block of the process whose setup binds `c = fork()`: what `c` runs, written like a process (`setup`, `thread`s, and `child` blocks for the processes `c`'s own setup forks). |
+//! | `exit()` | the calling task exits: `mmput`; the last task using the mm tears it down (`exit_mmap`, then `check_mm`) while the other processes go on. |
+//!
+//! Rules:
+//!
+//! * The child starts with the variables its parent bound before the
+//!   fork, with the same values (the address space is copied, so the
+//!   addresses are the same); the parent's later bindings are not its own.
+//! * A child is a process: its name is unique among all processes, its
+//!   threads' names among all threads, and its threads run concurrently
+//!   with every other thread once all setups are done. Reports name it
+//!   by its scenario name.
+//! * `c` names the child only: binding it again, or using it as an
+//!   integer, is an error. A `child` block needs its `fork()` and a
+//!   `fork()` its `child` block.
+//! * `fork()` in a thread is an error for now ("fork() is only supported
+//!   in a setup block for now"): the explorer's actors exist from the start
+//!   of an execution, and a child's threads would need to wait for the
+//!   fork.
+//! * `exit()` ends a thread or a setup; a statement after it in the same
+//!   block is an error, and so is `exit()` in the setup of a process with
+//!   threads (they would never start). A process has one task for each of
+//!   its threads (`mm_users`), or one for a setup alone: a process that has
+//!   no threads stays alive, like a sleeping process, until the end of the
+//!   execution unless its setup ends with `exit()`. At the end, every
+//!   process still alive exits.
+//! * The model cannot copy a THP (`copy_huge_pmd()`), a swap or
+//!   migration entry, or fork under Xen PV: such a fork is an input error
+//!   at its line and column.
 //!
 //! # Errors
 //!

@@ -15,9 +15,11 @@
 //!           | 'machine' setting*
 //!           | 'budget' NUMBER
 //!           | 'expect' PROFILE ':' ('clean' | 'finding' STRING)
-//!           | 'process' NAME '{' (setup | thread | NL)* '}'
+//!           | 'process' NAME body
+//! body     := '{' (setup | thread | child | NL)* '}'
 //! setup    := 'setup' block
 //! thread   := 'thread' NAME setting* block
+//! child    := 'child' NAME body
 //! setting  := KEY ('=' VALUE)?
 //! block    := '{' NL* (stmt (NL+ stmt)*)? NL* '}'
 //! stmt     := (NAME '=')? NAME '(' (arg (',' arg)*)? ')'
@@ -86,10 +88,11 @@ pub(crate) struct Setting {
     pub span: Span,
 }
 
+/// A `process` item, or a `child` block inside one.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RawProcess {
     pub name: String,
-    /// `process <name>`.
+    /// `process <name>` or `child <name>`.
     pub span: Span,
     pub blocks: Vec<Block>,
 }
@@ -102,6 +105,8 @@ pub(crate) enum Block {
         body: Vec<RawStmt>,
     },
     Thread(RawThread),
+    /// `child <name> { ... }`: what the process forked as `<name>` runs.
+    Child(RawProcess),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -367,6 +372,11 @@ impl Parser {
             "budget" => self.budget(),
             "expect" => self.expectation(),
             "process" => self.process().map(Item::Process),
+            "child" => Err(Error::new(
+                self.span(),
+                "a 'child' block goes inside the process whose setup forks it: \
+                 process <name> { setup { c = fork() } child c { ... } }",
+            )),
             _ => {
                 Err(self
                     .unexpected("a top-level item (scenario, machine, budget, expect or process)"))
@@ -473,23 +483,39 @@ impl Parser {
 
 // Processes, blocks and statements.
 impl Parser {
+    /// `process <name> { ... }`; the caller has checked the keyword.
     fn process(&mut self) -> PResult<RawProcess> {
-        let keyword = self.bump().span;
+        let keyword_span = self.bump().span;
         let (name, name_span) = self.name("a process name after 'process'")?;
-        let span = keyword.to(name_span);
-        self.expect(&Tok::LBrace, &format!("after process '{name}'"))?;
+        self.process_body(name, keyword_span.to(name_span), "process")
+    }
+
+    /// `child <name> { ... }`, inside a process; the caller has checked the
+    /// keyword.
+    fn child(&mut self) -> PResult<RawProcess> {
+        let keyword_span = self.bump().span;
+        let (name, name_span) =
+            self.name("a child name after 'child', as bound by 'c = fork()'")?;
+        self.process_body(name, keyword_span.to(name_span), "child")
+    }
+
+    /// The `{ ... }` of a process or child `name`; `what` says which.
+    fn process_body(&mut self, name: String, span: Span, what: &str) -> PResult<RawProcess> {
+        self.expect(&Tok::LBrace, &format!("after {what} '{name}'"))?;
         let mut blocks = Vec::new();
         loop {
             self.skip_separators();
             if self.eat(&Tok::RBrace).is_some() {
                 return Ok(RawProcess { name, span, blocks });
             }
-            blocks.push(self.process_block(&name, span)?);
+            let opened = format!("{what} '{name}'");
+            blocks.push(self.process_block(&opened, span)?);
         }
     }
 
-    /// One `setup { ... }` or `thread ... { ... }` inside process `name`.
-    fn process_block(&mut self, name: &str, opened: Span) -> PResult<Block> {
+    /// One `setup`, `thread` or `child` block inside `process` (e.g.
+    /// "process 'app'").
+    fn process_block(&mut self, process: &str, opened: Span) -> PResult<Block> {
         match self.word() {
             Some("setup") => {
                 let span = self.bump().span;
@@ -497,17 +523,18 @@ impl Parser {
                 Ok(Block::Setup { span, body })
             }
             Some("thread") => self.thread().map(Block::Thread),
+            Some("child") => self.child().map(Block::Child),
             Some(w) if is_name(w) && matches!(self.peek_at(1), Tok::LParen | Tok::Eq) => {
                 Err(Error::new(
                     self.span(),
                     format!(
-                        "expected 'setup' or 'thread' in process '{name}', found statement '{w}'; \
+                        "expected 'setup' or 'thread' in {process}, found statement '{w}'; \
                          statements go inside 'setup {{ ... }}' or 'thread <name> {{ ... }}'"
                     ),
                 ))
             }
-            _ if self.at(&Tok::Eof) => Err(self.unclosed(&format!("process '{name}'"), opened)),
-            _ => Err(self.unexpected(&format!("'setup', 'thread' or '}}' in process '{name}'"))),
+            _ if self.at(&Tok::Eof) => Err(self.unclosed(process, opened)),
+            _ => Err(self.unexpected(&format!("'setup', 'thread', 'child' or '}}' in {process}"))),
         }
     }
 

@@ -119,6 +119,81 @@ fn example_parses_into_the_expected_tree() {
     );
 }
 
+/// The fork example of the crate doc.
+const FORK_EXAMPLE: &str = r#"process parent {
+  setup {
+    p = mmap(NULL, 8K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+    write(p, 0..8K, 0x22)
+    c = fork()                   # dup_mmap: the child maps the same pages, COW
+    write(p, 0x11)               # the parent's copy only
+  }
+  thread reader { read(p, expect=0x11) }
+  child c {
+    setup { read(p, expect=0x22); g = fork() }
+    thread writer { write(p + 4K, 0x33); exit() }
+    child g { thread idle { read(p + 4K, expect=0x22) } }
+  }
+}
+"#;
+
+#[test]
+fn fork_example_parses_into_a_process_tree() {
+    let s = parse_str("fork.mmr", FORK_EXAMPLE).expect("fork example parses");
+    assert_eq!(s.processes.len(), 1, "children are not top-level processes");
+    let parent = &s.processes[0];
+    assert_eq!(parent.setup[2].bind.as_deref(), Some("c"));
+    assert_eq!(
+        parent.setup[2].op,
+        Op::Fork {
+            child: "c".to_string()
+        }
+    );
+    assert_eq!(parent.setup[2].span, Span::new(5, 5, 10));
+    let c = parent.child("c").expect("child c");
+    assert_eq!(c.span, Span::new(9, 3, 7));
+    assert_eq!(c.setup[1].op, Op::Fork { child: "g".into() });
+    assert_eq!(c.threads[0].name, "writer");
+    assert_eq!(c.threads[0].body[1].op, Op::Exit);
+    // The child's statements use the parent's `p`, bound before the fork.
+    assert_eq!(
+        c.setup[0].op,
+        Op::Read {
+            addr: var("p", 10, 18),
+            range: None,
+            expect: Some(0x22)
+        }
+    );
+    let g = c.child("g").expect("grandchild g");
+    assert_eq!(g.threads[0].name, "idle");
+    let order: Vec<&str> = s.all_processes().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(order, ["parent", "c", "g"]);
+}
+
+#[test]
+fn the_crate_doc_shows_the_fork_example() {
+    let doc: String = include_str!("../src/lib.rs")
+        .lines()
+        .filter_map(|l| l.strip_prefix("//! ").or(l.strip_prefix("//!")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(doc.contains(FORK_EXAMPLE), "lib.rs and FORK_EXAMPLE differ");
+}
+
+#[test]
+fn children_come_in_fork_order_and_may_have_only_a_setup() {
+    let src = "process a {\n  setup { d = fork(); c = fork() }\n  child c { setup { exit() } }\n  \
+               child d { thread t { exit() } }\n}\n";
+    let s = parse_str("order.mmr", src).expect("parses");
+    let names: Vec<&str> = s.processes[0]
+        .children
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["d", "c"], "fork order, not block order");
+    assert_eq!(s.processes[0].children[1].setup[0].op, Op::Exit);
+    assert!(s.processes[0].threads.is_empty());
+}
+
 /// A minimal valid scenario with `stmt` on line 4, column 5, in a thread
 /// that can see `p` (a page mapped in the setup).
 fn in_thread(stmt: &str) -> String {
@@ -203,7 +278,8 @@ fn crlf_line_endings_are_accepted() {
 fn malformed_cases() -> Vec<(String, u32, u32, &'static str)> {
     let t = in_thread;
     vec![
-        (t("fork()"), 4, 5, "unknown call 'fork'; expected one of: mmap, munmap, mprotect, madvise, write, read, numa_scan"),
+        (t("frob()"), 4, 5, "unknown call 'frob'; expected one of: mmap, munmap, mprotect, madvise, write, read, numa_scan, fork, exit"),
+        (t("fork()"), 4, 5, "fork() is only supported in a setup block for now"),
         (t("munmap(p, 4096, 1)"), 4, 21, "too many arguments to 'munmap'; expected munmap(addr, len)"),
         (t("munmap(p)"), 4, 13, "missing argument 'len' to 'munmap'"),
         (t("read(p"), 4, 11, "expected ')' after arguments, found newline"),
@@ -269,9 +345,56 @@ fn malformed_cases() -> Vec<(String, u32, u32, &'static str)> {
     ]
 }
 
+/// A process `a` whose setup maps `p` and then runs `setup` (line 3),
+/// with a thread `t` (line 4) and `rest` (from line 5 on).
+fn forking(setup: &str, rest: &str) -> String {
+    format!(
+        "process a {{\n  setup {{ p = mmap(NULL, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n    \
+         {setup} }}\n  thread t {{ read(p) }}\n{rest}}}\n"
+    )
+}
+
+/// fork() and exit(), as `malformed_cases`.
+fn fork_and_exit_cases() -> Vec<(String, u32, u32, &'static str)> {
+    let t = in_thread;
+    let child = "  child c { thread u { read(p) } }\n";
+    vec![
+        (forking("read(p)", child), 5, 3, "child 'c' is never forked; expected 'c = fork()' in the setup of process 'a'"),
+        (forking("c = fork()", ""), 3, 5, "fork() binds 'c' but process 'a' has no 'child c { ... }' block saying what the child runs"),
+        (forking("c = fork(); c = fork()", child), 3, 17, "'c' is already bound to the child process forked at line 3; a child process needs a name of its own"),
+        (forking("p = fork()", "  child p { thread u { read(0) } }\n"), 3, 5, "'p' is already bound to a variable at line 2"),
+        (forking("c = fork(); c = mmap(NULL, 1, PROT_READ, MAP_SHARED|MAP_ANONYMOUS)", child), 3, 17, "'c' is already bound to the child process forked at line 3"),
+        (forking("c = fork(); read(c)", child), 3, 22, "'c' is a child process (bound by fork() at line 3), not an integer"),
+        (forking("c = fork()", "  thread t2 { write(c + 1, 0) }\n  child c { thread u { read(p) } }\n"), 5, 21, "'c' is a child process"),
+        (forking("fork()", ""), 3, 5, "fork() needs a name for the child: write 'c = fork()'"),
+        (forking("c = fork(p)", child), 3, 14, "too many arguments to 'fork'"),
+        // A fork in a thread is refused, and its child block is not
+        // blamed for it.
+        ("process a {\n  thread t { c = fork() }\n  child c { thread u { read(0) } }\n}\n".to_string(), 2, 14, "fork() is only supported in a setup block for now"),
+        (forking("c = fork()", "  child c {\n    setup { q = mmap(NULL, 1, PROT_READ, MAP_SHARED|MAP_ANONYMOUS) }\n    thread u { d = fork() }\n  }\n"), 7, 16, "fork() is only supported in a setup block for now"),
+        // The child inherits what the parent bound before the fork only.
+        (forking("c = fork(); q = mmap(NULL, 1, PROT_READ, MAP_SHARED|MAP_ANONYMOUS)", "  child c { thread u { read(q) } }\n"), 5, 29, "unbound variable 'q'"),
+        // A grandchild's fork belongs in the child's setup.
+        (forking("c = fork(); g = fork()", "  child c {\n    thread u { read(p) }\n    child g { thread v { read(p) } }\n  }\n"), 3, 17, "fork() binds 'g' but process 'a' has no 'child g { ... }' block"),
+        (forking("c = fork()", "  child c {\n    thread u { read(p) }\n    child g { thread v { read(p) } }\n  }\n"), 7, 5, "child 'g' is never forked; expected 'g = fork()' in the setup of child 'c'"),
+        (forking("c = fork()", "  child c { thread t { read(p) } }\n"), 5, 13, "duplicate thread name 't'; the first one is at line 4"),
+        (forking("a = fork()", "  child a { thread u { read(p) } }\n"), 5, 3, "duplicate process name 'a'; the first one is at line 1"),
+        (forking("c = fork()", "  child c { thread u { read(p) } }\n  child c { thread v { read(p) } }\n"), 6, 3, "duplicate process name 'c'; the first one is at line 5"),
+        (forking("c = fork()", "  child c {\n    setup { read(p) }\n    setup { read(p) }\n  }\n"), 7, 5, "child 'c' has more than one setup block"),
+        ("child c { thread u { read(0) } }\n".to_string(), 1, 1, "a 'child' block goes inside the process whose setup forks it"),
+        ("process a {\n  thread t { read(0) }\n  child c thread\n}\n".to_string(), 3, 11, "expected '{' after child 'c', found 'thread'"),
+        ("process a {\n  setup { c = fork() }\n  thread t { read(0) }\n  child c { read(0) }\n}\n".to_string(), 4, 13, "expected 'setup' or 'thread' in child 'c', found statement 'read'"),
+        (t("exit(); read(p)"), 4, 13, "statement after exit() (line 4): the task has exited; exit() must be the last statement of its block"),
+        (t("exit(1)"), 4, 10, "too many arguments to 'exit'; expected exit()"),
+        (t("x = exit()"), 4, 5, "'exit' returns nothing to bind"),
+        (forking("exit()", ""), 3, 5, "exit() in the setup of process 'a', which has threads that would never start"),
+        (forking("c = fork()", "  child c {\n    setup { exit() }\n    thread u { read(p) }\n  }\n"), 6, 13, "exit() in the setup of child 'c', which has threads"),
+    ]
+}
+
 #[test]
 fn malformed_inputs_report_line_column_and_message() {
-    for (src, line, col, needle) in malformed_cases() {
+    for (src, line, col, needle) in malformed_cases().into_iter().chain(fork_and_exit_cases()) {
         let err = match parse_str("bad.txt", &src) {
             Ok(s) => panic!("parsed but should not:\n{src}\n{s:#?}"),
             Err(e) => e,
@@ -385,7 +508,7 @@ proptest! {
         "process", "thread", "setup", "machine", "expect", "budget", "scenario", "{", "}", "(",
         ")", "\n", ";", ",", "=", "..", "p", "mmap", "read", "write", "NULL", "PROT_READ",
         "MAP_PRIVATE|MAP_ANONYMOUS", "0x5a", "2M", "+", "-", "|", "node=1", ":", "clean",
-        "\"s\"", "0xffffffffffffffff",
+        "\"s\"", "0xffffffffffffffff", "child", "c = fork()", "fork", "exit()", "c",
     ]), 0..40)) {
         check_no_panic(&words.join(" "));
     }
@@ -395,5 +518,12 @@ proptest! {
         edits in prop::collection::vec((any::<u8>(), any::<usize>(), interesting_char()), 1..8)
     ) {
         check_no_panic(&mutate(EXAMPLE, &edits));
+    }
+
+    #[test]
+    fn mutated_fork_example_never_panics(
+        edits in prop::collection::vec((any::<u8>(), any::<usize>(), interesting_char()), 1..8)
+    ) {
+        check_no_panic(&mutate(FORK_EXAMPLE, &edits));
     }
 }

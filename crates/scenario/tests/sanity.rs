@@ -6,9 +6,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use explore::{explore, RunConfig, StrategyKind};
+use explore::explore;
 use scenario::interp::ScenarioHarness;
 use scenario::ExpectedVerdict;
+
+mod common;
+use common::{harness, portfolio};
 
 /// Fixed-profile runs use a reduced budget in tests; `mmrace seeds --dir
 /// scenarios/sanity` runs the files' own.
@@ -36,16 +39,7 @@ fn sanity_scenarios_meet_their_expectations() {
                 ExpectedVerdict::Clean => CLEAN_BUDGET,
                 ExpectedVerdict::Finding(_) => s.budget.unwrap_or(20_000),
             };
-            let config = RunConfig {
-                shard: explore::Shard::WHOLE,
-                progress: None,
-                strategy: StrategyKind::Portfolio,
-                seed: 0,
-                budget,
-                jobs: 1,
-                steps_max: 200_000,
-            };
-            let out = explore(&h, &config).unwrap();
+            let out = explore(&h, &portfolio(budget, 200_000)).unwrap();
             let title = out.found.as_ref().map(|f| f.finding.title.clone());
             match &e.verdict {
                 ExpectedVerdict::Clean => {
@@ -65,12 +59,13 @@ fn sanity_scenarios_meet_their_expectations() {
 }
 
 /// With page-allocation fault injection on, the fixed kernel stays clean
-/// on every sanity and seed scenario: the model's error paths
-/// (VM_FAULT_OOM, THP fallback, failed migration) are sound.
+/// on every sanity, seed and example scenario: the model's error paths
+/// (VM_FAULT_OOM, THP fallback, failed migration, a fork that fails with
+/// -ENOMEM) are sound.
 #[test]
 fn fault_injection_finds_nothing_in_the_fixed_kernel() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
-    for dir in ["sanity", "seeds"] {
+    for dir in ["sanity", "seeds", "examples"] {
         let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -78,22 +73,8 @@ fn fault_injection_finds_nothing_in_the_fixed_kernel() {
         files.sort();
         for file in files {
             let s = Arc::new(scenario::parse_file(&file).unwrap());
-            let knobs = [("fail_page_alloc".to_string(), "on".to_string())];
-            let p = mm::profile("linux-6.5")
-                .unwrap()
-                .with_overrides(&knobs)
-                .unwrap();
-            let h = ScenarioHarness::new(s, p).unwrap();
-            let config = RunConfig {
-                shard: explore::Shard::WHOLE,
-                progress: None,
-                strategy: StrategyKind::Portfolio,
-                seed: 0,
-                budget: 300,
-                jobs: 1,
-                steps_max: 200_000,
-            };
-            let out = explore(&h, &config).unwrap();
+            let h = harness(&s, "linux-6.5", &[("fail_page_alloc", "on")]);
+            let out = explore(&h, &portfolio(300, 200_000)).unwrap();
             assert!(
                 out.found.is_none(),
                 "{}: {:?}",

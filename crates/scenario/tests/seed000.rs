@@ -6,24 +6,15 @@
 use std::sync::Arc;
 
 use explore::report::{render, ReportContext};
-use explore::{explore, replay, Finding, RunConfig, RunOutcome, StrategyKind};
+use explore::{explore, replay, Finding, RunOutcome};
 use scenario::interp::ScenarioHarness;
 use scenario::{ExpectedVerdict, Scenario};
 
 mod common;
-use common::{harness, load};
+use common::{harness, load, portfolio};
 
 fn run(h: &ScenarioHarness) -> RunOutcome {
-    let config = RunConfig {
-        shard: explore::Shard::WHOLE,
-        progress: None,
-        strategy: StrategyKind::Portfolio,
-        seed: 0,
-        budget: 2_000,
-        jobs: 1,
-        steps_max: 20_000,
-    };
-    explore(h, &config).expect("no internal error")
+    explore(h, &portfolio(2_000, 20_000)).expect("no internal error")
 }
 
 /// The finding's title or any later kernel line contains `text`.

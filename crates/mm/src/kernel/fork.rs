@@ -1,7 +1,9 @@
-//! `check_mm()`: the accounting checks the kernel runs when an mm is freed.
+//! kernel/fork.c: the life of an mm. `mm_alloc()`, `dup_mmap()` for
+//! `fork()`, `mmget()`/`mmput()` counting the tasks that use it, and
+//! `check_mm()`, the accounting checks the kernel runs when an mm is freed.
 //!
-//! Models kernel/fork.c (v6.1): `"BUG: Bad rss-counter state mm:%p
-//! type:%s val:%ld"` for every non-zero counter, then `"BUG: non-zero
+//! `check_mm()` models kernel/fork.c (v6.1): `"BUG: Bad rss-counter state
+//! mm:%p type:%s val:%ld"` for every non-zero counter, then `"BUG: non-zero
 //! pgtables_bytes on freeing mm: %ld"`.
 
 use explore::{Finding, FindingKind};
@@ -75,17 +77,98 @@ pub fn mm_alloc(k: &crate::mm_types::Kernel) -> Option<std::rc::Rc<MmStruct>> {
     Some(mm)
 }
 
+/// `mmget()`: one more task uses `mm` (`copy_mm()` of a
+/// `clone(CLONE_VM)`, a new thread of the process).
+pub fn mmget(mm: &MmStruct) {
+    mm.users.add_return("mmget: atomic_inc(&mm->mm_users)", 1);
+}
+
+/// `mmput()` (v6.1): a task stops using `mm` (`exit_mm()` on exit). The
+/// last user's `__mmput()` tears the address space down: `exit_mmap()`,
+/// then `mmdrop()` → `__mmdrop()` → `check_mm()` (which the model's
+/// `exit_mmap` ends with). Other tasks of the process keep the mm alive.
+pub fn mmput(k: &crate::mm_types::Kernel, mm: &MmStruct) {
+    let _f = explore::enter("mmput");
+    if mm
+        .users
+        .add_return("mmput: atomic_dec_and_test(&mm->mm_users)", -1)
+        == 0
+    {
+        crate::mmap::exit_mmap(k, mm);
+    }
+}
+
+/// Why the model's `dup_mmap()` cannot copy `parent`'s address space as
+/// it is now, if it cannot. It copies present small ptes only: there is
+/// no `copy_huge_pmd()` (a THP, or a pmd migration entry) and no
+/// `copy_nonpresent_pte()` (swap and migration entries), and no
+/// `arch_dup_mmap()`, which under Xen PV pins the child's page tables
+/// (`xen_dup_mmap()`). A ghost walk: no scheduling points.
+pub fn dup_mmap_unmodelled(
+    k: &crate::mm_types::Kernel,
+    parent: &crate::mm_types::Task,
+) -> Option<String> {
+    if k.profile.knobs.platform == crate::profile::Platform::XenPv {
+        return Some(
+            "fork under Xen PV is not modelled (arch_dup_mmap() -> xen_dup_mmap() pins the \
+             child's page tables)"
+                .to_string(),
+        );
+    }
+    let mmap = parent.mm.mmap_lock.peek();
+    mmap.vmas
+        .iter()
+        .filter(|vma| vma.anon_vma.get().is_some())
+        .find_map(|vma| uncopyable_entry(k, &parent.mm, vma))
+}
+
+/// The first entry of `vma` that copy_page_range would have to copy with
+/// code the model does not have.
+fn uncopyable_entry(
+    k: &crate::mm_types::Kernel,
+    mm: &MmStruct,
+    vma: &crate::mm_types::Vma,
+) -> Option<String> {
+    use crate::mm_types::PAGE_SIZE;
+    let mut addr = vma.start();
+    while addr < vma.end() {
+        let pmd = crate::pgtable::peek_pmd(k, mm, addr).map_or(0, |slot| slot.peek());
+        if pmd != 0 && crate::pgtable::table_of(k, pmd).is_none() {
+            return Some(format!(
+                "copy_huge_pmd() is not modelled: the parent's pmd at {addr:#x} is {}",
+                k.describe_pmd(pmd)
+            ));
+        }
+        let pte = crate::pgtable::pte_offset(k, pmd, addr).map_or(0, |slot| slot.peek());
+        if pte != 0 && !k.pte_present(crate::arch::x86::pgtable::Pte(pte)) {
+            return Some(format!(
+                "copy_nonpresent_pte() is not modelled: the parent's pte at {addr:#x} is {}",
+                k.describe_pte(pte)
+            ));
+        }
+        addr += PAGE_SIZE;
+    }
+    None
+}
+
 /// `dup_mm()` → `dup_mmap()` (v6.18) for `fork()`: a new mm with a copy of
 /// every VMA of the parent's (`vm_area_dup()`, `anon_vma_fork()`), and for
 /// VMAs with anonymous pages their page tables (`copy_page_range()`:
 /// private writable entries become read-only in both, copy-on-write). Runs
-/// with the parent's mmap_lock held for writing.
+/// with the parent's mmap_lock held for writing. What the model cannot
+/// copy ([`dup_mmap_unmodelled`]) is an input error, never a silent
+/// partial copy. If a page table cannot be allocated the fork fails
+/// (`None`, `-ENOMEM`): `dup_mm()` `mmput()`s the child, whose
+/// `exit_mmap()` undoes what was copied so far.
 pub fn dup_mmap(
     k: &crate::mm_types::Kernel,
     parent: &crate::mm_types::Task,
     name: &str,
 ) -> Option<crate::mm_types::Task> {
     let _f = explore::enter("dup_mmap");
+    if let Some(why) = dup_mmap_unmodelled(k, parent) {
+        explore::unsupported(why);
+    }
     let mm = mm_alloc(k)?;
     let child = crate::mm_types::Task {
         name: name.to_string(),
@@ -96,18 +179,27 @@ pub fn dup_mmap(
     // model fills its VMA list after, as nobody can see the mm before.
     let mmap = parent.mm.mmap_lock.write("mmap_write_lock");
     let mut vmas = Vec::new();
+    let mut copied = true;
     for vma in &mmap.vmas {
         let tmp = crate::mmap::vm_area_copy(&mm, vma);
         crate::rmap::anon_vma_fork(k, &tmp, vma);
-        if vma.anon_vma.get().is_some() {
-            copy_page_range(k, &child, parent, vma);
-        }
+        // The kernel inserts `tmp` before copying its page tables, so a
+        // failed copy is torn down with it.
         vmas.push(tmp);
+        if vma.anon_vma.get().is_some() && !copy_page_range(k, &child, parent, vma) {
+            copied = false;
+            break;
+        }
     }
     mmap.unlock("mmap_write_unlock");
     let mut child_mmap = mm.mmap_lock.write("mmap_write_lock");
     child_mmap.vmas = vmas;
     child_mmap.unlock("mmap_write_unlock");
+    if !copied {
+        explore::mark("dup_mmap: copy_page_range failed, fork returns -ENOMEM");
+        mmput(k, &mm);
+        return None;
+    }
     k.ghost.fork(parent.mm.id, mm.id);
     Some(child)
 }
@@ -115,13 +207,15 @@ pub fn dup_mmap(
 /// `copy_page_range()` → `copy_present_pte()` (v6.18, small pages): each
 /// present entry is duplicated; in a COW mapping both copies are
 /// write-protected and the child's is old. The page gains a mapping and a
-/// reference; the child's rss counts it.
+/// reference; the child's rss counts it. Returns false if a page table of
+/// the child cannot be allocated (`-ENOMEM`); the child's table comes
+/// first, as `copy_pte_range()` allocates it before copying entries.
 fn copy_page_range(
     k: &crate::mm_types::Kernel,
     child: &crate::mm_types::Task,
     parent: &crate::mm_types::Task,
     src: &crate::mm_types::Vma,
-) {
+) -> bool {
     use crate::arch::x86::pgtable::{pte_mkold, pte_wrprotect, Pte};
     use crate::mm_types::{vm_flags, FolioKind, MM_ANONPAGES, MM_SHMEMPAGES, PAGE_SIZE};
     let _f = explore::enter("copy_page_range");
@@ -134,6 +228,9 @@ fn copy_page_range(
             s.read_locked("copy_page_range: *src entry under ptl")
         });
         if v != 0 && k.pte_present(Pte(v)) {
+            let Some(new) = crate::mremap::new_pte(k, child, addr) else {
+                return false;
+            };
             let mut pte = Pte(v);
             if cow {
                 pte = pte_wrprotect(pte);
@@ -156,11 +253,9 @@ fn copy_page_range(
                 };
                 child.mm.add_mm_counter(member, 1);
             }
-            let Some(new) = crate::mremap::new_pte(k, child, addr) else {
-                explore::unsupported("page-table allocation failure in copy_page_range");
-            };
             new.write("copy_present_pte: set_pte_at", pte_mkold(pte).0);
         }
         addr += PAGE_SIZE;
     }
+    true
 }

@@ -1,9 +1,13 @@
-//! Helpers shared by the seed tests: load a seed scenario and build its
-//! harness under a profile with knob overrides.
+//! Helpers shared by the scenario tests: load a seed scenario, build a
+//! harness under a profile with knob overrides, and the usual run.
+
+// Each test crate that includes this module uses part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use explore::{RunConfig, StrategyKind};
 use scenario::interp::ScenarioHarness;
 use scenario::Scenario;
 
@@ -25,4 +29,17 @@ pub fn harness(s: &Arc<Scenario>, profile: &str, knobs: &[(&str, &str)]) -> Scen
         .with_overrides(&knobs)
         .unwrap();
     ScenarioHarness::new(s.clone(), p).unwrap()
+}
+
+/// A portfolio run from seed 0 on one worker.
+pub fn portfolio(budget: u64, steps_max: u64) -> RunConfig {
+    RunConfig {
+        shard: explore::Shard::WHOLE,
+        progress: None,
+        strategy: StrategyKind::Portfolio,
+        seed: 0,
+        budget,
+        jobs: 1,
+        steps_max,
+    }
 }
