@@ -35,6 +35,7 @@ pub mod profile;
 pub mod rmap;
 pub mod shmem;
 pub mod vma;
+pub mod vmscan;
 
 pub use mm_types::{Kernel, Machine, MmStruct, Task, Thp};
 pub use profile::{profile, profiles, Profile};

@@ -22,6 +22,12 @@ pub enum PteLayout {
     /// v4.19+ (6b28baca9b1f adds the L1TF pfn inversion; NUMA hinting uses
     /// PROT_NONE entries since v4.0): arch/x86/pgtable.rs, 6.1-era paths.
     V4_19,
+    /// v2.6.34: no `_PAGE_NUMA`, no L1TF inversion; a swap entry keeps its
+    /// type in bits 1..5 and its offset from bit 9 (`__swp_entry()`,
+    /// arch/x86/include/asm/pgtable_64.h), so it is never present nor
+    /// PROTNONE (bit 8) nor a nonlinear file pte (bit 6). The 6.1-era pte
+    /// paths run, with swap-out and swap-in (the only era with swap).
+    V2_6_34,
 }
 
 impl PteLayout {
@@ -30,7 +36,7 @@ impl PteLayout {
         match self {
             PteLayout::V3_12 => Some(NumaBit::AliasProtNone),
             PteLayout::V3_16 => Some(NumaBit::Softw1),
-            PteLayout::V4_19 => None,
+            PteLayout::V4_19 | PteLayout::V2_6_34 => None,
         }
     }
 }
@@ -108,6 +114,36 @@ pub enum NumaThpMigration {
     Generic,
 }
 
+/// Which code merges and adjusts VMAs (mprotect, mmap).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum VmaMergeCode {
+    /// v2.6.34 mm/mmap.c: `vma_merge()` cases 1-8 call `vma_adjust()`,
+    /// which picks an importer for the anon_vma (knob
+    /// `vma_adjust_exporter`) and ends a removal with `anon_vma_merge()`.
+    V2_6_34,
+    /// v6.18 mm/vma.c: `vma_merge_existing_range()`/`vma_merge_new_range()`.
+    V6_18,
+}
+
+/// Which anon_vma `__page_set_anon_rmap()` gives a page mapped for the
+/// first time.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SetAnonRmap {
+    /// v2.6.34-rc3: always `vma->anon_vma`, the newest one; a page swapped
+    /// in by a child lands in the child's anon_vma, which the parent's VMA
+    /// is not linked to.
+    VmaAnonVma,
+    /// ea90002b0fa7 (v2.6.34-rc4): the last entry of `vma->anon_vma_chain`,
+    /// the oldest anon_vma (with 646d87b481da's chain order).
+    Oldest,
+    /// e8a03feb54ca (v2.6.34-rc5): `exclusive` pages (page_add_new_anon_rmap)
+    /// go to `vma->anon_vma`, others to the oldest.
+    Exclusive,
+    /// 288468c334e9 (v2.6.36): exclusive pages to `vma->anon_vma`, others to
+    /// `anon_vma->root`; a page that is already PageAnon keeps its mapping.
+    Root,
+}
+
 /// Every behaviour knob of the model.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Knobs {
@@ -181,6 +217,38 @@ pub struct Knobs {
     /// copy keeps the source's order (the oldest anon_vma last). Off: the
     /// v2.6.34-rc3 forward walk, which reverses the order at each clone.
     pub anon_vma_clone_reverse: bool,
+    pub vma_merge: VmaMergeCode,
+    /// d0e9fe1758f2 "Simplify and comment on anon_vma re-use for
+    /// anon_vma_prepare()" (v2.6.34-rc4): `find_mergeable_anon_vma()` reuses
+    /// a neighbour's anon_vma only if its chain is singular. Off: rc3 reuses
+    /// any mergeable neighbour's, linking one avc where the neighbour has
+    /// several.
+    pub reuse_anon_vma_singleton: bool,
+    /// 287d97ac0321 "vma_adjust: fix the copying of anon_vma chains"
+    /// (v2.6.34-rc4): the importer clones the chain of the exporter (the
+    /// VMA that has the anon_vma). Off: rc3 clones from `vma`, which may be
+    /// the importer itself.
+    pub vma_adjust_exporter: bool,
+    pub set_anon_rmap: SetAnonRmap,
+    /// 4946d54cb55e "rmap: fix anon_vma_fork() memory leak" (v2.6.34-rc4):
+    /// `anon_vma_fork()` unlinks the avcs it cloned when a later allocation
+    /// fails. Off: they stay on the parent's anon_vmas, pointing to the VMA
+    /// dup_mmap() then frees.
+    pub anon_vma_fork_unlink_on_error: bool,
+    /// 5c341ee1dfc8 "mm: track the root (oldest) anon_vma" and 76545066c852
+    /// "mm: extend KSM refcounts to the anon_vma root" (v2.6.36-rc1): a
+    /// forked anon_vma records its root and holds a reference on it. Off
+    /// (2.6.34): an anon_vma is freed as soon as its list is empty.
+    pub anon_vma_root: bool,
+    /// Fault injection, as CONFIG_FAILSLAB: every `anon_vma_alloc()` and
+    /// `anon_vma_chain_alloc()` may fail (an explored choice). Off in every
+    /// profile; a scenario's `machine failslab` turns it on.
+    pub fail_slab_alloc: bool,
+    /// Linus Torvalds' debug patch from the seed 002 thread (never merged):
+    /// `verify_anon_page()` in zap_pte_range WARNs "page->mapping does not
+    /// exist in vma chain" for an anonymous page whose anon_vma is not on
+    /// the VMA's chain.
+    pub verify_anon_page: bool,
 }
 
 /// A named kernel: knob values plus version facts used in messages.
@@ -220,6 +288,59 @@ const V61: Knobs = Knobs {
     mremap_expand_merge: true,
     mremap_multi_vma_move: false,
     anon_vma_clone_reverse: true,
+    vma_merge: VmaMergeCode::V6_18,
+    reuse_anon_vma_singleton: true,
+    vma_adjust_exporter: true,
+    set_anon_rmap: SetAnonRmap::Root,
+    anon_vma_fork_unlink_on_error: true,
+    anon_vma_root: true,
+    fail_slab_alloc: false,
+    verify_anon_page: false,
+};
+
+/// v2.6.34-rc3 as Borislav Petkov hibernated it: the anon_vma_chain design
+/// of 5beb49305251 (v2.6.34-rc1) with none of the four fixes; 2.6.34-era
+/// pte layout with swap; no THP (2.6.38), no NUMA balancing.
+const V2_6_34_RC3: Knobs = Knobs {
+    pmd_check: PmdCheck::Legacy,
+    pte_offset_map_lock: PteOffsetMapLock::Pre65,
+    change_pte_range_unstable_check: false,
+    thp_migration: false,
+    huge_update_style: HugeUpdateStyle::ClearThenSet,
+    numa_thp_migration: NumaThpMigration::MisplacedTranshuge,
+    numa_savedwrite: false,
+    split_invalidates_migration_entry: true,
+    split_ptlocks: true,
+    alloc_split_ptlocks: false,
+    fail_page_alloc: false,
+    pte_layout: PteLayout::V2_6_34,
+    platform: Platform::Native,
+    mprotect_clears_numa: false,
+    numa_helpers_pv_ops: false,
+    xen_translate_protnone: false,
+    anon_merge_faulted_unfaulted: false,
+    unaccount_unfaulted_on_mprotect: false,
+    mremap_expand_merge: false,
+    mremap_multi_vma_move: false,
+    anon_vma_clone_reverse: false,
+    vma_merge: VmaMergeCode::V2_6_34,
+    reuse_anon_vma_singleton: false,
+    vma_adjust_exporter: false,
+    set_anon_rmap: SetAnonRmap::VmaAnonVma,
+    anon_vma_fork_unlink_on_error: false,
+    anon_vma_root: false,
+    fail_slab_alloc: false,
+    verify_anon_page: false,
+};
+
+/// v2.6.34-rc4: Rik van Riel's 4946d54cb55e and Linus' four patches.
+const V2_6_34_RC4: Knobs = Knobs {
+    anon_vma_fork_unlink_on_error: true,
+    reuse_anon_vma_singleton: true,
+    vma_adjust_exporter: true,
+    anon_vma_clone_reverse: true,
+    set_anon_rmap: SetAnonRmap::Oldest,
+    ..V2_6_34_RC3
 };
 
 /// v3.12.7 as Steven Noonan ran it, on bare metal. No THP paths (the 3.x
@@ -246,6 +367,14 @@ const V3_12_7: Knobs = Knobs {
     mremap_expand_merge: false,
     mremap_multi_vma_move: false,
     anon_vma_clone_reverse: true,
+    vma_merge: VmaMergeCode::V6_18,
+    reuse_anon_vma_singleton: true,
+    vma_adjust_exporter: true,
+    set_anon_rmap: SetAnonRmap::Root,
+    anon_vma_fork_unlink_on_error: true,
+    anon_vma_root: true,
+    fail_slab_alloc: false,
+    verify_anon_page: false,
 };
 
 /// The same kernel booted as a Xen PV guest.
@@ -267,9 +396,49 @@ fn v3(name: &'static str, summary: &'static str, knobs: Knobs) -> Profile {
     }
 }
 
+/// A 2.6.34-era profile (raw pointers; swap numbering unused: the era's
+/// entries are decoded by arch/x86/swap.rs's 2.6.34 helpers).
+fn v2_6(name: &'static str, summary: &'static str, knobs: Knobs) -> Profile {
+    Profile {
+        name,
+        summary,
+        knobs,
+        swap_types: SwapTypes::v5_5(),
+        pmd_clear_bad_line: 0,
+        log_style: LogStyle::V3_12,
+    }
+}
+
 /// Every profile mmrace knows.
 pub fn profiles() -> Vec<Profile> {
     vec![
+        v2_6(
+            "linux-2.6.34-rc3",
+            "seed 002: anon_vma chains (5beb49305251) before any of the four fixes",
+            V2_6_34_RC3,
+        ),
+        v2_6(
+            "linux-2.6.34-rc4",
+            "4946d54cb55e, d0e9fe1758f2, 287d97ac0321, 646d87b481da, ea90002b0fa7 (oldest anon_vma)",
+            V2_6_34_RC4,
+        ),
+        v2_6(
+            "linux-2.6.34-rc5",
+            "e8a03feb54ca: exclusive pages go to the newest anon_vma, shared ones to the oldest",
+            Knobs {
+                set_anon_rmap: SetAnonRmap::Exclusive,
+                ..V2_6_34_RC4
+            },
+        ),
+        v2_6(
+            "linux-2.6.36",
+            "anon_vma->root (5c341ee1dfc8, 288468c334e9): shared pages go to the root",
+            Knobs {
+                set_anon_rmap: SetAnonRmap::Root,
+                anon_vma_root: true,
+                ..V2_6_34_RC4
+            },
+        ),
         v3(
             "linux-3.12.6-xen",
             "Xen PV guest before 1667918b6483 reached stable: mprotect leaves pte_numa alone",
@@ -531,8 +700,14 @@ pub static KNOBS: &[KnobDef] = &[
         "pte_layout",
         pte_layout,
         "x86-64 entry layout and pte-level code era: v3_12 (_PAGE_NUMA = _PAGE_PROTNONE, bit 8), \
-         v3_16 (c46a7c817e66: _PAGE_NUMA = bit 9), v4_19 (PROT_NONE hinting, L1TF inversion)",
-        { "v3_12" => PteLayout::V3_12, "v3_16" => PteLayout::V3_16, "v4_19" => PteLayout::V4_19 }
+         v3_16 (c46a7c817e66: _PAGE_NUMA = bit 9), v4_19 (PROT_NONE hinting, L1TF inversion), \
+         v2_6_34 (no _PAGE_NUMA; swap entries type<<1 | offset<<9; swap-out and swap-in)",
+        {
+            "v2_6_34" => PteLayout::V2_6_34,
+            "v3_12" => PteLayout::V3_12,
+            "v3_16" => PteLayout::V3_16,
+            "v4_19" => PteLayout::V4_19,
+        }
     ),
     enum_knob!(
         "platform",
@@ -583,6 +758,59 @@ pub static KNOBS: &[KnobDef] = &[
         anon_vma_clone_reverse,
         "646d87b481da (2.6.34-rc4): anon_vma_clone copies the chain in reverse, keeping its order \
          (off: 2.6.34-rc3's forward walk reverses it)"
+    ),
+    enum_knob!(
+        "vma_merge",
+        vma_merge,
+        "VMA merging code: v2_6_34 (mm/mmap.c vma_merge + vma_adjust with importer and \
+         anon_vma_merge) or v6_18 (mm/vma.c)",
+        { "v2_6_34" => VmaMergeCode::V2_6_34, "v6_18" => VmaMergeCode::V6_18 }
+    ),
+    bool_knob!(
+        "reuse_anon_vma_singleton",
+        reuse_anon_vma_singleton,
+        "d0e9fe1758f2 (2.6.34-rc4): find_mergeable_anon_vma reuses a neighbour's anon_vma only if \
+         its chain is singular (off: any mergeable neighbour's)"
+    ),
+    bool_knob!(
+        "vma_adjust_exporter",
+        vma_adjust_exporter,
+        "287d97ac0321 (2.6.34-rc4): vma_adjust's importer clones the exporter's chain (off: clones \
+         from vma, possibly itself)"
+    ),
+    enum_knob!(
+        "set_anon_rmap",
+        set_anon_rmap,
+        "__page_set_anon_rmap's anon_vma: vma_anon_vma (2.6.34-rc3), oldest (ea90002b0fa7, rc4), \
+         exclusive (e8a03feb54ca, rc5), root (288468c334e9, 2.6.36)",
+        {
+            "vma_anon_vma" => SetAnonRmap::VmaAnonVma,
+            "oldest" => SetAnonRmap::Oldest,
+            "exclusive" => SetAnonRmap::Exclusive,
+            "root" => SetAnonRmap::Root,
+        }
+    ),
+    bool_knob!(
+        "anon_vma_fork_unlink_on_error",
+        anon_vma_fork_unlink_on_error,
+        "4946d54cb55e (2.6.34-rc4): anon_vma_fork unlinks its cloned avcs when an allocation fails"
+    ),
+    bool_knob!(
+        "anon_vma_root",
+        anon_vma_root,
+        "5c341ee1dfc8/76545066c852 (2.6.36): anon_vma->root, and a child anon_vma's reference on it"
+    ),
+    bool_knob!(
+        "fail_slab_alloc",
+        fail_slab_alloc,
+        "fault injection as CONFIG_FAILSLAB: anon_vma_alloc and anon_vma_chain_alloc may fail (an \
+         explored choice; a scenario's `machine failslab` sets it)"
+    ),
+    bool_knob!(
+        "verify_anon_page",
+        verify_anon_page,
+        "Linus' debug patch (seed 002 thread): zap_pte_range WARNs \"page->mapping does not exist \
+         in vma chain\""
     ),
 ];
 
