@@ -1024,7 +1024,8 @@ fn exit_2_when_the_platform_or_layout_does_not_fit() {
     let out = run_cli(SEED000, "linux-3.12.7", &["--knob", "pte_layout=v5"]);
     out.expect_code(2);
     assert!(
-        out.stderr.contains("allowed values: v3_12, v3_16, v4_19"),
+        out.stderr
+            .contains("allowed values: v2_6_34, v3_12, v3_16, v4_19"),
         "{}",
         out.stderr
     );
