@@ -68,6 +68,10 @@ pub struct Machine {
     /// `xen-pv` or `native` pins the platform for every profile the
     /// scenario runs under; absent, the profile's `platform` knob decides.
     pub platform: Option<Platform>,
+    /// `failslab`: CONFIG_FAILSLAB fault injection (the `fail_slab_alloc`
+    /// knob) for every profile: `anon_vma_alloc()` and
+    /// `anon_vma_chain_alloc()` may fail, as explored choices.
+    pub failslab: bool,
 }
 
 /// The platform a machine line pins.
@@ -80,12 +84,14 @@ pub enum Platform {
 }
 
 impl Default for Machine {
-    /// One node, no THP, bare metal: the least surprising machine.
+    /// One node, no THP, bare metal, no fault injection: the least
+    /// surprising machine.
     fn default() -> Self {
         Machine {
             numa_nodes: 1,
             thp: Thp::Never,
             platform: None,
+            failslab: false,
         }
     }
 }
@@ -216,6 +222,16 @@ pub enum Op {
         addr: Expr,
         len: Expr,
     },
+    /// `reclaim(addr, len)`: `shrink_page_list()` on the anonymous pages
+    /// mapped in the range, as kswapd would (`page_referenced`,
+    /// `add_to_swap`, `try_to_unmap`).
+    Reclaim {
+        addr: Expr,
+        len: Expr,
+    },
+    /// `hibernate()`: `shrink_all_memory()` over every page on the LRU, the
+    /// hibernation path.
+    Hibernate,
     /// `fork()`: `dup_mmap` the caller's address space into the process
     /// [`Process::child`] names, which then runs its own setup.
     Fork {

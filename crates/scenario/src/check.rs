@@ -240,14 +240,7 @@ fn machine(settings: &[Setting]) -> CResult<Machine> {
             "numa-nodes" => machine.numa_nodes = numa_nodes(setting)?,
             "thp" => machine.thp = thp(setting)?,
             flag @ ("xen-pv" | "native") => {
-                if setting.value.is_some() {
-                    return Err(Error::new(
-                        setting.span,
-                        format!(
-                            "machine setting '{flag}' is a flag and takes no value; write just '{flag}'"
-                        ),
-                    ));
-                }
+                bare_flag(setting)?;
                 if machine.platform.is_some() {
                     return Err(Error::new(
                         setting.key_span,
@@ -260,17 +253,38 @@ fn machine(settings: &[Setting]) -> CResult<Machine> {
                     Platform::XenPv
                 });
             }
+            "failslab" => {
+                bare_flag(setting)?;
+                machine.failslab = true;
+            }
             other => {
                 return Err(Error::new(
                     setting.key_span,
                     format!(
-                    "unknown machine setting '{other}'; expected one of: numa-nodes, thp, xen-pv, native"
+                    "unknown machine setting '{other}'; expected one of: numa-nodes, thp, xen-pv, native, \
+                     failslab"
                 ),
                 ))
             }
         }
     }
     Ok(machine)
+}
+
+/// A bare flag such as `xen-pv` or `failslab`: `flag=value` is an error.
+fn bare_flag(setting: &Setting) -> CResult<()> {
+    match setting.value {
+        Some(_) => {
+            let flag = &setting.key;
+            Err(Error::new(
+                setting.span,
+                format!(
+                    "machine setting '{flag}' is a flag and takes no value; write just '{flag}'"
+                ),
+            ))
+        }
+        None => Ok(()),
+    }
 }
 
 /// The value of `key=value`, or an error showing an example.
@@ -599,7 +613,7 @@ fn check_node(thread: &str, node: u64, machine: Machine, span: Span) -> CResult<
 
 // Statements.
 
-/// The calls of v1 and how to write them, for error messages.
+/// The calls of v2 and how to write them, for error messages.
 const CALLS: &[(&str, &str)] = &[
     ("mmap", "mmap(addr, len, prot, flags [, align=N])"),
     ("munmap", "munmap(addr, len)"),
@@ -608,6 +622,8 @@ const CALLS: &[(&str, &str)] = &[
     ("write", "write(addr, value) or write(addr, lo..hi, value)"),
     ("read", "read(addr [, lo..hi] [, expect=V])"),
     ("numa_scan", "numa_scan(addr, len)"),
+    ("reclaim", "reclaim(addr, len)"),
+    ("hibernate", "hibernate()"),
     ("fork", "c = fork() with a 'child c { ... }' block"),
     ("exit", "exit()"),
 ];
@@ -642,12 +658,22 @@ fn lower_stmt(raw: &RawStmt, scope: &Scope, place: Place<'_>) -> CResult<Stmt> {
     let lower = Lower { scope };
     let op = match call {
         "mmap" => lower.mmap(&Args::new(raw, usage, &["align"])?),
-        "munmap" => lower.munmap(&Args::new(raw, usage, &[])?),
+        "munmap" => lower
+            .addr_len(&Args::new(raw, usage, &[])?)
+            .map(|(addr, len)| Op::Munmap { addr, len }),
         "mprotect" => lower.mprotect(&Args::new(raw, usage, &[])?),
         "madvise" => lower.madvise(&Args::new(raw, usage, &[])?),
         "write" => lower.write(&Args::new(raw, usage, &[])?),
         "read" => lower.read(&Args::new(raw, usage, &["expect"])?),
-        "numa_scan" => lower.numa_scan(&Args::new(raw, usage, &[])?),
+        "numa_scan" => lower
+            .addr_len(&Args::new(raw, usage, &[])?)
+            .map(|(addr, len)| Op::NumaScan { addr, len }),
+        "reclaim" => lower
+            .addr_len(&Args::new(raw, usage, &[])?)
+            .map(|(addr, len)| Op::Reclaim { addr, len }),
+        "hibernate" => Args::new(raw, usage, &[])?
+            .at_most(0)
+            .map(|()| Op::Hibernate),
         "fork" => fork(raw, &Args::new(raw, usage, &[])?, place),
         _ => exit(&Args::new(raw, usage, &[])?, place),
     }?;
@@ -865,11 +891,12 @@ impl Lower<'_> {
         })
     }
 
-    fn munmap(&self, args: &Args<'_>) -> CResult<Op> {
+    /// The `addr, len` of `munmap`, `numa_scan` and `reclaim`.
+    fn addr_len(&self, args: &Args<'_>) -> CResult<(Expr, Expr)> {
         args.at_most(2)?;
         let addr = self.int(args.arg(0, "addr")?)?;
         let len = self.int(args.arg(1, "len")?)?;
-        Ok(Op::Munmap { addr, len })
+        Ok((addr, len))
     }
 
     fn mprotect(&self, args: &Args<'_>) -> CResult<Op> {
@@ -886,13 +913,6 @@ impl Lower<'_> {
         let len = self.int(args.arg(1, "len")?)?;
         let advice = advice(expr_arg(args.arg(2, "advice")?)?)?;
         Ok(Op::Madvise { addr, len, advice })
-    }
-
-    fn numa_scan(&self, args: &Args<'_>) -> CResult<Op> {
-        args.at_most(2)?;
-        let addr = self.int(args.arg(0, "addr")?)?;
-        let len = self.int(args.arg(1, "len")?)?;
-        Ok(Op::NumaScan { addr, len })
     }
 
     /// `write(addr, value)` or `write(addr, lo..hi, value)`.

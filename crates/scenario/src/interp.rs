@@ -20,6 +20,7 @@ use mm::mm_types::{
     RSS_NAMES,
 };
 use mm::profile::Platform;
+use mm::vmscan::{reclaim_range, shrink_all_memory};
 use mm::{madvise, mmap, Profile};
 
 use crate::ast::{self, Advice, Expr, Op, Scenario, Stmt};
@@ -32,12 +33,16 @@ pub struct ScenarioHarness {
 
 impl ScenarioHarness {
     /// Checks that the model can run the scenario at all.
-    /// A `xen-pv`/`native` machine line overrides the profile's `platform`.
+    /// A `xen-pv`/`native` machine line overrides the profile's `platform`,
+    /// and `failslab` turns on its `fail_slab_alloc`.
     pub fn new(scenario: Arc<Scenario>, mut profile: Profile) -> Result<Self, String> {
         match scenario.machine.platform {
             Some(ast::Platform::XenPv) => profile.knobs.platform = Platform::XenPv,
             Some(ast::Platform::Native) => profile.knobs.platform = Platform::Native,
             None => {}
+        }
+        if scenario.machine.failslab {
+            profile.knobs.fail_slab_alloc = true;
         }
         let era3 = profile.numa_bit().is_some();
         if profile.knobs.platform == Platform::XenPv && !era3 {
@@ -58,6 +63,12 @@ impl ScenarioHarness {
 
     pub fn scenario(&self) -> &Scenario {
         &self.scenario
+    }
+
+    /// The profile the scenario runs under, with the machine line's
+    /// platform and `failslab` applied.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
     }
 
     fn machine(&self) -> Machine {
@@ -352,6 +363,8 @@ fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) {
             }
         }
         Op::NumaScan { addr, len } => Ok(task_numa_work(k, task, v(addr), v(len)).unwrap_or(0)),
+        Op::Reclaim { addr, len } => Ok(reclaim_range(k, task, v(addr), v(len))),
+        Op::Hibernate => Ok(shrink_all_memory(k, task)),
         // The checker keeps fork() to setups, which `Run::start_process`
         // runs; a tree built by hand may not.
         Op::Fork { .. } => explore::unsupported(

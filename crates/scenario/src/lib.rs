@@ -34,12 +34,16 @@
 //!
 //! * `scenario "<name>"` — optional, at most once; defaults to the file stem.
 //! * `machine key=value ...` — at most once. `numa-nodes=<1..=8>` (default 1),
-//!   `thp=always|madvise|never` (default never), and at most one of the
+//!   `thp=always|madvise|never` (default never), at most one of the
 //!   bare flags `xen-pv` and `native`, which pin the platform (the `platform`
-//!   knob) for every profile the scenario runs under; without one, each
-//!   profile's own platform applies. Xen PV needs a 3.x-era profile
-//!   (`pte_layout` v3_12/v3_16), and those need `thp=never`: otherwise the
-//!   run is an input error.
+//!   knob) for every profile the scenario runs under (without one, each
+//!   profile's own platform applies), and the bare flag `failslab`, which
+//!   turns on CONFIG_FAILSLAB fault injection (the `fail_slab_alloc` knob)
+//!   for every profile: each `anon_vma_alloc()` and `anon_vma_chain_alloc()`
+//!   may fail, as a choice the explorer tries both ways. Xen PV needs a
+//!   3.x-era profile (`pte_layout` v3_12/v3_16); those and the 2.6.34-era
+//!   profiles (`pte_layout` v2_6_34) need `thp=never`: otherwise the run is
+//!   an input error.
 //! * `budget <n>` — optional number of executions to explore, at least 1.
 //! * `expect <profile>: clean` or `expect <profile>: finding "<substring>"` —
 //!   profile names are made of letters, digits, `.`, `-`, `_` and `+`; at
@@ -68,6 +72,8 @@
 //! | `write` | `addr, value` or `addr, lo..hi, value` — stores the byte `value` (0..=255) at `addr` or at every byte of `[addr+lo, addr+hi)` |
 //! | `read` | `addr [, lo..hi] [, expect=V]` — loads, optionally checking each byte equals `V` |
 //! | `numa_scan` | `addr, len` — one NUMA-balancing scan pass over the range |
+//! | `reclaim` | `addr, len` — `shrink_page_list()` on the anonymous pages mapped in the range, as kswapd would: `page_referenced()`, `add_to_swap()`, `try_to_unmap()` (see [Swap](#swap)) |
+//! | `hibernate` | none — `shrink_all_memory()` over every page on the LRU, the hibernation path |
 //! | `fork` | none; `c = fork()` in a setup creates the child process `c` |
 //! | `exit` | none; the calling task exits: last statement of its block |
 //!
@@ -134,6 +140,33 @@
 //! * The model cannot copy a THP (`copy_huge_pmd()`), a swap or
 //!   migration entry, or fork under Xen PV: such a fork is an input error
 //!   at its line and column.
+//!
+//! # Swap
+//!
+//! Under the 2.6.34-era profiles (`linux-2.6.34-*` and `linux-2.6.36`,
+//! `pte_layout` v2_6_34), `reclaim()` and `hibernate()` swap pages out:
+//! each reclaimed page goes to the swap cache (`add_to_swap()`) and every
+//! pte mapping it, in any process, becomes a swap entry
+//! (`try_to_unmap()`). A later `read` or `write` of such a page faults it
+//! back in (`do_swap_page()`); no statement is needed for that. Reclaim
+//! walks the page's anon_vma without the mapping processes' `mmap_sem`,
+//! so it races with their forks, exits and munmaps.
+//!
+//! ```text
+//! process app {
+//!   setup {
+//!     p = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+//!     write(p, 0x5a)
+//!     c = fork()                   # parent and child map the page, COW
+//!   }
+//!   thread kswapd { reclaim(p, 4K) }            # swaps it out of both
+//!   thread user { read(p, expect=0x5a) }        # do_swap_page, or no fault
+//!   child c { thread cuser { read(p, expect=0x5a); exit() } }
+//! }
+//! ```
+//!
+//! The other profiles model no swap: a scenario that calls `reclaim()` or
+//! `hibernate()` under one of them is an input error.
 //!
 //! # Errors
 //!

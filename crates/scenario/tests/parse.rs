@@ -44,7 +44,8 @@ fn example_parses_into_the_expected_tree() {
         Machine {
             numa_nodes: 2,
             thp: Thp::Always,
-            platform: None
+            platform: None,
+            failslab: false
         }
     );
     assert_eq!(s.budget, Some(100_000));
@@ -169,14 +170,21 @@ fn fork_example_parses_into_a_process_tree() {
     assert_eq!(order, ["parent", "c", "g"]);
 }
 
-#[test]
-fn the_crate_doc_shows_the_fork_example() {
-    let doc: String = include_str!("../src/lib.rs")
+/// The crate doc of lib.rs, without its `//!` markers.
+fn crate_doc() -> String {
+    include_str!("../src/lib.rs")
         .lines()
         .filter_map(|l| l.strip_prefix("//! ").or(l.strip_prefix("//!")))
         .map(|l| format!("{l}\n"))
-        .collect();
-    assert!(doc.contains(FORK_EXAMPLE), "lib.rs and FORK_EXAMPLE differ");
+        .collect()
+}
+
+#[test]
+fn the_crate_doc_shows_the_fork_example() {
+    assert!(
+        crate_doc().contains(FORK_EXAMPLE),
+        "lib.rs and FORK_EXAMPLE differ"
+    );
 }
 
 #[test]
@@ -219,7 +227,8 @@ fn defaults_and_other_forms() {
         Machine {
             numa_nodes: 1,
             thp: Thp::Never,
-            platform: Some(scenario::ast::Platform::XenPv)
+            platform: Some(scenario::ast::Platform::XenPv),
+            failslab: false
         }
     );
     assert_eq!(s.budget, None);
@@ -278,13 +287,13 @@ fn crlf_line_endings_are_accepted() {
 fn malformed_cases() -> Vec<(String, u32, u32, &'static str)> {
     let t = in_thread;
     vec![
-        (t("frob()"), 4, 5, "unknown call 'frob'; expected one of: mmap, munmap, mprotect, madvise, write, read, numa_scan, fork, exit"),
+        (t("frob()"), 4, 5, "unknown call 'frob'; expected one of: mmap, munmap, mprotect, madvise, write, read, numa_scan, reclaim, hibernate, fork, exit"),
         (t("fork()"), 4, 5, "fork() is only supported in a setup block for now"),
         (t("munmap(p, 4096, 1)"), 4, 21, "too many arguments to 'munmap'; expected munmap(addr, len)"),
         (t("munmap(p)"), 4, 13, "missing argument 'len' to 'munmap'"),
         (t("read(p"), 4, 11, "expected ')' after arguments, found newline"),
         (t("read(p 1)"), 4, 12, "expected ',' or ')' after argument, found '1'"),
-        (format!("machine numa=2\n{}", t("read(p)")), 1, 9, "unknown machine setting 'numa'; expected one of: numa-nodes, thp, xen-pv, native"),
+        (format!("machine numa=2\n{}", t("read(p)")), 1, 9, "unknown machine setting 'numa'; expected one of: numa-nodes, thp, xen-pv, native, failslab"),
         ("machine numa-nodes=2\nprocess a {\n  thread user node=3 { read(0) }\n}\n".to_string(), 3, 15, "thread 'user' runs on node 3 but the machine has 2 NUMA nodes (numa-nodes=2)"),
         ("process a {\n  thread user node=1 { read(0) }\n}\n".to_string(), 2, 15, "runs on node 1 but the machine has 1 NUMA node (numa-nodes=1)"),
         (t("read(q)"), 4, 10, "unbound variable 'q'"),
@@ -342,6 +351,20 @@ fn malformed_cases() -> Vec<(String, u32, u32, &'static str)> {
         // The earliest error wins even when items come out of order.
         ("process a {\n  thread t node=1 { read(q) }\n}\nmachine numa-nodes=0\n".to_string(), 2, 26, "unbound variable 'q'"),
         ("process a {\n  thread t node=1 { read(0) }\n}\nmachine numa-nodes=0\n".to_string(), 4, 20, "numa-nodes must be between 1 and 8, found 0"),
+        // reclaim(), hibernate() and `machine failslab`.
+        (t("reclaim(p)"), 4, 14, "missing argument 'len' to 'reclaim'; expected reclaim(addr, len)"),
+        (t("reclaim()"), 4, 13, "missing argument 'addr' to 'reclaim'"),
+        (t("reclaim(p, 4K, 4K)"), 4, 20, "too many arguments to 'reclaim'; expected reclaim(addr, len)"),
+        (t("reclaim(p, len=4K)"), 4, 16, "unknown named argument 'len' for 'reclaim'; it takes none"),
+        (t("reclaim(p, PROT_READ)"), 4, 16, "flag 'PROT_READ' is not allowed here"),
+        (t("reclaim(q, 4K)"), 4, 13, "unbound variable 'q'"),
+        (t("n = reclaim(p, 4K)"), 4, 5, "'reclaim' returns nothing to bind"),
+        (t("hibernate(p)"), 4, 15, "too many arguments to 'hibernate'; expected hibernate()"),
+        (t("hibernate(now=1)"), 4, 15, "unknown named argument 'now' for 'hibernate'; it takes none"),
+        (t("n = hibernate()"), 4, 5, "'hibernate' returns nothing to bind"),
+        (t("hibernate"), 4, 14, "expected '('"),
+        (format!("machine failslab=on\n{}", t("read(p)")), 1, 9, "machine setting 'failslab' is a flag and takes no value; write just 'failslab'"),
+        (format!("machine failslab thp=never failslab\n{}", t("read(p)")), 1, 28, "machine setting 'failslab' is given twice"),
     ]
 }
 
@@ -390,6 +413,81 @@ fn fork_and_exit_cases() -> Vec<(String, u32, u32, &'static str)> {
         (forking("exit()", ""), 3, 5, "exit() in the setup of process 'a', which has threads that would never start"),
         (forking("c = fork()", "  child c {\n    setup { exit() }\n    thread u { read(p) }\n  }\n"), 6, 13, "exit() in the setup of child 'c', which has threads"),
     ]
+}
+
+/// The swap example of the crate doc.
+const SWAP_EXAMPLE: &str = r#"process app {
+  setup {
+    p = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+    write(p, 0x5a)
+    c = fork()                   # parent and child map the page, COW
+  }
+  thread kswapd { reclaim(p, 4K) }            # swaps it out of both
+  thread user { read(p, expect=0x5a) }        # do_swap_page, or no fault
+  child c { thread cuser { read(p, expect=0x5a); exit() } }
+}
+"#;
+
+#[test]
+fn the_crate_doc_shows_the_swap_example_and_it_parses() {
+    assert!(
+        crate_doc().contains(SWAP_EXAMPLE),
+        "lib.rs and SWAP_EXAMPLE differ"
+    );
+    let s = parse_str("swap.mmr", SWAP_EXAMPLE).expect("swap example parses");
+    let kswapd = &s.processes[0].threads[0];
+    assert_eq!(kswapd.name, "kswapd");
+    assert_eq!(kswapd.body[0].span, Span::new(7, 19, 14));
+    assert_eq!(
+        kswapd.body[0].op,
+        Op::Reclaim {
+            addr: var("p", 7, 27),
+            len: Expr::Int(4096)
+        }
+    );
+    assert_eq!(s.processes[0].child("c").unwrap().threads[0].name, "cuser");
+}
+
+#[test]
+fn reclaim_and_hibernate_parse_in_setups_and_threads() {
+    let src = "machine numa-nodes=2 failslab thp=never native\nprocess a {\n  \
+               setup { p = mmap(NULL, 8K, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS); hibernate(); \
+               reclaim(p + 4K, 8K - 4K) }\n  thread t { hibernate()\n    reclaim(p, 2) }\n}\n";
+    let s = parse_str("swap.mmr", src).expect("parses");
+    assert_eq!(
+        s.machine,
+        Machine {
+            numa_nodes: 2,
+            thp: Thp::Never,
+            platform: Some(scenario::ast::Platform::Native),
+            failslab: true
+        }
+    );
+    let a = &s.processes[0];
+    assert_eq!(a.setup[1].op, Op::Hibernate);
+    assert_eq!(a.setup[1].bind, None);
+    assert_eq!(
+        a.setup[2].op,
+        Op::Reclaim {
+            addr: Expr::Add(Box::new(var("p", 3, 90)), Box::new(Expr::Int(4096))),
+            len: Expr::Int(4096),
+        },
+        "constants are folded"
+    );
+    let t = &a.threads[0].body;
+    assert_eq!(
+        (t[0].op.clone(), t[0].span),
+        (Op::Hibernate, Span::new(4, 14, 11))
+    );
+    assert_eq!(
+        t[1].op,
+        Op::Reclaim {
+            addr: var("p", 5, 13),
+            len: Expr::Int(2)
+        }
+    );
+    let plain = parse_str("plain.mmr", &in_thread("hibernate()")).expect("parses");
+    assert!(!plain.machine.failslab, "failslab is off unless named");
 }
 
 #[test]
