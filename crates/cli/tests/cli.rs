@@ -1037,6 +1037,24 @@ fn exit_2_when_the_platform_or_layout_does_not_fit() {
         "{}",
         out.stderr
     );
+    // Swap exists in the 2.6.34 era only.
+    let dir = TempDir::new("reclaim-6x");
+    let file = dir.write(
+        "reclaim.mmr",
+        "process a {\n  setup { p = mmap(NULL, 4K, PROT_READ|PROT_WRITE, \
+         MAP_PRIVATE|MAP_ANONYMOUS); write(p, 1) }\n  thread kswapd { reclaim(p, 4K) }\n}\n",
+    );
+    let file = file.to_str().expect("UTF-8 path");
+    let out = run_cli(file, "linux-6.5", &[]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains(&format!(
+            "{file}: reclaim()/hibernate() need swap, which is modelled for the 2.6.34 era only \
+             (profile linux-6.5 has pte_layout=v4_19)"
+        )),
+        "{}",
+        out.stderr
+    );
 }
 
 const FORK_EXAMPLE: &str = "scenarios/examples/fork-cow-exit.mmr";

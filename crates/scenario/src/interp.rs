@@ -19,7 +19,7 @@ use mm::mm_types::{
     FolioKind, Kernel, Machine, MmStruct, Task, Thp, HPAGE_PMD_SIZE, PMD_CLASS, PTE_CLASS,
     RSS_NAMES,
 };
-use mm::profile::Platform;
+use mm::profile::{Platform, PteLayout, KNOBS};
 use mm::vmscan::{reclaim_range, shrink_all_memory};
 use mm::{madvise, mmap, Profile};
 
@@ -35,6 +35,12 @@ impl ScenarioHarness {
     /// Checks that the model can run the scenario at all.
     /// A `xen-pv`/`native` machine line overrides the profile's `platform`,
     /// and `failslab` turns on its `fail_slab_alloc`.
+    ///
+    /// # Errors
+    ///
+    /// A scenario the model cannot run under this profile: Xen PV outside
+    /// the 3.x-era paths, THP in the 3.x or 2.6.34 era, or `reclaim()` and
+    /// `hibernate()` outside the 2.6.34 era (the only one with swap).
     pub fn new(scenario: Arc<Scenario>, mut profile: Profile) -> Result<Self, String> {
         match scenario.machine.platform {
             Some(ast::Platform::XenPv) => profile.knobs.platform = Platform::XenPv,
@@ -44,18 +50,36 @@ impl ScenarioHarness {
         if scenario.machine.failslab {
             profile.knobs.fail_slab_alloc = true;
         }
+        let file = &scenario.file;
+        let name = profile.name;
+        let layout = pte_layout(&profile);
         let era3 = profile.numa_bit().is_some();
+        let era2_6_34 = profile.knobs.pte_layout == PteLayout::V2_6_34;
         if profile.knobs.platform == Platform::XenPv && !era3 {
             return Err(format!(
-                "{}: Xen PV is modelled with the 3.x-era pte paths only; profile {} has \
-                 pte_layout=v4_19 (use a linux-3.* profile or --knob pte_layout=v3_12)",
-                scenario.file, profile.name
+                "{file}: Xen PV is modelled with the 3.x-era pte paths only; profile {name} has \
+                 pte_layout={layout} (use a linux-3.* profile or --knob pte_layout=v3_12)"
             ));
         }
-        if era3 && scenario.machine.thp != ast::Thp::Never {
+        if scenario.machine.thp != ast::Thp::Never {
+            let era = if era3 {
+                Some(("the 3.x-era pte paths", ""))
+            } else if era2_6_34 {
+                Some(("the 2.6.34 era", "; THP came in 2.6.38"))
+            } else {
+                None
+            };
+            if let Some((era, why)) = era {
+                return Err(format!(
+                    "{file}: THP is not modelled for {era} (profile {name}{why}); use thp=never"
+                ));
+            }
+        }
+        if !era2_6_34 && uses_swap(&scenario) {
             return Err(format!(
-                "{}: THP is not modelled for the 3.x-era pte paths (profile {}); use thp=never",
-                scenario.file, profile.name
+                "{file}: reclaim()/hibernate() need swap, which is modelled for the 2.6.34 era \
+                 only (profile {name} has pte_layout={layout}); use a linux-2.6.34-* or \
+                 linux-2.6.36 profile"
             ));
         }
         Ok(ScenarioHarness { scenario, profile })
@@ -84,6 +108,26 @@ impl ScenarioHarness {
             thp_use_zero_page: true,
         }
     }
+}
+
+/// The `pte_layout` knob's value as `--knob` spells it.
+fn pte_layout(profile: &Profile) -> &'static str {
+    KNOBS
+        .iter()
+        .find(|knob| knob.name == "pte_layout")
+        .expect("the knob table has pte_layout")
+        .get(&profile.knobs)
+}
+
+/// Whether any statement of any process, children included, reclaims:
+/// `reclaim()` or `hibernate()`.
+fn uses_swap(scenario: &Scenario) -> bool {
+    scenario.all_processes().iter().any(|p| {
+        p.setup
+            .iter()
+            .chain(p.threads.iter().flat_map(|t| &t.body))
+            .any(|stmt| matches!(stmt.op, Op::Reclaim { .. } | Op::Hibernate))
+    })
 }
 
 /// Anonymous folios listed in a report's dump at most.
