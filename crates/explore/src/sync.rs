@@ -141,6 +141,20 @@ impl AtomicCounter {
         old != 0
     }
 
+    /// `atomic_cmpxchg()` (`page_freeze_refs()`): one atomic step; returns
+    /// whether the counter was `old` (and is now `new`).
+    pub fn cmpxchg(&self, label: &'static str, old: i64, new: i64) -> bool {
+        let a = access(self.id(), AccessKind::ReadModifyWrite, label);
+        rt::point(a, Wait::Nothing);
+        let cur = self.0.val.get();
+        let hit = cur == old as u64;
+        if hit {
+            self.0.val.set(new as u64);
+        }
+        rt::traced(a, Some(cur), Some(self.0.val.get()));
+        hit
+    }
+
     /// The value, for checkers and reports (ghost access).
     pub fn peek(&self) -> i64 {
         self.0.peek() as i64

@@ -324,3 +324,58 @@ pub fn decode_frame(k: &Kernel, pte: Pte) -> String {
         k.pte_pfn(pte)
     )
 }
+
+/// `offsetof(struct anon_vma_chain, same_anon_vma)` on x86-64 (v2.6.34
+/// include/linux/rmap.h: vma, anon_vma, same_vma, then same_anon_vma).
+const AVC_SAME_ANON_VMA_OFFSET: u64 = 0x20;
+
+/// The oops of an rmap walk over an anon_vma whose memory was reused
+/// (v2.6.34 arch/x86/mm/fault.c `no_context()` → `show_fault_oops()`,
+/// `__die()`): `anon_vma->head.next` reads NULL, `list_for_each_entry()`
+/// makes it `container_of(NULL, struct anon_vma_chain, same_anon_vma)`
+/// and its `prefetch(pos->same_anon_vma.next)` loads address 0 (CR2 0,
+/// R13 = -0x20 as in every oops of the seed 002 thread). IP is the model
+/// function doing the walk (no object code: no `+off/size`); the register
+/// lines show only the two the thread decoded. Kernel release from the
+/// profile name.
+pub fn oops_anon_vma_head(k: &Kernel, av: &crate::mm_types::AnonVma) -> Finding {
+    let style = k.profile.log_style;
+    let release = k.profile.name.trim_start_matches("linux-");
+    let frames = explore::call_chain();
+    let ip = frames
+        .iter()
+        .rev()
+        .find(|f| !f.starts_with("page_lock_anon_vma"))
+        .or(frames.last())
+        .cloned()
+        .unwrap_or_default();
+    let mut f = Finding::new(
+        FindingKind::Kernel,
+        "no_context()",
+        "BUG: unable to handle kernel NULL pointer dereference at (null)",
+    )
+    .detail(format!("IP: {ip}"))
+    .detail(format!(
+        "Oops: 0000 [#1] SMP (CPU {})",
+        explore::rt::current_cpu()
+    ))
+    .detail(format!(
+        "Pid: {}, comm: {} Not tainted {release}",
+        task_pid(),
+        explore::rt::current_actor_name()
+    ))
+    .detail(format!(
+        "R13: {} R14: {}",
+        kaddr::raw(0u64.wrapping_sub(AVC_SAME_ANON_VMA_OFFSET)),
+        kaddr::raw(kaddr::anon_vma(style, av))
+    ))
+    .detail(
+        "page->mapping of a mapped page is an anon_vma freed by anon_vma_free() \
+         whose SLAB_DESTROY_BY_RCU slab page went back to the page allocator and was \
+         reused: anon_vma->head.next is NULL",
+    );
+    for line in call_trace(style) {
+        f = f.detail(line);
+    }
+    f
+}

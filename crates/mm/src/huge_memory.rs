@@ -145,7 +145,7 @@ fn do_huge_pmd_anonymous_page_locked(vmf: &VmFault<'_>, folio: Rc<Folio>, haddr:
         pmd_mkdirty(mk_huge_pmd(folio.pfn, vma.vm_page_prot.get())),
         vma,
     );
-    page_add_new_anon_rmap(&folio, vma, haddr);
+    page_add_new_anon_rmap(k, &folio, vma, haddr);
     folio.lru.set(true);
     pgtable_trans_huge_deposit(&vmf.pmd, pgtable);
     vmf.pmd
@@ -413,7 +413,7 @@ fn split_huge_pmd_locked(k: &Kernel, vma: &Vma, pmd: &EntryRef, haddr: u64) {
         let entry = if migration {
             split_migration_pte(t, pfn + i, write, old)
         } else {
-            split_present_pte(vma, pfn + i, write, old, &folio, haddr + i * PAGE_SIZE)
+            split_present_pte(k, vma, pfn + i, write, old, &folio, haddr + i * PAGE_SIZE)
         };
         table
             .entries()
@@ -431,7 +431,15 @@ fn split_huge_pmd_locked(k: &Kernel, vma: &Vma, pmd: &EntryRef, haddr: u64) {
 
 /// One pte of a split present huge pmd (`mk_pte(page + i, vm_page_prot)`
 /// with the pmd's write, young, dirty and soft-dirty bits).
-fn split_present_pte(vma: &Vma, pfn: u64, write: bool, old: Pmd, folio: &Folio, addr: u64) -> Pte {
+fn split_present_pte(
+    k: &Kernel,
+    vma: &Vma,
+    pfn: u64,
+    write: bool,
+    old: Pmd,
+    folio: &Folio,
+    addr: u64,
+) -> Pte {
     let mut entry = pfn_pte(pfn, vma.vm_page_prot.get());
     if write {
         entry = pte_mkwrite(entry);
@@ -442,7 +450,7 @@ fn split_present_pte(vma: &Vma, pfn: u64, write: bool, old: Pmd, folio: &Folio, 
     if pmd_dirty(old) {
         entry = pte_mkdirty(entry);
     }
-    page_add_anon_rmap(folio, vma, addr, false);
+    page_add_anon_rmap(k, folio, vma, addr, false);
     entry
 }
 
@@ -693,7 +701,7 @@ pub fn remove_migration_pmd(k: &Kernel, vma: &Vma, pmd: &EntryRef, new: &Folio, 
     if is_migration_entry_dirty(entry, t.migration_ad) {
         pmde = pmd_mkdirty(pmde);
     }
-    page_add_anon_rmap(new, vma, address & HPAGE_PMD_MASK, true);
+    page_add_anon_rmap(k, new, vma, address & HPAGE_PMD_MASK, true);
     pmd.write("remove_migration_pmd: set_pmd_at", pmd_val(pmde));
 }
 

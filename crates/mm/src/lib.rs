@@ -34,6 +34,8 @@ pub mod pgtable_generic;
 pub mod profile;
 pub mod rmap;
 pub mod shmem;
+pub mod swap_state;
+pub mod swapfile;
 pub mod vma;
 pub mod vmscan;
 

@@ -41,7 +41,7 @@ use crate::pgtable::{
 use crate::pgtable_generic::{
     pmd_none_or_trans_huge_or_clear_bad, pte_offset_map_lock, spin_lock_derived,
 };
-use crate::profile::PteOffsetMapLock;
+use crate::profile::{PteLayout, PteOffsetMapLock};
 use crate::rmap::{anon_vma_prepare, page_add_new_anon_rmap, page_remove_rmap};
 use crate::shmem::{cached_folio, fault_around_window, file_index, shmem_fault};
 
@@ -345,6 +345,9 @@ fn access_fault(vmf: &VmFault<'_>, orig: Pte) -> u32 {
 /// `do_swap_page()` for the only non-present PTEs the model creates:
 /// migration entries, on which the fault waits.
 fn do_swap_page(vmf: &VmFault<'_>, orig: Pte) -> u32 {
+    if vmf.k.profile.knobs.pte_layout == PteLayout::V2_6_34 {
+        return do_swap_page_v2_6_34(vmf, orig);
+    }
     let _f = explore::enter("do_swap_page");
     let entry = pte_to_swp_entry(orig);
     if is_migration_entry(&vmf.k.profile.swap_types, entry) {
@@ -364,6 +367,62 @@ fn do_swap_page(vmf: &VmFault<'_>, orig: Pte) -> u32 {
             pte_val(orig)
         )),
     )
+}
+
+/// `do_swap_page()` (v2.6.34): the only era with swap in the model, and a
+/// body of its own (modern do_swap_page has swap-cache folios, exclusive
+/// markers and batching the 2.6.34 one does not). Find the page in the
+/// swap cache or read it in, lock it, re-check the pte under the PTL, map
+/// it (writable at once if `reuse_swap_page()`), `page_add_anon_rmap()`
+/// — whose first mapping decides `page->mapping` — and `swap_free()` the
+/// pte's reference; a write the page could not be reused for goes on to
+/// `do_wp_page()`. A VMA reaching here always has an anon_vma.
+fn do_swap_page_v2_6_34(vmf: &VmFault<'_>, orig: Pte) -> u32 {
+    use crate::arch::x86::swap::v2_6_34::{is_swap_pte, swp_offset};
+    let _f = explore::enter("do_swap_page");
+    let (k, vma, mm) = (vmf.k, vmf.vma, vmf.mm());
+    if !is_swap_pte(orig) {
+        crate::debug::print_bad_pte(k, mm, vma, vmf.address, orig);
+        return VM_FAULT_SIGBUS;
+    }
+    let offset = swp_offset(orig);
+    let Some(page) = crate::swap_state::read_swap_cache_async(k, vmf.task.node, offset) else {
+        return VM_FAULT_OOM;
+    };
+    page.lock.lock("do_swap_page: lock_page");
+    let Some(map) = pte_offset_map_lock(k, mm, &vmf.pmd, vmf.address) else {
+        page.lock.unlock("unlock_page");
+        put_folio(k, &page);
+        return 0;
+    };
+    if map
+        .pte
+        .read_locked("do_swap_page: pte_same(*page_table, orig_pte)")
+        != pte_val(orig)
+    {
+        // out_nomap: another fault mapped it first.
+        map.ptl.unlock("pte_unmap_unlock");
+        page.lock.unlock("unlock_page");
+        put_folio(k, &page);
+        return 0;
+    }
+    mm.add_mm_counter(MM_ANONPAGES, 1);
+    mm.add_mm_counter(crate::mm_types::MM_SWAPENTS, -1);
+    let mut pte = k.pfn_pte(page.pfn, vma.vm_page_prot.get());
+    let mut write = vmf.is_write();
+    if write && crate::swapfile::reuse_swap_page(k, &page) {
+        pte = pte_mkwrite(pte_mkdirty(pte));
+        write = false;
+    }
+    k.set_pte_at(&map.pte, pte_mkyoung(pte), "do_swap_page: set_pte_at");
+    crate::rmap::page_add_anon_rmap(k, &page, vma, vmf.address, false);
+    crate::swapfile::swap_free(k, offset);
+    page.lock.unlock("do_swap_page: unlock_page");
+    if write {
+        return do_wp_page(vmf, map.pte, map.ptl, pte_mkyoung(pte));
+    }
+    map.ptl.unlock("pte_unmap_unlock");
+    0
 }
 
 /// The zero page (`ZERO_PAGE(0)`), allocated on first use.
@@ -517,7 +576,7 @@ fn finish_fault(vmf: &VmFault<'_>, addr: u64, entry: Pte, folio: Rc<Folio>, memb
     }
     mm.add_mm_counter(member, 1);
     if folio.kind.get() == FolioKind::Anon {
-        page_add_new_anon_rmap(&folio, vmf.vma, addr);
+        page_add_new_anon_rmap(k, &folio, vmf.vma, addr);
         folio.lru.set(true);
     } else {
         folio.mapcount.add_return(
@@ -551,7 +610,7 @@ fn install_pte(vmf: &VmFault<'_>, entry: Pte, folio: Option<Rc<Folio>>) -> u32 {
     }
     if let Some(f) = &folio {
         mm.add_mm_counter(MM_ANONPAGES, 1);
-        page_add_new_anon_rmap(f, vmf.vma, vmf.address);
+        page_add_new_anon_rmap(k, f, vmf.vma, vmf.address);
         f.lru.set(true);
     }
     k.set_pte_at(&map.pte, entry, "set_pte_at");
@@ -582,10 +641,14 @@ fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
     // folios are not shared by fork in the model: always this mm's.
     if let Some(f) = old.as_ref().filter(|f| {
         f.kind.get() == FolioKind::Anon
-            && (f.order > 0
-                || f.refcount
-                    .read("wp_can_reuse_anon_folio: folio_ref_count() == 1")
-                    == 1)
+            && if k.profile.knobs.pte_layout == PteLayout::V2_6_34 {
+                reuse_anon_page_v2_6_34(k, f)
+            } else {
+                f.order > 0
+                    || f.refcount
+                        .read("wp_can_reuse_anon_folio: folio_ref_count() == 1")
+                        == 1
+            }
     }) {
         f.anon_vma.write(
             "folio_move_anon_rmap: WRITE_ONCE(folio->mapping)",
@@ -595,6 +658,21 @@ fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
     }
     ptl.unlock("pte_unmap_unlock");
     wp_page_copy(vmf, orig, old)
+}
+
+/// do_wp_page's reuse test for an anonymous page (v2.6.34): under the
+/// page lock, `reuse_swap_page()` — its mapcount plus the swap references
+/// of its slot at most one (the page then leaves the swap cache). The
+/// caller holds the PTE lock, so the page lock is only tried, as the
+/// kernel's `trylock_page()`; the kernel then sleeps for it and re-checks
+/// the pte, the model copies instead.
+fn reuse_anon_page_v2_6_34(k: &Kernel, page: &Folio) -> bool {
+    if !page.lock.try_lock("do_wp_page: trylock_page(old_page)") {
+        return false;
+    }
+    let reuse = crate::swapfile::reuse_swap_page(k, page);
+    page.lock.unlock("do_wp_page: unlock_page(old_page)");
+    reuse
 }
 
 /// `wp_page_reuse()` (v6.18): the faulting pte becomes young, dirty and
@@ -639,7 +717,7 @@ fn wp_page_copy(vmf: &VmFault<'_>, orig: Pte, old: Option<Rc<Folio>>) -> u32 {
     if old.as_ref().is_none_or(|f| f.kind.get() != FolioKind::Anon) {
         mm.add_mm_counter(MM_ANONPAGES, 1);
     }
-    page_add_new_anon_rmap(&new, vma, vmf.address);
+    page_add_new_anon_rmap(k, &new, vma, vmf.address);
     new.lru.set(true);
     let entry = pte_mkwrite(pte_mkdirty(k.pfn_pte(new.pfn, vma.vm_page_prot.get())));
     k.set_pte_at(&map.pte, entry, "ptep_clear_flush + set_pte_at");
@@ -937,6 +1015,9 @@ fn zap_one_pte(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, v: Pte) {
         put_folio(k, &folio);
         return;
     }
+    if k.profile.knobs.pte_layout == PteLayout::V2_6_34 {
+        return zap_swap_pte_v2_6_34(k, mm, vma, addr, v);
+    }
     let entry = pte_to_swp_entry(v);
     if is_migration_entry(&k.profile.swap_types, entry) {
         // The migration owns the folio; only the rss moves.
@@ -944,6 +1025,19 @@ fn zap_one_pte(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, v: Pte) {
         return;
     }
     crate::debug::print_bad_pte(k, mm, vma, addr, v);
+}
+
+/// The non-present branch of zap_pte_range (v2.6.34): a swap pte gives
+/// its slot reference back (`free_swap_and_cache()`); anything else is a
+/// Bad page map.
+fn zap_swap_pte_v2_6_34(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, v: Pte) {
+    use crate::arch::x86::swap::v2_6_34::{is_swap_pte, swp_offset};
+    if !is_swap_pte(v) {
+        crate::debug::print_bad_pte(k, mm, vma, addr, v);
+        return;
+    }
+    mm.add_mm_counter(crate::mm_types::MM_SWAPENTS, -1);
+    crate::swapfile::free_swap_and_cache(k, swp_offset(v));
 }
 
 /// The body of zap_pte_range's loop for one pte (v3.12): the page is found

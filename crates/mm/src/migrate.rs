@@ -119,7 +119,7 @@ fn unmap_and_move_locked(k: &Kernel, src: &Rc<Folio>, dst: &Rc<Folio>) -> Migrat
         return MigrateResult::Again;
     }
     // An anonymous folio's anon_vma must outlive the migration entries.
-    let anon_vma = crate::rmap::folio_get_anon_vma(src);
+    let anon_vma = crate::rmap::folio_get_anon_vma(k, src);
     let was_mapped = src.mapcount.read("__unmap_and_move: folio_mapped(src)") > 0;
     if was_mapped {
         try_to_migrate(k, src);
@@ -138,7 +138,7 @@ fn unmap_and_move_locked(k: &Kernel, src: &Rc<Folio>, dst: &Rc<Folio>) -> Migrat
     }
     dst.lock.unlock("folio_unlock(dst)");
     if let Some(av) = anon_vma {
-        crate::rmap::put_anon_vma(&av);
+        crate::rmap::put_anon_vma(k, &av);
     }
     src.lock.unlock("folio_unlock(src)");
     if rc == MigrateResult::Success {
@@ -219,7 +219,7 @@ fn remove_migration_pte(
     if is_migration_entry_dirty(entry, t.migration_ad) {
         v = pte_mkdirty(v);
     }
-    page_add_anon_rmap(dst, vma, at, false);
+    page_add_anon_rmap(k, dst, vma, at, false);
     pte.write("remove_migration_pte: set_pte_at", pte_val(v));
 }
 
@@ -292,7 +292,7 @@ pub fn migrate_misplaced_transhuge_page(
     } else {
         pmd_mkdirty(v)
     };
-    page_add_anon_rmap(&new, vma, haddr, true);
+    page_add_anon_rmap(k, &new, vma, haddr, true);
     vmf.pmd
         .write("migrate_misplaced_transhuge_page: set_pmd_at", v.0);
     explore::mark("migrate_misplaced_transhuge_page: THP moved");

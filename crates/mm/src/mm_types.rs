@@ -147,6 +147,11 @@ pub struct Folio {
     pub anon_vma: SharedCell<Option<Rc<AnonVma>>>,
     /// `folio->index`: linear page index of the head in its anon_vma.
     pub index: Cell<u64>,
+    /// `PG_swapcache` with `page_private()`: the swap slot of a page in the
+    /// swap cache (2.6.34-era profiles). Protected by: the page lock (set by
+    /// add_to_swap / read_swap_cache_async, cleared by
+    /// delete_from_swap_cache); read by checkers only.
+    pub swap: Cell<Option<u64>>,
     /// `page_cpupid_last()` reduced to the node (NUMA two-pass filter).
     pub last_cpupid_nid: Cell<Option<u32>>,
     /// User data, one entry per 4 KiB page (empty for page tables).
@@ -199,6 +204,7 @@ impl Folio {
             lru: Cell::new(false),
             anon_vma: SharedCell::new("folio->mapping", pfn, None),
             index: Cell::new(0),
+            swap: Cell::new(None),
             last_cpupid_nid: Cell::new(None),
             data: RefCell::new(data),
             table,
@@ -266,6 +272,13 @@ pub struct Kernel {
     pub zero_page: OnceCell<Rc<Folio>>,
     /// Every mm, for checkers and reports. Pushed to by `mm_alloc` only.
     pub mms: RefCell<Vec<Rc<MmStruct>>>,
+    /// The swap area and the swap cache (used by the 2.6.34-era paths).
+    pub swap: crate::swapfile::SwapInfo,
+    /// Number of anon_vma frees so far: an RCU reader that starts after the
+    /// n-th free may find that object's slab page already reused
+    /// (`SLAB_DESTROY_BY_RCU` only delays the page's return by a grace
+    /// period). Model bookkeeping of grace periods, not kernel state.
+    pub anon_vma_frees: Cell<u64>,
     /// Next mm / anon_vma id (deterministic object naming).
     next_id: Cell<u64>,
 }
@@ -290,6 +303,8 @@ impl Kernel {
             huge_zero: OnceCell::new(),
             zero_page: OnceCell::new(),
             mms: RefCell::new(Vec::new()),
+            swap: Default::default(),
+            anon_vma_frees: Cell::new(0),
             next_id: Cell::new(1),
         }
     }
@@ -592,6 +607,8 @@ pub struct AnonVma {
     pub root: Option<Rc<AnonVma>>,
     /// Freed by `anon_vma_free()` when the refcount drops to zero.
     pub life: Lifetime,
+    /// `Kernel::anon_vma_frees` after this anon_vma's free (0 while live).
+    pub freed_seq: Cell<u64>,
 }
 
 impl AnonVma {
@@ -608,6 +625,7 @@ impl AnonVma {
             refcount: AtomicCounter::new("anon_vma->refcount", id, 1),
             root,
             life: Lifetime::new("anon_vma", id),
+            freed_seq: Cell::new(0),
         }
     }
 }

@@ -19,7 +19,8 @@ use crate::mm_types::{
     PAGE_SIZE,
 };
 use crate::mprotect::{change_protection, ChangeProt};
-use crate::rmap::{anon_vma_clone, unlink_anon_vmas};
+use crate::profile::VmaMergeCode;
+use crate::rmap::unlink_anon_vmas;
 use crate::vma::{vma_merge_existing_range, vma_merge_new_range, MergeRange};
 
 pub const EINVAL: i32 = 22;
@@ -216,7 +217,7 @@ fn do_mmap_pgoff(
         copied_from: None,
         src: None,
     };
-    if vma_merge_new_range(k, &mut mmap, &range).is_none() {
+    if merge_new_range(k, &mut mmap, &range).is_none() {
         let vma = vm_area_alloc(mm, start, start + len, range.flags, range.pgoff);
         if let Some(f) = &range.file {
             let _ = vma.vm_file.set(f.clone());
@@ -228,6 +229,21 @@ fn do_mmap_pgoff(
         mm_populate(k, task, start, len);
     }
     Ok(start)
+}
+
+/// The merge of a new mapping with its neighbours: v6.18's
+/// `vma_merge_new_range()`, or v2.6.34's `mmap_region()` calling
+/// `vma_merge(mm, prev, addr, addr + len, vm_flags, NULL, file, pgoff,
+/// NULL)` for anonymous private memory only (knob `vma_merge`).
+fn merge_new_range(k: &Kernel, mmap: &mut MmapState, r: &MergeRange) -> Option<Rc<Vma>> {
+    if k.profile.knobs.vma_merge == VmaMergeCode::V6_18 {
+        return vma_merge_new_range(k, mmap, r);
+    }
+    if r.file.is_some() || r.flags & vm_flags::VM_SHARED != 0 {
+        return None;
+    }
+    let prev = mmap.vmas.iter().rev().find(|v| v.end() <= r.start).cloned();
+    crate::vma::vma_merge_v2_6_34(k, mmap, prev, (r.start, r.end), r.flags, None, r.pgoff)
 }
 
 /// Lowest address mmap hands out (`mmap_min_addr`).
@@ -292,22 +308,35 @@ fn mm_populate(k: &Kernel, task: &Task, start: u64, len: u64) {
 }
 
 /// `__split_vma()`: split `vma` at `addr`; the new VMA covers the upper
-/// part. The boundary moves with the anon_vma lock held for writing, so an
-/// rmap walk sees either the old VMA or both halves (`vma_prepare`).
-fn split_vma(k: &Kernel, mmap: &mut MmapState, vma: &Rc<Vma>, addr: u64) {
+/// part, or the lower one with `new_below` (2.6.34's mprotect_fixup
+/// splitting off a VMA's head; the model's other callers split off the
+/// upper part). The new VMA gets a clone of vma's chain (reversed by
+/// 2.6.34-rc3's forward clone). The boundary moves with the anon_vma lock
+/// held for writing, so an rmap walk sees either the old VMA or both
+/// halves (`vma_prepare`).
+fn split_vma(k: &Kernel, mmap: &mut MmapState, vma: &Rc<Vma>, addr: u64, new_below: bool) {
     crate::huge_memory::vma_adjust_trans_huge(k, vma, addr);
     let pgoff = vma.vm_pgoff.get() + ((addr - vma.start()) >> PAGE_SHIFT);
-    let upper = vm_area_dup(vma, addr, vma.end(), pgoff);
-    anon_vma_clone(k, &upper, vma);
-    match vma.anon_vma.get() {
-        Some(av) => {
-            let list = av.rwsem.write("anon_vma_lock_write");
-            vma.vm_end.set(addr);
-            list.unlock("anon_vma_unlock_write");
-        }
-        None => vma.vm_end.set(addr),
+    let new = if new_below {
+        vm_area_dup(vma, vma.start(), addr, vma.vm_pgoff.get())
+    } else {
+        vm_area_dup(vma, addr, vma.end(), pgoff)
+    };
+    crate::rmap::anon_vma_clone_or_unsupported(k, &new, vma, "__split_vma");
+    let guard = vma
+        .anon_vma
+        .get()
+        .map(|av| av.rwsem.write("anon_vma_lock_write"));
+    if new_below {
+        vma.vm_start.set(addr);
+        vma.vm_pgoff.set(pgoff);
+    } else {
+        vma.vm_end.set(addr);
     }
-    insert_vma(mmap, upper);
+    if let Some(g) = guard {
+        g.unlock("anon_vma_unlock_write");
+    }
+    insert_vma(mmap, new);
 }
 
 /// Splits VMAs so that `[start, end)` starts and ends on VMA boundaries.
@@ -317,10 +346,10 @@ pub(crate) fn split_to_range(k: &Kernel, mmap: &mut MmapState, start: u64, end: 
         .cloned()
         .filter(|v| v.start() < start)
     {
-        split_vma(k, mmap, &v, start);
+        split_vma(k, mmap, &v, start, false);
     }
     if let Some(v) = mmap.vma_lookup(end).cloned().filter(|v| v.start() < end) {
-        split_vma(k, mmap, &v, end);
+        split_vma(k, mmap, &v, end, false);
     }
 }
 
@@ -356,7 +385,7 @@ pub(crate) fn munmap_locked(k: &Kernel, mm: &MmStruct, mmap: &mut MmapState, add
         .collect();
     for vma in &gone {
         unmap_page_range(k, mm, vma, vma.start(), vma.end());
-        unlink_anon_vmas(vma);
+        unlink_anon_vmas(k, vma);
     }
     mmap.vmas.retain(|v| !(v.start() >= addr && v.end() <= end));
     free_pgtables(k, mm, mmap);
@@ -440,7 +469,10 @@ fn mprotect_fixup(
     {
         newflags &= !vm_flags::VM_ACCOUNT;
     }
-    let vma = vma_modify_flags(k, mmap, vma, start, end, newflags);
+    let vma = match k.profile.knobs.vma_merge {
+        VmaMergeCode::V6_18 => vma_modify_flags(k, mmap, vma, start, end, newflags),
+        VmaMergeCode::V2_6_34 => merge_or_split_v2_6_34(k, mmap, vma, start, end, newflags),
+    };
     vma.vm_flags.set(newflags);
     vma.vm_page_prot.set(page_prot_of(newflags));
     let cp = ChangeProt {
@@ -468,16 +500,48 @@ fn vma_modify_flags(
         return merged;
     }
     if vma.start() < start {
-        split_vma(k, mmap, vma, start);
+        split_vma(k, mmap, vma, start, false);
     }
     let middle = mmap
         .vma_lookup(start)
         .cloned()
         .expect("the range is mapped");
     if middle.end() > end {
-        split_vma(k, mmap, &middle, end);
+        split_vma(k, mmap, &middle, end, false);
     }
     middle
+}
+
+/// The middle of `mprotect_fixup()` (v2.6.34): `vma_merge()` with the
+/// VMA before the range (or `vma` itself when the range starts inside it,
+/// sys_mprotect's `if (start > vma->vm_start) prev = vma`) and vma's
+/// anon_vma; else split the range out, the head first (`new_below`).
+fn merge_or_split_v2_6_34(
+    k: &Kernel,
+    mmap: &mut MmapState,
+    vma: &Rc<Vma>,
+    start: u64,
+    end: u64,
+    flags: u64,
+) -> Rc<Vma> {
+    let prev = if vma.start() < start {
+        Some(vma.clone())
+    } else {
+        mmap.vmas.iter().rev().find(|v| v.end() <= start).cloned()
+    };
+    let pgoff = vma.vm_pgoff.get() + ((start - vma.start()) >> PAGE_SHIFT);
+    let anon_vma = vma.anon_vma.get().map(|a| a.id);
+    let merged = crate::vma::vma_merge_v2_6_34(k, mmap, prev, (start, end), flags, anon_vma, pgoff);
+    if let Some(merged) = merged {
+        return merged;
+    }
+    if start != vma.start() {
+        split_vma(k, mmap, vma, start, true);
+    }
+    if end != vma.end() {
+        split_vma(k, mmap, vma, end, false);
+    }
+    vma.clone()
 }
 
 /// `exit_mmap()` then `check_mm()` (mmput → __mmdrop), when the last
@@ -489,7 +553,7 @@ pub fn exit_mmap(k: &Kernel, mm: &MmStruct) {
     let vmas = std::mem::take(&mut mmap.vmas);
     for vma in &vmas {
         unmap_page_range(k, mm, vma, vma.start(), vma.end());
-        unlink_anon_vmas(vma);
+        unlink_anon_vmas(k, vma);
     }
     free_pgtables(k, mm, &mmap);
     for vma in &vmas {

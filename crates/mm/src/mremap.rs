@@ -264,7 +264,7 @@ fn move_vma(
     );
     k.ghost.remap(mm.id, from, to, n);
     if flags & MREMAP_DONTUNMAP != 0 {
-        dontunmap_complete(mmap, old_addr, new_addr, whole);
+        dontunmap_complete(k, mmap, old_addr, new_addr, whole);
     } else {
         munmap_locked(k, mm, mmap, old_addr, old_len);
     }
@@ -299,7 +299,7 @@ fn copy_vma(
         return;
     }
     let new = vm_area_dup(vma, new_addr, new_addr + len, pgoff);
-    crate::rmap::anon_vma_clone(k, &new, vma);
+    crate::rmap::anon_vma_clone_or_unsupported(k, &new, vma, "copy_vma");
     insert_vma(mmap, new);
 }
 
@@ -309,7 +309,7 @@ fn copy_vma(
 /// "mm/mremap: correctly account old mapping after MREMAP_DONTUNMAP remap"
 /// (Cc: stable, fixing b714ccb02a76) removed the clearing that v5.7..v6.16
 /// did.
-fn dontunmap_complete(mmap: &mut MmapState, old_addr: u64, new_addr: u64, whole: bool) {
+fn dontunmap_complete(k: &Kernel, mmap: &mut MmapState, old_addr: u64, new_addr: u64, whole: bool) {
     let Some(old) = mmap.vma_lookup(old_addr).cloned() else {
         return;
     };
@@ -317,7 +317,7 @@ fn dontunmap_complete(mmap: &mut MmapState, old_addr: u64, new_addr: u64, whole:
         .vma_lookup(new_addr)
         .is_some_and(|n| Rc::ptr_eq(n, &old));
     if whole && !merged_with_copy && old.anon_vma.get().is_some() {
-        crate::rmap::unlink_anon_vmas(&old);
+        crate::rmap::unlink_anon_vmas(k, &old);
         let fresh = vm_area_dup(&old, old.start(), old.end(), old.vm_pgoff.get());
         let i = mmap
             .vmas

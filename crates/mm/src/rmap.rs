@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use crate::arch::x86::pgtable::{pte_pfn, pte_val, pte_write, Pte};
+use crate::arch::x86::pgtable::{pte_mkold, pte_pfn, pte_val, pte_write, pte_young, Pte};
 use crate::arch::x86::swap::{
     make_readable_exclusive_migration_entry, make_readable_migration_entry,
     make_writable_migration_entry, swp_entry_to_pte,
@@ -17,20 +17,34 @@ use crate::huge_memory::set_pmd_migration_entry;
 use crate::memory::put_folio;
 use crate::mm_types::{AnonVma, AnonVmaChain, Folio, Kernel, Vma, PAGE_SHIFT};
 use crate::page_vma_mapped::{page_vma_mapped_walk, Mapped};
-use crate::pgtable::Ptl;
+use crate::pgtable::{EntryRef, Ptl};
+use crate::profile::SetAnonRmap;
 use explore::sync::Lifetime;
 
 /// `anon_vma_chain_alloc()`: a fresh avc linking `vma` and `anon_vma`
 /// (the kernel fills the fields in `anon_vma_chain_link()`; they never
-/// change afterwards, so the model sets them here).
-fn anon_vma_chain_alloc(k: &Kernel, vma: &Vma, anon_vma: &Rc<AnonVma>) -> Rc<AnonVmaChain> {
+/// change afterwards, so the model sets them here). With fault injection
+/// (`fail_slab_alloc`, CONFIG_FAILSLAB) the allocation may fail.
+fn anon_vma_chain_alloc(k: &Kernel, vma: &Vma, anon_vma: &Rc<AnonVma>) -> Option<Rc<AnonVmaChain>> {
+    if !explore::sync::alloc("anon_vma_chain_alloc", k.profile.knobs.fail_slab_alloc) {
+        return None;
+    }
     let id = k.next_id();
-    Rc::new(AnonVmaChain {
+    Some(Rc::new(AnonVmaChain {
         id,
         vma: vma.this.clone(),
         anon_vma: anon_vma.clone(),
         life: Lifetime::new("anon_vma_chain", id),
-    })
+    }))
+}
+
+/// `anon_vma_alloc()` from `anon_vma_cachep`: refcount 1, no root (v2.6.34
+/// has none; v6.1's own root is itself). May fail under fault injection.
+fn anon_vma_alloc(k: &Kernel, root: Option<Rc<AnonVma>>) -> Option<Rc<AnonVma>> {
+    if !explore::sync::alloc("anon_vma_alloc", k.profile.knobs.fail_slab_alloc) {
+        return None;
+    }
+    Some(Rc::new(AnonVma::with_root(k.next_id(), root)))
 }
 
 /// `anon_vma_chain_free()`.
@@ -51,11 +65,13 @@ fn anon_vma_chain_link(
     same_anon_vma.push(avc.clone());
 }
 
-/// `anon_vma_prepare()` (v6.1): give the VMA an anon_vma before its first
-/// anonymous folio, reusing a compatible neighbour's
-/// (`find_mergeable_anon_vma()`). Returns false on allocation failure.
-/// When a racing fault set `vma->anon_vma` first, the avc and a newly
-/// allocated anon_vma go unused and are freed.
+/// `anon_vma_prepare()` (v2.6.34, v6.1): give the VMA an anon_vma before
+/// its first anonymous folio, reusing a compatible neighbour's
+/// (`find_mergeable_anon_vma()`). Returns false on allocation failure
+/// (the avc is allocated first, then the anon_vma). When a racing fault
+/// set `vma->anon_vma` first, the avc and a newly allocated anon_vma go
+/// unused and are freed (31f2b0ebc01f's form; rc3 leaked the avc when the
+/// anon_vma was a neighbour's — a leak only, not modelled).
 pub fn anon_vma_prepare(k: &Kernel, vma: &Vma) -> bool {
     if vma.anon_vma.get().is_some() {
         return true;
@@ -65,12 +81,20 @@ pub fn anon_vma_prepare(k: &Kernel, vma: &Vma) -> bool {
         return false;
     };
     // The caller holds mmap_lock for reading: the VMA list is stable.
-    let (anon_vma, allocated) = match crate::vma::find_mergeable_anon_vma(mm.mmap_lock.peek(), vma)
-    {
+    let near = crate::vma::find_mergeable_anon_vma(k, mm.mmap_lock.peek(), vma);
+    let (anon_vma, allocated) = match near {
         Some(near) => (near, false),
-        None => (Rc::new(AnonVma::new(k.next_id())), true),
+        None => match anon_vma_alloc(k, None) {
+            Some(av) => (av, true),
+            None => return false,
+        },
     };
-    let avc = anon_vma_chain_alloc(k, vma, &anon_vma);
+    let Some(avc) = anon_vma_chain_alloc(k, vma, &anon_vma) else {
+        if allocated {
+            put_anon_vma(k, &anon_vma);
+        }
+        return false;
+    };
     let mut list = anon_vma.rwsem.write("anon_vma_lock_write");
     let ptl = Ptl::lock(
         mm.page_table_lock.clone(),
@@ -85,7 +109,7 @@ pub fn anon_vma_prepare(k: &Kernel, vma: &Vma) -> bool {
     list.unlock("anon_vma_unlock_write");
     if !linked {
         if allocated {
-            put_anon_vma(&anon_vma);
+            put_anon_vma(k, &anon_vma);
         }
         anon_vma_chain_free(&avc);
     }
@@ -98,47 +122,118 @@ pub fn anon_vma_prepare(k: &Kernel, vma: &Vma) -> bool {
 /// kernel's `vm_area_dup()` copied the pointer). The source chain is walked
 /// in reverse since 646d87b481da, so that head insertion keeps its order;
 /// v2.6.34-rc3 walked it forward (`anon_vma_clone_reverse` off).
-pub fn anon_vma_clone(k: &Kernel, dst: &Vma, src: &Vma) {
-    let Some(av) = src.anon_vma.get() else { return };
-    link_into_chain_of(k, dst, src);
+/// Returns false (`-ENOMEM`) if an avc cannot be allocated; `dst` is then
+/// unlinked from what was cloned so far.
+pub fn anon_vma_clone(k: &Kernel, dst: &Vma, src: &Vma) -> bool {
+    let Some(av) = src.anon_vma.get() else {
+        return true;
+    };
+    if !link_into_chain_of(k, dst, src) {
+        return false;
+    }
     let _ = dst.anon_vma.set(av.clone());
+    true
+}
+
+/// `anon_vma_clone()` from a caller whose `-ENOMEM` path the model does
+/// not have (only fault injection, `fail_slab_alloc`, makes it fail).
+pub fn anon_vma_clone_or_unsupported(k: &Kernel, dst: &Vma, src: &Vma, caller: &str) {
+    if !anon_vma_clone(k, dst, src) {
+        explore::unsupported(format!(
+            "-ENOMEM from anon_vma_clone() in {caller}: that error path is not modelled"
+        ));
+    }
 }
 
 /// The loop of `anon_vma_clone()`: one avc per entry of `src`'s chain,
-/// linked into `dst` under that entry's anon_vma lock.
-fn link_into_chain_of(k: &Kernel, dst: &Vma, src: &Vma) {
+/// linked into `dst` under that entry's anon_vma lock. On allocation
+/// failure it unlinks `dst` (`enomem_failure: unlink_anon_vmas(dst)`) and
+/// returns false.
+pub(crate) fn link_into_chain_of(k: &Kernel, dst: &Vma, src: &Vma) -> bool {
     let mut chain = src.anon_vma_chain.borrow().clone();
     if k.profile.knobs.anon_vma_clone_reverse {
         chain.reverse();
     }
     for pavc in &chain {
         pavc.life.assert_live("anon_vma_clone: pavc");
-        let avc = anon_vma_chain_alloc(k, dst, &pavc.anon_vma);
-        let mut list = pavc.anon_vma.rwsem.write("anon_vma_lock_write");
+        let Some(avc) = anon_vma_chain_alloc(k, dst, &pavc.anon_vma) else {
+            unlink_anon_vmas(k, dst);
+            return false;
+        };
+        let mut list = pavc.anon_vma.rwsem.write(anon_vma_lock_label(k));
         anon_vma_chain_link(dst, &avc, &mut list);
-        list.unlock("anon_vma_unlock_write");
+        list.unlock(anon_vma_unlock_label(k));
+    }
+    true
+}
+
+/// The anon_vma lock as the era names it: 2.6.34's `anon_vma->lock`
+/// spinlock became a mutex in 2.6.39 and an rwsem in 3.8 (modelled by the
+/// rwsem, always taken for writing in 2.6.34).
+fn anon_vma_lock_label(k: &Kernel) -> &'static str {
+    if k.profile.knobs.anon_vma_root {
+        "anon_vma_lock_write"
+    } else {
+        "spin_lock(&anon_vma->lock)"
     }
 }
 
-/// `anon_vma_fork()` (v6.1): a child VMA joins its parent's chain (it maps
-/// the parent's pages copy-on-write) and gets an anon_vma of its own for
-/// the pages it will copy, linked last and so at the head of its chain.
-/// Nothing to do for a parent without one.
-pub fn anon_vma_fork(k: &Kernel, child: &Vma, parent: &Vma) {
+fn anon_vma_unlock_label(k: &Kernel) -> &'static str {
+    if k.profile.knobs.anon_vma_root {
+        "anon_vma_unlock_write"
+    } else {
+        "spin_unlock(&anon_vma->lock)"
+    }
+}
+
+/// `anon_vma_fork()` (v2.6.34, v6.1): a child VMA joins its parent's
+/// chain (it maps the parent's pages copy-on-write) and gets an anon_vma
+/// of its own for the pages it will copy, linked last and so at the head
+/// of its chain. Nothing to do for a parent without one. Returns false
+/// (`-ENOMEM`) if an allocation fails: since 4946d54cb55e
+/// (`anon_vma_fork_unlink_on_error`) the avcs cloned so far are unlinked
+/// first; before, they stay on the parent's anon_vmas.
+/// With `anon_vma_root` (v2.6.36) the new anon_vma records the parent's
+/// root and holds a reference on it.
+pub fn anon_vma_fork(k: &Kernel, child: &Vma, parent: &Vma) -> bool {
     let Some(pav) = parent.anon_vma.get() else {
-        return;
+        return true;
     };
-    let root = pav.root.clone().unwrap_or_else(|| pav.clone());
     // anon_vma_clone(vma, pvma) with vma->anon_vma cleared: the child does
     // not share the parent's anon_vma.
-    link_into_chain_of(k, child, parent);
-    get_anon_vma(&root);
-    let own = Rc::new(AnonVma::with_root(k.next_id(), Some(root)));
-    let avc = anon_vma_chain_alloc(k, child, &own);
-    let mut list = own.rwsem.write("anon_vma_lock_write");
+    if !link_into_chain_of(k, child, parent) {
+        return false;
+    }
+    let root = k
+        .profile
+        .knobs
+        .anon_vma_root
+        .then(|| pav.root.clone().unwrap_or_else(|| pav.clone()));
+    let Some(own) = anon_vma_alloc(k, root.clone()) else {
+        return anon_vma_fork_failed(k, child);
+    };
+    let Some(avc) = anon_vma_chain_alloc(k, child, &own) else {
+        put_anon_vma(k, &own);
+        return anon_vma_fork_failed(k, child);
+    };
+    if let Some(root) = &root {
+        get_anon_vma(root);
+    }
+    let mut list = own.rwsem.write(anon_vma_lock_label(k));
     let _ = child.anon_vma.set(own.clone());
     anon_vma_chain_link(child, &avc, &mut list);
-    list.unlock("anon_vma_unlock_write");
+    list.unlock(anon_vma_unlock_label(k));
+    true
+}
+
+/// `anon_vma_fork()`'s `out_error:` label.
+fn anon_vma_fork_failed(k: &Kernel, child: &Vma) -> bool {
+    if k.profile.knobs.anon_vma_fork_unlink_on_error {
+        unlink_anon_vmas(k, child);
+    } else {
+        explore::mark("anon_vma_fork: -ENOMEM with the cloned avcs still linked");
+    }
+    false
 }
 
 /// Whether the VMA was forked from a parent whose pages it may still map
@@ -151,17 +246,17 @@ pub fn vma_had_uncowed_parents(vma: &Vma) -> bool {
 /// write-locked; an avc whose anon_vma keeps other VMAs is freed at once.
 /// Then each anon_vma left empty loses the reference its VMAs held
 /// (`put_anon_vma()` after the locks are dropped) and its avc is freed.
-pub fn unlink_anon_vmas(vma: &Vma) {
+pub fn unlink_anon_vmas(k: &Kernel, vma: &Vma) {
     let chain = std::mem::take(&mut *vma.anon_vma_chain.borrow_mut());
     let mut emptied = Vec::new();
     for avc in chain {
         avc.life.assert_live("unlink_anon_vmas: avc");
         let av = &avc.anon_vma;
         av.life.assert_live("unlink_anon_vmas: avc->anon_vma");
-        let mut list = av.rwsem.write("anon_vma_lock_write");
+        let mut list = av.rwsem.write(anon_vma_lock_label(k));
         list.retain(|a| !Rc::ptr_eq(a, &avc));
         let empty = list.is_empty();
-        list.unlock("anon_vma_unlock_write");
+        list.unlock(anon_vma_unlock_label(k));
         if empty {
             emptied.push(avc);
         } else {
@@ -169,7 +264,7 @@ pub fn unlink_anon_vmas(vma: &Vma) {
         }
     }
     for avc in emptied {
-        put_anon_vma(&avc.anon_vma);
+        put_anon_vma(k, &avc.anon_vma);
         anon_vma_chain_free(&avc);
     }
 }
@@ -183,7 +278,10 @@ pub fn get_anon_vma(av: &AnonVma) {
 
 /// `put_anon_vma()` (v6.1): the last reference frees the anon_vma
 /// (`__put_anon_vma`), and with it the child's reference on its root.
-pub fn put_anon_vma(av: &AnonVma) {
+/// In v2.6.34 (no refcount: `anon_vma_root` off) the only reference is
+/// the list's, and the free is `anon_vma_unlink()`'s `if (empty)
+/// anon_vma_free(anon_vma)`.
+pub fn put_anon_vma(k: &Kernel, av: &AnonVma) {
     let left = av
         .refcount
         .add_return("put_anon_vma: atomic_dec_and_test(&anon_vma->refcount)", -1);
@@ -191,8 +289,10 @@ pub fn put_anon_vma(av: &AnonVma) {
         return;
     }
     av.life.free("__put_anon_vma: anon_vma_free");
+    k.anon_vma_frees.set(k.anon_vma_frees.get() + 1);
+    av.freed_seq.set(k.anon_vma_frees.get());
     if let Some(root) = &av.root {
-        put_anon_vma(root);
+        put_anon_vma(k, root);
     }
 }
 
@@ -201,7 +301,7 @@ pub fn put_anon_vma(av: &AnonVma) {
 /// `folio_mapped()` locklessly, takes a reference unless the count is
 /// already zero (the anon_vma is being freed), and re-checks
 /// `folio_mapped()`: an unmapped folio's anon_vma may be gone.
-pub fn folio_get_anon_vma(folio: &Folio) -> Option<Rc<AnonVma>> {
+pub fn folio_get_anon_vma(k: &Kernel, folio: &Folio) -> Option<Rc<AnonVma>> {
     let _f = explore::enter("folio_get_anon_vma");
     let av = folio
         .anon_vma
@@ -220,38 +320,94 @@ pub fn folio_get_anon_vma(folio: &Folio) -> Option<Rc<AnonVma>> {
         .read("folio_get_anon_vma: folio_mapped() again")
         <= 0
     {
-        put_anon_vma(&av);
+        put_anon_vma(k, &av);
         return None;
     }
     Some(av)
 }
 
 /// `page_add_new_anon_rmap()`: first mapping of a new exclusive folio.
-pub fn page_add_new_anon_rmap(folio: &Folio, vma: &Vma, address: u64) {
+pub fn page_add_new_anon_rmap(k: &Kernel, folio: &Folio, vma: &Vma, address: u64) {
     folio.mapcount.set(
         "page_add_new_anon_rmap: atomic_set(&folio->_mapcount, 0)",
         1,
     );
+    __page_set_anon_rmap(k, folio, vma, address, true);
+}
+
+/// `page_add_anon_rmap()`: one more mapping of an anonymous folio
+/// (`compound` for a PMD mapping). The first mapping of a page that has
+/// none (a page swapped in, v2.6.34) decides its anon_vma
+/// (`__page_set_anon_rmap(page, vma, address, 0)`); the caller holds the
+/// page lock.
+pub fn page_add_anon_rmap(k: &Kernel, folio: &Folio, vma: &Vma, address: u64, _compound: bool) {
+    if folio.mapcount.peek() == 0 && folio.anon_vma.peek().is_none() {
+        // A folio nobody else can reach yet (the new folio of a migration
+        // mapped for the first time).
+        page_add_new_anon_rmap(k, folio, vma, address);
+        return;
+    }
+    let first = folio.mapcount.add_return(
+        "page_add_anon_rmap: atomic_inc_and_test(&folio->_mapcount)",
+        1,
+    ) == 1;
+    if first {
+        __page_set_anon_rmap(k, folio, vma, address, false);
+    }
+}
+
+/// `__page_set_anon_rmap()`: point `page->mapping` at an anon_vma of the
+/// VMA and set `page->index`. Which anon_vma is knob `set_anon_rmap`:
+/// rc3 `vma->anon_vma`; ea90002b0fa7 the last (oldest) entry of the
+/// chain; e8a03feb54ca that only for pages that are not `exclusive`;
+/// 288468c334e9 (v2.6.36, and v6.1) `anon_vma->root` for those, and a
+/// page that is already PageAnon keeps its mapping. A VMA without an
+/// anon_vma is `BUG_ON(!anon_vma)`.
+fn __page_set_anon_rmap(k: &Kernel, folio: &Folio, vma: &Vma, address: u64, exclusive: bool) {
+    let Some(own) = vma.anon_vma.get() else {
+        explore::oops(crate::debug::bug_on(
+            "__page_set_anon_rmap: BUG_ON(!anon_vma)",
+        ));
+    };
+    let anon_vma = match (k.profile.knobs.set_anon_rmap, exclusive) {
+        (SetAnonRmap::Root, _) if folio.anon_vma.peek().is_some() => return,
+        (SetAnonRmap::VmaAnonVma, _) | (SetAnonRmap::Exclusive | SetAnonRmap::Root, true) => {
+            own.clone()
+        }
+        (SetAnonRmap::Oldest, _) | (SetAnonRmap::Exclusive, false) => oldest_anon_vma(vma),
+        (SetAnonRmap::Root, false) => own.root.clone().unwrap_or_else(|| own.clone()),
+    };
     folio.anon_vma.write(
-        "__page_set_anon_rmap: WRITE_ONCE(folio->mapping)",
-        vma.anon_vma.get().cloned(),
+        "__page_set_anon_rmap: WRITE_ONCE(page->mapping)",
+        Some(anon_vma),
     );
     folio.index.set(vma.linear_page_index(address));
 }
 
-/// `page_add_anon_rmap()`: one more mapping of an anonymous folio
-/// (`compound` for a PMD mapping).
-pub fn page_add_anon_rmap(folio: &Folio, vma: &Vma, address: u64, _compound: bool) {
-    if folio.mapcount.peek() == 0 && folio.anon_vma.peek().is_none() {
-        // A folio nobody else can reach yet (the new folio of a migration
-        // mapped for the first time).
-        page_add_new_anon_rmap(folio, vma, address);
-        return;
-    }
-    folio.mapcount.add_return(
-        "page_add_anon_rmap: atomic_inc_and_test(&folio->_mapcount)",
-        1,
-    );
+/// The anon_vma of the last entry of `vma->anon_vma_chain`
+/// (`list_entry(vma->anon_vma_chain.prev, ...)`): the oldest ancestor's
+/// when the chain kept its order (646d87b481da).
+/// An empty chain under a set `vma->anon_vma` (rc3's vma_adjust with the
+/// later fixes on) makes that entry the list head inside the VMA itself:
+/// `avc->anon_vma` is then whatever follows it in `vm_area_struct`.
+fn oldest_anon_vma(vma: &Vma) -> Rc<AnonVma> {
+    let chain = vma.anon_vma_chain.borrow();
+    let Some(last) = chain.last() else {
+        explore::oops(
+            explore::Finding::new(
+                explore::FindingKind::Kernel,
+                "__page_set_anon_rmap()",
+                "BUG: unable to handle kernel paging request in __page_set_anon_rmap",
+            )
+            .detail(format!(
+                "vma {} has anon_vma set but an empty anon_vma_chain: \
+                 list_entry(vma->anon_vma_chain.prev) is the list head inside the vma",
+                vma.describe()
+            )),
+        );
+    };
+    last.life.assert_live("__page_set_anon_rmap: avc");
+    last.anon_vma.clone()
 }
 
 /// `page_remove_rmap()`: one mapping fewer.
@@ -369,4 +525,204 @@ fn set_pte_migration_entry(k: &Kernel, pte: &crate::pgtable::EntryRef, folio: &F
     );
     page_remove_rmap(folio, false);
     put_folio(k, folio);
+}
+
+/// What `try_to_unmap()` achieved (`SWAP_SUCCESS`, `SWAP_AGAIN`,
+/// `SWAP_FAIL`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SwapResult {
+    Success,
+    Again,
+    Fail,
+}
+
+/// `page_lock_anon_vma()` … `page_unlock_anon_vma()` around the walk of
+/// `list_for_each_entry(avc, &anon_vma->head, same_anon_vma)` (v2.6.34
+/// mm/rmap.c), for the rmap walkers that hold neither the page's mm's
+/// mmap_sem nor a reference on the anon_vma: reclaim's page_referenced and
+/// try_to_unmap. Under `rcu_read_lock()` it reads `page->mapping`, gives
+/// up on an unmapped page (whose anon_vma may be gone), then takes
+/// `anon_vma->lock` and visits each linked VMA where the page would be.
+///
+/// `anon_vma_cachep` is SLAB_DESTROY_BY_RCU: an anon_vma freed after this
+/// reader's `rcu_read_lock()` is still an anon_vma (its list empty: it was
+/// freed because nothing was left on it), so the walk visits nothing. But
+/// `page->mapping` of a mapped page may point to one freed *before*: its
+/// slab page may then be back in the page allocator and reused — an
+/// explored choice — and `anon_vma->head.next` reads zero, the seed 002
+/// oops.
+fn page_lock_anon_vma(k: &Kernel, folio: &Folio, mut visit: impl FnMut(&Vma, u64) -> bool) {
+    let _f = explore::enter("page_lock_anon_vma");
+    // rcu_read_lock(): the anon_vmas freed from now on stay type-stable.
+    let frees_before = k.anon_vma_frees.get();
+    let Some(av) = folio
+        .anon_vma
+        .read("page_lock_anon_vma: ACCESS_ONCE(page->mapping)")
+    else {
+        return;
+    };
+    if folio.mapcount.read("page_lock_anon_vma: page_mapped(page)") <= 0 {
+        return;
+    }
+    if av.life.is_freed() {
+        explore::mark("page_lock_anon_vma: page->mapping of a mapped page is a freed anon_vma");
+        let freed_before_rcu_lock = av.freed_seq.get() <= frees_before;
+        if freed_before_rcu_lock && explore::rt::choose(2) == 0 {
+            explore::oops(crate::debug::oops_anon_vma_head(k, &av));
+        }
+    }
+    let list = av.rwsem.write(anon_vma_lock_label(k));
+    let avcs: Vec<Rc<AnonVmaChain>> = list.clone();
+    for avc in avcs {
+        avc.life
+            .assert_live("page_lock_anon_vma: list_for_each_entry(avc)");
+        let Some(vma) = linked_vma(&avc) else {
+            continue;
+        };
+        vma.life.assert_live("page_lock_anon_vma: avc->vma");
+        if let Some(addr) = vma_address(folio, &vma) {
+            if !visit(&vma, addr) {
+                break;
+            }
+        }
+    }
+    list.unlock(anon_vma_unlock_label(k));
+}
+
+/// `page_check_address()` (v2.6.34): the pte that maps `folio` at
+/// `address` in `vma`, found and locked; `visit` runs with the pte lock
+/// held. The same walk as v4.13's `page_vma_mapped_walk()` for a small
+/// page, which the model reuses.
+fn page_check_address(
+    k: &Kernel,
+    folio: &Folio,
+    vma: &Vma,
+    address: u64,
+    visit: impl FnOnce(&EntryRef),
+) -> bool {
+    let mut visit = Some(visit);
+    let mut found = false;
+    page_vma_mapped_walk(k, folio, vma, address, false, &mut |m: &Mapped| {
+        if let (Mapped::Pte(pte, _), Some(v)) = (m, visit.take()) {
+            found = true;
+            v(pte);
+        }
+    });
+    found
+}
+
+/// `page_referenced()` (v2.6.34) for an anonymous page: how many ptes
+/// had the accessed bit set (each is cleared). Reclaim calls it with the
+/// page locked (`is_locked`) from shrink_page_list, unlocked from
+/// shrink_active_list; an anonymous page needs no page lock here.
+pub fn page_referenced(k: &Kernel, folio: &Folio) -> u32 {
+    let _f = explore::enter("page_referenced");
+    if folio.mapcount.read("page_referenced: page_mapped(page)") <= 0 {
+        return 0;
+    }
+    if folio
+        .anon_vma
+        .read("page_referenced: page_rmapping(page)")
+        .is_none()
+    {
+        return 0;
+    }
+    page_referenced_anon(k, folio)
+}
+
+/// `page_referenced_anon()` (v2.6.34; inlined into page_referenced, hence
+/// the seed's `IP: page_referenced+0xee`).
+fn page_referenced_anon(k: &Kernel, folio: &Folio) -> u32 {
+    let _f = explore::enter("page_referenced_anon");
+    let mut mapcount = folio
+        .mapcount
+        .read("page_referenced_anon: page_mapcount(page)");
+    let mut referenced = 0;
+    page_lock_anon_vma(k, folio, |vma, addr| {
+        referenced += page_referenced_one(k, folio, vma, addr, &mut mapcount);
+        mapcount > 0
+    });
+    referenced
+}
+
+/// `page_referenced_one()` (v2.6.34): test and clear the accessed bit of
+/// the pte mapping the page at `address` (`ptep_clear_flush_young`).
+fn page_referenced_one(
+    k: &Kernel,
+    folio: &Folio,
+    vma: &Vma,
+    address: u64,
+    mapcount: &mut i64,
+) -> u32 {
+    let mut referenced = 0;
+    page_check_address(k, folio, vma, address, |pte| {
+        let v = Pte(pte.read_locked("page_referenced_one: *pte under ptl"));
+        if pte_young(v) {
+            pte.write("ptep_clear_flush_young", pte_mkold(v).0);
+            referenced = 1;
+        }
+        *mapcount -= 1;
+    });
+    referenced
+}
+
+/// `try_to_unmap()` (v2.6.34) for an anonymous page in the swap cache:
+/// replace every pte mapping it by a swap entry for its slot. Caller
+/// holds the page lock.
+pub fn try_to_unmap(k: &Kernel, folio: &Folio) -> SwapResult {
+    let _f = explore::enter("try_to_unmap");
+    let ret = try_to_unmap_anon(k, folio);
+    if folio.mapcount.read("try_to_unmap: page_mapped(page)") <= 0 {
+        return SwapResult::Success;
+    }
+    ret
+}
+
+/// `try_to_unmap_anon()` (v2.6.34).
+fn try_to_unmap_anon(k: &Kernel, folio: &Folio) -> SwapResult {
+    let _f = explore::enter("try_to_unmap_anon");
+    let mut ret = SwapResult::Again;
+    page_lock_anon_vma(k, folio, |vma, addr| {
+        ret = try_to_unmap_one(k, folio, vma, addr);
+        ret == SwapResult::Again && folio.mapcount.read("try_to_unmap_anon: page_mapped(page)") > 0
+    });
+    ret
+}
+
+/// `try_to_unmap_one()` (v2.6.34, TTU_UNMAP): a pte referenced since the
+/// last look keeps the page (`SWAP_FAIL`); otherwise the pte becomes the
+/// swap entry of the page's slot (`swap_duplicate()`), the mm's rss moves
+/// from MM_ANONPAGES to MM_SWAPENTS, and the pte's mapping and page
+/// reference go.
+fn try_to_unmap_one(k: &Kernel, folio: &Folio, vma: &Vma, address: u64) -> SwapResult {
+    let _f = explore::enter("try_to_unmap_one");
+    let Some(mm) = vma.mm.upgrade() else {
+        return SwapResult::Again;
+    };
+    let mut ret = SwapResult::Again;
+    page_check_address(k, folio, vma, address, |pte| {
+        let v = Pte(pte.read_locked("try_to_unmap_one: *pte under ptl"));
+        if pte_young(v) {
+            pte.write("ptep_clear_flush_young_notify", pte_mkold(v).0);
+            ret = SwapResult::Fail;
+            return;
+        }
+        let Some(offset) = folio.swap.get() else {
+            explore::oops(crate::debug::bug_on(
+                "try_to_unmap_one: an anonymous page outside the swap cache",
+            ));
+        };
+        pte.xchg("ptep_clear_flush_notify", 0);
+        crate::swapfile::swap_duplicate(k, offset);
+        mm.add_mm_counter(crate::mm_types::MM_ANONPAGES, -1);
+        mm.add_mm_counter(crate::mm_types::MM_SWAPENTS, 1);
+        let swp = crate::arch::x86::swap::v2_6_34::swp_entry_to_pte(0, offset);
+        pte.write(
+            "try_to_unmap_one: set_pte_at(swp_entry_to_pte(entry))",
+            swp.0,
+        );
+        page_remove_rmap(folio, false);
+        put_folio(k, folio);
+    });
+    ret
 }

@@ -12,8 +12,8 @@
 
 use std::rc::Rc;
 
-use crate::mm_types::{vm_flags, AddressSpace, Kernel, MmapState, Vma, PAGE_SHIFT};
-use crate::rmap::{anon_vma_clone, vma_had_uncowed_parents};
+use crate::mm_types::{vm_flags, AddressSpace, Kernel, MmapState, Vma, PAGE_SHIFT, PAGE_SIZE};
+use crate::rmap::vma_had_uncowed_parents;
 
 /// Flags that do not block a merge (`VM_SOFTDIRTY` in the kernel; the
 /// model has none).
@@ -139,12 +139,12 @@ fn dup_anon_vma(k: &Kernel, dst: &Vma, src: &Vma) {
     if dst.anon_vma.get().is_some() {
         return;
     }
-    anon_vma_clone(k, dst, src);
+    crate::rmap::anon_vma_clone_or_unsupported(k, dst, src, "dup_anon_vma");
 }
 
 /// Removes a VMA swallowed by a merge (`vma_complete()` → remove_vma).
-fn remove_merged(mmap: &mut MmapState, vma: &Rc<Vma>) {
-    crate::rmap::unlink_anon_vmas(vma);
+fn remove_merged(k: &Kernel, mmap: &mut MmapState, vma: &Rc<Vma>) {
+    crate::rmap::unlink_anon_vmas(k, vma);
     let i = index_of(mmap, vma);
     mmap.vmas.remove(i);
     crate::mmap::vm_area_free(vma);
@@ -162,7 +162,7 @@ pub fn vma_merge_new_range(k: &Kernel, mmap: &mut MmapState, r: &MergeRange) -> 
     let target = match (prev, next) {
         (Some(p), Some(n)) => {
             dup_anon_vma(k, &p, &n);
-            remove_merged(mmap, &n);
+            remove_merged(k, mmap, &n);
             set_bounds(&p, p.start(), n.end(), p.vm_pgoff.get());
             p
         }
@@ -223,15 +223,15 @@ pub fn vma_merge_existing_range(
         (Some(p), Some(n)) => {
             dup_anon_vma(k, &p, vma);
             dup_anon_vma(k, &p, &n);
-            remove_merged(mmap, vma);
-            remove_merged(mmap, &n);
+            remove_merged(k, mmap, vma);
+            remove_merged(k, mmap, &n);
             set_bounds(&p, p.start(), n.end(), p.vm_pgoff.get());
             Some(p)
         }
         (Some(p), None) => {
             dup_anon_vma(k, &p, vma);
             if right {
-                remove_merged(mmap, vma);
+                remove_merged(k, mmap, vma);
             } else {
                 let pgoff = vma.vm_pgoff.get() + ((end - vma.start()) >> PAGE_SHIFT);
                 set_bounds(vma, end, vma.end(), pgoff);
@@ -242,7 +242,7 @@ pub fn vma_merge_existing_range(
         (None, Some(n)) => {
             dup_anon_vma(k, &n, vma);
             if left {
-                remove_merged(mmap, vma);
+                remove_merged(k, mmap, vma);
             } else {
                 set_bounds(vma, vma.start(), start, vma.vm_pgoff.get());
             }
@@ -263,9 +263,14 @@ fn anon_vma_compatible(a: &Vma, b: &Vma) -> bool {
 }
 
 /// `reusable_anon_vma()`: a neighbour's anon_vma, if its chain is
-/// singular (not forked).
-fn reusable(old: &Vma) -> Option<Rc<crate::mm_types::AnonVma>> {
-    (old.anon_vma_chain.borrow().len() == 1)
+/// singular (not forked), as since d0e9fe1758f2 (knob
+/// `reuse_anon_vma_singleton`); v2.6.34-rc3 took any mergeable
+/// neighbour's anon_vma (`can_vma_merge_before/after()` with
+/// `near->anon_vma` set). The chain length is read without the lock: it
+/// only compares pointers (Linus, in the seed 002 thread).
+fn reusable(k: &Kernel, old: &Vma) -> Option<Rc<crate::mm_types::AnonVma>> {
+    let singular = old.anon_vma_chain.borrow().len() == 1;
+    (singular || !k.profile.knobs.reuse_anon_vma_singleton)
         .then(|| old.anon_vma.get().cloned())
         .flatten()
 }
@@ -276,17 +281,221 @@ fn reusable(old: &Vma) -> Option<Rc<crate::mm_types::AnonVma>> {
 /// Called with mmap_lock held (at least for reading), which makes reading
 /// the VMA list safe.
 pub fn find_mergeable_anon_vma(
+    k: &Kernel,
     mmap: &MmapState,
     vma: &Vma,
 ) -> Option<Rc<crate::mm_types::AnonVma>> {
     let next = mmap.vmas.iter().find(|v| v.start() >= vma.end());
     if let Some(av) = next
         .filter(|n| anon_vma_compatible(vma, n))
-        .and_then(|n| reusable(n))
+        .and_then(|n| reusable(k, n))
     {
         return Some(av);
     }
     let prev = mmap.vmas.iter().rev().find(|v| v.end() <= vma.start());
     prev.filter(|p| anon_vma_compatible(p, vma))
-        .and_then(|p| reusable(p))
+        .and_then(|p| reusable(k, p))
+}
+
+/// `can_vma_merge_after()` (v2.6.34): `prev` can grow over a range with
+/// `flags`, anon_vma `anon_vma` and `pgoff`. An absent anon_vma on either
+/// side is compatible with anything (`is_mergeable_anon_vma()`).
+fn can_vma_merge_after_v2_6_34(prev: &Vma, flags: u64, anon_vma: Option<u64>, pgoff: u64) -> bool {
+    is_mergeable_vma(prev, flags, &None)
+        && is_mergeable_anon_vma(anon_vma, anon_id(prev))
+        && prev.vm_pgoff.get() + pages(prev) == pgoff
+}
+
+/// `can_vma_merge_before()` (v2.6.34): `next` can grow down over the range.
+fn can_vma_merge_before_v2_6_34(next: &Vma, flags: u64, anon_vma: Option<u64>, pgoff: u64) -> bool {
+    is_mergeable_vma(next, flags, &None)
+        && is_mergeable_anon_vma(anon_vma, anon_id(next))
+        && next.vm_pgoff.get() == pgoff
+}
+
+/// `vma_merge()` (v2.6.34 mm/mmap.c) for an anonymous private range
+/// `[addr, end)` with `flags`, the anon_vma of the VMA it comes from and
+/// `pgoff`: merge it into `prev` and/or the VMA after it (cases 1-8 of
+/// the kernel's comment) with `vma_adjust_v2_6_34()`. `prev` is the VMA
+/// before `addr`, or the one containing it (mprotect of a VMA's tail).
+/// Returns the VMA now covering the range. A whole old body beside
+/// vma.rs's v6.18 merge: 2.6.34's one function with `vma_adjust()` doing
+/// the anon_vma work has nothing in common with mm/vma.c's structure.
+pub fn vma_merge_v2_6_34(
+    k: &Kernel,
+    mmap: &mut MmapState,
+    prev: Option<Rc<Vma>>,
+    range: (u64, u64),
+    flags: u64,
+    anon_vma: Option<u64>,
+    pgoff: u64,
+) -> Option<Rc<Vma>> {
+    let (addr, end) = range;
+    let pglen = (end - addr) >> PAGE_SHIFT;
+    let first_after = |at: u64| mmap.vmas.iter().find(|v| v.start() >= at).cloned();
+    let area = match &prev {
+        Some(p) => first_after(p.end()),
+        None => mmap.vmas.first().cloned(),
+    };
+    let mut next = area.clone();
+    if next.as_ref().is_some_and(|n| n.end() == end) {
+        next = first_after(end);
+    }
+    let next_mergeable = |n: &Rc<Vma>| {
+        end == n.start() && can_vma_merge_before_v2_6_34(n, flags, anon_vma, pgoff + pglen)
+    };
+    if let Some(p) = prev
+        .clone()
+        .filter(|p| p.end() == addr && can_vma_merge_after_v2_6_34(p, flags, anon_vma, pgoff))
+    {
+        let to = match &next {
+            Some(n) if next_mergeable(n) && is_mergeable_anon_vma(anon_id(&p), anon_id(n)) => {
+                n.end() // cases 1, 6
+            }
+            _ => end, // cases 2, 5, 7
+        };
+        let ok = vma_adjust_v2_6_34(k, mmap, &p, p.start(), to, p.vm_pgoff.get());
+        return ok.then_some(p);
+    }
+    let n = next.filter(next_mergeable)?;
+    match prev.filter(|p| addr < p.end()) {
+        // case 4: prev shrinks, next grows down.
+        Some(p) => vma_adjust_v2_6_34(k, mmap, &p, p.start(), addr, p.vm_pgoff.get()).then_some(n),
+        // cases 3, 8: area grows (or is the range) up to next's end.
+        None => {
+            let area = area?;
+            let ok = vma_adjust_v2_6_34(k, mmap, &area, addr, n.end(), n.vm_pgoff.get() - pglen);
+            ok.then_some(area)
+        }
+    }
+}
+
+/// `vma_adjust()` (v2.6.34 mm/mmap.c, no `insert`: the merge cases) sets
+/// `vma` to `[start, end)` at `pgoff`, moving the boundary with the next
+/// VMA or swallowing it. The VMA that grows over the other's range is the
+/// importer and must be linked to the exporter's anon_vmas. Since
+/// 287d97ac0321 (knob `vma_adjust_exporter`) it clones the exporter's
+/// chain; v2.6.34-rc3 cloned `vma`'s, which is the importer itself in
+/// every case but the boundary shift down, and set the importer's
+/// anon_vma to next's anyway: a VMA whose anon_vma is not on its chain.
+/// A swallowed next ends with `anon_vma_merge()`. Returns false
+/// (`-ENOMEM`) if the clone fails. The bounds move under vma's anon_vma
+/// lock (2.6.34 took none here; the model keeps rmap walks' reads of
+/// them race-free).
+fn vma_adjust_v2_6_34(
+    k: &Kernel,
+    mmap: &mut MmapState,
+    vma: &Rc<Vma>,
+    start: u64,
+    end: u64,
+    pgoff: u64,
+) -> bool {
+    let _f = explore::enter("vma_adjust");
+    let target_end = end;
+    let mut end = end;
+    let next = mmap.vmas.iter().find(|v| v.start() >= vma.end()).cloned();
+    let mut remove_next = 0;
+    let mut adjust_next: i64 = 0;
+    let mut importer_exporter = None;
+    if let Some(n) = &next {
+        if end >= n.end() {
+            remove_next = 1 + u32::from(end > n.end());
+            end = n.end();
+            importer_exporter = Some((vma.clone(), n.clone()));
+        } else if end > n.start() {
+            adjust_next = ((end - n.start()) >> PAGE_SHIFT) as i64;
+            importer_exporter = Some((vma.clone(), n.clone()));
+        } else if end < vma.end() {
+            adjust_next = -(((vma.end() - end) >> PAGE_SHIFT) as i64);
+            importer_exporter = Some((n.clone(), vma.clone()));
+        }
+    }
+    if !import_anon_vma(k, vma, next.as_ref(), importer_exporter) {
+        return false;
+    }
+    set_bounds(vma, start, end, pgoff);
+    if let Some(n) = next.as_ref().filter(|_| adjust_next != 0) {
+        let shift = adjust_next * PAGE_SIZE as i64;
+        let n_start = (n.start() as i64 + shift) as u64;
+        let n_pgoff = (n.vm_pgoff.get() as i64 + adjust_next) as u64;
+        set_bounds(n, n_start, n.end(), n_pgoff);
+    }
+    if remove_next > 0 {
+        let n = next.expect("remove_next implies a next VMA");
+        let i = index_of(mmap, &n);
+        mmap.vmas.remove(i);
+        if n.anon_vma.get().is_some() {
+            anon_vma_merge(k, vma, &n);
+        }
+        crate::mmap::vm_area_free(&n);
+        if remove_next == 2 {
+            // `next = vma->vm_next; goto again` with the caller's end.
+            return vma_adjust_v2_6_34(k, mmap, vma, vma.start(), target_end, vma.vm_pgoff.get());
+        }
+    }
+    true
+}
+
+/// The anon_vma part of `vma_adjust()` (v2.6.34): link the importer to
+/// the anon_vmas whose pages it takes over.
+fn import_anon_vma(
+    k: &Kernel,
+    vma: &Rc<Vma>,
+    next: Option<&Rc<Vma>>,
+    importer_exporter: Option<(Rc<Vma>, Rc<Vma>)>,
+) -> bool {
+    let Some((importer, exporter)) = importer_exporter else {
+        return true;
+    };
+    if importer.anon_vma.get().is_some() {
+        return true;
+    }
+    if k.profile.knobs.vma_adjust_exporter {
+        let Some(av) = exporter.anon_vma.get().cloned() else {
+            return true;
+        };
+        if !crate::rmap::link_into_chain_of(k, &importer, &exporter) {
+            return false;
+        }
+        let _ = importer.anon_vma.set(av);
+        return true;
+    }
+    // rc3: anon_vma = next->anon_vma, overridden by vma's own when vma
+    // has one (`if (vma->anon_vma && (insert || importer || start !=
+    // vma->vm_start))`, always true here: importer is set); the chain
+    // is always cloned from vma.
+    let Some(av) = vma
+        .anon_vma
+        .get()
+        .or_else(|| next.and_then(|n| n.anon_vma.get()))
+        .cloned()
+    else {
+        return true;
+    };
+    if !crate::rmap::link_into_chain_of(k, &importer, vma) {
+        return false;
+    }
+    if Rc::ptr_eq(&importer, vma) {
+        explore::mark("vma_adjust: importer == vma, the clone copies its own (empty) chain");
+    }
+    let _ = importer.anon_vma.set(av);
+    true
+}
+
+/// `anon_vma_merge()` (v2.6.34 include/linux/rmap.h): `next`, swallowed
+/// by `vma`, leaves the anon_vmas it was linked to. It assumes vma's chain
+/// covers next's (true when VMAs that share an anon_vma have identical
+/// chains, the rule d0e9fe1758f2 established). `VM_BUG_ON(vma->anon_vma
+/// != next->anon_vma)` (CONFIG_DEBUG_VM).
+fn anon_vma_merge(k: &Kernel, vma: &Vma, next: &Vma) {
+    let same = match (vma.anon_vma.get(), next.anon_vma.get()) {
+        (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+        (a, b) => a.is_none() && b.is_none(),
+    };
+    if !same {
+        explore::oops(crate::debug::bug_on(
+            "anon_vma_merge: VM_BUG_ON(vma->anon_vma != next->anon_vma)",
+        ));
+    }
+    crate::rmap::unlink_anon_vmas(k, next);
 }

@@ -1,22 +1,158 @@
-//! Page reclaim (v2.6.34 mm/vmscan.c): `shrink_page_list()` on anonymous
-//! pages — `page_referenced()`, `add_to_swap()`, `try_to_unmap()`, the
-//! write-out and `__remove_mapping()` — driven by a scenario's
-//! `reclaim(addr, len)` (the pages mapped in a range, as kswapd would
-//! isolate them) and `hibernate()` (`shrink_all_memory()` over every page
-//! on the LRU, the path of the seed 002 oops).
+//! Page reclaim (v2.6.34 mm/vmscan.c) of anonymous pages: the active
+//! list's `page_referenced()` pass, then `shrink_page_list()` —
+//! `page_referenced()`, `add_to_swap()`, `try_to_unmap()`, the write-out
+//! and `__remove_mapping()` — driven by a scenario's `reclaim(addr, len)`
+//! (the pages mapped in a range, as kswapd would isolate them) and
+//! `hibernate()` (`shrink_all_memory()` over every page on the LRU, the
+//! path of the seed 002 oops).
+//!
+//! Reclaim holds no mmap_sem of the mms whose pages it takes: its rmap
+//! walks find the VMAs through `page->mapping` alone.
 
-use crate::mm_types::{Kernel, Task};
+use std::rc::Rc;
 
-/// `reclaim(addr, len)`: isolate the anonymous pages mapped in
-/// `[addr, addr + len)` of the task's mm and run `shrink_page_list()` on
-/// them. Returns the number of pages reclaimed.
-pub fn reclaim_range(_k: &Kernel, _task: &Task, _addr: u64, _len: u64) -> u64 {
-    explore::unsupported("reclaim(): under construction")
+use crate::arch::x86::pgtable::Pte;
+use crate::memory::{get_folio, put_folio};
+use crate::mm_types::{Folio, FolioKind, Kernel, Task, PAGE_SIZE};
+use crate::rmap::{page_referenced, try_to_unmap, SwapResult};
+use crate::swap_state::{add_to_swap, remove_mapping};
+
+/// `reclaim(addr, len)`: reclaim the anonymous pages mapped in
+/// `[addr, addr + len)` of the task's mm. Returns the pages freed.
+pub fn reclaim_range(k: &Kernel, task: &Task, addr: u64, len: u64) -> u64 {
+    let _f = explore::enter("kswapd");
+    let pages = pages_mapped_in(k, task, addr, len);
+    shrink_pages(k, pages)
 }
 
 /// `hibernate()` → `hibernate_preallocate_memory()` →
-/// `shrink_all_memory()`: reclaim every page on the LRU. Returns the number
-/// of pages reclaimed.
-pub fn shrink_all_memory(_k: &Kernel, _task: &Task) -> u64 {
-    explore::unsupported("hibernate(): under construction")
+/// `shrink_all_memory()` → `do_try_to_free_pages()`: reclaim every
+/// anonymous page on the LRU, in pfn order. Returns the pages freed.
+pub fn shrink_all_memory(k: &Kernel, _task: &Task) -> u64 {
+    let _h = explore::enter("hibernate");
+    let _f = explore::enter("shrink_all_memory");
+    let pages = k
+        .mem
+        .folios()
+        .into_iter()
+        .filter(|f| f.kind.get() == FolioKind::Anon && f.order == 0)
+        .collect();
+    shrink_pages(k, pages)
+}
+
+/// The anonymous small pages the range maps, each once, in address
+/// order: the page tables are read under mmap_sem like any walker's.
+fn pages_mapped_in(k: &Kernel, task: &Task, addr: u64, len: u64) -> Vec<Rc<Folio>> {
+    let mmap = task.mm.mmap_lock.read("down_read(&mm->mmap_sem)");
+    let mut pages: Vec<Rc<Folio>> = Vec::new();
+    let mut at = addr;
+    while at < addr.saturating_add(len) {
+        let pmd = crate::pgtable::peek_pmd(k, &task.mm, at).map(|p| p.read("reclaim: *pmd"));
+        let pte = pmd
+            .and_then(|p| crate::pgtable::pte_offset(k, p, at))
+            .map_or(0, |slot| slot.read("reclaim: *pte"));
+        if k.pte_present(Pte(pte)) && !k.pte_special(Pte(pte)) {
+            if let Some(f) = k.mem.pfn_folio(k.pte_pfn(Pte(pte))) {
+                if f.kind.get() == FolioKind::Anon
+                    && f.order == 0
+                    && !pages.iter().any(|p| Rc::ptr_eq(p, &f))
+                {
+                    pages.push(f);
+                }
+            }
+        }
+        at += PAGE_SIZE;
+    }
+    mmap.unlock("up_read(&mm->mmap_sem)");
+    pages
+}
+
+/// `isolate_lru_pages()`, `shrink_active_list()` (an anonymous page is
+/// deactivated whether referenced or not, its accessed bits cleared), then
+/// `shrink_inactive_list()` → `shrink_page_list()`, then putback.
+fn shrink_pages(k: &Kernel, pages: Vec<Rc<Folio>>) -> u64 {
+    let isolated: Vec<Rc<Folio>> = pages.into_iter().filter(|f| isolate_lru_page(f)).collect();
+    {
+        let _f = explore::enter("shrink_active_list");
+        for page in &isolated {
+            page_referenced(k, page);
+        }
+    }
+    let _f = explore::enter("shrink_inactive_list");
+    let mut reclaimed = 0;
+    for page in &isolated {
+        if shrink_page_list(k, page) {
+            reclaimed += 1;
+        } else {
+            putback_lru_page(k, page);
+        }
+    }
+    reclaimed
+}
+
+/// `isolate_lru_page()`: off the LRU, with a reference.
+fn isolate_lru_page(folio: &Folio) -> bool {
+    if !folio.lru.get() || folio.kind.get() != FolioKind::Anon {
+        return false;
+    }
+    folio.lru.set(false);
+    get_folio(folio);
+    true
+}
+
+/// `putback_lru_page()`.
+fn putback_lru_page(k: &Kernel, folio: &Folio) {
+    folio.lru.set(true);
+    put_folio(k, folio);
+}
+
+/// `shrink_page_list()` (v2.6.34) for one isolated anonymous page.
+/// Returns true if the page was freed (`free_it`); false if it goes back
+/// to the LRU (`keep`, `activate_locked`).
+fn shrink_page_list(k: &Kernel, page: &Rc<Folio>) -> bool {
+    let _f = explore::enter("shrink_page_list");
+    if !page.lock.try_lock("shrink_page_list: trylock_page") {
+        return false;
+    }
+    let freed = reclaim_locked_page(k, page);
+    if !freed {
+        page.lock.unlock("shrink_page_list: unlock_page");
+    }
+    freed
+}
+
+/// The body of shrink_page_list for a locked page.
+fn reclaim_locked_page(k: &Kernel, page: &Rc<Folio>) -> bool {
+    // page_check_references(): a referenced anonymous page is activated.
+    if page_referenced(k, page) > 0 {
+        return false;
+    }
+    if page.swap.get().is_none() && !add_to_swap(k, page) {
+        return false;
+    }
+    if page.mapcount.read("shrink_page_list: page_mapped(page)") > 0
+        && try_to_unmap(k, page) != SwapResult::Success
+    {
+        return false;
+    }
+    pageout(k, page);
+    if !remove_mapping(k, page) {
+        return false;
+    }
+    // free_it: the references are frozen at zero; the page is freed
+    // unlocked (`__clear_page_locked()`), which clears page->mapping.
+    page.lock.unlock("shrink_page_list: __clear_page_locked");
+    k.mem.free_folio(page);
+    true
+}
+
+/// `pageout()` → `swap_writepage()`: the page's contents go to its slot.
+/// The model's write completes at once, leaving the page clean.
+fn pageout(k: &Kernel, page: &Folio) {
+    let _f = explore::enter("pageout");
+    let Some(offset) = page.swap.get() else {
+        return;
+    };
+    let data = page.data.borrow()[0].clone();
+    k.swap.write_disk(offset, data);
 }

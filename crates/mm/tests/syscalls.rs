@@ -404,15 +404,15 @@ fn a_pinned_folio_unmapped_from_under_its_anon_vma_is_not_pinned_again() {
         let p = anon(k, t, PAGE_SIZE, 0);
         user_write(k, t, p, 0, 1, 1).unwrap();
         let folio = folio_mapped_at(k, t, p);
-        let pinned = mm::rmap::folio_get_anon_vma(&folio).expect("a mapped folio");
-        mm::rmap::put_anon_vma(&pinned);
+        let pinned = mm::rmap::folio_get_anon_vma(k, &folio).expect("a mapped folio");
+        mm::rmap::put_anon_vma(k, &pinned);
         mm::memory::get_folio(&folio);
         do_munmap(k, t, p, PAGE_SIZE).unwrap();
         // folio->mapping still points to the freed anon_vma, as in the
         // kernel; folio_mapped() is what tells the lockless reader.
         let stale = folio.anon_vma.peek().expect("mapping left in place");
         assert!(stale.life.is_freed());
-        assert!(mm::rmap::folio_get_anon_vma(&folio).is_none());
+        assert!(mm::rmap::folio_get_anon_vma(k, &folio).is_none());
         mm::memory::put_folio(k, &folio);
     });
     assert!(f.is_none(), "{f:?}");

@@ -291,7 +291,7 @@ fn a_fork_that_runs_out_of_memory_leaves_no_trace() {
         "{:?}",
         out.found.map(|f| f.finding.title)
     );
-    let failed = "dup_mmap: copy_page_range failed, fork returns -ENOMEM";
+    let failed = "dup_mmap: -ENOMEM (anon_vma_fork or copy_page_range)";
     assert!(out.marks.contains_key(failed), "{:?}", out.marks.keys());
     // Where the fork failed, the setup tore the half-built child down
     // (before the teardown exits the parent), and the child never ran.

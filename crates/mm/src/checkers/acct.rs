@@ -11,17 +11,24 @@ use explore::{Finding, FindingKind};
 
 use super::walk::{Census, Leaf};
 use crate::mm_types::{
-    FolioKind, Kernel, MmStruct, HPAGE_PMD_NR, MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE,
+    FolioKind, Kernel, MmStruct, HPAGE_PMD_NR, MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES,
+    MM_SWAPENTS, PAGE_SIZE,
 };
 
 pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
     let mut mapcounts: BTreeMap<u64, i64> = BTreeMap::new();
+    let mut swap_refs: BTreeMap<u64, i64> = BTreeMap::new();
     for (mm, c) in censuses {
         let mut anon = 0i64;
         let mut file = 0i64;
         let mut shmem = 0i64;
+        let mut swapents = 0i64;
         for (_, leaf) in &c.leaves {
             match leaf {
+                Leaf::Swap { offset } => {
+                    swapents += 1;
+                    *swap_refs.entry(*offset).or_default() += 1;
+                }
                 Leaf::HugePresent(f) if f.kind.get() == FolioKind::Anon => {
                     anon += HPAGE_PMD_NR as i64;
                     *mapcounts.entry(f.pfn).or_default() += 1;
@@ -55,6 +62,7 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
         for (member, name, census) in [
             (MM_FILEPAGES, "MM_FILEPAGES", file),
             (MM_SHMEMPAGES, "MM_SHMEMPAGES", shmem),
+            (MM_SWAPENTS, "MM_SWAPENTS", swapents),
         ] {
             let rss = mm.rss[member].get();
             if rss != census {
@@ -79,6 +87,9 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
                 mm.id
             )));
         }
+    }
+    if let Some(f) = swap_map_mismatch(k, &swap_refs) {
+        return Some(f);
     }
     if let Some(f) = leaked_after_exit(k) {
         return Some(f);
@@ -114,6 +125,33 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
                 "folio pfn {:#x} has refcount {r} below its mapcount {}",
                 folio.pfn,
                 folio.mapcount.peek()
+            )));
+        }
+    }
+    None
+}
+
+/// Each slot's `swap_map` count equals the swap ptes holding it, and its
+/// `SWAP_HAS_CACHE` bit says whether its page is in the swap cache.
+fn swap_map_mismatch(k: &Kernel, refs: &BTreeMap<u64, i64>) -> Option<Finding> {
+    use crate::swapfile::SWAP_HAS_CACHE;
+    let slots = k.swap.slots();
+    let used = slots.iter().map(|(o, _)| *o);
+    for offset in used.chain(refs.keys().copied()) {
+        let map = k.swap.count(offset);
+        let want = refs.get(&offset).copied().unwrap_or(0);
+        let count = i64::from(map & !SWAP_HAS_CACHE);
+        if count != want {
+            return Some(acct(format!(
+                "swap slot {offset:#x} has swap_map count {count}, {want} swap ptes hold it"
+            )));
+        }
+        let cached = k.swap.cached(offset).is_some();
+        if cached != (map & SWAP_HAS_CACHE != 0) {
+            return Some(acct(format!(
+                "swap slot {offset:#x}: SWAP_HAS_CACHE is {}, the swap cache {} a page for it",
+                map & SWAP_HAS_CACHE != 0,
+                if cached { "has" } else { "has no" }
             )));
         }
     }

@@ -1,11 +1,15 @@
-//! INV-LIFETIME for page-table entries, recomputed from scratch: no
-//! present or migration entry leads to a page that is back in the
-//! allocator (a use-after-free the next access or zap would act on).
+//! INV-LIFETIME, recomputed from scratch: no present or migration entry
+//! leads to a page that is back in the allocator (a use-after-free the
+//! next access or zap would act on); and no live reference leads to a
+//! freed anon_vma, anon_vma_chain or VMA (seed-bugs.md §3.5): a live VMA's
+//! `anon_vma` and chain, the VMAs an anon_vma's list links, and the
+//! `page->mapping` of a page that is mapped or that swap ptes will map
+//! again.
 
 use explore::{Finding, FindingKind};
 
 use super::walk::{Census, Leaf};
-use crate::mm_types::{Kernel, MmStruct};
+use crate::mm_types::{AnonVma, Kernel, MmStruct};
 
 pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
     for (mm, c) in censuses {
@@ -27,5 +31,89 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
             }
         }
     }
+    anon_objects(k, censuses)
+}
+
+/// The anon_vma side of INV-LIFETIME.
+fn anon_objects(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
+    for (mm, _) in censuses {
+        for vma in &mm.mmap_lock.peek().vmas {
+            if let Some(av) = vma.anon_vma.get().filter(|a| a.life.is_freed()) {
+                return Some(freed_anon_vma(
+                    k,
+                    av,
+                    format!(
+                        "vma {} of mm {} still has it as its anon_vma",
+                        vma.describe(),
+                        mm.id
+                    ),
+                ));
+            }
+            for avc in vma.anon_vma_chain.borrow().iter() {
+                if avc.life.is_freed() || avc.anon_vma.life.is_freed() {
+                    return Some(freed_anon_vma(
+                        k,
+                        &avc.anon_vma,
+                        format!(
+                            "vma {} of mm {} still links it by anon_vma_chain {}",
+                            vma.describe(),
+                            mm.id,
+                            avc.id
+                        ),
+                    ));
+                }
+                for other in avc.anon_vma.rwsem.peek().iter() {
+                    if other.vma.upgrade().is_none_or(|v| v.life.is_freed()) {
+                        return Some(lifetime(format!(
+                            "anon_vma {} lists anon_vma_chain {} of a freed vma: the next rmap walk \
+                             dereferences avc->vma",
+                            avc.anon_vma.id, other.id
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    for folio in k.mem.folios() {
+        let Some(av) = folio.anon_vma.peek().filter(|a| a.life.is_freed()) else {
+            continue;
+        };
+        let mapped = folio.mapcount.peek() > 0;
+        let swapped = folio
+            .swap
+            .get()
+            .is_some_and(|o| k.swap.count(o) & !crate::swapfile::SWAP_HAS_CACHE != 0);
+        if mapped || swapped {
+            let how = if mapped {
+                "is mapped"
+            } else {
+                "has swap ptes to map it again"
+            };
+            return Some(freed_anon_vma(
+                k,
+                &av,
+                format!(
+                    "page pfn {:#x} {how} with page->mapping pointing to it",
+                    folio.pfn
+                ),
+            ));
+        }
+    }
     None
+}
+
+fn freed_anon_vma(k: &Kernel, av: &AnonVma, by: String) -> Finding {
+    lifetime(format!(
+        "anon_vma {} ({}) was freed, yet {by}",
+        av.id,
+        crate::kaddr::raw(crate::kaddr::anon_vma(k.profile.log_style, av))
+    ))
+}
+
+fn lifetime(what: String) -> Finding {
+    Finding::new(
+        FindingKind::Invariant,
+        "INV-LIFETIME",
+        format!("INV-LIFETIME: {what}"),
+    )
 }

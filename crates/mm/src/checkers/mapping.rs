@@ -26,15 +26,11 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
                 while c.leaves.get(after).is_some_and(|(at, _)| *at <= va) {
                     after += 1;
                 }
-                let Some((folio, sub)) = reached(&c.leaves[..after], va) else {
+                let Some(page) = reached(k, &c.leaves[..after], va) else {
                     return Some(lost(k, mm.id, va));
                 };
-                let data = folio.data.borrow();
-                let Some(page) = data.get(sub) else {
-                    return Some(lost(k, mm.id, va));
-                };
-                if !accept.iter().any(|a| a == page) {
-                    return Some(corrupt(va, page, accept));
+                if !accept.iter().any(|a| *a == page) {
+                    return Some(corrupt(va, &page, accept));
                 }
             }
         }
@@ -44,16 +40,22 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
 
 /// The contents the page tables lead to for `va`, if any, given the
 /// leaves at or below `va` in address order (the census walks the tree in
-/// order): only the last of them can cover it.
-fn reached(below: &[(u64, Leaf)], va: u64) -> Option<(&Folio, usize)> {
+/// order): only the last of them can cover it. A swap entry leads to the
+/// slot's page in the swap cache, else to what was written to the slot.
+fn reached(k: &Kernel, below: &[(u64, Leaf)], va: u64) -> Option<PageData> {
     let (at, leaf) = below.last()?;
+    let in_folio = |f: &Folio, sub: usize| f.data.borrow().get(sub).cloned();
     match leaf {
         Leaf::HugePresent(f) | Leaf::HugeMigration(f) if va < at + HPAGE_PMD_SIZE => {
-            Some((f, ((va - at) >> PAGE_SHIFT) as usize))
+            in_folio(f, ((va - at) >> PAGE_SHIFT) as usize)
         }
         Leaf::Present { folio, subpage, .. } | Leaf::Migration { folio, subpage } if *at == va => {
-            Some((folio, *subpage))
+            in_folio(folio, *subpage)
         }
+        Leaf::Swap { offset } if *at == va => match k.swap.cached(*offset) {
+            Some(f) => in_folio(&f, 0),
+            None => k.swap.disk(*offset),
+        },
         _ => None,
     }
 }

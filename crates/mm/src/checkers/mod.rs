@@ -9,7 +9,11 @@
 //! - INV-XEN-ABI and INV-DECODE (`decode.rs`): entries hold the frame kind
 //!   the platform requires, and decode to the page the reverse map places
 //!   there.
-//! - INV-LIFETIME (`lifetime.rs`): no entry leads to a freed page.
+//! - INV-LIFETIME (`lifetime.rs`): no entry leads to a freed page; no live
+//!   VMA, anon_vma list or mapped page leads to a freed anon_vma,
+//!   anon_vma_chain or VMA.
+//! - INV-RMAP-ANON (`rmap_anon.rs`): VMAs, anon_vma chains and lists agree,
+//!   and every mapped anonymous page is where the rmap walk will look.
 //! - INV-LOCK-DERIV (`lock_deriv.rs`): a page-table lock is only taken
 //!   through a pointer derived from a live page table.
 
@@ -18,6 +22,7 @@ pub mod decode;
 pub mod lifetime;
 pub mod lock_deriv;
 pub mod mapping;
+pub mod rmap_anon;
 pub mod walk;
 
 use explore::Finding;
@@ -35,6 +40,7 @@ pub fn check_all(k: &Kernel) -> Option<Finding> {
         .collect();
     decode::check(k, &censuses)
         .or_else(|| lifetime::check(k, &censuses))
+        .or_else(|| rmap_anon::check(k, &censuses))
         .or_else(|| mapping::check(k, &censuses))
         .or_else(|| acct::check(k, &censuses))
 }

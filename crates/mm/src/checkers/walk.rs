@@ -33,6 +33,9 @@ pub enum Leaf {
     /// A present or migration entry whose pfn has no live folio (or a
     /// present non-huge pmd that does not point to a live page table).
     Dangling { val: u64, pmd: bool },
+    /// A swap pte (2.6.34 era): the slot's page is in the swap cache or
+    /// its contents on the swap area.
+    Swap { offset: u64 },
     /// Anything else that is not none (a value the model cannot decode).
     Other(u64),
 }
@@ -113,6 +116,13 @@ fn pte_leaf(k: &Kernel, v: u64, va: u64, c: &mut Census) {
     let pte = Pte(v);
     if let Some(numa) = k.profile.numa_bit() {
         return pte_leaf_v3(k, numa, v, va, c);
+    }
+    if k.profile.knobs.pte_layout == crate::profile::PteLayout::V2_6_34
+        && crate::arch::x86::swap::v2_6_34::is_swap_pte(pte)
+    {
+        let offset = crate::arch::x86::swap::v2_6_34::swp_offset(pte);
+        c.leaves.push((va, Leaf::Swap { offset }));
+        return;
     }
     let (pfn, migration) = if pte_present(pte) {
         (pte_pfn(pte), false)

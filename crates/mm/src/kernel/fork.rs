@@ -157,7 +157,8 @@ fn uncopyable_entry(
 /// private writable entries become read-only in both, copy-on-write). Runs
 /// with the parent's mmap_lock held for writing. What the model cannot
 /// copy ([`dup_mmap_unmodelled`]) is an input error, never a silent
-/// partial copy. If a page table cannot be allocated the fork fails
+/// partial copy. If `anon_vma_fork()` or a page table allocation fails,
+/// the fork fails
 /// (`None`, `-ENOMEM`): `dup_mm()` `mmput()`s the child, whose
 /// `exit_mmap()` undoes what was copied so far.
 pub fn dup_mmap(
@@ -182,7 +183,13 @@ pub fn dup_mmap(
     let mut copied = true;
     for vma in &mmap.vmas {
         let tmp = crate::mmap::vm_area_copy(&mm, vma);
-        crate::rmap::anon_vma_fork(k, &tmp, vma);
+        if !crate::rmap::anon_vma_fork(k, &tmp, vma) {
+            // fail_nomem_anon_vma_fork: `tmp` was never linked; it is
+            // freed with whatever anon_vma_fork() left on its chain.
+            crate::mmap::vm_area_free(&tmp);
+            copied = false;
+            break;
+        }
         // The kernel inserts `tmp` before copying its page tables, so a
         // failed copy is torn down with it.
         vmas.push(tmp);
@@ -196,7 +203,7 @@ pub fn dup_mmap(
     child_mmap.vmas = vmas;
     child_mmap.unlock("mmap_write_unlock");
     if !copied {
-        explore::mark("dup_mmap: copy_page_range failed, fork returns -ENOMEM");
+        explore::mark("dup_mmap: -ENOMEM (anon_vma_fork or copy_page_range)");
         mmput(k, &mm);
         return None;
     }

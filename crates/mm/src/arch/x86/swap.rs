@@ -526,3 +526,43 @@ pub fn make_migration_entry_dirty(entry: SwpEntry, ad_supported: bool) -> SwpEnt
 pub fn is_migration_entry_dirty(entry: SwpEntry, ad_supported: bool) -> bool {
     ad_supported && swp_offset(entry) & SWP_MIG_DIRTY != 0
 }
+
+/// The x86-64 swap pte of v2.6.34 (arch/x86/include/asm/pgtable_64.h):
+/// `_PAGE_BIT_FILE` (6) below `_PAGE_BIT_PROTNONE` (8) gives
+/// `SWP_TYPE_BITS = 5` in bits 1..=5 and the offset from bit 9; no L1TF
+/// inversion (6b28baca9b1f came in v4.19). `__pte_to_swp_entry()` and
+/// `__swp_entry_to_pte()` are the identity; bits 0 (present), 6 (file) and
+/// 8 (protnone) stay clear.
+pub mod v2_6_34 {
+    use crate::arch::x86::pgtable::Pte;
+
+    /// `SWP_TYPE_BITS` = `_PAGE_BIT_FILE - _PAGE_BIT_PRESENT - 1`.
+    pub const SWP_TYPE_BITS: u32 = 5;
+    /// `SWP_OFFSET_SHIFT` = `_PAGE_BIT_PROTNONE + 1`.
+    pub const SWP_OFFSET_SHIFT: u32 = 9;
+    /// `_PAGE_FILE` (`_PAGE_DIRTY` when not present).
+    pub const PAGE_FILE: u64 = 1 << 6;
+    /// `_PAGE_PROTNONE` (`_PAGE_GLOBAL` when not present).
+    pub const PAGE_PROTNONE: u64 = 1 << 8;
+
+    /// `swp_entry_to_pte(swp_entry(type, offset))`.
+    pub fn swp_entry_to_pte(swp_type: u32, offset: u64) -> Pte {
+        Pte((u64::from(swp_type) << 1) | (offset << SWP_OFFSET_SHIFT))
+    }
+
+    /// `__swp_type(pte_to_swp_entry(pte))`.
+    pub fn swp_type(pte: Pte) -> u32 {
+        ((pte.0 >> 1) & ((1 << SWP_TYPE_BITS) - 1)) as u32
+    }
+
+    /// `__swp_offset(pte_to_swp_entry(pte))`.
+    pub fn swp_offset(pte: Pte) -> u64 {
+        pte.0 >> SWP_OFFSET_SHIFT
+    }
+
+    /// A swap pte: not none, not present (`_PAGE_PRESENT|_PAGE_PROTNONE`
+    /// clear) and not a nonlinear file pte (`pte_file()`).
+    pub fn is_swap_pte(pte: Pte) -> bool {
+        pte.0 != 0 && pte.0 & (1 | PAGE_PROTNONE | PAGE_FILE) == 0
+    }
+}

@@ -1,0 +1,98 @@
+//! The swap cache (v2.6.34 mm/swap_state.c): `add_to_swap()`,
+//! `delete_from_swap_cache()`, `lookup_swap_cache()` and
+//! `read_swap_cache_async()`. A page in the swap cache keeps
+//! `page->mapping` (its anon_vma): only freeing the page clears it.
+
+use std::rc::Rc;
+
+use crate::memory::{get_folio, put_folio};
+use crate::mm_types::{Folio, FolioKind, Kernel};
+use crate::swapfile::{get_swap_page, swapcache_free};
+
+/// `add_to_swap()`: give a locked anonymous page a slot and put it in the
+/// swap cache (`__add_to_swap_cache()`: a reference for the cache,
+/// `PG_swapcache`, `page_private`). The model's swap area never fills.
+pub fn add_to_swap(k: &Kernel, folio: &Rc<Folio>) -> bool {
+    let offset = get_swap_page(k);
+    get_folio(folio);
+    folio.swap.set(Some(offset));
+    k.swap.cache_insert(offset, folio.clone());
+    true
+}
+
+/// `delete_from_swap_cache()`: the locked page leaves the cache, its slot
+/// loses `SWAP_HAS_CACHE`, and the cache's reference is dropped.
+pub fn delete_from_swap_cache(k: &Kernel, folio: &Folio) {
+    let Some(offset) = folio.swap.take() else {
+        return;
+    };
+    k.swap.cache_remove(offset);
+    swapcache_free(k, offset);
+    put_folio(k, folio);
+}
+
+/// `lookup_swap_cache()` → `find_get_page()`: the cached page of a slot,
+/// with a reference taken speculatively (`page_cache_get_speculative()`
+/// fails on a page whose references reclaim froze to zero) and the cache
+/// looked up again, as a page may leave it meanwhile.
+pub fn lookup_swap_cache(k: &Kernel, offset: u64) -> Option<Rc<Folio>> {
+    loop {
+        let folio = k.swap.cached(offset)?;
+        if !folio
+            .refcount
+            .inc_not_zero("find_get_page: page_cache_get_speculative")
+        {
+            continue;
+        }
+        if k.swap
+            .cached(offset)
+            .is_some_and(|f| Rc::ptr_eq(&f, &folio))
+        {
+            return Some(folio);
+        }
+        put_folio(k, &folio);
+    }
+}
+
+/// `__remove_mapping()` for a swap-cache page (v2.6.34 mm/vmscan.c):
+/// freeze the references at exactly two (the isolation's and the cache's:
+/// nobody maps or looks it up) and take the page out of the cache in the
+/// same step; the caller frees it. False if someone else holds it.
+pub fn remove_mapping(k: &Kernel, folio: &Folio) -> bool {
+    if !folio
+        .refcount
+        .cmpxchg("__remove_mapping: page_freeze_refs(page, 2)", 2, 0)
+    {
+        return false;
+    }
+    let offset = folio.swap.take().expect("a swap-cache page");
+    k.swap.cache_remove(offset);
+    swapcache_free(k, offset);
+    true
+}
+
+/// `read_swap_cache_async()` / `swapin_readahead()` on a cache miss: a
+/// new page (mapping NULL, not yet PageAnon) joins the swap cache with the
+/// slot's contents (`swapcache_prepare()` sets `SWAP_HAS_CACHE`,
+/// `swap_readpage()` completes at once in the model). Returns it with the
+/// caller's reference, or None if the page allocation failed.
+pub fn read_swap_cache_async(k: &Kernel, node: u32, offset: u64) -> Option<Rc<Folio>> {
+    if let Some(folio) = lookup_swap_cache(k, offset) {
+        return Some(folio);
+    }
+    let folio = k.mem.alloc_pages(node, 0, FolioKind::Anon)?;
+    // Raced with another swap-in of the slot (the allocation may sleep).
+    if let Some(cached) = lookup_swap_cache(k, offset) {
+        k.mem.free_folio(&folio);
+        return Some(cached);
+    }
+    crate::swapfile::swapcache_prepare(k, offset);
+    if let Some(data) = k.swap.disk(offset) {
+        folio.data.borrow_mut()[0] = data;
+    }
+    get_folio(&folio);
+    folio.swap.set(Some(offset));
+    k.swap.cache_insert(offset, folio.clone());
+    folio.lru.set(true);
+    Some(folio)
+}
