@@ -342,9 +342,10 @@ pub fn oops_anon_vma_head(k: &Kernel, av: &crate::mm_types::AnonVma) -> Finding 
     let style = k.profile.log_style;
     let release = k.profile.name.trim_start_matches("linux-");
     let frames = explore::call_chain();
+    // The list walk is inlined into its caller (the seed's IP is
+    // page_referenced+0xee): the innermost frame but page_lock_anon_vma.
     let ip = frames
         .iter()
-        .rev()
         .find(|f| !f.starts_with("page_lock_anon_vma"))
         .or(frames.last())
         .cloned()

@@ -1012,6 +1012,10 @@ fn zap_one_pte(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, v: Pte) {
         };
         mm.add_mm_counter(member, -1);
         page_remove_rmap(&folio, false);
+        if k.profile.knobs.pte_layout == PteLayout::V2_6_34 {
+            verify_anon_page(k, vma, &folio);
+            crate::swap_state::free_swap_cache(k, &folio);
+        }
         put_folio(k, &folio);
         return;
     }
@@ -1025,6 +1029,50 @@ fn zap_one_pte(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, v: Pte) {
         return;
     }
     crate::debug::print_bad_pte(k, mm, vma, addr, v);
+}
+
+/// Linus Torvalds' `verify_anon_page()` (seed 002 thread, knob
+/// `verify_anon_page`; never merged), called by zap_pte_range for each
+/// anonymous page it unmaps: WARN_ONCE unless the page's anon_vma is on
+/// the VMA's chain. The WARNING line is the one that fired under
+/// Borislav Petkov's load: mm/memory.c:909 of the patched file, inlined
+/// into unmap_vmas.
+fn verify_anon_page(k: &Kernel, vma: &Vma, page: &Folio) {
+    if !k.profile.knobs.verify_anon_page || page.kind.get() != FolioKind::Anon {
+        return;
+    }
+    let need = page.anon_vma.peek();
+    let message = match (vma.anon_vma.get(), &need) {
+        (None, _) => "anonymous page in vma without anon_vma",
+        (Some(_), Some(need))
+            if vma
+                .anon_vma_chain
+                .borrow()
+                .iter()
+                .any(|avc| Rc::ptr_eq(&avc.anon_vma, need)) =>
+        {
+            return;
+        }
+        _ => "page->mapping does not exist in vma chain",
+    };
+    let mut f = Finding::new(
+        FindingKind::Kernel,
+        "verify_anon_page()",
+        format!("WARNING: at mm/memory.c:909 unmap_vmas() — {message}"),
+    )
+    .detail("------------[ cut here ]------------")
+    .detail("WARNING: at mm/memory.c:909 unmap_vmas()")
+    .detail(message)
+    .detail(format!(
+        "Pid: {}, comm: {} Not tainted {}",
+        crate::debug::task_pid(),
+        explore::rt::current_actor_name(),
+        k.profile.name.trim_start_matches("linux-")
+    ));
+    for line in crate::debug::call_trace(k.profile.log_style) {
+        f = f.detail(line);
+    }
+    explore::raise(f);
 }
 
 /// The non-present branch of zap_pte_range (v2.6.34): a swap pte gives

@@ -341,9 +341,9 @@ pub fn page_add_new_anon_rmap(k: &Kernel, folio: &Folio, vma: &Vma, address: u64
 /// (`__page_set_anon_rmap(page, vma, address, 0)`); the caller holds the
 /// page lock.
 pub fn page_add_anon_rmap(k: &Kernel, folio: &Folio, vma: &Vma, address: u64, _compound: bool) {
-    if folio.mapcount.peek() == 0 && folio.anon_vma.peek().is_none() {
+    if folio.mapcount.peek() == 0 && folio.anon_vma.peek().is_none() && folio.swap.get().is_none() {
         // A folio nobody else can reach yet (the new folio of a migration
-        // mapped for the first time).
+        // mapped for the first time; a swap-cache page is never one).
         page_add_new_anon_rmap(k, folio, vma, address);
         return;
     }

@@ -73,26 +73,46 @@ pub fn remove_mapping(k: &Kernel, folio: &Folio) -> bool {
 
 /// `read_swap_cache_async()` / `swapin_readahead()` on a cache miss: a
 /// new page (mapping NULL, not yet PageAnon) joins the swap cache with the
-/// slot's contents (`swapcache_prepare()` sets `SWAP_HAS_CACHE`,
-/// `swap_readpage()` completes at once in the model). Returns it with the
-/// caller's reference, or None if the page allocation failed.
+/// slot's contents (`swap_readpage()` completes at once in the model).
+/// `swapcache_prepare()` claims the slot first: a racing swap-in that
+/// finds `SWAP_HAS_CACHE` set (-EEXIST) frees its page and looks the cache
+/// up again. Returns the page with the caller's reference, or None if the
+/// page allocation failed.
 pub fn read_swap_cache_async(k: &Kernel, node: u32, offset: u64) -> Option<Rc<Folio>> {
-    if let Some(folio) = lookup_swap_cache(k, offset) {
+    loop {
+        if let Some(folio) = lookup_swap_cache(k, offset) {
+            return Some(folio);
+        }
+        let folio = k.mem.alloc_pages(node, 0, FolioKind::Anon)?;
+        // The swap cache's reference, taken while nobody else can see the
+        // page (`page_cache_get()` in `__add_to_swap_cache()`).
+        get_folio(&folio);
+        if !crate::swapfile::swapcache_prepare(k, offset) {
+            k.mem.free_folio(&folio);
+            continue;
+        }
+        // __add_to_swap_cache() and swap_readpage(), in the step that
+        // claimed the slot: nobody sees the page before it is complete.
+        if let Some(data) = k.swap.disk(offset) {
+            folio.data.borrow_mut()[0] = data;
+        }
+        folio.swap.set(Some(offset));
+        k.swap.cache_insert(offset, folio.clone());
+        folio.lru.set(true);
         return Some(folio);
     }
-    let folio = k.mem.alloc_pages(node, 0, FolioKind::Anon)?;
-    // Raced with another swap-in of the slot (the allocation may sleep).
-    if let Some(cached) = lookup_swap_cache(k, offset) {
-        k.mem.free_folio(&folio);
-        return Some(cached);
+}
+
+/// `free_swap_cache()` (from `free_page_and_swap_cache()`, the zap's
+/// `tlb_remove_page()`): a swap-cache page just unmapped leaves the cache
+/// if no swap pte refers to its slot any more and its lock is free.
+pub fn free_swap_cache(k: &Kernel, folio: &Folio) {
+    if folio.swap.get().is_none()
+        || folio.mapcount.read("free_swap_cache: page_mapped(page)") > 0
+        || !folio.lock.try_lock("free_swap_cache: trylock_page")
+    {
+        return;
     }
-    crate::swapfile::swapcache_prepare(k, offset);
-    if let Some(data) = k.swap.disk(offset) {
-        folio.data.borrow_mut()[0] = data;
-    }
-    get_folio(&folio);
-    folio.swap.set(Some(offset));
-    k.swap.cache_insert(offset, folio.clone());
-    folio.lru.set(true);
-    Some(folio)
+    crate::swapfile::try_to_free_swap(k, folio);
+    folio.lock.unlock("free_swap_cache: unlock_page");
 }

@@ -194,9 +194,14 @@ pub fn free_swap_and_cache(k: &Kernel, offset: u64) {
     folio.lock.unlock("free_swap_and_cache: unlock_page");
 }
 
-/// `swapcache_prepare()`: a page is being read into the cache for the
-/// slot (`__swap_duplicate(entry, SWAP_HAS_CACHE)`).
-pub fn swapcache_prepare(k: &Kernel, offset: u64) {
+/// `swapcache_prepare()` (`__swap_duplicate(entry, SWAP_HAS_CACHE)`): claim
+/// the slot for a page being read into the cache. False (-EEXIST) if a
+/// page is already in the cache for it.
+pub fn swapcache_prepare(k: &Kernel, offset: u64) -> bool {
     let c = k.swap.count(offset);
+    if c & SWAP_HAS_CACHE != 0 {
+        return false;
+    }
     k.swap.set(offset, c | SWAP_HAS_CACHE);
+    true
 }

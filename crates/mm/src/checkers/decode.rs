@@ -32,23 +32,15 @@ use crate::arch::x86::pgtable_v3::PTE_PFN_MASK;
 use crate::mm_types::{Folio, FolioKind, Kernel, MmStruct, Vma};
 
 /// Whether the reverse map places page `pfn` at `va` of `mm`: an
-/// anonymous page whose anon_vma is the VMA's and whose index is the
-/// address's linear page index.
+/// anonymous page (with an anon_vma) whose index is the address's linear
+/// page index. Whether that anon_vma is one the VMA is linked to is
+/// INV-RMAP-ANON's question (rmap_anon.rs), not a decoding one.
 fn placed_at(k: &Kernel, mm: &MmStruct, va: u64, pfn: u64) -> bool {
     let Some((folio, vma)) = folio_and_vma(k, mm, va, pfn) else {
         return false;
     };
-    // The folio's anon_vma must be on the VMA's chain: its own, or after
-    // fork one of its ancestors' (INV-RMAP-ANON).
-    let Some(av) = folio.anon_vma.peek().as_ref().map(|a| a.id) else {
-        return false;
-    };
     folio.kind.get() == FolioKind::Anon
-        && vma
-            .anon_vma_chain
-            .borrow()
-            .iter()
-            .any(|a| a.anon_vma.id == av)
+        && folio.anon_vma.peek().is_some()
         && folio.index.get() + (pfn - folio.pfn) == vma.linear_page_index(va)
 }
 

@@ -79,10 +79,16 @@ fn anon_objects(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding>
             continue;
         };
         let mapped = folio.mapcount.peek() > 0;
-        let swapped = folio
-            .swap
-            .get()
-            .is_some_and(|o| k.swap.count(o) & !crate::swapfile::SWAP_HAS_CACHE != 0);
+        // An unmapped swap-cache page keeps a stale mapping harmlessly
+        // while its next first mapping resets it (2.6.34's
+        // __page_set_anon_rmap); from 288468c334e9 a PageAnon page keeps
+        // its mapping when swapped in, so swap ptes left must not outlive it.
+        let keeps_mapping = k.profile.knobs.set_anon_rmap == crate::profile::SetAnonRmap::Root;
+        let swapped = keeps_mapping
+            && folio
+                .swap
+                .get()
+                .is_some_and(|o| k.swap.count(o) & !crate::swapfile::SWAP_HAS_CACHE != 0);
         if mapped || swapped {
             let how = if mapped {
                 "is mapped"
