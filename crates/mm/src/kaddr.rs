@@ -75,6 +75,8 @@ pub enum Cache {
     MmStruct,
     /// `anon_vma`.
     AnonVma,
+    /// `anon_vma_chain`.
+    AnonVmaChain,
 }
 
 impl Cache {
@@ -83,16 +85,18 @@ impl Cache {
         match self {
             Cache::MmStruct => 0,
             Cache::AnonVma => 1,
+            Cache::AnonVmaChain => 2,
         }
     }
 
     /// Bytes per object: the kernel's size rounded up to a power of two
     /// (`struct mm_struct` is 0x380-0x480 bytes in the modelled versions,
-    /// `struct anon_vma` 0x48-0x68).
+    /// `struct anon_vma` 0x48-0x68, `struct anon_vma_chain` 0x30-0x40).
     pub fn size(self) -> u64 {
         match self {
             Cache::MmStruct => 0x400,
             Cache::AnonVma => 0x80,
+            Cache::AnonVmaChain => 0x40,
         }
     }
 }

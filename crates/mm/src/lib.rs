@@ -18,6 +18,7 @@ pub mod ghost;
 pub mod huge_memory;
 pub mod kaddr;
 pub mod kernel;
+pub mod kmemleak;
 pub mod locking;
 pub mod madvise;
 pub mod memory;

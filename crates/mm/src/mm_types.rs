@@ -279,6 +279,10 @@ pub struct Kernel {
     /// (`SLAB_DESTROY_BY_RCU` only delays the page's return by a grace
     /// period). Model bookkeeping of grace periods, not kernel state.
     pub anon_vma_frees: Cell<u64>,
+    /// Every anon_vma and anon_vma_chain allocated, with the call chain
+    /// that allocated it: kmemleak's object tree (kmemleak.rs). Pushed to
+    /// by the allocators only.
+    pub slab_objects: RefCell<Vec<crate::kmemleak::SlabObject>>,
     /// Next mm / anon_vma id (deterministic object naming).
     next_id: Cell<u64>,
 }
@@ -305,6 +309,7 @@ impl Kernel {
             mms: RefCell::new(Vec::new()),
             swap: Default::default(),
             anon_vma_frees: Cell::new(0),
+            slab_objects: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
         }
     }

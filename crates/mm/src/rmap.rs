@@ -30,12 +30,14 @@ fn anon_vma_chain_alloc(k: &Kernel, vma: &Vma, anon_vma: &Rc<AnonVma>) -> Option
         return None;
     }
     let id = k.next_id();
-    Some(Rc::new(AnonVmaChain {
+    let avc = Rc::new(AnonVmaChain {
         id,
         vma: vma.this.clone(),
         anon_vma: anon_vma.clone(),
         life: Lifetime::new("anon_vma_chain", id),
-    }))
+    });
+    crate::kmemleak::kmemleak_alloc(k, crate::kmemleak::Object::Avc(avc.clone()));
+    Some(avc)
 }
 
 /// `anon_vma_alloc()` from `anon_vma_cachep`: refcount 1, no root (v2.6.34
@@ -44,7 +46,9 @@ fn anon_vma_alloc(k: &Kernel, root: Option<Rc<AnonVma>>) -> Option<Rc<AnonVma>> 
     if !explore::sync::alloc("anon_vma_alloc", k.profile.knobs.fail_slab_alloc) {
         return None;
     }
-    Some(Rc::new(AnonVma::with_root(k.next_id(), root)))
+    let av = Rc::new(AnonVma::with_root(k.next_id(), root));
+    crate::kmemleak::kmemleak_alloc(k, crate::kmemleak::Object::AnonVma(av.clone()));
+    Some(av)
 }
 
 /// `anon_vma_chain_free()`.
@@ -95,7 +99,7 @@ pub fn anon_vma_prepare(k: &Kernel, vma: &Vma) -> bool {
         }
         return false;
     };
-    let mut list = anon_vma.rwsem.write("anon_vma_lock_write");
+    let mut list = anon_vma.rwsem.write(anon_vma_lock_label(k));
     let ptl = Ptl::lock(
         mm.page_table_lock.clone(),
         "spin_lock(&mm->page_table_lock)",
@@ -106,7 +110,7 @@ pub fn anon_vma_prepare(k: &Kernel, vma: &Vma) -> bool {
         anon_vma_chain_link(vma, &avc, &mut list);
     }
     ptl.unlock("spin_unlock(&mm->page_table_lock)");
-    list.unlock("anon_vma_unlock_write");
+    list.unlock(anon_vma_unlock_label(k));
     if !linked {
         if allocated {
             put_anon_vma(k, &anon_vma);
@@ -150,6 +154,7 @@ pub fn anon_vma_clone_or_unsupported(k: &Kernel, dst: &Vma, src: &Vma, caller: &
 /// failure it unlinks `dst` (`enomem_failure: unlink_anon_vmas(dst)`) and
 /// returns false.
 pub(crate) fn link_into_chain_of(k: &Kernel, dst: &Vma, src: &Vma) -> bool {
+    let _f = explore::enter("anon_vma_clone");
     let mut chain = src.anon_vma_chain.borrow().clone();
     if k.profile.knobs.anon_vma_clone_reverse {
         chain.reverse();
@@ -199,6 +204,7 @@ pub fn anon_vma_fork(k: &Kernel, child: &Vma, parent: &Vma) -> bool {
     let Some(pav) = parent.anon_vma.get() else {
         return true;
     };
+    let _f = explore::enter("anon_vma_fork");
     // anon_vma_clone(vma, pvma) with vma->anon_vma cleared: the child does
     // not share the parent's anon_vma.
     if !link_into_chain_of(k, child, parent) {
@@ -213,7 +219,10 @@ pub fn anon_vma_fork(k: &Kernel, child: &Vma, parent: &Vma) -> bool {
         return anon_vma_fork_failed(k, child);
     };
     let Some(avc) = anon_vma_chain_alloc(k, child, &own) else {
-        put_anon_vma(k, &own);
+        // out_error_free_anon_vma: its root reference is not taken yet.
+        own.refcount
+            .add_return("anon_vma_fork: out_error_free_anon_vma", -1);
+        anon_vma_free(k, &own, "anon_vma_fork: anon_vma_free");
         return anon_vma_fork_failed(k, child);
     };
     if let Some(root) = &root {
@@ -288,12 +297,18 @@ pub fn put_anon_vma(k: &Kernel, av: &AnonVma) {
     if left != 0 {
         return;
     }
-    av.life.free("__put_anon_vma: anon_vma_free");
-    k.anon_vma_frees.set(k.anon_vma_frees.get() + 1);
-    av.freed_seq.set(k.anon_vma_frees.get());
+    anon_vma_free(k, av, "__put_anon_vma: anon_vma_free");
     if let Some(root) = &av.root {
         put_anon_vma(k, root);
     }
+}
+
+/// `anon_vma_free()`: back to `anon_vma_cachep`. Counts the frees for the
+/// SLAB_DESTROY_BY_RCU model of [`page_lock_anon_vma`].
+fn anon_vma_free(k: &Kernel, av: &AnonVma, label: &'static str) {
+    av.life.free(label);
+    k.anon_vma_frees.set(k.anon_vma_frees.get() + 1);
+    av.freed_seq.set(k.anon_vma_frees.get());
 }
 
 /// `folio_get_anon_vma()` (v6.1): pin the anon_vma of a folio that is not
@@ -450,7 +465,7 @@ pub fn rmap_walk_anon(folio: &Folio, mut visit: impl FnMut(&Vma, u64) -> bool) {
     let avcs: Vec<Rc<AnonVmaChain>> = list.clone();
     for avc in avcs {
         avc.life.assert_live("rmap_walk_anon: avc");
-        let Some(vma) = linked_vma(&avc) else {
+        let Some(vma) = linked_vma(&avc, "rmap_walk_anon") else {
             continue;
         };
         vma.life.assert_live("rmap_walk_anon: avc->vma");
@@ -466,14 +481,14 @@ pub fn rmap_walk_anon(folio: &Folio, mut visit: impl FnMut(&Vma, u64) -> bool) {
 /// The VMA an avc on an anon_vma's tree links. A VMA freed while an avc
 /// still points to it (freed without `unlink_anon_vmas()`) is a use after
 /// free of `avc->vma`.
-fn linked_vma(avc: &AnonVmaChain) -> Option<Rc<Vma>> {
+fn linked_vma(avc: &AnonVmaChain, walker: &str) -> Option<Rc<Vma>> {
     let vma = avc.vma.upgrade();
     if vma.is_none() {
         explore::raise(
             explore::Finding::new(
                 explore::FindingKind::Kernel,
                 "KASAN",
-                "BUG: KASAN: use-after-free in rmap_walk_anon",
+                format!("BUG: KASAN: use-after-free in {walker}"),
             )
             .detail("an anon_vma tree links a VMA that was freed without unlink_anon_vmas()"),
         );
@@ -576,7 +591,7 @@ fn page_lock_anon_vma(k: &Kernel, folio: &Folio, mut visit: impl FnMut(&Vma, u64
     for avc in avcs {
         avc.life
             .assert_live("page_lock_anon_vma: list_for_each_entry(avc)");
-        let Some(vma) = linked_vma(&avc) else {
+        let Some(vma) = linked_vma(&avc, "page_lock_anon_vma") else {
             continue;
         };
         vma.life.assert_live("page_lock_anon_vma: avc->vma");

@@ -13,8 +13,10 @@ use crate::swapfile::{get_swap_page, swapcache_free};
 /// swap cache (`__add_to_swap_cache()`: a reference for the cache,
 /// `PG_swapcache`, `page_private`). The model's swap area never fills.
 pub fn add_to_swap(k: &Kernel, folio: &Rc<Folio>) -> bool {
-    let offset = get_swap_page(k);
+    // The cache's reference first: slot and cache entry then appear in
+    // one step, as under swap_lock and the tree lock.
     get_folio(folio);
+    let offset = get_swap_page(k);
     folio.swap.set(Some(offset));
     k.swap.cache_insert(offset, folio.clone());
     true

@@ -271,6 +271,7 @@ impl Instance for Run {
                 mmap::exit_mmap(&self.k, &p.mm);
             }
         }
+        mm::kmemleak::kmemleak_scan(&self.k);
     }
 
     fn check(&self) -> Option<Finding> {
