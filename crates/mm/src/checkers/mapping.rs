@@ -29,7 +29,7 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
                 let Some(page) = reached(k, &c.leaves[..after], va) else {
                     return Some(lost(k, mm.id, va));
                 };
-                if !accept.iter().any(|a| *a == page) {
+                if !accept.contains(&page) {
                     return Some(corrupt(va, &page, accept));
                 }
             }
