@@ -302,26 +302,9 @@ const V61: Knobs = Knobs {
 /// of 5beb49305251 (v2.6.34-rc1) with none of the four fixes; 2.6.34-era
 /// pte layout with swap; no THP (2.6.38), no NUMA balancing.
 const V2_6_34_RC3: Knobs = Knobs {
-    pmd_check: PmdCheck::Legacy,
-    pte_offset_map_lock: PteOffsetMapLock::Pre65,
-    change_pte_range_unstable_check: false,
-    thp_migration: false,
-    huge_update_style: HugeUpdateStyle::ClearThenSet,
-    numa_thp_migration: NumaThpMigration::MisplacedTranshuge,
     numa_savedwrite: false,
-    split_invalidates_migration_entry: true,
-    split_ptlocks: true,
-    alloc_split_ptlocks: false,
-    fail_page_alloc: false,
     pte_layout: PteLayout::V2_6_34,
-    platform: Platform::Native,
     mprotect_clears_numa: false,
-    numa_helpers_pv_ops: false,
-    xen_translate_protnone: false,
-    anon_merge_faulted_unfaulted: false,
-    unaccount_unfaulted_on_mprotect: false,
-    mremap_expand_merge: false,
-    mremap_multi_vma_move: false,
     anon_vma_clone_reverse: false,
     vma_merge: VmaMergeCode::V2_6_34,
     reuse_anon_vma_singleton: false,
@@ -329,8 +312,7 @@ const V2_6_34_RC3: Knobs = Knobs {
     set_anon_rmap: SetAnonRmap::VmaAnonVma,
     anon_vma_fork_unlink_on_error: false,
     anon_vma_root: false,
-    fail_slab_alloc: false,
-    verify_anon_page: false,
+    ..V3_12_7
 };
 
 /// v2.6.34-rc4: Rik van Riel's 4946d54cb55e and Linus' four patches.
@@ -347,34 +329,17 @@ const V2_6_34_RC4: Knobs = Knobs {
 /// model runs with THP off), no THP migration, pmds checked the old way.
 const V3_12_7: Knobs = Knobs {
     pmd_check: PmdCheck::Legacy,
-    pte_offset_map_lock: PteOffsetMapLock::Pre65,
     change_pte_range_unstable_check: false,
     thp_migration: false,
     huge_update_style: HugeUpdateStyle::ClearThenSet,
     numa_thp_migration: NumaThpMigration::MisplacedTranshuge,
-    numa_savedwrite: true,
     split_invalidates_migration_entry: true,
-    split_ptlocks: true,
     alloc_split_ptlocks: false,
-    fail_page_alloc: false,
     pte_layout: PteLayout::V3_12,
-    platform: Platform::Native,
     mprotect_clears_numa: true,
     numa_helpers_pv_ops: false,
-    xen_translate_protnone: false,
-    anon_merge_faulted_unfaulted: false,
-    unaccount_unfaulted_on_mprotect: false,
     mremap_expand_merge: false,
-    mremap_multi_vma_move: false,
-    anon_vma_clone_reverse: true,
-    vma_merge: VmaMergeCode::V6_18,
-    reuse_anon_vma_singleton: true,
-    vma_adjust_exporter: true,
-    set_anon_rmap: SetAnonRmap::Root,
-    anon_vma_fork_unlink_on_error: true,
-    anon_vma_root: true,
-    fail_slab_alloc: false,
-    verify_anon_page: false,
+    ..V61
 };
 
 /// The same kernel booted as a Xen PV guest.

@@ -4,7 +4,8 @@
 //! the child's setup at once), then lets the explorer interleave the
 //! threads of every process, children included. A task's `exit()` drops
 //! its mm (`mmput`); at the end every process still alive exits
-//! (`exit_mmap`, `check_mm`).
+//! (`exit_mmap`, `check_mm`), and kmemleak scans for anon_vmas and
+//! anon_vma_chains nobody freed (`mm::kmemleak`).
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
