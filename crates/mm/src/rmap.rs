@@ -291,9 +291,12 @@ pub fn get_anon_vma(av: &AnonVma) {
 /// the list's, and the free is `anon_vma_unlink()`'s `if (empty)
 /// anon_vma_free(anon_vma)`.
 pub fn put_anon_vma(k: &Kernel, av: &AnonVma) {
-    let left = av
-        .refcount
-        .add_return("put_anon_vma: atomic_dec_and_test(&anon_vma->refcount)", -1);
+    let label = if k.profile.knobs.anon_vma_root {
+        "put_anon_vma: atomic_dec_and_test(&anon_vma->refcount)"
+    } else {
+        "anon_vma_unlink: list_empty(&anon_vma->head) && !ksm_refcount(anon_vma)"
+    };
+    let left = av.refcount.add_return(label, -1);
     if left != 0 {
         return;
     }
