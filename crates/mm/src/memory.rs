@@ -656,8 +656,18 @@ fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
         );
         return wp_page_reuse(k, &pte, ptl, orig);
     }
+    // The copy runs without the PTE lock: hold the old page (`get_page`
+    // before `pte_unmap_unlock`) so that reclaim or an unmap cannot free
+    // it under the copy.
+    if let Some(f) = &old {
+        get_folio(f);
+    }
     ptl.unlock("pte_unmap_unlock");
-    wp_page_copy(vmf, orig, old)
+    let ret = wp_page_copy(vmf, orig, old.as_ref());
+    if let Some(f) = &old {
+        put_folio(k, f);
+    }
+    ret
 }
 
 /// do_wp_page's reuse test for an anonymous page (v2.6.34): under the
@@ -688,7 +698,7 @@ fn wp_page_reuse(k: &Kernel, pte: &EntryRef, ptl: Ptl, orig: Pte) -> u32 {
 }
 
 /// `wp_page_copy()`: allocate, copy, and replace the pte if unchanged.
-fn wp_page_copy(vmf: &VmFault<'_>, orig: Pte, old: Option<Rc<Folio>>) -> u32 {
+fn wp_page_copy(vmf: &VmFault<'_>, orig: Pte, old: Option<&Rc<Folio>>) -> u32 {
     let _f = explore::enter("wp_page_copy");
     let (k, vma, mm) = (vmf.k, vmf.vma, vmf.mm());
     if !anon_vma_prepare(k, vma) {
@@ -697,7 +707,7 @@ fn wp_page_copy(vmf: &VmFault<'_>, orig: Pte, old: Option<Rc<Folio>>) -> u32 {
     let Some(new) = k.mem.alloc_pages(vmf.task.node, 0, FolioKind::Anon) else {
         return VM_FAULT_OOM;
     };
-    if let Some(old) = &old {
+    if let Some(old) = old {
         let sub = (k.pte_pfn(orig) - old.pfn) as usize;
         new.data.borrow_mut()[0] = old.data.borrow()[sub].clone();
     }
@@ -714,7 +724,7 @@ fn wp_page_copy(vmf: &VmFault<'_>, orig: Pte, old: Option<Rc<Folio>>) -> u32 {
         k.mem.free_folio(&new);
         return 0;
     }
-    if old.as_ref().is_none_or(|f| f.kind.get() != FolioKind::Anon) {
+    if old.is_none_or(|f| f.kind.get() != FolioKind::Anon) {
         mm.add_mm_counter(MM_ANONPAGES, 1);
     }
     page_add_new_anon_rmap(k, &new, vma, vmf.address);
@@ -723,13 +733,13 @@ fn wp_page_copy(vmf: &VmFault<'_>, orig: Pte, old: Option<Rc<Folio>>) -> u32 {
     k.set_pte_at(&map.pte, entry, "ptep_clear_flush + set_pte_at");
     match old {
         Some(old) if old.kind.get() == FolioKind::Anon => {
-            page_remove_rmap(&old, false);
-            put_folio(k, &old);
+            page_remove_rmap(old, false);
+            put_folio(k, old);
         }
         Some(old) if old.kind.get() == FolioKind::Shmem => {
             mm.add_mm_counter(MM_SHMEMPAGES, -1);
-            page_remove_rmap(&old, false);
-            put_folio(k, &old);
+            page_remove_rmap(old, false);
+            put_folio(k, old);
         }
         _ => {}
     }

@@ -12,7 +12,7 @@
 use std::rc::Rc;
 
 use crate::arch::x86::pgtable::Pte;
-use crate::memory::{get_folio, put_folio};
+use crate::memory::put_folio;
 use crate::mm_types::{Folio, FolioKind, Kernel, Task, PAGE_SIZE};
 use crate::rmap::{page_referenced, try_to_unmap, SwapResult};
 use crate::swap_state::{add_to_swap, remove_mapping};
@@ -90,13 +90,20 @@ fn shrink_pages(k: &Kernel, pages: Vec<Rc<Folio>>) -> u64 {
     reclaimed
 }
 
-/// `isolate_lru_page()`: off the LRU, with a reference.
+/// `__isolate_lru_page()` (v2.6.34, under the zone's lru_lock): off the
+/// LRU with a reference taken by `get_page_unless_zero()`, which fails on
+/// a page whose last reference is being dropped.
 fn isolate_lru_page(folio: &Folio) -> bool {
     if !folio.lru.get() || folio.kind.get() != FolioKind::Anon {
         return false;
     }
+    if !folio
+        .refcount
+        .inc_not_zero("__isolate_lru_page: get_page_unless_zero")
+    {
+        return false;
+    }
     folio.lru.set(false);
-    get_folio(folio);
     true
 }
 

@@ -73,17 +73,13 @@ fn fault_injection_finds_nothing_in_the_fixed_kernel() {
         files.sort();
         for file in files {
             let s = Arc::new(scenario::parse_file(&file).unwrap());
-            // Seed 002's files need the 2.6.34-era model (swap, anon_vma
-            // chains): its fixed kernel is 2.6.36.
-            let fixed = if file
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("002-")
-            {
-                "linux-2.6.36"
-            } else {
+            // Scenarios that need the 2.6.34-era model (swap) run under its
+            // fixed kernel, 2.6.36.
+            let modern = mm::profile("linux-6.5").unwrap();
+            let fixed = if ScenarioHarness::new(s.clone(), modern).is_ok() {
                 "linux-6.5"
+            } else {
+                "linux-2.6.36"
             };
             let h = harness(&s, fixed, &[("fail_page_alloc", "on")]);
             let out = explore(&h, &portfolio(300, 200_000)).unwrap();

@@ -166,14 +166,21 @@ fn acct(what: String) -> Finding {
     )
 }
 
-/// Once every mm has exited, no anonymous folio may stay allocated: one
-/// that does holds a reference nobody will drop (a page leak).
+/// Once every mm has exited, no anonymous folio may stay allocated but for
+/// the swap cache's own: one that does holds a reference nobody will drop
+/// (a page leak).
 fn leaked_after_exit(k: &Kernel) -> Option<Finding> {
     if k.mms.borrow().iter().any(|m| !m.exited.get()) {
         return None;
     }
     let folios = k.mem.folios();
-    let leaked = folios.iter().find(|f| f.kind.get() == FolioKind::Anon)?;
+    // A swap-cache page held by the cache alone is reclaimable, not lost:
+    // the zap could not take its lock (free_swap_and_cache's trylock), so
+    // it waits for reclaim's __remove_mapping.
+    let reclaimable = |f: &crate::mm_types::Folio| f.swap.get().is_some() && f.refcount.peek() == 1;
+    let leaked = folios
+        .iter()
+        .find(|f| f.kind.get() == FolioKind::Anon && !reclaimable(f))?;
     Some(acct(format!(
         "page leak: folio pfn {:#x} (order {}) outlives every mm, refcount {} mapcount {}",
         leaked.pfn,

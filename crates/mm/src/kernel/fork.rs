@@ -140,7 +140,10 @@ fn uncopyable_entry(
             ));
         }
         let pte = crate::pgtable::pte_offset(k, pmd, addr).map_or(0, |slot| slot.peek());
-        if pte != 0 && !k.pte_present(crate::arch::x86::pgtable::Pte(pte)) {
+        if pte != 0
+            && !k.pte_present(crate::arch::x86::pgtable::Pte(pte))
+            && !is_copyable_swap_pte(k, pte)
+        {
             return Some(format!(
                 "copy_nonpresent_pte() is not modelled: the parent's pte at {addr:#x} is {}",
                 k.describe_pte(pte)
@@ -149,6 +152,12 @@ fn uncopyable_entry(
         addr += PAGE_SIZE;
     }
     None
+}
+
+/// A 2.6.34-era swap pte, which `copy_one_pte()` copies.
+fn is_copyable_swap_pte(k: &crate::mm_types::Kernel, pte: u64) -> bool {
+    k.profile.knobs.pte_layout == crate::profile::PteLayout::V2_6_34
+        && crate::arch::x86::swap::v2_6_34::is_swap_pte(crate::arch::x86::pgtable::Pte(pte))
 }
 
 /// `dup_mm()` → `dup_mmap()` (v6.18) for `fork()`: a new mm with a copy of
@@ -234,7 +243,17 @@ fn copy_page_range(
         let v = slot.as_ref().map_or(0, |s| {
             s.read_locked("copy_page_range: *src entry under ptl")
         });
-        if v != 0 && k.pte_present(Pte(v)) {
+        if v != 0 && is_copyable_swap_pte(k, v) {
+            // copy_one_pte() (v2.6.34) for a swap pte: one more reference
+            // to the slot (`swap_duplicate()`), counted in the child's rss.
+            let Some(new) = crate::mremap::new_pte(k, child, addr) else {
+                return false;
+            };
+            let offset = crate::arch::x86::swap::v2_6_34::swp_offset(Pte(v));
+            crate::swapfile::swap_duplicate(k, offset);
+            child.mm.add_mm_counter(crate::mm_types::MM_SWAPENTS, 1);
+            new.write("copy_one_pte: set_pte_at (swap entry)", v);
+        } else if v != 0 && k.pte_present(Pte(v)) {
             let Some(new) = crate::mremap::new_pte(k, child, addr) else {
                 return false;
             };
