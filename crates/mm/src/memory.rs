@@ -410,12 +410,14 @@ fn do_swap_page_v2_6_34(vmf: &VmFault<'_>, orig: Pte) -> u32 {
     mm.add_mm_counter(crate::mm_types::MM_SWAPENTS, -1);
     let mut pte = k.pfn_pte(page.pfn, vma.vm_page_prot.get());
     let mut write = vmf.is_write();
+    let mut exclusive = false;
     if write && crate::swapfile::reuse_swap_page(k, &page) {
         pte = pte_mkwrite(pte_mkdirty(pte));
         write = false;
+        exclusive = k.profile.knobs.swapin_exclusive_rmap;
     }
     k.set_pte_at(&map.pte, pte_mkyoung(pte), "do_swap_page: set_pte_at");
-    crate::rmap::page_add_anon_rmap(k, &page, vma, vmf.address, false);
+    crate::rmap::do_page_add_anon_rmap(k, &page, vma, vmf.address, exclusive);
     crate::swapfile::swap_free(k, offset);
     page.lock.unlock("do_swap_page: unlock_page");
     if write {

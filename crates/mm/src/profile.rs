@@ -235,6 +235,12 @@ pub struct Knobs {
     /// fails. Off: they stay on the parent's anon_vmas, pointing to the VMA
     /// dup_mmap() then frees.
     pub anon_vma_fork_unlink_on_error: bool,
+    /// ad8c2ee801a "rmap: add exclusive page to private anon_vma on swapin"
+    /// (v2.6.36-rc1): a page a write fault swaps in and may reuse
+    /// (`reuse_swap_page()`) is mapped as exclusive
+    /// (`do_page_add_anon_rmap(..., exclusive)`), into the VMA's own
+    /// anon_vma. Off: every swap-in is `page_add_anon_rmap()`.
+    pub swapin_exclusive_rmap: bool,
     /// 5c341ee1dfc8 "mm: track the root (oldest) anon_vma" and 76545066c852
     /// "mm: extend KSM refcounts to the anon_vma root" (v2.6.36-rc1): a
     /// forked anon_vma records its root and holds a reference on it. Off
@@ -293,6 +299,7 @@ const V61: Knobs = Knobs {
     vma_adjust_exporter: true,
     set_anon_rmap: SetAnonRmap::Root,
     anon_vma_fork_unlink_on_error: true,
+    swapin_exclusive_rmap: true,
     anon_vma_root: true,
     fail_slab_alloc: false,
     verify_anon_page: false,
@@ -311,6 +318,7 @@ const V2_6_34_RC3: Knobs = Knobs {
     vma_adjust_exporter: false,
     set_anon_rmap: SetAnonRmap::VmaAnonVma,
     anon_vma_fork_unlink_on_error: false,
+    swapin_exclusive_rmap: false,
     anon_vma_root: false,
     ..V3_12_7
 };
@@ -397,10 +405,11 @@ pub fn profiles() -> Vec<Profile> {
         ),
         v2_6(
             "linux-2.6.36",
-            "anon_vma->root (5c341ee1dfc8, 288468c334e9): shared pages go to the root",
+            "anon_vma->root (5c341ee1dfc8, 288468c334e9): shared pages go to the root; ad8c2ee801a",
             Knobs {
                 set_anon_rmap: SetAnonRmap::Root,
                 anon_vma_root: true,
+                swapin_exclusive_rmap: true,
                 ..V2_6_34_RC4
             },
         ),
@@ -759,6 +768,12 @@ pub static KNOBS: &[KnobDef] = &[
         "anon_vma_fork_unlink_on_error",
         anon_vma_fork_unlink_on_error,
         "4946d54cb55e (2.6.34-rc4): anon_vma_fork unlinks its cloned avcs when an allocation fails"
+    ),
+    bool_knob!(
+        "swapin_exclusive_rmap",
+        swapin_exclusive_rmap,
+        "ad8c2ee801a (2.6.36-rc1): a write swap-in that reuse_swap_page() allows maps the page \
+         exclusive, into the VMA's own anon_vma"
     ),
     bool_knob!(
         "anon_vma_root",

@@ -359,6 +359,14 @@ pub fn page_add_new_anon_rmap(k: &Kernel, folio: &Folio, vma: &Vma, address: u64
 /// (`__page_set_anon_rmap(page, vma, address, 0)`); the caller holds the
 /// page lock.
 pub fn page_add_anon_rmap(k: &Kernel, folio: &Folio, vma: &Vma, address: u64, _compound: bool) {
+    do_page_add_anon_rmap(k, folio, vma, address, false);
+}
+
+/// `do_page_add_anon_rmap()` (ad8c2ee801a, v2.6.36-rc1): as
+/// `page_add_anon_rmap()`, with `exclusive` for a page swapped in by a
+/// write fault that `reuse_swap_page()` found unshared, which then goes to
+/// the faulting VMA's own anon_vma.
+pub fn do_page_add_anon_rmap(k: &Kernel, folio: &Folio, vma: &Vma, address: u64, exclusive: bool) {
     if folio.mapcount.peek() == 0 && folio.anon_vma.peek().is_none() && folio.swap.get().is_none() {
         // A folio nobody else can reach yet (the new folio of a migration
         // mapped for the first time; a swap-cache page is never one).
@@ -370,7 +378,7 @@ pub fn page_add_anon_rmap(k: &Kernel, folio: &Folio, vma: &Vma, address: u64, _c
         1,
     ) == 1;
     if first {
-        __page_set_anon_rmap(k, folio, vma, address, false);
+        __page_set_anon_rmap(k, folio, vma, address, exclusive);
     }
 }
 
