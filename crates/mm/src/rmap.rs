@@ -354,25 +354,26 @@ pub fn page_add_new_anon_rmap(k: &Kernel, folio: &Folio, vma: &Vma, address: u64
 }
 
 /// `page_add_anon_rmap()`: one more mapping of an anonymous folio
-/// (`compound` for a PMD mapping). The first mapping of a page that has
-/// none (a page swapped in, v2.6.34) decides its anon_vma
-/// (`__page_set_anon_rmap(page, vma, address, 0)`); the caller holds the
+/// (`compound` for a PMD mapping), never exclusive; the caller holds the
 /// page lock.
 pub fn page_add_anon_rmap(k: &Kernel, folio: &Folio, vma: &Vma, address: u64, _compound: bool) {
-    do_page_add_anon_rmap(k, folio, vma, address, false);
-}
-
-/// `do_page_add_anon_rmap()` (ad8c2ee801a, v2.6.36-rc1): as
-/// `page_add_anon_rmap()`, with `exclusive` for a page swapped in by a
-/// write fault that `reuse_swap_page()` found unshared, which then goes to
-/// the faulting VMA's own anon_vma.
-pub fn do_page_add_anon_rmap(k: &Kernel, folio: &Folio, vma: &Vma, address: u64, exclusive: bool) {
-    if folio.mapcount.peek() == 0 && folio.anon_vma.peek().is_none() && folio.swap.get().is_none() {
+    if folio.mapcount.peek() == 0 && folio.anon_vma.peek().is_none() {
         // A folio nobody else can reach yet (the new folio of a migration
-        // mapped for the first time; a swap-cache page is never one).
+        // mapped for the first time).
         page_add_new_anon_rmap(k, folio, vma, address);
         return;
     }
+    do_page_add_anon_rmap(k, folio, vma, address, false);
+}
+
+/// `do_page_add_anon_rmap()` (ad8c2ee801a, v2.6.36-rc1; the body of
+/// page_add_anon_rmap before it): one more mapping, the first of which
+/// decides the anon_vma; `exclusive` for a page swapped in by a write
+/// fault that `reuse_swap_page()` found unshared, which then goes to the
+/// faulting VMA's own anon_vma. do_swap_page calls it directly: a page
+/// read in from swap has no mapping yet, and its first mapping is not a
+/// new page's.
+pub fn do_page_add_anon_rmap(k: &Kernel, folio: &Folio, vma: &Vma, address: u64, exclusive: bool) {
     let first = folio.mapcount.add_return(
         "page_add_anon_rmap: atomic_inc_and_test(&folio->_mapcount)",
         1,

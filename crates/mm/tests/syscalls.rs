@@ -759,3 +759,33 @@ fn unlinking_a_forked_vma_frees_its_avcs_and_keeps_the_parents_anon_vma() {
     });
     assert!(f.is_none(), "{f:?}");
 }
+
+/// ad8c2ee801a (2.6.36, knob `swapin_exclusive_rmap`): a page a write
+/// fault swaps in and may keep (the parent unmapped its copy) goes to the
+/// child's own anon_vma; without it, a swap-in is never exclusive and
+/// 2.6.36 puts it in the root, the parent's.
+#[test]
+fn an_exclusive_write_swapin_goes_to_the_vmas_own_anon_vma() {
+    fn body(k: &Kernel, t: &Task) {
+        let p = anon(k, t, PAGE_SIZE, 0);
+        user_write(k, t, p, 0, 1, 0x5a).unwrap();
+        let child = mm::kernel::fork::dup_mmap(k, t, "child").unwrap();
+        assert_eq!(mm::vmscan::reclaim_range(k, t, p, PAGE_SIZE), 1);
+        do_munmap(k, t, p, PAGE_SIZE).unwrap();
+        user_write(k, &child, p, 0, 1, 0x11).unwrap();
+        let folio = folio_mapped_at(k, &child, p);
+        let vma = only_vma(&child);
+        let own = vma.anon_vma.get().unwrap().id;
+        let root = *chain_ids(&vma).last().unwrap();
+        let mapping = folio.anon_vma.peek().unwrap().id;
+        let want = if k.profile.knobs.swapin_exclusive_rmap {
+            own
+        } else {
+            root
+        };
+        assert_eq!(mapping, want, "own {own}, root {root}");
+        assert_ne!(own, root);
+    }
+    assert!(sequential_with("linux-2.6.36", &[], body).is_none());
+    assert!(sequential_with("linux-2.6.36", &[("swapin_exclusive_rmap", "off")], body).is_none());
+}
