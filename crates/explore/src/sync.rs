@@ -767,6 +767,17 @@ impl Lifetime {
     pub fn is_freed(&self) -> bool {
         self.freed.get().is_some()
     }
+
+    /// The allocator hands the freed memory out again as a new object of
+    /// the same type (a type-stable slab cache such as
+    /// SLAB_DESTROY_BY_RCU): a scheduling point that writes the object;
+    /// stale pointers to it now reach the new object, not a freed one.
+    pub fn reuse(&self, label: &'static str) {
+        let a = access(self.id, AccessKind::Write, label);
+        rt::point(a, Wait::Nothing);
+        self.freed.set(None);
+        rt::traced(a, None, None);
+    }
 }
 
 /// A pointer-sized field read and written locklessly whose value is not a

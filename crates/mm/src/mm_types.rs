@@ -283,6 +283,10 @@ pub struct Kernel {
     /// that allocated it: kmemleak's object tree (kmemleak.rs). Pushed to
     /// by the allocators only.
     pub slab_objects: RefCell<Vec<crate::kmemleak::SlabObject>>,
+    /// `anon_vma_cachep`'s free objects, most recently freed last (SLUB's
+    /// per-cpu freelist is LIFO). Protected by: the slab allocator (one
+    /// step here). Only the 2.6.34-era profiles reallocate from it.
+    pub anon_vma_freelist: RefCell<Vec<Rc<AnonVma>>>,
     /// Next mm / anon_vma id (deterministic object naming).
     next_id: Cell<u64>,
 }
@@ -310,6 +314,7 @@ impl Kernel {
             swap: Default::default(),
             anon_vma_frees: Cell::new(0),
             slab_objects: RefCell::new(Vec::new()),
+            anon_vma_freelist: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
         }
     }

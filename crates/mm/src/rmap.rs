@@ -42,9 +42,18 @@ fn anon_vma_chain_alloc(k: &Kernel, vma: &Vma, anon_vma: &Rc<AnonVma>) -> Option
 
 /// `anon_vma_alloc()` from `anon_vma_cachep`: refcount 1, no root (v2.6.34
 /// has none; v6.1's own root is itself). May fail under fault injection.
+///
+/// `anon_vma_cachep` is SLAB_DESTROY_BY_RCU: in the 2.6.34-era profiles
+/// (no `anon_vma->root`) the allocation may also hand out the most
+/// recently freed anon_vma again (an explored choice; the default is a
+/// fresh object), so that a stale `page->mapping` leads to another,
+/// live anon_vma: the silent wrong walk of seed-bugs.md §3.2.
 fn anon_vma_alloc(k: &Kernel, root: Option<Rc<AnonVma>>) -> Option<Rc<AnonVma>> {
     if !explore::sync::alloc("anon_vma_alloc", k.profile.knobs.fail_slab_alloc) {
         return None;
+    }
+    if let Some(av) = reuse_freed_anon_vma(k, &root) {
+        return Some(av);
     }
     let av = Rc::new(AnonVma::with_root(k.next_id(), root));
     crate::kmemleak::kmemleak_alloc(k, crate::kmemleak::Object::AnonVma(av.clone()));
@@ -290,7 +299,7 @@ pub fn get_anon_vma(av: &AnonVma) {
 /// In v2.6.34 (no refcount: `anon_vma_root` off) the only reference is
 /// the list's, and the free is `anon_vma_unlink()`'s `if (empty)
 /// anon_vma_free(anon_vma)`.
-pub fn put_anon_vma(k: &Kernel, av: &AnonVma) {
+pub fn put_anon_vma(k: &Kernel, av: &Rc<AnonVma>) {
     let label = if k.profile.knobs.anon_vma_root {
         "put_anon_vma: atomic_dec_and_test(&anon_vma->refcount)"
     } else {
@@ -306,10 +315,32 @@ pub fn put_anon_vma(k: &Kernel, av: &AnonVma) {
     }
 }
 
+/// The reallocation branch of `anon_vma_alloc()`: the last freed object,
+/// if the explorer chooses it. Its list is empty (it was freed empty) and
+/// the constructor does not run again (`anon_vma_ctor` runs only for a new
+/// slab page): the object is simply live again, refcount 1.
+fn reuse_freed_anon_vma(k: &Kernel, root: &Option<Rc<AnonVma>>) -> Option<Rc<AnonVma>> {
+    if k.profile.knobs.anon_vma_root || root.is_some() {
+        return None;
+    }
+    let last = k.anon_vma_freelist.borrow().last().cloned()?;
+    if explore::rt::choose(2) == 0 {
+        return None;
+    }
+    k.anon_vma_freelist.borrow_mut().pop();
+    explore::mark("anon_vma_alloc: a freed anon_vma handed out again (SLAB_DESTROY_BY_RCU)");
+    last.life
+        .reuse("anon_vma_alloc: kmem_cache_alloc(anon_vma_cachep) reuses a freed object");
+    last.refcount.set("anon_vma_alloc: a fresh anon_vma", 1);
+    last.freed_seq.set(0);
+    Some(last)
+}
+
 /// `anon_vma_free()`: back to `anon_vma_cachep`. Counts the frees for the
 /// SLAB_DESTROY_BY_RCU model of [`page_lock_anon_vma`].
-fn anon_vma_free(k: &Kernel, av: &AnonVma, label: &'static str) {
+fn anon_vma_free(k: &Kernel, av: &Rc<AnonVma>, label: &'static str) {
     av.life.free(label);
+    k.anon_vma_freelist.borrow_mut().push(av.clone());
     k.anon_vma_frees.set(k.anon_vma_frees.get() + 1);
     av.freed_seq.set(k.anon_vma_frees.get());
 }

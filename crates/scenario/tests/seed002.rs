@@ -160,3 +160,44 @@ fn a_002_run_is_deterministic() {
     assert_eq!(a.finding.title, b.finding.title);
     assert_eq!(a.finding.aftermath, b.finding.aftermath);
 }
+
+/// SLAB_DESTROY_BY_RCU reuse: an anon_vma freed by munmap may be handed
+/// out again to the next mapping's fault (an explored choice of the
+/// 2.6.34-era allocator), and a correct sequence stays clean with it.
+#[test]
+fn a_freed_anon_vma_may_come_back_as_another() {
+    let text = "\
+scenario \"reuse\"
+process app {
+  setup {
+    p = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+    write(p, 0x5a)
+    munmap(p, 4K)
+  }
+  thread user { q = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS); write(q, 1) }
+  thread kswapd { hibernate() }
+}
+";
+    let s = Arc::new(scenario::parse_str("reuse.mmr", text).expect("parses"));
+    for profile in ["linux-2.6.34-rc3", "linux-2.6.34-rc4"] {
+        let out = run(&s, profile, &[]);
+        assert!(
+            out.found.is_none(),
+            "{profile}: {:?}",
+            out.found.map(|f| f.finding.title)
+        );
+        let mark = "anon_vma_alloc: a freed anon_vma handed out again (SLAB_DESTROY_BY_RCU)";
+        assert!(
+            out.marks.contains_key(mark),
+            "{profile}: {:?}",
+            out.marks.keys()
+        );
+    }
+    // 2.6.36's anon_vmas carry a root and its reference: never reused here.
+    let out = run(&s, "linux-2.6.36", &[]);
+    assert!(out.found.is_none());
+    assert!(!out
+        .marks
+        .keys()
+        .any(|m| m.starts_with("anon_vma_alloc: a freed anon_vma")));
+}
