@@ -622,12 +622,8 @@ pub struct AnonVma {
 }
 
 impl AnonVma {
-    /// `anon_vma_alloc()`: refcount 1, its own root.
-    pub fn new(id: u64) -> AnonVma {
-        AnonVma::with_root(id, None)
-    }
-
-    /// An anon_vma whose root is `root` (`anon_vma_fork()`).
+    /// A fresh anon_vma, refcount 1, whose root is `root` (`anon_vma_fork()`
+    /// from v2.6.36; `None`: its own root, or 2.6.34's rootless design).
     pub fn with_root(id: u64, root: Option<Rc<AnonVma>>) -> AnonVma {
         AnonVma {
             id,

@@ -47,10 +47,7 @@ fn pages_mapped_in(k: &Kernel, task: &Task, addr: u64, len: u64) -> Vec<Rc<Folio
     let mut pages: Vec<Rc<Folio>> = Vec::new();
     let mut at = addr;
     while at < addr.saturating_add(len) {
-        let pmd = crate::pgtable::peek_pmd(k, &task.mm, at).map(|p| p.read("reclaim: *pmd"));
-        let pte = pmd
-            .and_then(|p| crate::pgtable::pte_offset(k, p, at))
-            .map_or(0, |slot| slot.read("reclaim: *pte"));
+        let pte = pte_of(k, task, at);
         if k.pte_present(Pte(pte)) && !k.pte_special(Pte(pte)) {
             if let Some(f) = k.mem.pfn_folio(k.pte_pfn(Pte(pte))) {
                 if f.kind.get() == FolioKind::Anon
@@ -65,6 +62,20 @@ fn pages_mapped_in(k: &Kernel, task: &Task, addr: u64, len: u64) -> Vec<Rc<Folio
     }
     mmap.unlock("up_read(&mm->mmap_sem)");
     pages
+}
+
+/// The pte mapping `addr`, read level by level like any walker holding
+/// mmap_sem for reading (faults may populate the levels meanwhile).
+fn pte_of(k: &Kernel, task: &Task, addr: u64) -> u64 {
+    use crate::pgtable::{pgd_offset, pmd_offset, pte_offset, pud_offset};
+    let pgd = pgd_offset(&task.mm, addr).read("reclaim: *pgd");
+    let Some(pud) = pud_offset(k, pgd, addr) else {
+        return 0;
+    };
+    let Some(pmd) = pmd_offset(k, pud.read("reclaim: *pud"), addr) else {
+        return 0;
+    };
+    pte_offset(k, pmd.read("reclaim: *pmd"), addr).map_or(0, |pte| pte.read("reclaim: *pte"))
 }
 
 /// `isolate_lru_pages()`, `shrink_active_list()` (an anonymous page is

@@ -27,6 +27,22 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
                 return Some(f);
             }
         }
+        // Each anon_vma linked from this mm's chains, once.
+        let mut seen: Vec<&Rc<AnonVma>> = Vec::new();
+        let chains: Vec<_> = mmap
+            .vmas
+            .iter()
+            .map(|v| v.anon_vma_chain.borrow())
+            .collect();
+        for avc in chains.iter().flat_map(|c| c.iter()) {
+            if seen.iter().any(|a| Rc::ptr_eq(a, &avc.anon_vma)) {
+                continue;
+            }
+            seen.push(&avc.anon_vma);
+            if let Some(f) = check_list(&avc.anon_vma) {
+                return Some(f);
+            }
+        }
         for (va, leaf) in &c.leaves {
             let Leaf::Present {
                 folio,
@@ -80,9 +96,6 @@ fn check_chain(mm: &MmStruct, vma: &Rc<Vma>) -> Option<Finding> {
                     "names another vma".to_string()
                 }
             )));
-        }
-        if let Some(f) = check_list(&avc.anon_vma) {
-            return Some(f);
         }
     }
     None
