@@ -11,6 +11,7 @@ use explore::StrategyKind;
 use mmrace::json::RunJson;
 use mmrace::run::{RunOptions, RunResult, DEFAULT_STEPS_MAX};
 use mmrace::{bench, run, seeds, CliError, EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE};
+use scenario::interp::CheckMode;
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +47,12 @@ struct Common {
     /// second).
     #[arg(long = "no-progress")]
     no_progress: bool,
+    /// What the checkers look at after a step: incremental (what the step
+    /// touched; the whole state at the end of each execution), full (the
+    /// whole state after every step, for debugging mmrace) or compare
+    /// (both, a disagreement being an internal error).
+    #[arg(long, default_value = "incremental", value_parser = CheckMode::parse)]
+    check: CheckMode,
 }
 
 /// Options of the sampling commands (`run`, `seeds`).
@@ -236,6 +243,7 @@ impl Explore {
             minimize: !self.common.no_minimize,
             shard: self.shard,
             progress: None,
+            check: self.common.check,
         }
     }
 }
@@ -334,6 +342,7 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
             opts.knobs = common.knobs;
             opts.full = common.full;
             opts.minimize = !common.no_minimize;
+            opts.check = common.check;
             let json = common.json;
             let bar = !json && !common.no_progress && !quiet && std::io::stderr().is_terminal();
             let mut code = EXIT_CLEAN;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use explore::report::{render, ReportContext};
 use explore::{explore, replay, RunConfig, RunOutcome, StrategyKind, Token};
-use scenario::interp::ScenarioHarness;
+use scenario::interp::{CheckMode, ScenarioHarness};
 use scenario::Scenario;
 
 use crate::CliError;
@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub shard: explore::Shard,
     /// Executions done so far, for a progress bar.
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// What the checkers look at after a step (`--check`).
+    pub check: CheckMode,
 }
 
 /// Replays minimisation may spend on one finding.
@@ -54,6 +56,7 @@ impl RunOptions {
             minimize: true,
             shard: explore::Shard::WHOLE,
             progress: None,
+            check: CheckMode::default(),
         }
     }
 }
@@ -81,7 +84,8 @@ pub fn load(path: &Path) -> Result<Arc<Scenario>, CliError> {
         .map_err(|d| CliError::Usage(d.to_string()))
 }
 
-/// Builds the harness for a scenario under a profile with knob overrides.
+/// Builds the harness for a scenario under a profile with knob overrides,
+/// its checkers looking at what each step touched.
 pub fn harness(
     s: Arc<Scenario>,
     profile: &str,
@@ -90,6 +94,16 @@ pub fn harness(
     let p = mm::profile(profile).map_err(CliError::Usage)?;
     let p = p.with_overrides(knobs).map_err(CliError::Usage)?;
     ScenarioHarness::new(s, p).map_err(CliError::Usage)
+}
+
+/// [`harness`] with the checkers in mode `check`.
+pub fn harness_checking(
+    s: Arc<Scenario>,
+    profile: &str,
+    knobs: &[(String, String)],
+    check: CheckMode,
+) -> Result<ScenarioHarness, CliError> {
+    Ok(harness(s, profile, knobs)?.with_check(check))
 }
 
 /// The number of executions a run of `path` with `opts` will try.
@@ -109,7 +123,7 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunResult, CliError> {
             "--budget, --jobs and --steps-max must be at least 1".into(),
         ));
     }
-    let h = harness(s.clone(), &opts.profile, &opts.knobs)?;
+    let h = harness_checking(s.clone(), &opts.profile, &opts.knobs, opts.check)?;
     let config = RunConfig {
         shard: opts.shard,
         progress: opts.progress.clone(),

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use explore::{VerifyConfig, VerifyOutcome};
+use scenario::interp::CheckMode;
 
-use crate::run::{harness, load, report_found, Reporting};
+use crate::run::{harness_checking, load, report_found, Reporting};
 use crate::CliError;
 
 /// Everything `verify` needs besides the scenario.
@@ -28,6 +29,8 @@ pub struct VerifyOptions {
     pub full: bool,
     /// Executions and findings so far, for a progress bar.
     pub progress: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
+    /// What the checkers look at after a step (`--check`).
+    pub check: CheckMode,
 }
 
 /// Executions `verify` runs before giving up when not told otherwise.
@@ -46,6 +49,7 @@ impl VerifyOptions {
             minimize: true,
             full: false,
             progress: None,
+            check: CheckMode::default(),
         }
     }
 }
@@ -115,7 +119,7 @@ pub fn verify(path: &Path, opts: &VerifyOptions) -> Result<VerifyResult, CliErro
         ));
     }
     let s = load(path)?;
-    let h = harness(s, &opts.profile, &opts.knobs)?;
+    let h = harness_checking(s, &opts.profile, &opts.knobs, opts.check)?;
     let mut config = VerifyConfig::new(
         opts.preemptions,
         opts.steps_max,

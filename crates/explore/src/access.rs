@@ -80,3 +80,15 @@ pub struct Access {
     pub kind: AccessKind,
     pub label: &'static str,
 }
+
+/// A data change an invariant check may have to look at: the object a
+/// step's announced write, read-modify-write or free named, with its
+/// registration (class and detail as `rt::new_objects` recorded them, and
+/// the index within a block such as a page table's 512 entries).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Touched {
+    pub kind: AccessKind,
+    pub class: &'static str,
+    pub detail: u64,
+    pub index: u32,
+}

@@ -24,7 +24,7 @@ pub mod token;
 pub mod trace;
 pub mod verify;
 
-pub use access::{Access, AccessKind, ObjectId};
+pub use access::{Access, AccessKind, ObjectId, Touched};
 pub use explorer::{explore, replay, Found, RunConfig, RunOutcome, Shard};
 pub use finding::{Finding, FindingKind, InternalError, InternalKind};
 pub use minimize::minimize;

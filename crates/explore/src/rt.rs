@@ -20,7 +20,7 @@ use std::ptr;
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::access::{Access, AccessKind, ObjectId};
+use crate::access::{Access, AccessKind, ObjectId, Touched};
 use crate::finding::{Finding, FindingKind, InternalError};
 use crate::strategy::Strategy;
 use crate::trace::{Event, What};
@@ -196,6 +196,13 @@ struct Ctx<'s> {
     prev_runner: Option<ActorId>,
     /// Whether the current step's announced operation changes data.
     step_writes: bool,
+    /// The objects the data-changing steps since the last state check
+    /// named, with what they did: the incremental checkers look at these
+    /// (see [`Instance::check_step`]).
+    touched: Vec<(ObjectId, AccessKind)>,
+    /// A checker found the model's state inconsistent with itself (a bug
+    /// in mmrace, not a finding): the execution stops with this message.
+    internal: Option<String>,
     /// The instance, while the concurrent phase runs (for `point`'s inline
     /// decisions).
     instance: Option<*const (dyn Instance + 'static)>,
@@ -387,8 +394,13 @@ pub fn new_objects(class: &'static str, detail: u64, n: u32) -> ObjectId {
 
 /// The registration an object id belongs to.
 pub fn object_info(objects: &[(u32, ObjectInfo)], id: ObjectId) -> Option<ObjectInfo> {
+    registration(objects, id).map(|(_, info)| info)
+}
+
+/// The registration an object id belongs to, with its first id.
+fn registration(objects: &[(u32, ObjectInfo)], id: ObjectId) -> Option<(u32, ObjectInfo)> {
     let i = objects.partition_point(|(first, _)| *first <= id.0);
-    objects.get(i.checked_sub(1)?).map(|(_, info)| *info)
+    objects.get(i.checked_sub(1)?).copied()
 }
 
 /// Announces `access` and suspends until the scheduler picks this actor with
@@ -466,6 +478,9 @@ fn lean_announce(cx: &mut Ctx<'_>, access: Access, wait: Wait) -> Option<*const 
     match lean_pick(cx, access.object) {
         Ok(next) if next == me => {
             cx.step_writes = access.kind.changes_data();
+            if cx.step_writes {
+                cx.touched.push((access.object, access.kind));
+            }
             cx.steps += 1;
             return None;
         }
@@ -825,11 +840,21 @@ pub trait Instance {
     fn actors(&mut self) -> Vec<ActorSpec>;
     /// Sequential phase after all actors finished (process exit, check_mm).
     fn teardown(&mut self) {}
-    /// Generic invariant checkers; called in quiescent states (no actor
-    /// holds a spinlock or a rw-semaphore for writing) after any step that
-    /// executed a lockless write.
+    /// Generic invariant checkers over the whole state, from scratch:
+    /// called at the end of the concurrent phase and of every execution,
+    /// and when a kernel message asks what else is broken.
     fn check(&self) -> Option<Finding> {
         None
+    }
+    /// The checkers after a step: called in quiescent states (no actor
+    /// holds a spinlock or a rw-semaphore for writing) after any step that
+    /// executed a lockless write, with every data change announced since
+    /// the last check. An instance may look only at what those touched
+    /// (plus what its checkers declare they depend on); it must report a
+    /// violation at the same check as [`Instance::check`] would. `Err` is
+    /// a bug in mmrace (its own bookkeeping disagrees with the state).
+    fn check_step(&self, _touched: &[Touched]) -> Result<Option<Finding>, String> {
+        Ok(self.check())
     }
     /// Decodes a value of an object class for reports (e.g. a raw pmd).
     fn describe(&self, _class: &'static str, _value: u64) -> Option<String> {
@@ -911,6 +936,7 @@ pub struct Workspace {
     enabled_buf: Vec<ActorId>,
     choices: Vec<u32>,
     objects: Vec<(u32, ObjectInfo)>,
+    touched: Vec<(ObjectId, AccessKind)>,
     /// Emptied call-chain buffers of the actors of earlier executions.
     frames: Vec<Vec<&'static str>>,
 }
@@ -981,6 +1007,8 @@ pub fn run_execution(
         tracked: config.track_conflicts.then(Tracked::default),
         prev_runner: None,
         step_writes: false,
+        touched: std::mem::take(&mut pool.touched),
+        internal: None,
         instance: None,
         inline: None,
         enabled_buf: std::mem::take(&mut pool.enabled_buf),
@@ -1016,7 +1044,12 @@ pub fn run_execution(
     cx.live.clear();
     pool.live = std::mem::take(&mut cx.live);
     pool.enabled_buf = std::mem::take(&mut cx.enabled_buf);
+    cx.touched.clear();
+    pool.touched = std::mem::take(&mut cx.touched);
     drop(instance);
+    if let Some(msg) = cx.internal {
+        return Err(InternalError::bug(msg));
+    }
     if let Some(msg) = cx.replay_error {
         return Err(InternalError::diverged(msg));
     }
@@ -1139,6 +1172,15 @@ fn drive(
     if cx.abandoned {
         // Actors stopped mid-step: no teardown, no checks.
         return Ok((Some(instance), coroutines));
+    }
+    if cx.finding.is_none() {
+        // The steps were checked for what they touched; the state they
+        // leave is checked whole before teardown changes it, and teardown
+        // then runs as the finding's aftermath.
+        check(cx, instance.as_ref());
+        if cx.finding.is_some() {
+            start_aftermath(cx, instance.as_ref());
+        }
     }
     if cx.finding.is_none() {
         sequentially(cx, || {
@@ -1426,10 +1468,15 @@ fn begin_step(cx: &mut Ctx<'_>, next: ActorId, enabled: &[ActorId]) {
     // The step starts by executing the announced operation: only data
     // changes can break a state invariant (lock operations cannot), and
     // the flag stays set until a quiescent state has been checked.
-    cx.step_writes = cx.actors[next]
+    let written = cx.actors[next]
         .pending
         .as_ref()
-        .is_some_and(|p| p.access.kind.changes_data());
+        .map(|p| p.access)
+        .filter(|a| a.kind.changes_data());
+    cx.step_writes = written.is_some();
+    if let Some(a) = written.filter(|_| cx.after == Aftermath::Before) {
+        cx.touched.push((a.object, a.kind));
+    }
     cx.current = next;
     cx.steps += 1;
 }
@@ -1440,7 +1487,7 @@ fn end_step(cx: &mut Ctx<'_>, instance: &dyn Instance) {
     cx.dirty |= std::mem::take(&mut cx.step_writes);
     if cx.dirty && cx.finding.is_none() && quiescent(cx) {
         cx.dirty = false;
-        check(cx, instance);
+        check_step(cx, instance);
     }
 }
 
@@ -1573,11 +1620,39 @@ fn quiescent(cx: &Ctx<'_>) -> bool {
     cx.unquiet == 0
 }
 
-/// Runs the instance's checkers on the current state. Inlined: it runs
-/// after most steps, and what it costs beyond the checkers themselves is
-/// the explorer's overhead.
+/// Runs the instance's checkers on what the steps since the last check
+/// touched. Inlined: it runs after most steps, and what it costs beyond
+/// the checkers themselves is the explorer's overhead.
 #[inline(always)]
+fn check_step(cx: &mut Ctx<'_>, instance: &dyn Instance) {
+    let touched: Vec<Touched> = cx
+        .touched
+        .drain(..)
+        .filter_map(|(id, kind)| {
+            let (first, info) = registration(&cx.objects, id)?;
+            Some(Touched {
+                kind,
+                class: info.class,
+                detail: info.detail,
+                index: id.0 - first,
+            })
+        })
+        .collect();
+    let saved = cx.mode;
+    cx.mode = Mode::Ghost;
+    let found = instance.check_step(&touched);
+    cx.mode = saved;
+    match found {
+        Ok(Some(f)) => checked_finding(cx, f),
+        Ok(None) => {}
+        Err(message) => inconsistent(cx, message),
+    }
+}
+
+/// Runs every checker on the whole state, from scratch: at the end of the
+/// concurrent phase and of every execution, whatever the steps touched.
 fn check(cx: &mut Ctx<'_>, instance: &dyn Instance) {
+    cx.touched.clear();
     let saved = cx.mode;
     cx.mode = Mode::Ghost;
     let found = instance.check();
@@ -1585,6 +1660,17 @@ fn check(cx: &mut Ctx<'_>, instance: &dyn Instance) {
     if let Some(f) = found {
         checked_finding(cx, f);
     }
+}
+
+/// A checker found the state inconsistent with the checkers' own record
+/// of it: a bug in mmrace. The execution stops and becomes an internal
+/// error.
+#[cold]
+fn inconsistent(cx: &mut Ctx<'_>, message: String) {
+    cx.internal.get_or_insert(message);
+    cx.fatal = true;
+    cx.finding
+        .get_or_insert_with(|| Finding::new(FindingKind::Invariant, "mmrace", "internal error"));
 }
 
 #[cold]

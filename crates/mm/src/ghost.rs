@@ -52,6 +52,9 @@ pub struct Ghost {
     spans: RefCell<BTreeMap<(u64, u64), Span>>,
     /// `MADV_DONTNEED` calls in flight: (mm, first, last).
     discards: RefCell<Vec<(u64, u64, u64)>>,
+    /// Runs of pages whose ghost state changed since the incremental
+    /// checkers last took them: (mm, first, last).
+    changed: RefCell<Vec<(u64, u64, u64)>>,
 }
 
 impl Ghost {
@@ -105,6 +108,7 @@ impl Ghost {
     /// `MADV_DONTNEED` started: reads may see old data or zeroes, and the
     /// data need no longer stay mapped.
     pub fn discard_begin(&self, mm: u64, first: u64, last: u64) {
+        self.changed.borrow_mut().push((mm, first, last));
         self.discards.borrow_mut().push((mm, first, last));
         self.split(mm, first);
         self.split(mm, last);
@@ -123,6 +127,7 @@ impl Ghost {
     /// `MADV_DONTNEED` returned: pages not written since read as zeroes;
     /// pages written during it stay undecided (the write or zeroes).
     pub fn discard_end(&self, mm: u64, first: u64, last: u64) {
+        self.changed.borrow_mut().push((mm, first, last));
         let mut discards = self.discards.borrow_mut();
         if let Some(i) = discards.iter().position(|d| *d == (mm, first, last)) {
             discards.remove(i);
@@ -147,6 +152,7 @@ impl Ghost {
     /// mremap moved the pages `[from, from + n)` of `mm` to `[to, to + n)`
     /// with their page-table entries: what they hold moves with them.
     pub fn remap(&self, mm: u64, from: u64, to: u64, n: u64) {
+        self.changed.borrow_mut().push((mm, from, from + n));
         self.split(mm, from);
         self.split(mm, from + n);
         let moved: Vec<(u64, Span)> = {
@@ -175,6 +181,7 @@ impl Ghost {
 
     /// fork: the child `to` sees what the parent `from` wrote.
     pub fn fork(&self, from: u64, to: u64) {
+        self.changed.borrow_mut().push((to, 0, u64::MAX));
         let copied: Vec<((u64, u64), Span)> = self
             .spans
             .borrow()
@@ -187,6 +194,33 @@ impl Ghost {
     /// munmap or exit: the pages are gone.
     pub fn unmap(&self, mm: u64, first: u64, last: u64) {
         self.set(mm, first, last, None);
+    }
+
+    /// The runs of pages whose ghost state changed since the last call:
+    /// (mm, first, last).
+    pub fn take_changed(&self) -> Vec<(u64, u64, u64)> {
+        std::mem::take(&mut *self.changed.borrow_mut())
+    }
+
+    /// The pages of `[first, last)` of `mm` that must stay mapped, as
+    /// runs clipped to that range: (first, last, accept).
+    pub fn must_map_in(
+        &self,
+        mm: u64,
+        first: u64,
+        last: u64,
+    ) -> Vec<(u64, u64, Rc<Vec<PageData>>)> {
+        let spans = self.spans.borrow();
+        let before = spans
+            .range(..(mm, first))
+            .next_back()
+            .filter(|((m, _), s)| *m == mm && s.end > first);
+        before
+            .into_iter()
+            .chain(spans.range((mm, first)..(mm, last)))
+            .filter(|(_, s)| s.page.must_map)
+            .map(|(&(_, start), s)| (start.max(first), s.end.min(last), s.page.accept.clone()))
+            .collect()
     }
 
     /// Every run of pages that must stay mapped: (mm, first, last, accept).
@@ -204,6 +238,7 @@ impl Ghost {
         if first >= last {
             return;
         }
+        self.changed.borrow_mut().push((mm, first, last));
         self.split(mm, first);
         self.split(mm, last);
         let mut spans = self.spans.borrow_mut();

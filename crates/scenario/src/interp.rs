@@ -7,13 +7,15 @@
 //! (`exit_mmap`, `check_mm`), and kmemleak scans for anon_vmas and
 //! anon_vma_chains nobody freed (`mm::kmemleak`).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use explore::rt::{ActorSpec, Harness, Instance};
-use explore::{Finding, FindingKind};
+use explore::{Finding, FindingKind, Touched};
 use mm::arch::x86::mm::fault::{user_read, user_write};
+use mm::checkers::incremental::Incremental;
 use mm::kernel::fork::{dup_mmap, dup_mmap_unmodelled, mm_alloc, mmget, mmput};
 use mm::kernel::sched::fair::task_numa_work;
 use mm::mm_types::{
@@ -30,6 +32,50 @@ use crate::ast::{self, Advice, Expr, Op, Scenario, Stmt};
 pub struct ScenarioHarness {
     scenario: Arc<Scenario>,
     profile: Profile,
+    check: CheckMode,
+}
+
+/// What the checkers look at after a step.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum CheckMode {
+    /// What the step touched (`mm::checkers::incremental`); the whole
+    /// state at the end of the concurrent phase and of the execution.
+    #[default]
+    Incremental,
+    /// The whole state after every step (`--check full`): for debugging
+    /// mmrace itself, and the reference the incremental mode must match.
+    Full,
+    /// Both after every step (`--check compare`), a disagreement being an
+    /// internal error: how the tests hold the incremental mode to the full
+    /// one.
+    Compare,
+}
+
+impl CheckMode {
+    /// `--check`'s spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckMode::Incremental => "incremental",
+            CheckMode::Full => "full",
+            CheckMode::Compare => "compare",
+        }
+    }
+
+    /// Parses `--check`'s value.
+    ///
+    /// # Errors
+    ///
+    /// A value other than `incremental` or `full`.
+    pub fn parse(s: &str) -> Result<CheckMode, String> {
+        match s {
+            "incremental" => Ok(CheckMode::Incremental),
+            "full" => Ok(CheckMode::Full),
+            "compare" => Ok(CheckMode::Compare),
+            _ => Err(format!(
+                "unknown check mode '{s}' (expected 'incremental', 'full' or 'compare')"
+            )),
+        }
+    }
 }
 
 impl ScenarioHarness {
@@ -83,7 +129,18 @@ impl ScenarioHarness {
                  linux-2.6.36 profile"
             ));
         }
-        Ok(ScenarioHarness { scenario, profile })
+        Ok(ScenarioHarness {
+            scenario,
+            profile,
+            check: CheckMode::default(),
+        })
+    }
+
+    /// Sets what the checkers look at after a step.
+    #[must_use]
+    pub fn with_check(mut self, check: CheckMode) -> Self {
+        self.check = check;
+        self
     }
 
     pub fn scenario(&self) -> &Scenario {
@@ -131,6 +188,15 @@ fn uses_swap(scenario: &Scenario) -> bool {
     })
 }
 
+/// What a step touched, for an internal error's message.
+fn describe_touched(touched: &[Touched]) -> String {
+    let all: Vec<String> = touched
+        .iter()
+        .map(|t| format!("{} {} {:#x}[{}]", t.kind.name(), t.class, t.detail, t.index))
+        .collect();
+    all.join(", ")
+}
+
 /// Anonymous folios listed in a report's dump at most.
 const FOLIOS_SHOWN: usize = 12;
 
@@ -158,6 +224,9 @@ struct Run {
     /// The address spaces as the threads left them, without frame numbers
     /// (which follow allocation order), taken before teardown.
     final_state: Option<String>,
+    check: CheckMode,
+    /// The incremental checkers' shadow of this execution's state.
+    incremental: RefCell<Incremental>,
 }
 
 impl Harness for ScenarioHarness {
@@ -167,6 +236,8 @@ impl Harness for ScenarioHarness {
             source: self.scenario.clone(),
             processes: Vec::new(),
             final_state: None,
+            check: self.check,
+            incremental: RefCell::default(),
         };
         for p in &self.scenario.processes {
             let Some(mm) = mm_alloc(&run.k) else {
@@ -277,6 +348,29 @@ impl Instance for Run {
 
     fn check(&self) -> Option<Finding> {
         mm::checkers::check_all(&self.k)
+    }
+
+    fn check_step(&self, touched: &[Touched]) -> Result<Option<Finding>, String> {
+        match self.check {
+            CheckMode::Incremental => self.incremental.borrow_mut().check_step(&self.k, touched),
+            CheckMode::Full => {
+                self.k.ghost.take_changed();
+                Ok(mm::checkers::check_all(&self.k))
+            }
+            CheckMode::Compare => {
+                let step = self.incremental.borrow_mut().check_step(&self.k, touched)?;
+                let full = mm::checkers::check_all(&self.k);
+                match (&step, &full) {
+                    (None, Some(f)) => Err(format!(
+                        "the full check reports \"{}\" after a step the incremental check \
+                         passes (touched: {})",
+                        f.title,
+                        describe_touched(touched)
+                    )),
+                    _ => Ok(full),
+                }
+            }
+        }
     }
 
     fn describe(&self, class: &'static str, value: u64) -> Option<String> {

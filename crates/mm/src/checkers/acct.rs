@@ -11,124 +11,176 @@ use explore::{Finding, FindingKind};
 
 use super::walk::{Census, Leaf};
 use crate::mm_types::{
-    FolioKind, Kernel, MmStruct, HPAGE_PMD_NR, MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES,
-    MM_SWAPENTS, PAGE_SIZE,
+    Folio, FolioKind, Kernel, MmStruct, HPAGE_PMD_NR, MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES,
+    MM_SWAPENTS, NR_MM_COUNTERS, PAGE_SIZE,
 };
 
+/// What one leaf entry counts for, by the kernel's accounting rules: the
+/// rss counter it is in (with the pages it accounts), the folio whose
+/// mapcount it is part of, and the swap slot it holds.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Contribution {
+    pub rss: Option<(usize, i64)>,
+    pub maps: Option<u64>,
+    pub swap: Option<u64>,
+}
+
+impl Contribution {
+    /// What `leaf` counts for, given what its folio is now.
+    pub fn of(leaf: &Leaf) -> Contribution {
+        let mut c = Contribution::default();
+        match leaf {
+            Leaf::Swap { offset } => {
+                c.rss = Some((MM_SWAPENTS, 1));
+                c.swap = Some(*offset);
+            }
+            Leaf::HugePresent(f) if f.kind.get() == FolioKind::Anon => {
+                c.rss = Some((MM_ANONPAGES, HPAGE_PMD_NR as i64));
+                c.maps = Some(f.pfn);
+            }
+            Leaf::HugeMigration(_) => c.rss = Some((MM_ANONPAGES, HPAGE_PMD_NR as i64)),
+            Leaf::Migration { .. } => c.rss = Some((MM_ANONPAGES, 1)),
+            Leaf::Present {
+                folio,
+                special: false,
+                ..
+            } => match folio.kind.get() {
+                FolioKind::Anon => {
+                    c.rss = Some((MM_ANONPAGES, 1));
+                    c.maps = Some(folio.pfn);
+                }
+                FolioKind::Shmem => {
+                    c.rss = Some((MM_SHMEMPAGES, 1));
+                    c.maps = Some(folio.pfn);
+                }
+                _ => c.rss = Some((MM_FILEPAGES, 1)),
+            },
+            _ => {}
+        }
+        c
+    }
+}
+
+/// An mm's counters as its page tables account them.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Tally {
+    pub rss: [i64; NR_MM_COUNTERS],
+    pub tables: i64,
+}
+
+/// The census of every folio's mappings and every swap slot's swap ptes.
+#[derive(Default)]
+pub struct Refs {
+    pub mapcounts: BTreeMap<u64, i64>,
+    pub swap: BTreeMap<u64, i64>,
+}
+
+impl Refs {
+    /// Adds (`sign` 1) or takes away (-1) one leaf's contribution.
+    pub fn count(&mut self, c: &Contribution, sign: i64, tally: &mut Tally) {
+        if let Some((member, n)) = c.rss {
+            tally.rss[member] += sign * n;
+        }
+        if let Some(pfn) = c.maps {
+            *self.mapcounts.entry(pfn).or_default() += sign;
+        }
+        if let Some(offset) = c.swap {
+            *self.swap.entry(offset).or_default() += sign;
+        }
+    }
+}
+
 pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
-    let mut mapcounts: BTreeMap<u64, i64> = BTreeMap::new();
-    let mut swap_refs: BTreeMap<u64, i64> = BTreeMap::new();
+    let mut refs = Refs::default();
     for (mm, c) in censuses {
-        let mut anon = 0i64;
-        let mut file = 0i64;
-        let mut shmem = 0i64;
-        let mut swapents = 0i64;
+        let mut tally = Tally {
+            tables: c.tables,
+            ..Tally::default()
+        };
         for (_, leaf) in &c.leaves {
-            match leaf {
-                Leaf::Swap { offset } => {
-                    swapents += 1;
-                    *swap_refs.entry(*offset).or_default() += 1;
-                }
-                Leaf::HugePresent(f) if f.kind.get() == FolioKind::Anon => {
-                    anon += HPAGE_PMD_NR as i64;
-                    *mapcounts.entry(f.pfn).or_default() += 1;
-                }
-                Leaf::HugeMigration(_) => anon += HPAGE_PMD_NR as i64,
-                Leaf::Present {
-                    folio,
-                    special: false,
-                    ..
-                } if folio.kind.get() == FolioKind::Anon => {
-                    anon += 1;
-                    *mapcounts.entry(folio.pfn).or_default() += 1;
-                }
-                Leaf::Migration { .. } => anon += 1,
-                Leaf::Present {
-                    folio,
-                    special: false,
-                    ..
-                } if folio.kind.get() == FolioKind::Shmem => {
-                    shmem += 1;
-                    *mapcounts.entry(folio.pfn).or_default() += 1;
-                }
-                Leaf::Present {
-                    folio,
-                    special: false,
-                    ..
-                } if folio.kind.get() != FolioKind::Anon => file += 1,
-                _ => {}
-            }
+            refs.count(&Contribution::of(leaf), 1, &mut tally);
         }
-        for (member, name, census) in [
-            (MM_FILEPAGES, "MM_FILEPAGES", file),
-            (MM_SHMEMPAGES, "MM_SHMEMPAGES", shmem),
-            (MM_SWAPENTS, "MM_SWAPENTS", swapents),
-        ] {
-            let rss = mm.rss[member].get();
-            if rss != census {
-                return Some(acct(format!(
-                    "mm {} {name} is {rss}, its page tables account {census}",
-                    mm.id
-                )));
-            }
+        if let Some(f) = check_mm(mm, &tally) {
+            return Some(f);
         }
-        let rss = mm.rss[MM_ANONPAGES].get();
-        if rss != anon {
+    }
+    check_global(k, &refs.swap).or_else(|| {
+        k.mem
+            .folios()
+            .iter()
+            .find_map(|f| check_folio(f, refs.mapcounts.get(&f.pfn).copied().unwrap_or(0)))
+    })
+}
+
+/// An mm's rss counters and pgtables_bytes against its page tables.
+pub fn check_mm(mm: &MmStruct, tally: &Tally) -> Option<Finding> {
+    for (member, name) in [
+        (MM_FILEPAGES, "MM_FILEPAGES"),
+        (MM_SHMEMPAGES, "MM_SHMEMPAGES"),
+        (MM_SWAPENTS, "MM_SWAPENTS"),
+        (MM_ANONPAGES, "MM_ANONPAGES"),
+    ] {
+        let rss = mm.rss[member].get();
+        let census = tally.rss[member];
+        if rss != census {
             return Some(acct(format!(
-                "mm {} MM_ANONPAGES is {rss}, its page tables account {anon}",
-                mm.id
-            )));
-        }
-        let bytes = c.tables * PAGE_SIZE as i64;
-        if mm.pgtables_bytes.get() != bytes {
-            let have = mm.pgtables_bytes.get();
-            return Some(acct(format!(
-                "mm {} pgtables_bytes is {have}, it owns {bytes} bytes of page tables",
+                "mm {} {name} is {rss}, its page tables account {census}",
                 mm.id
             )));
         }
     }
-    if let Some(f) = swap_map_mismatch(k, &swap_refs) {
+    let bytes = tally.tables * PAGE_SIZE as i64;
+    if mm.pgtables_bytes.get() != bytes {
+        let have = mm.pgtables_bytes.get();
+        return Some(acct(format!(
+            "mm {} pgtables_bytes is {have}, it owns {bytes} bytes of page tables",
+            mm.id
+        )));
+    }
+    None
+}
+
+/// What no single mm or folio owns: swap slots against the swap ptes
+/// counted (`swap_refs`), leaks once every mm is gone, and the struct
+/// pages of unallocated frames.
+pub fn check_global(k: &Kernel, swap_refs: &BTreeMap<u64, i64>) -> Option<Finding> {
+    if let Some(f) = swap_map_mismatch(k, swap_refs) {
         return Some(f);
     }
     if let Some(f) = leaked_after_exit(k) {
         return Some(f);
     }
-    if let Some((pfn, page)) = k
+    let (pfn, page) = k
         .mem
         .stray_pages()
         .into_iter()
-        .find(|(_, s)| s.mapcount != 0)
-    {
+        .find(|(_, s)| s.mapcount != 0)?;
+    Some(acct(format!(
+        "pfn {pfn:#x} is not an allocated page, yet its struct page has mapcount {}",
+        page.mapcount
+    )))
+}
+
+/// An anonymous or shmem folio's mapcount against the `mapped` entries
+/// that map it, and its refcount against its mapcount.
+pub fn check_folio(folio: &Folio, mapped: i64) -> Option<Finding> {
+    if !matches!(folio.kind.get(), FolioKind::Anon | FolioKind::Shmem) {
+        return None;
+    }
+    let m = folio.mapcount.peek();
+    if m != mapped {
         return Some(acct(format!(
-            "pfn {pfn:#x} is not an allocated page, yet its struct page has mapcount {}",
-            page.mapcount
+            "folio pfn {:#x} has mapcount {m} but {mapped} entries map it",
+            folio.pfn
         )));
     }
-    for folio in k
-        .mem
-        .folios()
-        .iter()
-        .filter(|f| matches!(f.kind.get(), FolioKind::Anon | FolioKind::Shmem))
-    {
-        let want = mapcounts.get(&folio.pfn).copied().unwrap_or(0);
-        if folio.mapcount.peek() != want {
-            let m = folio.mapcount.peek();
-            return Some(acct(format!(
-                "folio pfn {:#x} has mapcount {m} but {want} entries map it",
-                folio.pfn
-            )));
-        }
-        if folio.refcount.peek() < folio.mapcount.peek() {
-            let r = folio.refcount.peek();
-            return Some(acct(format!(
-                "folio pfn {:#x} has refcount {r} below its mapcount {}",
-                folio.pfn,
-                folio.mapcount.peek()
-            )));
-        }
-    }
-    None
+    let r = folio.refcount.peek();
+    (r < m).then(|| {
+        acct(format!(
+            "folio pfn {:#x} has refcount {r} below its mapcount {m}",
+            folio.pfn
+        ))
+    })
 }
 
 /// Each slot's `swap_map` count equals the swap ptes holding it, and its

@@ -80,23 +80,25 @@ fn rmap_pfn(k: &Kernel, mm: &MmStruct, va: u64) -> Option<u64> {
 }
 
 pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
-    for (mm, c) in censuses {
-        for &(va, raw) in &c.ptes {
-            let pte = Pte(raw);
-            if !k.pte_present(pte) || k.pte_special(pte) {
-                continue;
-            }
-            if k.pv.is_xen_pv() {
-                if let Some(f) = xen_abi(k, mm, va, raw) {
-                    return Some(f);
-                }
-            }
-            if let Some(f) = decode(k, mm, va, raw) {
-                return Some(f);
-            }
+    censuses.iter().find_map(|(mm, c)| {
+        c.ptes
+            .iter()
+            .find_map(|&(va, raw)| check_pte(k, mm, va, raw))
+    })
+}
+
+/// Both invariants for the pte `raw` mapping `va` of `mm`.
+pub fn check_pte(k: &Kernel, mm: &MmStruct, va: u64, raw: u64) -> Option<Finding> {
+    let pte = Pte(raw);
+    if !k.pte_present(pte) || k.pte_special(pte) {
+        return None;
+    }
+    if k.pv.is_xen_pv() {
+        if let Some(f) = xen_abi(k, mm, va, raw) {
+            return Some(f);
         }
     }
-    None
+    decode(k, mm, va, raw)
 }
 
 fn frame_of(raw: u64) -> u64 {

@@ -9,34 +9,44 @@
 use explore::{Finding, FindingKind};
 
 use super::walk::{Census, Leaf};
-use crate::mm_types::{AnonVma, Kernel, MmStruct};
+use crate::mm_types::{AnonVma, Folio, Kernel, MmStruct};
 
 pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
-    for (mm, c) in censuses {
-        for (va, leaf) in &c.leaves {
-            if let Leaf::Dangling { val, pmd } = leaf {
-                let what = if *pmd {
-                    k.describe_pmd(*val)
-                } else {
-                    k.describe_pte(*val)
-                };
-                return Some(
-                    Finding::new(
-                        FindingKind::Invariant,
-                        "INV-LIFETIME",
-                        format!("INV-LIFETIME: the entry mapping {va:#x} points to a freed page"),
-                    )
-                    .detail(format!("mm {}: entry {val:#018x} ({what})", mm.id)),
-                );
-            }
-        }
-    }
-    anon_objects(k, censuses)
+    censuses
+        .iter()
+        .find_map(|(mm, c)| {
+            c.leaves
+                .iter()
+                .find_map(|(va, leaf)| check_leaf(k, mm, *va, leaf))
+        })
+        .or_else(|| check_vmas(k, censuses.iter().map(|(mm, _)| *mm)))
+        .or_else(|| k.mem.folios().iter().find_map(|f| check_folio(k, f)))
 }
 
-/// The anon_vma side of INV-LIFETIME.
-fn anon_objects(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
-    for (mm, _) in censuses {
+/// No leaf entry leads to a freed page.
+pub fn check_leaf(k: &Kernel, mm: &MmStruct, va: u64, leaf: &Leaf) -> Option<Finding> {
+    let Leaf::Dangling { val, pmd } = leaf else {
+        return None;
+    };
+    let what = if *pmd {
+        k.describe_pmd(*val)
+    } else {
+        k.describe_pte(*val)
+    };
+    Some(
+        Finding::new(
+            FindingKind::Invariant,
+            "INV-LIFETIME",
+            format!("INV-LIFETIME: the entry mapping {va:#x} points to a freed page"),
+        )
+        .detail(format!("mm {}: entry {val:#018x} ({what})", mm.id)),
+    )
+}
+
+/// The anon_vma side of INV-LIFETIME for the VMAs of `mms`: their
+/// anon_vma, their chains, and the lists those chains lead to.
+pub fn check_vmas<'a>(k: &Kernel, mms: impl Iterator<Item = &'a MmStruct>) -> Option<Finding> {
+    for mm in mms {
         for vma in &mm.mmap_lock.peek().vmas {
             if let Some(av) = vma.anon_vma.get().filter(|a| a.life.is_freed()) {
                 return Some(freed_anon_vma(
@@ -74,38 +84,40 @@ fn anon_objects(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding>
             }
         }
     }
-    for folio in k.mem.folios() {
-        let Some(av) = folio.anon_vma.peek().filter(|a| a.life.is_freed()) else {
-            continue;
-        };
-        let mapped = folio.mapcount.peek() > 0;
-        // An unmapped swap-cache page keeps a stale mapping harmlessly
-        // while its next first mapping resets it (2.6.34's
-        // __page_set_anon_rmap); from 288468c334e9 a PageAnon page keeps
-        // its mapping when swapped in, so swap ptes left must not outlive it.
-        let keeps_mapping = k.profile.knobs.set_anon_rmap == crate::profile::SetAnonRmap::Root;
-        let swapped = keeps_mapping
-            && folio
-                .swap
-                .get()
-                .is_some_and(|o| k.swap.count(o) & !crate::swapfile::SWAP_HAS_CACHE != 0);
-        if mapped || swapped {
-            let how = if mapped {
-                "is mapped"
-            } else {
-                "has swap ptes to map it again"
-            };
-            return Some(freed_anon_vma(
-                k,
-                &av,
-                format!(
-                    "page pfn {:#x} {how} with page->mapping pointing to it",
-                    folio.pfn
-                ),
-            ));
-        }
-    }
     None
+}
+
+/// A page that is mapped, or that swap ptes will map again, does not
+/// point to a freed anon_vma.
+pub fn check_folio(k: &Kernel, folio: &Folio) -> Option<Finding> {
+    let av = folio.anon_vma.peek().filter(|a| a.life.is_freed())?;
+    let mapped = folio.mapcount.peek() > 0;
+    // An unmapped swap-cache page keeps a stale mapping harmlessly
+    // while its next first mapping resets it (2.6.34's
+    // __page_set_anon_rmap); from 288468c334e9 a PageAnon page keeps
+    // its mapping when swapped in, so swap ptes left must not outlive it.
+    let keeps_mapping = k.profile.knobs.set_anon_rmap == crate::profile::SetAnonRmap::Root;
+    let swapped = keeps_mapping
+        && folio
+            .swap
+            .get()
+            .is_some_and(|o| k.swap.count(o) & !crate::swapfile::SWAP_HAS_CACHE != 0);
+    if !mapped && !swapped {
+        return None;
+    }
+    let how = if mapped {
+        "is mapped"
+    } else {
+        "has swap ptes to map it again"
+    };
+    Some(freed_anon_vma(
+        k,
+        &av,
+        format!(
+            "page pfn {:#x} {how} with page->mapping pointing to it",
+            folio.pfn
+        ),
+    ))
 }
 
 fn freed_anon_vma(k: &Kernel, av: &AnonVma, by: String) -> Finding {

@@ -26,11 +26,11 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
                 while c.leaves.get(after).is_some_and(|(at, _)| *at <= va) {
                     after += 1;
                 }
-                let Some(page) = reached(k, &c.leaves[..after], va) else {
-                    return Some(lost(k, mm.id, va));
-                };
-                if !accept.contains(&page) {
-                    return Some(corrupt(va, &page, accept));
+                let below = after
+                    .checked_sub(1)
+                    .map(|i| (c.leaves[i].0, &c.leaves[i].1));
+                if let Some(f) = check_page(k, mm.id, va, below, accept) {
+                    return Some(f);
                 }
             }
         }
@@ -38,25 +38,40 @@ pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
     None
 }
 
-/// The contents the page tables lead to for `va`, if any, given the
-/// leaves at or below `va` in address order (the census walks the tree in
-/// order): only the last of them can cover it. A swap entry leads to the
-/// slot's page in the swap cache, else to what was written to the slot.
-fn reached(k: &Kernel, below: &[(u64, Leaf)], va: u64) -> Option<PageData> {
-    let (at, leaf) = below.last()?;
-    let in_folio = |f: &Folio, sub: usize| f.data.borrow().get(sub).cloned();
+/// Both invariants for the page at `va` of mm `mm`, which must stay
+/// mapped holding one of `accept`, given the last leaf at or below `va`
+/// in address order.
+pub fn check_page(
+    k: &Kernel,
+    mm: u64,
+    va: u64,
+    below: Option<(u64, &Leaf)>,
+    accept: &[PageData],
+) -> Option<Finding> {
+    let judge = |page: Option<&PageData>| match page {
+        None => Some(lost(k, mm, va)),
+        Some(p) if accept.contains(p) => None,
+        Some(p) => Some(corrupt(va, p, accept)),
+    };
+    let in_folio = |f: &Folio, sub: usize| judge(f.data.borrow().get(sub));
+    let Some((at, leaf)) = below else {
+        return judge(None);
+    };
+    // The census walks the tree in order, so only the last leaf at or
+    // below `va` can cover it. A swap entry leads to the slot's page in
+    // the swap cache, else to what was written to the slot.
     match leaf {
         Leaf::HugePresent(f) | Leaf::HugeMigration(f) if va < at + HPAGE_PMD_SIZE => {
             in_folio(f, ((va - at) >> PAGE_SHIFT) as usize)
         }
-        Leaf::Present { folio, subpage, .. } | Leaf::Migration { folio, subpage } if *at == va => {
+        Leaf::Present { folio, subpage, .. } | Leaf::Migration { folio, subpage } if at == va => {
             in_folio(folio, *subpage)
         }
-        Leaf::Swap { offset } if *at == va => match k.swap.cached(*offset) {
+        Leaf::Swap { offset } if at == va => match k.swap.cached(*offset) {
             Some(f) => in_folio(&f, 0),
-            None => k.swap.disk(*offset),
+            None => judge(k.swap.disk(*offset).as_ref()),
         },
-        _ => None,
+        _ => judge(None),
     }
 }
 

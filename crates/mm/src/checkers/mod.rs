@@ -16,9 +16,13 @@
 //!   and every mapped anonymous page is where the rmap walk will look.
 //! - INV-LOCK-DERIV (`lock_deriv.rs`): a page-table lock is only taken
 //!   through a pointer derived from a live page table.
+//!
+//! [`check_all`] runs them over the whole state; after a step,
+//! `incremental.rs` runs the same verdicts over what the step touched.
 
 pub mod acct;
 pub mod decode;
+pub mod incremental;
 pub mod lifetime;
 pub mod lock_deriv;
 pub mod mapping;

@@ -20,50 +20,58 @@ use super::walk::{Census, Leaf};
 use crate::mm_types::{AnonVma, AnonVmaChain, Kernel, MmStruct, Vma};
 
 pub fn check(k: &Kernel, censuses: &[(&MmStruct, Census)]) -> Option<Finding> {
-    for (mm, c) in censuses {
-        let mmap = mm.mmap_lock.peek();
-        for vma in &mmap.vmas {
-            if let Some(f) = check_chain(mm, vma) {
-                return Some(f);
-            }
+    censuses.iter().find_map(|(mm, c)| {
+        check_structure(mm).or_else(|| {
+            c.leaves
+                .iter()
+                .find_map(|(va, leaf)| check_leaf(k, mm, *va, leaf))
+        })
+    })
+}
+
+/// (a) and (c) for every VMA of `mm` and each anon_vma its chains link.
+pub fn check_structure(mm: &MmStruct) -> Option<Finding> {
+    let mmap = mm.mmap_lock.peek();
+    for vma in &mmap.vmas {
+        if let Some(f) = check_chain(mm, vma) {
+            return Some(f);
         }
-        // Each anon_vma linked from this mm's chains, once.
-        let mut seen: Vec<&Rc<AnonVma>> = Vec::new();
-        let chains: Vec<_> = mmap
-            .vmas
-            .iter()
-            .map(|v| v.anon_vma_chain.borrow())
-            .collect();
-        for avc in chains.iter().flat_map(|c| c.iter()) {
-            if seen.iter().any(|a| Rc::ptr_eq(a, &avc.anon_vma)) {
-                continue;
-            }
-            seen.push(&avc.anon_vma);
-            if let Some(f) = check_list(&avc.anon_vma) {
-                return Some(f);
-            }
+    }
+    // Each anon_vma linked from this mm's chains, once.
+    let mut seen: Vec<&Rc<AnonVma>> = Vec::new();
+    let chains: Vec<_> = mmap
+        .vmas
+        .iter()
+        .map(|v| v.anon_vma_chain.borrow())
+        .collect();
+    for avc in chains.iter().flat_map(|c| c.iter()) {
+        if seen.iter().any(|a| Rc::ptr_eq(a, &avc.anon_vma)) {
+            continue;
         }
-        for (va, leaf) in &c.leaves {
-            let Leaf::Present {
-                folio,
-                subpage,
-                special: false,
-            } = leaf
-            else {
-                continue;
-            };
-            if folio.kind.get() != crate::mm_types::FolioKind::Anon {
-                continue;
-            }
-            let Some(vma) = mmap.vma_lookup(*va) else {
-                continue;
-            };
-            if let Some(f) = check_page(k, mm, vma, *va, folio, *subpage as u64) {
-                return Some(f);
-            }
+        seen.push(&avc.anon_vma);
+        if let Some(f) = check_list(&avc.anon_vma) {
+            return Some(f);
         }
     }
     None
+}
+
+/// (b) for the leaf at `va` of `mm`, if it maps an anonymous page.
+pub fn check_leaf(k: &Kernel, mm: &MmStruct, va: u64, leaf: &Leaf) -> Option<Finding> {
+    let Leaf::Present {
+        folio,
+        subpage,
+        special: false,
+    } = leaf
+    else {
+        return None;
+    };
+    if folio.kind.get() != crate::mm_types::FolioKind::Anon {
+        return None;
+    }
+    let mmap = mm.mmap_lock.peek();
+    let vma = mmap.vma_lookup(va)?;
+    check_page(k, mm, vma, va, folio, *subpage as u64)
 }
 
 /// (a) and (c) for one VMA.

@@ -42,6 +42,7 @@ pub enum Leaf {
 
 /// Every non-none leaf of `mm` with its virtual address, plus the table
 /// census (upper tables, PTE tables, deposited tables).
+#[derive(Default)]
 pub struct Census {
     pub leaves: Vec<(u64, Leaf)>,
     pub tables: i64,
@@ -49,120 +50,158 @@ pub struct Census {
     pub ptes: Vec<(u64, u64)>,
 }
 
+/// What a walk reports: the page tables it reaches and the leaves.
+pub trait Visit {
+    /// The entry at `va` of level `level` (4 = pgd … 2 = pmd) points to
+    /// page table `table`, which counts `pages` pages of page tables (one,
+    /// plus the tables deposited with a PMD table).
+    fn table(&mut self, va: u64, level: u8, table: &Rc<Folio>, pages: i64);
+    /// A non-none leaf entry of level 1 (pte) or 2 (pmd) holding `raw`.
+    fn leaf(&mut self, va: u64, level: u8, raw: u64, leaf: Leaf);
+}
+
+impl Visit for Census {
+    fn table(&mut self, _va: u64, _level: u8, _table: &Rc<Folio>, pages: i64) {
+        self.tables += pages;
+    }
+
+    fn leaf(&mut self, va: u64, level: u8, raw: u64, leaf: Leaf) {
+        if level == 1 {
+            self.ptes.push((va, raw));
+        }
+        self.leaves.push((va, leaf));
+    }
+}
+
 /// Walks the whole tree of `mm` with ghost reads.
 pub fn census(k: &Kernel, mm: &MmStruct) -> Census {
-    let mut c = Census {
-        leaves: Vec::new(),
-        tables: 0,
-        ptes: Vec::new(),
-    };
-    for i in 0..512u64 {
-        let Some(pud) = table_of(k, mm.pgd.entries().peek(i as usize)) else {
-            continue;
-        };
-        c.tables += 1;
-        for j in 0..512u64 {
-            let Some(pmd_table) = table_of(k, pud.entries().peek(j as usize)) else {
-                continue;
-            };
-            c.tables += 1 + pmd_table.pmd_huge_pte.borrow().len() as i64;
-            for m in 0..512u64 {
-                let va = (i << 39) | (j << 30) | (m << 21);
-                let v = pmd_table.entries().peek(m as usize);
-                pmd_leaf(k, v, va, &mut c);
-            }
-        }
-    }
+    let mut c = Census::default();
+    walk_table(k, &mm.pgd, 0, 4, &mut c);
     c
 }
 
-fn pmd_leaf(k: &Kernel, v: u64, va: u64, c: &mut Census) {
+/// The bytes of address space one entry of a level-`level` table maps.
+pub fn entry_span(level: u8) -> u64 {
+    1u64 << (12 + 9 * (u32::from(level) - 1))
+}
+
+/// Walks every entry of `table` (a level-`level` table whose first entry
+/// maps `base`), in address order.
+pub fn walk_table(k: &Kernel, table: &Folio, base: u64, level: u8, v: &mut impl Visit) {
+    for i in 0..512u64 {
+        let va = base + i * entry_span(level);
+        walk_entry(k, table.entries().peek(i as usize), va, level, v);
+    }
+}
+
+/// Walks what the entry `raw` of a level-`level` table, mapping `va`,
+/// leads to. The upper levels skip what is not a page table, as the
+/// census always has; a pmd is a leaf, a table, or something the model
+/// cannot decode.
+pub fn walk_entry(k: &Kernel, raw: u64, va: u64, level: u8, v: &mut impl Visit) {
+    match level {
+        1 => pte_leaf(k, raw, va, v),
+        2 => pmd_leaf(k, raw, va, v),
+        _ => {
+            let Some(next) = table_of(k, raw) else {
+                return;
+            };
+            let deposited = if level == 3 {
+                next.pmd_huge_pte.borrow().len() as i64
+            } else {
+                0
+            };
+            v.table(va, level, &next, 1 + deposited);
+            walk_table(k, &next, va, level - 1, v);
+        }
+    }
+}
+
+fn pmd_leaf(k: &Kernel, v: u64, va: u64, c: &mut impl Visit) {
     if v == 0 {
         return;
     }
     let pmd = Pmd(v);
     if pmd_trans_huge(pmd) {
         match k.mem.pfn_folio(pmd_pfn(pmd)) {
-            Some(f) => c.leaves.push((va, Leaf::HugePresent(f))),
-            None => c.leaves.push((va, Leaf::Dangling { val: v, pmd: true })),
+            Some(f) => c.leaf(va, 2, v, Leaf::HugePresent(f)),
+            None => c.leaf(va, 2, v, Leaf::Dangling { val: v, pmd: true }),
         }
         return;
     }
     if is_pmd_migration_entry(&k.profile.swap_types, pmd) {
         let pfn = pfn_swap_entry_to_pfn(pmd_to_swp_entry(pmd));
         match k.mem.pfn_folio(pfn) {
-            Some(f) => c.leaves.push((va, Leaf::HugeMigration(f))),
-            None => c.leaves.push((va, Leaf::Dangling { val: v, pmd: true })),
+            Some(f) => c.leaf(va, 2, v, Leaf::HugeMigration(f)),
+            None => c.leaf(va, 2, v, Leaf::Dangling { val: v, pmd: true }),
         }
         return;
     }
     match table_of(k, v).filter(|_| pmd_present(pmd)) {
         Some(pte_table) => {
-            c.tables += 1;
-            for n in 0..512u64 {
-                pte_leaf(k, pte_table.entries().peek(n as usize), va | (n << 12), c);
-            }
+            c.table(va, 2, &pte_table, 1);
+            walk_table(k, &pte_table, va, 1, c);
         }
-        None if pmd_present(pmd) => c.leaves.push((va, Leaf::Dangling { val: v, pmd: true })),
-        None => c.leaves.push((va, Leaf::Other(v))),
+        None if pmd_present(pmd) => c.leaf(va, 2, v, Leaf::Dangling { val: v, pmd: true }),
+        None => c.leaf(va, 2, v, Leaf::Other(v)),
     }
 }
 
-fn pte_leaf(k: &Kernel, v: u64, va: u64, c: &mut Census) {
+fn pte_leaf(k: &Kernel, v: u64, va: u64, c: &mut impl Visit) {
     if v == 0 {
         return;
     }
-    c.ptes.push((va, v));
+    c.leaf(va, 1, v, pte_kind(k, v));
+}
+
+/// What a non-none pte leads to.
+fn pte_kind(k: &Kernel, v: u64) -> Leaf {
     let pte = Pte(v);
     if let Some(numa) = k.profile.numa_bit() {
-        return pte_leaf_v3(k, numa, v, va, c);
+        return pte_leaf_v3(k, numa, v);
     }
     if k.profile.knobs.pte_layout == crate::profile::PteLayout::V2_6_34
         && crate::arch::x86::swap::v2_6_34::is_swap_pte(pte)
     {
         let offset = crate::arch::x86::swap::v2_6_34::swp_offset(pte);
-        c.leaves.push((va, Leaf::Swap { offset }));
-        return;
+        return Leaf::Swap { offset };
     }
     let (pfn, migration) = if pte_present(pte) {
         (pte_pfn(pte), false)
     } else if is_swap_pte(pte) && is_migration_entry(&k.profile.swap_types, pte_to_swp_entry(pte)) {
         (pfn_swap_entry_to_pfn(pte_to_swp_entry(pte)), true)
     } else {
-        c.leaves.push((va, Leaf::Other(v)));
-        return;
+        return Leaf::Other(v);
     };
-    push_pte_leaf(k, v, va, pfn, migration, c);
+    pte_page_leaf(k, v, pfn, migration)
 }
 
 /// A 3.x-era pte, decoded by what the platform guarantees rather than by
 /// the kernel's accessors: a present entry's frame is a machine frame (the
 /// hypervisor's m2p says whose page it is); a PROTNONE/NUMA entry's frame
 /// is a pfn (the Xen ABI for non-present entries).
-fn pte_leaf_v3(k: &Kernel, numa: NumaBit, v: u64, va: u64, c: &mut Census) {
+fn pte_leaf_v3(k: &Kernel, numa: NumaBit, v: u64) -> Leaf {
     let frame = (v & pgtable_v3::PTE_PFN_MASK) >> 12;
     let pfn = if v & _PAGE_PRESENT != 0 {
         k.pv.machine_to_phys(frame)
     } else if pgtable_v3::pte_present(numa, Pte(v)) {
         Some(frame)
     } else {
-        c.leaves.push((va, Leaf::Other(v)));
-        return;
+        return Leaf::Other(v);
     };
     match pfn {
-        Some(pfn) => push_pte_leaf(k, v, va, pfn, false, c),
-        None => c.leaves.push((va, Leaf::Dangling { val: v, pmd: false })),
+        Some(pfn) => pte_page_leaf(k, v, pfn, false),
+        None => Leaf::Dangling { val: v, pmd: false },
     }
 }
 
-fn push_pte_leaf(k: &Kernel, v: u64, va: u64, pfn: u64, migration: bool, c: &mut Census) {
+fn pte_page_leaf(k: &Kernel, v: u64, pfn: u64, migration: bool) -> Leaf {
     let pte = Pte(v);
     let Some(folio) = k.mem.pfn_folio(pfn) else {
-        c.leaves.push((va, Leaf::Dangling { val: v, pmd: false }));
-        return;
+        return Leaf::Dangling { val: v, pmd: false };
     };
     let subpage = (pfn - folio.pfn) as usize;
-    let leaf = if migration {
+    if migration {
         Leaf::Migration { folio, subpage }
     } else {
         // pte_special() of the era (from v3.16 not a NUMA hinting pte, whose
@@ -175,6 +214,5 @@ fn push_pte_leaf(k: &Kernel, v: u64, va: u64, pfn: u64, migration: bool, c: &mut
             subpage,
             special,
         }
-    };
-    c.leaves.push((va, leaf));
+    }
 }
