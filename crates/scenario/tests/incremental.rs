@@ -53,15 +53,22 @@ fn run(s: &Arc<Scenario>, profile: &str, check: CheckMode, budget: u64) -> RunOu
 
 /// What a run found, where: the finding, its execution and schedule, and
 /// the step it was made at.
-fn found(o: &RunOutcome) -> Option<(String, Vec<String>, u64, Vec<u32>, u64)> {
-    o.found.as_ref().map(|f| {
-        (
-            f.finding.title.clone(),
-            f.finding.also.clone(),
-            f.index,
-            f.choices.clone(),
-            f.steps,
-        )
+#[derive(Debug, PartialEq, Eq)]
+struct Where {
+    title: String,
+    also: Vec<String>,
+    execution: u64,
+    choices: Vec<u32>,
+    step: u64,
+}
+
+fn found(o: &RunOutcome) -> Option<Where> {
+    o.found.as_ref().map(|f| Where {
+        title: f.finding.title.clone(),
+        also: f.finding.also.clone(),
+        execution: f.index,
+        choices: f.choices.clone(),
+        step: f.steps,
     })
 }
 
