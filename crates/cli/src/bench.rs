@@ -1,11 +1,12 @@
 //! `mmrace bench`: time to first finding for every seed scenario under each
 //! profile expected to show a bug (median and max over 20 seeds), the
-//! explorer's scheduling points per second, and bounded verification (DPOR)
+//! explorer's scheduling points per second, bounded verification (DPOR)
 //! of every seed scenario under each profile expected clean, on one worker
-//! and on two.
+//! and on two, and how the cost of a step grows with the pages mapped.
 
 use std::path::{Path, PathBuf};
 
+use scenario::interp::CheckMode;
 use scenario::ExpectedVerdict;
 
 use crate::run::{load, run, RunOptions};
@@ -184,4 +185,68 @@ pub fn verification(dir: &Path, preemptions: u32) -> Result<Vec<VerifyBenchRow>,
         });
     }
     Ok(rows)
+}
+
+/// One row of the cost-growth benchmark: a clean scenario of two threads
+/// each writing half of an anonymous mapping of `pages` pages
+/// (`thp=never`, linux-6.5, one worker), with the checkers in one mode.
+pub struct GrowthRow {
+    pub pages: u64,
+    pub check: CheckMode,
+    pub executions: u64,
+    pub steps_per_execution: f64,
+    pub us_per_step: f64,
+    pub ms_per_execution: f64,
+}
+
+/// Mapping sizes of the cost-growth benchmark, in pages.
+pub const GROWTH_PAGES: [u64; 4] = [64, 256, 1024, 16_384];
+
+/// The scenario the cost-growth benchmark runs at `pages` pages.
+pub fn growth_scenario(pages: u64) -> String {
+    let half = pages * 2; // KiB in half the mapping
+    format!(
+        "scenario \"halves-{pages}\"\nmachine thp=never\nprocess p {{\n  setup {{\n    \
+         a = mmap(NULL, {}K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n  }}\n  \
+         thread t1 {{ write(a, 0..{half}K, 1) }}\n  \
+         thread t2 {{ write(a + {half}K, 0..{half}K, 2) }}\n}}\n",
+        pages * 4
+    )
+}
+
+/// Runs the cost-growth scenario at `pages` pages for `executions`
+/// executions with the checkers in mode `check`.
+pub fn growth(pages: u64, check: CheckMode, executions: u64) -> Result<GrowthRow, CliError> {
+    use explore::{explore, RunConfig, StrategyKind};
+    let name = format!("halves-{pages}.mmr");
+    let s = scenario::parse_str(&name, &growth_scenario(pages))
+        .map_err(|d| CliError::Internal(format!("the benchmark scenario: {d}")))?;
+    let h = crate::run::harness_checking(std::sync::Arc::new(s), "linux-6.5", &[], check)?;
+    let config = RunConfig {
+        shard: explore::Shard::WHOLE,
+        progress: None,
+        strategy: StrategyKind::Portfolio,
+        seed: 0,
+        budget: executions,
+        jobs: 1,
+        steps_max: u64::MAX,
+    };
+    let out = explore(&h, &config)?;
+    if let Some(f) = out.found {
+        return Err(CliError::Internal(format!(
+            "the cost-growth scenario at {pages} pages is not clean: {}",
+            f.finding.title
+        )));
+    }
+    let secs = out.elapsed.as_secs_f64();
+    let steps = out.steps.max(1) as f64;
+    let runs = out.executions.max(1) as f64;
+    Ok(GrowthRow {
+        pages,
+        check,
+        executions: out.executions,
+        steps_per_execution: steps / runs,
+        us_per_step: secs * 1e6 / steps,
+        ms_per_execution: secs * 1e3 / runs,
+    })
 }

@@ -666,6 +666,7 @@ fn cmd_bench(dir: Option<PathBuf>, seeds_n: u64, jobs: usize) -> Result<i32, Cli
         "explorer overhead (micro model: 2 actors x 1000 accesses, random walk, best of 3): \
          {ns:.1} ns per scheduling point ({points:.0} points/s)\n"
     );
+    print_growth()?;
     let base = RunOptions {
         jobs,
         ..RunOptions::new("")
@@ -709,6 +710,42 @@ fn cmd_bench(dir: Option<PathBuf>, seeds_n: u64, jobs: usize) -> Result<i32, Cli
         );
     }
     Ok(EXIT_CLEAN)
+}
+
+/// The cost-growth rows: µs per step at each size, against the smallest,
+/// with the incremental checkers and (up to 1,024 pages, where it still
+/// ends in seconds) the full ones.
+fn print_growth() -> Result<(), CliError> {
+    println!(
+        "cost growth (two threads each writing half of an anonymous mapping, thp=never, \
+         linux-6.5, 1 job, 30 executions)"
+    );
+    println!(
+        "{:<8} {:<12} {:>10} {:>12} {:>10} {:>14} {:>10}",
+        "pages", "check", "execs", "steps/exec", "us/step", "ms/execution", "vs 64"
+    );
+    for check in [CheckMode::Incremental, CheckMode::Full] {
+        let mut first = None;
+        for pages in bench::GROWTH_PAGES {
+            if check == CheckMode::Full && pages > 1024 {
+                continue;
+            }
+            let r = bench::growth(pages, check, 30)?;
+            let base = *first.get_or_insert(r.us_per_step);
+            println!(
+                "{:<8} {:<12} {:>10} {:>12.0} {:>10.3} {:>14.2} {:>9.2}x",
+                r.pages,
+                r.check.name(),
+                r.executions,
+                r.steps_per_execution,
+                r.us_per_step,
+                r.ms_per_execution,
+                r.us_per_step / base
+            );
+        }
+    }
+    println!();
+    Ok(())
 }
 
 fn cmd_conform(

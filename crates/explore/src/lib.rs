@@ -30,7 +30,7 @@ pub use finding::{Finding, FindingKind, InternalError, InternalKind};
 pub use minimize::minimize;
 pub use rt::{
     call_chain, choose, enter, mark, new_object, oops, raise, tracing, unsupported, ActorSpec,
-    ExecutionResult, Harness, Instance, LockClass,
+    ExecutionResult, Harness, Instance, LockClass, Touches,
 };
 pub use strategy::StrategyKind;
 pub use token::Token;

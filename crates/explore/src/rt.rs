@@ -397,6 +397,37 @@ pub fn object_info(objects: &[(u32, ObjectInfo)], id: ObjectId) -> Option<Object
     registration(objects, id).map(|(_, info)| info)
 }
 
+/// The data changes since the last state check, resolved to their
+/// objects' registrations on demand (an instance that checks everything
+/// never pays for that).
+pub struct Touches<'a> {
+    raw: &'a [(ObjectId, AccessKind)],
+    objects: &'a [(u32, ObjectInfo)],
+}
+
+impl Touches<'_> {
+    /// Each change with its object's class, detail and index.
+    pub fn iter(&self) -> impl Iterator<Item = Touched> + '_ {
+        self.raw.iter().filter_map(|&(id, kind)| {
+            let (first, info) = registration(self.objects, id)?;
+            Some(Touched {
+                kind,
+                class: info.class,
+                detail: info.detail,
+                index: id.0 - first,
+            })
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+}
+
 /// The registration an object id belongs to, with its first id.
 fn registration(objects: &[(u32, ObjectInfo)], id: ObjectId) -> Option<(u32, ObjectInfo)> {
     let i = objects.partition_point(|(first, _)| *first <= id.0);
@@ -853,7 +884,7 @@ pub trait Instance {
     /// (plus what its checkers declare they depend on); it must report a
     /// violation at the same check as [`Instance::check`] would. `Err` is
     /// a bug in mmrace (its own bookkeeping disagrees with the state).
-    fn check_step(&self, _touched: &[Touched]) -> Result<Option<Finding>, String> {
+    fn check_step(&self, _touched: &Touches<'_>) -> Result<Option<Finding>, String> {
         Ok(self.check())
     }
     /// Decodes a value of an object class for reports (e.g. a raw pmd).
@@ -1625,22 +1656,14 @@ fn quiescent(cx: &Ctx<'_>) -> bool {
 /// the checkers themselves is the explorer's overhead.
 #[inline(always)]
 fn check_step(cx: &mut Ctx<'_>, instance: &dyn Instance) {
-    let touched: Vec<Touched> = cx
-        .touched
-        .drain(..)
-        .filter_map(|(id, kind)| {
-            let (first, info) = registration(&cx.objects, id)?;
-            Some(Touched {
-                kind,
-                class: info.class,
-                detail: info.detail,
-                index: id.0 - first,
-            })
-        })
-        .collect();
     let saved = cx.mode;
     cx.mode = Mode::Ghost;
+    let touched = Touches {
+        raw: &cx.touched,
+        objects: &cx.objects,
+    };
     let found = instance.check_step(&touched);
+    cx.touched.clear();
     cx.mode = saved;
     match found {
         Ok(Some(f)) => checked_finding(cx, f),

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use explore::rt::{run_execution, ActorSpec, ExecutionConfig, Harness, Instance, Workspace};
 use explore::strategy::RandomWalk;
-use explore::{ExecutionResult, Finding, Touched};
+use explore::{ExecutionResult, Finding, Touches};
 use mm::arch::x86::mm::fault::user_write;
 use mm::checkers::check_all;
 use mm::checkers::incremental::Incremental;
@@ -108,7 +108,7 @@ impl Instance for I {
         check_all(&self.k)
     }
 
-    fn check_step(&self, touched: &[Touched]) -> Result<Option<Finding>, String> {
+    fn check_step(&self, touched: &Touches<'_>) -> Result<Option<Finding>, String> {
         match &self.incremental {
             Some(inc) => inc.borrow_mut().check_step(&self.k, touched),
             None => Ok(check_all(&self.k)),

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use explore::rt::{ActorSpec, Harness, Instance};
-use explore::{Finding, FindingKind, Touched};
+use explore::{Finding, FindingKind, Touches};
 use mm::arch::x86::mm::fault::{user_read, user_write};
 use mm::checkers::incremental::Incremental;
 use mm::kernel::fork::{dup_mmap, dup_mmap_unmodelled, mm_alloc, mmget, mmput};
@@ -189,7 +189,7 @@ fn uses_swap(scenario: &Scenario) -> bool {
 }
 
 /// What a step touched, for an internal error's message.
-fn describe_touched(touched: &[Touched]) -> String {
+fn describe_touched(touched: &Touches<'_>) -> String {
     let all: Vec<String> = touched
         .iter()
         .map(|t| format!("{} {} {:#x}[{}]", t.kind.name(), t.class, t.detail, t.index))
@@ -350,7 +350,7 @@ impl Instance for Run {
         mm::checkers::check_all(&self.k)
     }
 
-    fn check_step(&self, touched: &[Touched]) -> Result<Option<Finding>, String> {
+    fn check_step(&self, touched: &Touches<'_>) -> Result<Option<Finding>, String> {
         match self.check {
             CheckMode::Incremental => self.incremental.borrow_mut().check_step(&self.k, touched),
             CheckMode::Full => {

@@ -41,7 +41,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use explore::{AccessKind, Finding, ObjectId, Touched};
+use explore::{AccessKind, Finding, ObjectId, Touched, Touches};
 
 use super::acct::{self, Contribution, Refs, Tally};
 use super::walk::{entry_span, walk_entry, Leaf, Visit};
@@ -66,7 +66,7 @@ impl Incremental {
     pub fn check_step(
         &mut self,
         k: &Kernel,
-        touched: &[Touched],
+        touched: &Touches<'_>,
     ) -> Result<Option<Finding>, String> {
         let Some(shadow) = self.shadow.as_mut() else {
             // The first check of the execution takes the census whole.
@@ -316,12 +316,12 @@ impl Shadow {
 
     /// Brings the shadow up to date with what `touched` changed; returns
     /// the scope of the verdicts to recompute.
-    fn update(&mut self, k: &Kernel, touched: &[Touched]) -> Scope {
+    fn update(&mut self, k: &Kernel, touched: &Touches<'_>) -> Scope {
         let mut scope = Scope::default();
         let live = live_mms(k);
         self.follow_mms(k, &live, &mut scope);
-        for t in touched {
-            self.follow(k, &live, t, &mut scope);
+        for t in touched.iter() {
+            self.follow(k, &live, &t, &mut scope);
         }
         scope.pages.extend(k.ghost.take_changed());
         self.follow_vmas(&live, &mut scope);
