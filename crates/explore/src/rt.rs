@@ -159,6 +159,9 @@ struct Ctx<'s> {
     tracing: bool,
     trace: Vec<Event>,
     objects: Vec<(u32, ObjectInfo)>,
+    /// For each object id, the index of its registration in `objects`
+    /// (what a touched object is, found without a search).
+    owner: Vec<u32>,
     next_object: u32,
     finding: Option<Finding>,
     dirty: bool,
@@ -385,6 +388,8 @@ pub fn new_objects(class: &'static str, detail: u64, n: u32) -> ObjectId {
         Some(cx) => {
             let first = cx.next_object;
             cx.next_object += n;
+            let index = cx.objects.len() as u32;
+            cx.owner.extend(std::iter::repeat_n(index, n as usize));
             cx.objects.push((first, ObjectInfo { class, detail }));
             ObjectId(first)
         }
@@ -394,7 +399,8 @@ pub fn new_objects(class: &'static str, detail: u64, n: u32) -> ObjectId {
 
 /// The registration an object id belongs to.
 pub fn object_info(objects: &[(u32, ObjectInfo)], id: ObjectId) -> Option<ObjectInfo> {
-    registration(objects, id).map(|(_, info)| info)
+    let i = objects.partition_point(|(first, _)| *first <= id.0);
+    objects.get(i.checked_sub(1)?).map(|(_, info)| *info)
 }
 
 /// The data changes since the last state check, resolved to their
@@ -403,13 +409,15 @@ pub fn object_info(objects: &[(u32, ObjectInfo)], id: ObjectId) -> Option<Object
 pub struct Touches<'a> {
     raw: &'a [(ObjectId, AccessKind)],
     objects: &'a [(u32, ObjectInfo)],
+    owner: &'a [u32],
 }
 
 impl Touches<'_> {
     /// Each change with its object's class, detail and index.
     pub fn iter(&self) -> impl Iterator<Item = Touched> + '_ {
         self.raw.iter().filter_map(|&(id, kind)| {
-            let (first, info) = registration(self.objects, id)?;
+            let index = *self.owner.get(id.0 as usize)?;
+            let (first, info) = *self.objects.get(index as usize)?;
             Some(Touched {
                 kind,
                 class: info.class,
@@ -426,12 +434,6 @@ impl Touches<'_> {
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }
-}
-
-/// The registration an object id belongs to, with its first id.
-fn registration(objects: &[(u32, ObjectInfo)], id: ObjectId) -> Option<(u32, ObjectInfo)> {
-    let i = objects.partition_point(|(first, _)| *first <= id.0);
-    objects.get(i.checked_sub(1)?).copied()
 }
 
 /// Announces `access` and suspends until the scheduler picks this actor with
@@ -967,6 +969,7 @@ pub struct Workspace {
     enabled_buf: Vec<ActorId>,
     choices: Vec<u32>,
     objects: Vec<(u32, ObjectInfo)>,
+    owner: Vec<u32>,
     touched: Vec<(ObjectId, AccessKind)>,
     /// Emptied call-chain buffers of the actors of earlier executions.
     frames: Vec<Vec<&'static str>>,
@@ -1018,6 +1021,7 @@ pub fn run_execution(
         tracing: config.tracing,
         trace: Vec::new(),
         objects: std::mem::take(&mut pool.objects),
+        owner: std::mem::take(&mut pool.owner),
         next_object: 0,
         finding: None,
         dirty: false,
@@ -1077,6 +1081,8 @@ pub fn run_execution(
     pool.enabled_buf = std::mem::take(&mut cx.enabled_buf);
     cx.touched.clear();
     pool.touched = std::mem::take(&mut cx.touched);
+    cx.owner.clear();
+    pool.owner = std::mem::take(&mut cx.owner);
     drop(instance);
     if let Some(msg) = cx.internal {
         return Err(InternalError::bug(msg));
@@ -1661,6 +1667,7 @@ fn check_step(cx: &mut Ctx<'_>, instance: &dyn Instance) {
     let touched = Touches {
         raw: &cx.touched,
         objects: &cx.objects,
+        owner: &cx.owner,
     };
     let found = instance.check_step(&touched);
     cx.touched.clear();

@@ -43,6 +43,10 @@ pub struct PhysMem {
     free: RefCell<BTreeMap<(u32, u32), Vec<u64>>>,
     /// Allocated folios by head pfn.
     folios: RefCell<BTreeMap<u64, Rc<Folio>>>,
+    /// Per node, the allocated folio of each frame (by offset from the
+    /// node's first pfn, up to the highest frame handed out so far):
+    /// `pfn_folio()` without a search, as the kernel's memmap is an array.
+    frames: RefCell<Vec<Vec<Option<Rc<Folio>>>>>,
     /// Fault injection (knob `fail_page_alloc`): every allocation may fail.
     fail: bool,
     /// `struct page`s of unallocated frames that kernel code changed.
@@ -59,6 +63,7 @@ impl PhysMem {
             bump: RefCell::new((0..nodes).map(node_start_pfn).collect()),
             free: RefCell::new(BTreeMap::new()),
             folios: RefCell::new(BTreeMap::new()),
+            frames: RefCell::new(vec![Vec::new(); nodes as usize]),
             fail,
             stray: RefCell::new(BTreeMap::new()),
         }
@@ -106,6 +111,7 @@ impl PhysMem {
         let pfn = self.take_frames(node, order)?;
         let folio = Rc::new(Folio::new(pfn, order, node, kind));
         self.check_new_pages(&folio);
+        self.set_frames(&folio, Some(&folio));
         self.folios.borrow_mut().insert(pfn, folio.clone());
         Some(folio)
     }
@@ -160,6 +166,7 @@ impl PhysMem {
     pub fn free_folio(&self, folio: &Folio) {
         folio.kind.set(FolioKind::Free);
         folio.data.borrow_mut().clear();
+        self.set_frames(folio, None);
         self.folios.borrow_mut().remove(&folio.pfn);
         self.free
             .borrow_mut()
@@ -170,9 +177,32 @@ impl PhysMem {
 
     /// `pfn_folio()`: the allocated folio containing `pfn`, if any.
     pub fn pfn_folio(&self, pfn: u64) -> Option<Rc<Folio>> {
-        let folios = self.folios.borrow();
-        let (_, f) = folios.range(..=pfn).next_back()?;
-        (pfn < f.pfn + f.nr_pages()).then(|| f.clone())
+        let (node, offset) = self.frame_of(pfn)?;
+        self.frames.borrow()[node].get(offset).cloned().flatten()
+    }
+
+    /// The node and the offset in it of frame `pfn`, if a node has it.
+    fn frame_of(&self, pfn: u64) -> Option<(usize, usize)> {
+        let node = (pfn >> 20).checked_sub(1)?;
+        let offset = pfn - node_start_pfn(node as u32);
+        (node < u64::from(self.nodes) && offset < NODE_PAGES)
+            .then_some((node as usize, offset as usize))
+    }
+
+    /// Records `to` as the folio of each frame of `folio`.
+    fn set_frames(&self, folio: &Folio, to: Option<&Rc<Folio>>) {
+        let Some((node, first)) = self.frame_of(folio.pfn) else {
+            return;
+        };
+        let mut frames = self.frames.borrow_mut();
+        let frames = &mut frames[node];
+        let end = first + folio.nr_pages() as usize;
+        if frames.len() < end {
+            frames.resize(end, None);
+        }
+        for slot in &mut frames[first..end] {
+            *slot = to.cloned();
+        }
     }
 
     /// Every allocated folio, in pfn order (checkers).

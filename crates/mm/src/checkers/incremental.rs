@@ -74,8 +74,9 @@ impl Incremental {
             k.ghost.take_changed();
             return Ok(check_all(k));
         };
-        let scope = shadow.update(k, touched);
-        let Some(found) = shadow.check(k, &scope) else {
+        let live = live_mms(k);
+        let scope = shadow.update(k, &live, touched);
+        let Some(found) = shadow.check(k, &live, &scope) else {
             return Ok(None);
         };
         match check_all(k) {
@@ -121,6 +122,28 @@ struct VmaShape {
     anon_vma: Option<u64>,
     chain: Vec<u64>,
     file: Option<u64>,
+}
+
+/// Whether the VMAs of `mm` still have the shapes `shapes` records
+/// (compared in place: the common case changes nothing and allocates
+/// nothing).
+fn same_shapes(mm: &MmStruct, shapes: &[VmaShape]) -> bool {
+    let mmap = mm.mmap_lock.peek();
+    mmap.vmas.len() == shapes.len()
+        && mmap.vmas.iter().zip(shapes).all(|(v, s)| {
+            let chain = v.anon_vma_chain.borrow();
+            v.life.id() == s.id
+                && v.vm_start.get() == s.start
+                && v.vm_end.get() == s.end
+                && v.vm_pgoff.get() == s.pgoff
+                && v.anon_vma.get().map(|a| a.id) == s.anon_vma
+                && v.vm_file.get().map(|f| f.id) == s.file
+                && chain.len() == s.chain.len()
+                && chain
+                    .iter()
+                    .zip(&s.chain)
+                    .all(|(c, id)| c.anon_vma.id == *id)
+        })
 }
 
 fn vma_shapes(mm: &MmStruct) -> Vec<VmaShape> {
@@ -316,15 +339,14 @@ impl Shadow {
 
     /// Brings the shadow up to date with what `touched` changed; returns
     /// the scope of the verdicts to recompute.
-    fn update(&mut self, k: &Kernel, touched: &Touches<'_>) -> Scope {
+    fn update(&mut self, k: &Kernel, live: &[Rc<MmStruct>], touched: &Touches<'_>) -> Scope {
         let mut scope = Scope::default();
-        let live = live_mms(k);
-        self.follow_mms(k, &live, &mut scope);
+        self.follow_mms(k, live, &mut scope);
         for t in touched.iter() {
-            self.follow(k, &live, &t, &mut scope);
+            self.follow(k, live, &t, &mut scope);
         }
         scope.pages.extend(k.ghost.take_changed());
-        self.follow_vmas(&live, &mut scope);
+        self.follow_vmas(live, &mut scope);
         scope
     }
 
@@ -535,11 +557,10 @@ impl Shadow {
             let Some(ms) = self.mms.get_mut(&mm.id) else {
                 continue;
             };
-            let now = vma_shapes(mm);
-            if now == ms.vmas {
+            if same_shapes(mm, &ms.vmas) {
                 continue;
             }
-            let old = std::mem::replace(&mut ms.vmas, now);
+            let old = std::mem::replace(&mut ms.vmas, vma_shapes(mm));
             let changed = old
                 .iter()
                 .filter(|v| !ms.vmas.contains(v))
@@ -558,8 +579,7 @@ impl Shadow {
     }
 
     /// The verdicts over `scope`: `Some` at the first violation.
-    fn check(&self, k: &Kernel, scope: &Scope) -> Option<Finding> {
-        let live = live_mms(k);
+    fn check(&self, k: &Kernel, live: &[Rc<MmStruct>], scope: &Scope) -> Option<Finding> {
         let mm_of = |id: u64| live.iter().find(|m| m.id == id);
         for &(mm, va) in &scope.leaves {
             let (Some(mm), Some(r)) = (
@@ -586,7 +606,7 @@ impl Shadow {
         if let Some(f) = self.check_pages(k, scope) {
             return Some(f);
         }
-        for mm in &live {
+        for mm in live {
             let tally = self.mms.get(&mm.id).map(|ms| ms.tally).unwrap_or_default();
             if let Some(f) = acct::check_mm(mm, &tally) {
                 return Some(f);
