@@ -42,10 +42,13 @@ pub struct PhysMem {
     /// Freed head pfns per (node, order), reused last-in first-out.
     free: RefCell<BTreeMap<(u32, u32), Vec<u64>>>,
     /// Allocated folios by head pfn.
+    /// Protected by: the allocator (`zone->lock`; one step here).
     folios: RefCell<BTreeMap<u64, Rc<Folio>>>,
     /// Per node, the allocated folio of each frame (by offset from the
     /// node's first pfn, up to the highest frame handed out so far):
     /// `pfn_folio()` without a search, as the kernel's memmap is an array.
+    /// Protected by: as `folios`. Invariant: holds a folio exactly for
+    /// the frames of the folios in `folios`.
     frames: RefCell<Vec<Vec<Option<Rc<Folio>>>>>,
     /// Fault injection (knob `fail_page_alloc`): every allocation may fail.
     fail: bool,

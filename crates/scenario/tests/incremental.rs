@@ -62,7 +62,7 @@ struct Where {
     step: u64,
 }
 
-fn found(o: &RunOutcome) -> Option<Where> {
+fn found_at(o: &RunOutcome) -> Option<Where> {
     o.found.as_ref().map(|f| Where {
         title: f.finding.title.clone(),
         also: f.finding.also.clone(),
@@ -84,8 +84,8 @@ fn every_scenario_file_finds_the_same_in_both_modes() {
             let full = run(&s, &e.profile, CheckMode::Full, 120);
             let incremental = run(&s, &e.profile, CheckMode::Incremental, 120);
             assert_eq!(
-                found(&full),
-                found(&incremental),
+                found_at(&full),
+                found_at(&incremental),
                 "{} under {}: the modes report different findings",
                 file.display(),
                 e.profile
@@ -233,7 +233,8 @@ fn generated_scenarios_check_alike_after_every_step() {
         let Some(h) = harness(&s, era.profile, CheckMode::Compare) else {
             continue;
         };
-        match explore(&h, &portfolio(6, 20_000)) {
+        let config = portfolio(6, 20_000);
+        match explore(&h, &config) {
             Ok(o) => found += usize::from(o.found.is_some()),
             Err(e) if e.kind == explore::InternalKind::Unsupported => continue,
             Err(e) => panic!(
@@ -241,6 +242,17 @@ fn generated_scenarios_check_alike_after_every_step() {
                 era.profile, e.message
             ),
         }
+        let outcome = |check| {
+            let h = harness(&s, era.profile, check).expect("ran under compare");
+            explore(&h, &config).expect("ran under compare")
+        };
+        let (full, incremental) = (outcome(CheckMode::Full), outcome(CheckMode::Incremental));
+        assert_eq!(
+            (found_at(&full), full.steps),
+            (found_at(&incremental), incremental.steps),
+            "{name} under {}: the modes report different findings\n{text}",
+            era.profile
+        );
         ran += 1;
     }
     assert!(ran >= 250, "only {ran} of 300 generated scenarios ran");
