@@ -198,11 +198,11 @@ impl Folio {
             order,
             node,
             kind: Cell::new(kind),
-            refcount: AtomicCounter::new("folio->_refcount", pfn, 1),
-            mapcount: AtomicCounter::new("folio->_mapcount", pfn, 0),
+            refcount: AtomicCounter::new(FOLIO_REFCOUNT_CLASS, pfn, 1),
+            mapcount: AtomicCounter::new(FOLIO_MAPCOUNT_CLASS, pfn, 0),
             lock: BitLock::new(&FOLIO_LOCK, pfn),
             lru: Cell::new(false),
-            anon_vma: SharedCell::new("folio->mapping", pfn, None),
+            anon_vma: SharedCell::new(FOLIO_MAPPING_CLASS, pfn, None),
             index: Cell::new(0),
             swap: Cell::new(None),
             last_cpupid_nid: Cell::new(None),
@@ -213,6 +213,15 @@ impl Folio {
         }
     }
 }
+
+/// Object class names of a folio's lockless fields (their detail is the
+/// folio's pfn), by which the incremental checkers recognise a touched
+/// folio.
+pub const FOLIO_REFCOUNT_CLASS: &str = "folio->_refcount";
+pub const FOLIO_MAPCOUNT_CLASS: &str = "folio->_mapcount";
+pub const FOLIO_MAPPING_CLASS: &str = "folio->mapping";
+/// Object class of an anon_vma's lifetime (its detail is the anon_vma's id).
+pub const ANON_VMA_CLASS: &str = "anon_vma";
 
 /// Object class names of page-table entries, used by reports to decode
 /// values (`Instance::describe`).
@@ -630,7 +639,7 @@ impl AnonVma {
             rwsem: RwSem::new(&ANON_VMA_LOCK, id, Vec::new()),
             refcount: AtomicCounter::new("anon_vma->refcount", id, 1),
             root,
-            life: Lifetime::new("anon_vma", id),
+            life: Lifetime::new(ANON_VMA_CLASS, id),
             freed_seq: Cell::new(0),
         }
     }

@@ -47,7 +47,8 @@ use super::acct::{self, Contribution, Refs, Tally};
 use super::walk::{entry_span, walk_entry, Leaf, Visit};
 use super::{check_all, decode, lifetime, mapping, rmap_anon};
 use crate::mm_types::{
-    Folio, FolioKind, Kernel, MmStruct, PAGE_SHIFT, PGD_CLASS, PMD_CLASS, PTE_CLASS, PUD_CLASS,
+    Folio, FolioKind, Kernel, MmStruct, ANON_VMA_CLASS, FOLIO_MAPCOUNT_CLASS, FOLIO_MAPPING_CLASS,
+    FOLIO_REFCOUNT_CLASS, PAGE_SHIFT, PGD_CLASS, PMD_CLASS, PTE_CLASS, PUD_CLASS,
 };
 use crate::pgtable::table_of;
 
@@ -395,13 +396,13 @@ impl Shadow {
             return;
         }
         match t.class {
-            "folio->_refcount" | "folio->_mapcount" => {
+            FOLIO_REFCOUNT_CLASS | FOLIO_MAPCOUNT_CLASS => {
                 scope.folios.insert(t.detail);
                 if self.folio_was_freed(k, t.detail) {
                     self.refresh_folio(k, live, t.detail, scope);
                 }
             }
-            "folio->mapping" => {
+            FOLIO_MAPPING_CLASS => {
                 // Where the reverse map places the folio: the verdicts of
                 // the leaves mapping it (INV-DECODE, INV-RMAP-ANON (b)).
                 scope.folios.insert(t.detail);
@@ -409,7 +410,7 @@ impl Shadow {
                     scope.leaves.extend(at.iter().copied());
                 }
             }
-            "anon_vma" if t.kind == AccessKind::Free => scope.every_folio = true,
+            ANON_VMA_CLASS if t.kind == AccessKind::Free => scope.every_folio = true,
             _ => {}
         }
     }
