@@ -221,7 +221,7 @@ pub fn growth(pages: u64, check: CheckMode, executions: u64) -> Result<GrowthRow
     let name = format!("halves-{pages}.mmr");
     let s = scenario::parse_str(&name, &growth_scenario(pages))
         .map_err(|d| CliError::Internal(format!("the benchmark scenario: {d}")))?;
-    let h = crate::run::harness_checking(std::sync::Arc::new(s), "linux-6.5", &[], check)?;
+    let h = crate::run::harness(std::sync::Arc::new(s), "linux-6.5", &[])?.with_check(check);
     let config = RunConfig {
         shard: explore::Shard::WHOLE,
         progress: None,

@@ -84,8 +84,9 @@ pub fn load(path: &Path) -> Result<Arc<Scenario>, CliError> {
         .map_err(|d| CliError::Usage(d.to_string()))
 }
 
-/// Builds the harness for a scenario under a profile with knob overrides,
-/// its checkers looking at what each step touched.
+/// Builds the harness for a scenario under a profile with knob overrides
+/// (its checkers look at what each step touched; `with_check` changes
+/// that).
 pub fn harness(
     s: Arc<Scenario>,
     profile: &str,
@@ -94,16 +95,6 @@ pub fn harness(
     let p = mm::profile(profile).map_err(CliError::Usage)?;
     let p = p.with_overrides(knobs).map_err(CliError::Usage)?;
     ScenarioHarness::new(s, p).map_err(CliError::Usage)
-}
-
-/// [`harness`] with the checkers in mode `check`.
-pub fn harness_checking(
-    s: Arc<Scenario>,
-    profile: &str,
-    knobs: &[(String, String)],
-    check: CheckMode,
-) -> Result<ScenarioHarness, CliError> {
-    Ok(harness(s, profile, knobs)?.with_check(check))
 }
 
 /// The number of executions a run of `path` with `opts` will try.
@@ -123,7 +114,7 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunResult, CliError> {
             "--budget, --jobs and --steps-max must be at least 1".into(),
         ));
     }
-    let h = harness_checking(s.clone(), &opts.profile, &opts.knobs, opts.check)?;
+    let h = harness(s.clone(), &opts.profile, &opts.knobs)?.with_check(opts.check);
     let config = RunConfig {
         shard: opts.shard,
         progress: opts.progress.clone(),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use explore::{VerifyConfig, VerifyOutcome};
 use scenario::interp::CheckMode;
 
-use crate::run::{harness_checking, load, report_found, Reporting};
+use crate::run::{harness, load, report_found, Reporting};
 use crate::CliError;
 
 /// Everything `verify` needs besides the scenario.
@@ -119,7 +119,7 @@ pub fn verify(path: &Path, opts: &VerifyOptions) -> Result<VerifyResult, CliErro
         ));
     }
     let s = load(path)?;
-    let h = harness_checking(s, &opts.profile, &opts.knobs, opts.check)?;
+    let h = harness(s, &opts.profile, &opts.knobs)?.with_check(opts.check);
     let mut config = VerifyConfig::new(
         opts.preemptions,
         opts.steps_max,

@@ -426,14 +426,6 @@ impl Touches<'_> {
             })
         })
     }
-
-    pub fn len(&self) -> usize {
-        self.raw.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.raw.is_empty()
-    }
 }
 
 /// Announces `access` and suspends until the scheduler picks this actor with

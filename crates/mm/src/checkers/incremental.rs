@@ -50,7 +50,7 @@ use crate::mm_types::{
     Folio, FolioKind, Kernel, MmStruct, ANON_VMA_CLASS, FOLIO_MAPCOUNT_CLASS, FOLIO_MAPPING_CLASS,
     FOLIO_REFCOUNT_CLASS, PAGE_SHIFT, PGD_CLASS, PMD_CLASS, PTE_CLASS, PUD_CLASS,
 };
-use crate::pgtable::table_of;
+use crate::pgtable::{pgd_offset, pmd_offset, pte_offset, pud_offset};
 
 /// The incremental checkers' state for one execution.
 #[derive(Default)]
@@ -226,7 +226,9 @@ struct Recorder<'a> {
     mm: u64,
     ms: &'a mut MmShadow,
     index: &'a mut Index,
-    scope: &'a mut Scope,
+    /// Where found leaves go to be judged (`None` while the first check
+    /// takes the census, which the whole check judges).
+    scope: Option<&'a mut Scope>,
 }
 
 impl Visit for Recorder<'_> {
@@ -251,9 +253,11 @@ impl Visit for Recorder<'_> {
                 .or_default()
                 .insert((self.mm, va));
         }
-        note_counts(self.scope, &counts);
-        self.scope.leaves.insert((self.mm, va));
-        self.scope.pages_of(self.mm, va, level);
+        if let Some(scope) = self.scope.as_deref_mut() {
+            note_counts(scope, &counts);
+            scope.leaves.insert((self.mm, va));
+            scope.pages_of(self.mm, va, level);
+        }
         self.ms.leaves.insert(
             va,
             Recorded {
@@ -310,14 +314,13 @@ fn live_mms(k: &Kernel) -> Vec<Rc<MmStruct>> {
 impl Shadow {
     fn build(k: &Kernel) -> Shadow {
         let mut shadow = Shadow::default();
-        let mut scope = Scope::default();
         for mm in live_mms(k) {
-            shadow.add_mm(k, &mm, &mut scope);
+            shadow.add_mm(k, &mm, None);
         }
         shadow
     }
 
-    fn add_mm(&mut self, k: &Kernel, mm: &MmStruct, scope: &mut Scope) {
+    fn add_mm(&mut self, k: &Kernel, mm: &MmStruct, scope: Option<&mut Scope>) {
         let mut ms = MmShadow {
             vmas: vma_shapes(mm),
             ..MmShadow::default()
@@ -367,7 +370,7 @@ impl Shadow {
         }
         for mm in live {
             if !self.mms.contains_key(&mm.id) {
-                self.add_mm(k, mm, scope);
+                self.add_mm(k, mm, Some(&mut *scope));
             }
         }
     }
@@ -496,7 +499,7 @@ impl Shadow {
             mm,
             ms,
             index: &mut self.index,
-            scope,
+            scope: Some(scope),
         };
         walk_entry(k, raw, va, level, &mut rec);
     }
@@ -678,15 +681,17 @@ fn merged(pages: &[(u64, u64, u64)]) -> Vec<(u64, u64, u64)> {
 /// from the top of the tree (ghost reads); `None` when no table of that
 /// level is reachable there.
 fn entry_raw(k: &Kernel, mm: &MmStruct, va: u64, level: u8) -> Option<u64> {
-    let mut table = mm.pgd.clone();
-    let mut at = 4u8;
-    loop {
-        let i = ((va / entry_span(at)) % 512) as usize;
-        let raw = table.entries().peek(i);
-        if at == level {
-            return Some(raw);
-        }
-        table = table_of(k, raw)?;
-        at -= 1;
+    let pgd = pgd_offset(mm, va).peek();
+    if level == 4 {
+        return Some(pgd);
     }
+    let pud = pud_offset(k, pgd, va)?.peek();
+    if level == 3 {
+        return Some(pud);
+    }
+    let pmd = pmd_offset(k, pud, va)?.peek();
+    if level == 2 {
+        return Some(pmd);
+    }
+    Some(pte_offset(k, pmd, va)?.peek())
 }
