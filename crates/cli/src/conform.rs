@@ -20,7 +20,7 @@ use mm::arch::x86::mm::fault::{user_read, user_write, Signal};
 use mm::arch::x86::pgtable::Pte;
 use mm::kernel::fork::{dup_mmap, mm_alloc};
 use mm::madvise::{do_madvise, MADV_DONTNEED};
-use mm::mm_types::{AddressSpace, FolioKind, Kernel, Machine, Task, Thp};
+use mm::mm_types::{AddressSpace, Backing, FolioKind, Kernel, Machine, Task, Thp};
 use mm::mmap::{
     do_mmap, do_mmap_file, do_mprotect, do_munmap, exit_mmap, MAP_ANONYMOUS, MAP_FIXED,
     MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED,
@@ -345,7 +345,7 @@ impl Harness for ModelRun {
             mm,
         };
         let ops = &self.req.ops;
-        let file = uses_file(ops).then(|| Rc::new(AddressSpace::new(k.next_id())));
+        let file = uses_file(ops).then(|| Rc::new(AddressSpace::new(k.next_id(), Backing::Shmem)));
         let mut procs = Procs {
             tasks: vec![task],
             current: 0,
@@ -561,8 +561,8 @@ fn model_op(
 
 /// The file's size and page hashes up to EOF, from the page cache.
 fn file_view(file: &AddressSpace) -> FileView {
-    let size = file.i_size.get();
-    let pages = file.pages.borrow();
+    let size = file.size();
+    let pages = file.i_pages.peek();
     let hashes = (0..size.div_ceil(PAGE))
         .map(|i| {
             let len = (size - i * PAGE).min(PAGE) as usize;

@@ -612,7 +612,7 @@ fn print_seed_table(rows: &[seeds::SeedRow]) {
         println!(
             "{:<34} {:<27} {:<34} {:>9} {:>10.1}  {} {}",
             name.unwrap_or_default(),
-            res.profile,
+            profile_label(&res.profile, &res.knobs),
             r.expected_text(),
             res.outcome.executions,
             res.outcome.elapsed.as_secs_f64() * 1000.0,
@@ -620,6 +620,15 @@ fn print_seed_table(rows: &[seeds::SeedRow]) {
             got
         );
     }
+}
+
+/// A profile with its `--knob` overrides, as the seeds table shows it.
+fn profile_label(profile: &str, knobs: &[(String, String)]) -> String {
+    let mut label = profile.to_string();
+    for (k, v) in knobs {
+        label.push_str(&format!(" {k}={v}"));
+    }
+    label
 }
 
 fn cmd_list() -> Result<i32, CliError> {
@@ -843,7 +852,12 @@ fn profiles_of(file: &std::path::Path, profile: Option<String>) -> Result<Vec<St
         return Ok(vec![p]);
     }
     let s = run::load(file)?;
-    let names: Vec<String> = s.expects.iter().map(|e| e.profile.clone()).collect();
+    let mut names: Vec<String> = Vec::new();
+    for e in &s.expects {
+        if !names.contains(&e.profile) {
+            names.push(e.profile.clone());
+        }
+    }
     if names.is_empty() {
         return Err(CliError::Usage(format!(
             "{} has no expect lines; name a profile with --profile (see `mmrace list`)",

@@ -81,8 +81,11 @@ pub fn seeds(
             if let Err(msg) = mm::profile(&e.profile) {
                 return Err(CliError::Usage(s.diagnostic(e.span, msg).to_string()));
             }
+            let mut knobs = base.knobs.clone();
+            knobs.extend(e.knobs.iter().cloned());
             let opts = RunOptions {
                 profile: e.profile.clone(),
+                knobs,
                 ..base.clone()
             };
             let result = run(&file, &opts)?;

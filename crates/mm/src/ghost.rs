@@ -55,6 +55,8 @@ pub struct Ghost {
     /// Runs of pages whose ghost state changed since the incremental
     /// checkers last took them: (mm, first, last).
     changed: RefCell<Vec<(u64, u64, u64)>>,
+    /// Regular files (seed 003): see ghost_file.rs.
+    pub files: crate::ghost_file::FileGhosts,
 }
 
 impl Ghost {

@@ -14,7 +14,11 @@
 pub mod arch;
 pub mod checkers;
 pub mod debug;
+pub mod filemap;
+pub mod fremap;
+pub mod fs;
 pub mod ghost;
+pub mod ghost_file;
 pub mod huge_memory;
 pub mod kaddr;
 pub mod kernel;
@@ -28,6 +32,7 @@ pub mod mm_types;
 pub mod mmap;
 pub mod mprotect;
 pub mod mremap;
+pub mod msync;
 pub mod page_alloc;
 pub mod page_vma_mapped;
 pub mod pgtable;
@@ -37,6 +42,7 @@ pub mod rmap;
 pub mod shmem;
 pub mod swap_state;
 pub mod swapfile;
+pub mod truncate;
 pub mod vma;
 pub mod vmscan;
 

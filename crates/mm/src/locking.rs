@@ -6,16 +6,30 @@
 //! (v6.1), restricted to the locks the model has:
 //!
 //! ```text
-//! mmap_lock
-//!   folio_lock (PG_locked)
-//!     anon_vma->rwsem
-//!       mm->page_table_lock or pte_lock / pmd_lock
+//! inode->i_mutex
+//!   mmap_lock
+//!     folio_lock (PG_locked)
+//!       mapping->i_mmap_lock
+//!         anon_vma->rwsem
+//!           mm->page_table_lock or pte_lock / pmd_lock
+//!             mapping->tree_lock
 //! ```
+//!
+//! `i_mutex` above `mmap_lock` and `tree_lock` innermost are from the
+//! comment at the top of mm/filemap.c (v2.6.22), `i_mmap_lock` between the
+//! page lock and the anon_vma lock from mm/rmap.c (v2.6.22).
 //!
 //! `docs/LOCKING.md` repeats this table; a test keeps the two in step.
 
 use explore::LockClass;
 
+/// `inode->i_mutex`: truncate and file writes.
+pub static I_MUTEX: LockClass = LockClass {
+    name: "i_mutex",
+    rank: 5,
+    nests: false,
+    spin: false,
+};
 /// `mm->mmap_lock` (rw_semaphore).
 pub static MMAP_LOCK: LockClass = LockClass {
     name: "mmap_lock",
@@ -30,6 +44,13 @@ pub static FOLIO_LOCK: LockClass = LockClass {
     rank: 20,
     nests: true,
     spin: false,
+};
+/// `mapping->i_mmap_lock` (v2.6.22; `i_mmap_rwsem` today).
+pub static I_MMAP_LOCK: LockClass = LockClass {
+    name: "i_mmap_lock",
+    rank: 25,
+    nests: false,
+    spin: true,
 };
 /// `anon_vma->root->rwsem`.
 pub static ANON_VMA_LOCK: LockClass = LockClass {
@@ -61,14 +82,25 @@ pub static PTE_LOCK: LockClass = LockClass {
     spin: true,
 };
 
+/// `mapping->tree_lock` (v2.6.22; the `i_pages` xarray lock today).
+pub static TREE_LOCK: LockClass = LockClass {
+    name: "tree_lock",
+    rank: 50,
+    nests: false,
+    spin: true,
+};
+
 /// Every lock class, in acquisition order (lowest rank first).
-pub static LOCK_ORDER: [&LockClass; 6] = [
+pub static LOCK_ORDER: [&LockClass; 9] = [
+    &I_MUTEX,
     &MMAP_LOCK,
     &FOLIO_LOCK,
+    &I_MMAP_LOCK,
     &ANON_VMA_LOCK,
     &PAGE_TABLE_LOCK,
     &PMD_LOCK,
     &PTE_LOCK,
+    &TREE_LOCK,
 ];
 
 #[cfg(test)]

@@ -284,10 +284,19 @@ fn handle_pte_fault(vmf: &VmFault<'_>) -> u32 {
     }
     let Some((pte, orig)) = orig_pte else {
         return match vmf.vma.vm_file.get() {
+            Some(file) if file.backing == crate::mm_types::Backing::Disk => {
+                do_file_fault_v2_6(vmf, file)
+            }
             Some(file) => do_fault(vmf, file),
             None => do_anonymous_page(vmf),
         };
     };
+    if let Some(file) = vmf.vma.vm_file.get().filter(|_| {
+        k.profile.knobs.pte_layout == PteLayout::V2_6_34
+            && crate::arch::x86::swap::v2_6_34::pte_file(orig)
+    }) {
+        return do_nonlinear_file_fault(vmf, file, orig);
+    }
     if let Some(numa) = k.profile.numa_bit() {
         return handle_pte_fault_v3(vmf, numa, &pte, orig);
     }
@@ -627,8 +636,12 @@ fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
     let _f = explore::enter("do_wp_page");
     let k = vmf.k;
     if vmf.vma.flags() & vm_flags::VM_SHARED != 0 {
-        // wp_page_shared(): shmem has no page_mkwrite, so it goes straight
-        // to wp_page_reuse().
+        // wp_page_shared(): shmem and the model's file system have no
+        // page_mkwrite, so it goes straight to wp_page_reuse(); a regular
+        // file's page is dirtied (`set_page_dirty_balance()`, v2.6.22).
+        if let Some(page) = k.mem.pfn_folio(k.pte_pfn(orig)) {
+            crate::filemap::set_page_dirty(&page);
+        }
         return wp_page_reuse(k, &pte, ptl, orig);
     }
     let old = (!pte_special(orig))
@@ -889,6 +902,33 @@ pub fn get_folio(folio: &Folio) {
 /// `zap_page_range()` / `unmap_page_range()` over `[start, end)` of `vma`,
 /// with mmap_lock held (read for MADV_DONTNEED, write for munmap/exit).
 pub fn unmap_page_range(k: &Kernel, mm: &MmStruct, vma: &Vma, start: u64, end: u64) {
+    unmap_page_range_details(k, mm, vma, start, end, None);
+}
+
+/// `struct zap_details` (v2.6.22): what `unmap_mapping_range()` asks the
+/// zap to leave alone.
+#[derive(Clone, Copy)]
+pub struct ZapDetails {
+    /// `check_mapping`: zap only pages whose `page->mapping` is this file
+    /// (so private COW copies stay); `None` with `even_cows`.
+    pub check_mapping: Option<u64>,
+    /// `nonlinear_vma`: the VMA is nonlinear, so a page is zapped only if
+    /// its `page->index` is in the range, and one not at its linear place
+    /// leaves a file pte behind.
+    pub nonlinear: bool,
+    pub first_index: u64,
+    pub last_index: u64,
+}
+
+/// `unmap_page_range(tlb, vma, start, end, details)`.
+pub fn unmap_page_range_details(
+    k: &Kernel,
+    mm: &MmStruct,
+    vma: &Vma,
+    start: u64,
+    end: u64,
+    details: Option<&ZapDetails>,
+) {
     let _f = explore::enter("unmap_page_range");
     let mut addr = start;
     while addr < end {
@@ -896,7 +936,7 @@ pub fn unmap_page_range(k: &Kernel, mm: &MmStruct, vma: &Vma, start: u64, end: u
         let pgd = pgd_offset(mm, addr).read("zap: read *pgd");
         if let Some(pud) = pud_offset(k, pgd, addr) {
             if let Some(pmd) = pmd_offset(k, pud.read("zap: read *pud"), addr) {
-                zap_pmd_range(k, mm, vma, pmd, addr, next);
+                zap_pmd_range(k, mm, vma, pmd, addr, next, details);
             }
         }
         addr = next;
@@ -904,13 +944,21 @@ pub fn unmap_page_range(k: &Kernel, mm: &MmStruct, vma: &Vma, start: u64, end: u
 }
 
 /// `zap_pmd_range()` (v6.1).
-fn zap_pmd_range(k: &Kernel, mm: &MmStruct, vma: &Vma, first: EntryRef, start: u64, end: u64) {
+fn zap_pmd_range(
+    k: &Kernel,
+    mm: &MmStruct,
+    vma: &Vma,
+    first: EntryRef,
+    start: u64,
+    end: u64,
+    details: Option<&ZapDetails>,
+) {
     let _f = explore::enter("zap_pmd_range");
     let mut addr = start;
     let mut pmd = first;
     loop {
         let next = pmd_addr_end(addr, end);
-        if zap_one_pmd(k, mm, vma, &pmd, addr, next) == Zapped::Retry {
+        if zap_one_pmd(k, mm, vma, &pmd, (addr, next), details) == Zapped::Retry {
             explore::mark("zap_pmd_range: pte_offset_map_lock failed, retry the pmd");
             continue;
         }
@@ -942,8 +990,8 @@ fn zap_one_pmd(
     mm: &MmStruct,
     vma: &Vma,
     pmd: &EntryRef,
-    addr: u64,
-    next: u64,
+    (addr, next): (u64, u64),
+    details: Option<&ZapDetails>,
 ) -> Zapped {
     let huge = is_swap_pmd(Pmd(pmd.read("zap_pmd_range: is_swap_pmd(*pmd)")))
         || pmd_trans_huge(Pmd(pmd.read("zap_pmd_range: pmd_trans_huge(*pmd)")))
@@ -958,13 +1006,13 @@ fn zap_one_pmd(
     match k.profile.knobs.pte_offset_map_lock {
         PteOffsetMapLock::Pre65 => {
             if !pmd_none_or_trans_huge_or_clear_bad(k, pmd) {
-                zap_pte_range(k, mm, vma, pmd, addr, next);
+                zap_pte_range(k, mm, vma, pmd, (addr, next), details);
             }
             Zapped::Done
         }
         PteOffsetMapLock::Post65 => {
             if pmd_none(Pmd(pmd.read("zap_pmd_range: pmd_none(*pmd)")))
-                || zap_pte_range(k, mm, vma, pmd, addr, next)
+                || zap_pte_range(k, mm, vma, pmd, (addr, next), details)
             {
                 Zapped::Done
             } else {
@@ -981,8 +1029,8 @@ fn zap_pte_range(
     mm: &MmStruct,
     vma: &Vma,
     pmd: &EntryRef,
-    start: u64,
-    end: u64,
+    (start, end): (u64, u64),
+    details: Option<&ZapDetails>,
 ) -> bool {
     let _f = explore::enter("zap_pte_range");
     let Some(map) = pte_offset_map_lock(k, mm, pmd, start) else {
@@ -995,14 +1043,57 @@ fn zap_pte_range(
             crate::arch::x86::pgtable::pte_index(addr) as usize,
         );
         let v = Pte(pte.read_locked("zap_pte_range: *pte under ptl"));
-        if !pte_none(v) {
+        if !pte_none(v) && details.is_none_or(|d| zap_wanted(k, vma, addr, v, d)) {
             pte.xchg("ptep_get_and_clear_full", 0);
+            if let Some(index) = details.and_then(|d| nonlinear_leftover(k, vma, addr, v, d)) {
+                pte.write(
+                    "zap_pte_range: set_pte_at(pgoff_to_pte(page->index))",
+                    crate::arch::x86::swap::v2_6_34::pgoff_to_pte(index).0,
+                );
+            }
             zap_one_pte(k, mm, vma, addr, v);
         }
         addr += PAGE_SIZE;
     }
     map.ptl.unlock("pte_unmap_unlock");
     true
+}
+
+/// Whether `unmap_mapping_range()`'s zap takes the entry `v` at `addr`
+/// (v2.6.22 zap_pte_range with details): a present page is skipped if it
+/// is not the file's (`check_mapping`: private COW copies, and orphans
+/// whose `page->mapping` is NULL), or, in a nonlinear VMA, if its index
+/// is outside the range; non-present entries (file ptes) stay.
+fn zap_wanted(k: &Kernel, vma: &Vma, addr: u64, v: Pte, d: &ZapDetails) -> bool {
+    if !pte_present(v) {
+        return false;
+    }
+    let Some(page) = k.mem.pfn_folio(k.pte_pfn(v)) else {
+        return true;
+    };
+    let _ = (vma, addr);
+    if let Some(file) = d.check_mapping {
+        let theirs = page.kind.get() == FolioKind::File
+            && page
+                .mapping
+                .read("zap_pte_range: details->check_mapping != page->mapping")
+                == Some(file);
+        if !theirs {
+            return false;
+        }
+    }
+    !d.nonlinear || (d.first_index..=d.last_index).contains(&page.index.get())
+}
+
+/// The file pte a nonlinear zap leaves for a page mapped away from its
+/// linear place (`pgoff_to_pte(page->index)`), so a fault maps it again.
+fn nonlinear_leftover(k: &Kernel, vma: &Vma, addr: u64, v: Pte, d: &ZapDetails) -> Option<u64> {
+    if !d.nonlinear {
+        return None;
+    }
+    let page = k.mem.pfn_folio(k.pte_pfn(v))?;
+    let index = page.index.get();
+    (vma.linear_page_index(addr) != index).then_some(index)
 }
 
 /// Accounting for one zapped pte: rss, rmap, and the page reference
@@ -1020,6 +1111,12 @@ fn zap_one_pte(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, v: Pte) {
         };
         let member = match folio.kind.get() {
             FolioKind::Shmem => MM_SHMEMPAGES,
+            FolioKind::File => {
+                if pte_dirty(v) {
+                    crate::filemap::set_page_dirty(&folio);
+                }
+                MM_FILEPAGES
+            }
             _ => MM_ANONPAGES,
         };
         mm.add_mm_counter(member, -1);
@@ -1091,7 +1188,10 @@ fn verify_anon_page(k: &Kernel, vma: &Vma, page: &Folio) {
 /// its slot reference back (`free_swap_and_cache()`); anything else is a
 /// Bad page map.
 fn zap_swap_pte_v2_6_34(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, v: Pte) {
-    use crate::arch::x86::swap::v2_6_34::{is_swap_pte, swp_offset};
+    use crate::arch::x86::swap::v2_6_34::{is_swap_pte, pte_file, swp_offset};
+    if pte_file(v) && vma.flags() & vm_flags::VM_NONLINEAR != 0 {
+        return;
+    }
     if !is_swap_pte(v) {
         crate::debug::print_bad_pte(k, mm, vma, addr, v);
         return;
@@ -1217,4 +1317,312 @@ pub fn vma_allows(vma: &Vma, write: bool) -> bool {
     } else {
         f & (vm_flags::VM_READ | vm_flags::VM_WRITE | vm_flags::VM_EXEC) != 0
     }
+}
+
+/// The VMAs that map `file`, in every live mm: the model's `i_mmap` prio
+/// tree and `i_mmap_nonlinear` list (see `AddressSpace::i_mmap_lock`).
+pub fn file_vmas(k: &Kernel, file: &AddressSpace) -> Vec<(Rc<MmStruct>, Rc<Vma>)> {
+    let mms = k.mms.borrow().clone();
+    let mut out = Vec::new();
+    for mm in mms.iter().filter(|m| !m.exited.get()) {
+        for vma in &mm.mmap_lock.peek().vmas {
+            if vma.vm_file.get().is_some_and(|f| f.id == file.id) {
+                out.push((mm.clone(), vma.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// `mapping_mapped()`: some VMA maps the file (`i_mmap` or
+/// `i_mmap_nonlinear` not empty).
+pub fn mapping_mapped(k: &Kernel, file: &AddressSpace) -> bool {
+    !file_vmas(k, file).is_empty()
+}
+
+/// `unmap_mapping_range(mapping, holebegin, holelen, even_cows)` (v2.6.22):
+/// under `i_mmap_lock`, bump `truncate_count` (the fault path's seqcount
+/// up to d00806b18315) and zap, in every VMA of the file, the entries of
+/// the pages `[holebegin, holebegin + holelen)` (to EOF if `holelen` is
+/// 0). Without `even_cows` only the file's own pages go (`check_mapping`),
+/// so private COW copies — and orphans, whose `page->mapping` is NULL —
+/// stay. A nonlinear VMA is zapped whole for the pages whose index is in
+/// the range. The lock break (`need_lockbreak`) is not modelled.
+pub fn unmap_mapping_range(
+    k: &Kernel,
+    file: &Rc<AddressSpace>,
+    holebegin: u64,
+    holelen: u64,
+    even_cows: bool,
+) {
+    let _f = explore::enter("unmap_mapping_range");
+    let first_index = holebegin >> crate::mm_types::PAGE_SHIFT;
+    let last_index = if holelen == 0 {
+        u64::MAX
+    } else {
+        first_index.saturating_add(holelen.div_ceil(PAGE_SIZE) - 1)
+    };
+    let lock = file
+        .i_mmap_lock
+        .lock("unmap_mapping_range: spin_lock(&mapping->i_mmap_lock)");
+    file.truncate_count
+        .add_return("unmap_mapping_range: mapping->truncate_count++", 1);
+    for (mm, vma) in file_vmas(k, file) {
+        let nonlinear = vma.flags() & vm_flags::VM_NONLINEAR != 0;
+        let details = ZapDetails {
+            check_mapping: (!even_cows).then_some(file.id),
+            nonlinear,
+            first_index,
+            last_index,
+        };
+        if nonlinear {
+            unmap_page_range_details(k, &mm, &vma, vma.start(), vma.end(), Some(&details));
+            continue;
+        }
+        let pages = (vma.end() - vma.start()) >> crate::mm_types::PAGE_SHIFT;
+        let (vba, vea) = (vma.vm_pgoff.get(), vma.vm_pgoff.get() + pages - 1);
+        if last_index < vba || first_index > vea {
+            continue;
+        }
+        let zba = first_index.max(vba);
+        let zea = last_index.min(vea);
+        let start = vma.start() + ((zba - vba) << crate::mm_types::PAGE_SHIFT);
+        let end = vma.start() + ((zea - vba + 1) << crate::mm_types::PAGE_SHIFT);
+        unmap_page_range_details(k, &mm, &vma, start, end, Some(&details));
+    }
+    lock.unlock("unmap_mapping_range: spin_unlock(&mapping->i_mmap_lock)");
+}
+
+/// A file fault of the 2.6.22/2.6.23 eras on a none pte: `do_no_page()`
+/// (knob `nonlinear_fault` = populate) or `do_linear_fault()`.
+fn do_file_fault_v2_6(vmf: &VmFault<'_>, file: &Rc<AddressSpace>) -> u32 {
+    if !pte_alloc(vmf.k, vmf.task, &vmf.pmd) {
+        return VM_FAULT_OOM;
+    }
+    let pgoff = vmf.vma.linear_page_index(vmf.address);
+    match vmf.k.profile.knobs.nonlinear_fault {
+        crate::profile::NonlinearFault::Populate => do_no_page(vmf, file, pgoff),
+        crate::profile::NonlinearFault::Fault => {
+            let _f = explore::enter("do_linear_fault");
+            do_fault_v2_6_23(vmf, file, pgoff, Pte(0))
+        }
+    }
+}
+
+/// A fault on a nonlinear file pte: `do_file_page()` → `->populate`
+/// (v2.6.22) or `do_nonlinear_fault()` → `__do_fault()` (v2.6.23).
+fn do_nonlinear_file_fault(vmf: &VmFault<'_>, file: &Rc<AddressSpace>, orig: Pte) -> u32 {
+    let pgoff = crate::arch::x86::swap::v2_6_34::pte_to_pgoff(orig);
+    if vmf.vma.flags() & vm_flags::VM_NONLINEAR == 0 {
+        crate::debug::print_bad_pte(vmf.k, vmf.mm(), vmf.vma, vmf.address, orig);
+        return VM_FAULT_OOM;
+    }
+    match vmf.k.profile.knobs.nonlinear_fault {
+        crate::profile::NonlinearFault::Populate => {
+            let _f = explore::enter("do_file_page");
+            let addr = vmf.address & !(PAGE_SIZE - 1);
+            match crate::fremap::filemap_populate(vmf.k, vmf.task, vmf.vma, file, addr, 1, pgoff) {
+                Ok(()) => 0,
+                Err(crate::mmap::ENOMEM) => VM_FAULT_OOM,
+                Err(_) => VM_FAULT_SIGBUS,
+            }
+        }
+        crate::profile::NonlinearFault::Fault => {
+            let _f = explore::enter("do_nonlinear_fault");
+            do_fault_v2_6_23(vmf, file, pgoff, orig)
+        }
+    }
+}
+
+/// The early COW of a write fault on a private file mapping (v2.6.22
+/// `do_no_page`, v2.6.23 `__do_fault`): `anon_vma_prepare()`, a new page,
+/// and a copy of the page-cache page. `None` on OOM.
+fn early_cow(vmf: &VmFault<'_>, page: &Folio) -> Option<Rc<Folio>> {
+    let (k, vma) = (vmf.k, vmf.vma);
+    if !anon_vma_prepare(k, vma) {
+        return None;
+    }
+    let new = k.mem.alloc_pages(vmf.task.node, 0, FolioKind::Anon)?;
+    new.data.borrow_mut()[0] = page.data.borrow()[0].clone();
+    Some(new)
+}
+
+/// The pte a 2.6-era file fault installs for `page`: dirty and writable
+/// for a write fault (`maybe_mkwrite(pte_mkdirty())`); for a read fault
+/// on a shared writable mapping of a file with dirty accounting, read-only
+/// (`vma_wants_writenotify()`), so the first store faults and dirties the
+/// page.
+fn file_fault_pte(vmf: &VmFault<'_>, page: &Folio) -> Pte {
+    let entry = vmf.k.pfn_pte(page.pfn, vmf.vma.vm_page_prot.get());
+    if vmf.is_write() {
+        return pte_mkwrite(pte_mkdirty(entry));
+    }
+    crate::arch::x86::pgtable::pte_wrprotect(entry)
+}
+
+/// The locked tail of both 2.6-era file faults: if the pte still holds
+/// `orig`, map `page` (a COW copy when `anon`) and account it. Returns
+/// whether it was installed.
+fn install_file_fault(
+    vmf: &VmFault<'_>,
+    map: &crate::pgtable_generic::PteMap,
+    page: &Rc<Folio>,
+    anon: bool,
+    orig: Pte,
+) -> bool {
+    let (k, mm) = (vmf.k, vmf.mm());
+    if map
+        .pte
+        .read_locked("do_no_page: pte_none(*page_table) / pte_same(*page_table, orig_pte)")
+        != pte_val(orig)
+    {
+        return false;
+    }
+    let entry = file_fault_pte(vmf, page);
+    k.set_pte_at(&map.pte, entry, "do_no_page: set_pte_at");
+    if anon {
+        mm.add_mm_counter(MM_ANONPAGES, 1);
+        page.lru.set(true);
+        page_add_new_anon_rmap(k, page, vmf.vma, vmf.address);
+    } else {
+        mm.add_mm_counter(MM_FILEPAGES, 1);
+        page.mapcount.add_return(
+            "page_add_file_rmap: atomic_inc_and_test(&page->_mapcount)",
+            1,
+        );
+        if vmf.is_write() {
+            crate::filemap::set_page_dirty(page);
+        }
+    }
+    true
+}
+
+/// `do_no_page()` (v2.6.22) for a regular file: the page from
+/// `filemap_nopage()`, an early COW for a private write, then under the
+/// PTL the `truncate_count` re-check (knob `truncate_count`: retry if an
+/// `unmap_mapping_range()` ran since the first read) and the install if
+/// the pte is still none. With `fault_locks_page` (d00806b18315) the page
+/// stays locked from `->nopage` until after the install and the PTL
+/// unlock, and the seqcount is gone.
+fn do_no_page(vmf: &VmFault<'_>, file: &Rc<AddressSpace>, pgoff: u64) -> u32 {
+    let _f = explore::enter("do_no_page");
+    let k = vmf.k;
+    let knobs = &k.profile.knobs;
+    let mut sequence = knobs.truncate_count.then(|| {
+        file.truncate_count
+            .read("do_no_page: sequence = mapping->truncate_count")
+    });
+    loop {
+        let nopage = match crate::filemap::filemap_nopage(k, vmf.task, vmf.vma, file, pgoff) {
+            crate::filemap::Nopage::Page(p) => p,
+            crate::filemap::Nopage::Error(e) => return e,
+        };
+        let cow = vmf.is_write() && vmf.vma.flags() & vm_flags::VM_SHARED == 0;
+        let page = if cow {
+            let Some(new) = early_cow(vmf, &nopage) else {
+                release_nopage(k, &nopage);
+                return VM_FAULT_OOM;
+            };
+            if !knobs.fault_locks_page {
+                put_folio(k, &nopage);
+            }
+            new
+        } else {
+            nopage.clone()
+        };
+        let Some(map) = pte_offset_map_lock(k, vmf.mm(), &vmf.pmd, vmf.address) else {
+            put_folio(k, &page);
+            if knobs.fault_locks_page {
+                release_nopage_after(k, &nopage, cow);
+            }
+            return 0;
+        };
+        if let Some(seq) = sequence {
+            let now = file
+                .truncate_count
+                .read("do_no_page: sequence != mapping->truncate_count");
+            if now != seq {
+                map.ptl.unlock("pte_unmap_unlock");
+                put_folio(k, &page);
+                if knobs.fault_locks_page {
+                    release_nopage_after(k, &nopage, cow);
+                }
+                explore::mark("do_no_page: truncate_count moved, retry");
+                sequence = Some(now);
+                continue;
+            }
+        }
+        let installed = install_file_fault(vmf, &map, &page, cow, Pte(0));
+        map.ptl.unlock("pte_unmap_unlock");
+        if !installed {
+            put_folio(k, &page);
+        }
+        if knobs.fault_locks_page {
+            release_nopage_after(k, &nopage, cow);
+        }
+        return 0;
+    }
+}
+
+/// The fault's hold on the `->nopage` page after an error.
+fn release_nopage(k: &Kernel, page: &Folio) {
+    if k.profile.knobs.fault_locks_page {
+        page.lock.unlock("do_no_page: unlock_page(nopage_page)");
+    }
+    put_folio(k, page);
+}
+
+/// d00806b18315's `out:` of do_no_page and __do_fault: unlock the
+/// page-cache page, and drop its reference if a COW copy was mapped
+/// instead.
+fn release_nopage_after(k: &Kernel, page: &Folio, cow: bool) {
+    page.lock.unlock("unlock_page(vmf.page)");
+    if cow {
+        put_folio(k, page);
+    }
+}
+
+/// `__do_fault()` (v2.6.23), a body of its own: the structure of the
+/// 2.6.23 fault path (`->fault` with `VM_FAULT_LOCKED`, `pte_same()` of
+/// the original pte for linear and nonlinear faults alike) is neither
+/// v2.6.22's `do_no_page()` nor today's `__do_fault()` + `finish_fault()`.
+/// `filemap_fault()` returns the page locked unless `fault_locks_page` is
+/// off, in which case `__do_fault()` locks it itself after the lookup
+/// (`if (!(ret & VM_FAULT_LOCKED)) lock_page(vmf.page)`), without
+/// re-checking `page->mapping`.
+fn do_fault_v2_6_23(vmf: &VmFault<'_>, file: &Rc<AddressSpace>, pgoff: u64, orig: Pte) -> u32 {
+    let _f = explore::enter("__do_fault");
+    let k = vmf.k;
+    let page = match crate::filemap::filemap_fault(k, vmf.task, vmf.vma, file, pgoff) {
+        crate::filemap::Nopage::Page(p) => p,
+        crate::filemap::Nopage::Error(e) => return e,
+    };
+    if !k.profile.knobs.fault_locks_page {
+        page.lock.lock("__do_fault: lock_page(vmf.page)");
+    }
+    let cow = vmf.is_write() && vmf.vma.flags() & vm_flags::VM_SHARED == 0;
+    let mapped = if cow {
+        match early_cow(vmf, &page) {
+            Some(new) => new,
+            None => {
+                release_nopage_after(k, &page, true);
+                return VM_FAULT_OOM;
+            }
+        }
+    } else {
+        page.clone()
+    };
+    let installed = match pte_offset_map_lock(k, vmf.mm(), &vmf.pmd, vmf.address) {
+        Some(map) => {
+            let done = install_file_fault(vmf, &map, &mapped, cow, orig);
+            map.ptl.unlock("pte_unmap_unlock");
+            done
+        }
+        None => false,
+    };
+    if !installed {
+        put_folio(k, &mapped);
+    }
+    release_nopage_after(k, &page, cow);
+    0
 }

@@ -8,13 +8,17 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 
-use explore::sync::{AtomicCounter, BitLock, Lifetime, RwSem, SharedCell, SlotArray, SpinLock};
+use explore::sync::{
+    AtomicCounter, AtomicSlot, BitLock, Lifetime, Mutex, RwSem, SharedCell, SlotArray, SpinLock,
+};
 
 use crate::arch::x86::paravirt::{Paravirt, XenPv};
 use crate::arch::x86::pgtable::PgProt;
 use crate::arch::x86::xen::p2m::P2m;
 use crate::ghost::Ghost;
-use crate::locking::{ANON_VMA_LOCK, FOLIO_LOCK, MMAP_LOCK, PAGE_TABLE_LOCK};
+use crate::locking::{
+    ANON_VMA_LOCK, FOLIO_LOCK, I_MMAP_LOCK, I_MUTEX, MMAP_LOCK, PAGE_TABLE_LOCK, TREE_LOCK,
+};
 use crate::page_alloc::PhysMem;
 use crate::profile::{Platform, Profile};
 
@@ -34,6 +38,10 @@ pub mod vm_flags {
     pub const VM_MAYREAD: u64 = 0x10;
     pub const VM_MAYWRITE: u64 = 0x20;
     pub const VM_MAYEXEC: u64 = 0x40;
+    /// `VM_NONLINEAR` (v2.6.22..v4.0): `remap_file_pages()` made the VMA
+    /// map file pages out of order through `pte_file` entries; it sits on
+    /// `i_mmap_nonlinear` instead of the prio tree.
+    pub const VM_NONLINEAR: u64 = 0x0080_0000;
     pub const VM_ACCOUNT: u64 = 0x0010_0000;
     pub const VM_NORESERVE: u64 = 0x0020_0000;
     pub const VM_HUGEPAGE: u64 = 0x2000_0000;
@@ -110,6 +118,10 @@ pub enum FolioKind {
     /// A page-cache page of a shmem file (memfd): `folio->mapping` is the
     /// file, `folio->index` its page index there.
     Shmem,
+    /// A page-cache page of a regular file on a block device (seed 003):
+    /// `page->mapping` is the file while the page is in its page cache,
+    /// NULL once removed (an orphan if still mapped).
+    File,
     /// Back in the allocator; any use is a use-after-free.
     Free,
 }
@@ -145,8 +157,23 @@ pub struct Folio {
     /// scheduling point. May point to an anon_vma already freed once the
     /// folio is unmapped; users check `page_mapped()` first.
     pub anon_vma: SharedCell<Option<Rc<AnonVma>>>,
-    /// `folio->index`: linear page index of the head in its anon_vma.
+    /// `folio->index`: linear page index of the head in its anon_vma, or
+    /// its page index in its file. Protected by: the page lock (set before
+    /// the page is in the page cache).
     pub index: Cell<u64>,
+    /// `page->mapping` of a page-cache page: the file's id
+    /// ([`AddressSpace::id`]) while the page is in its page cache. Set by
+    /// `add_to_page_cache()` and cleared by `__remove_from_page_cache()`
+    /// under the page lock and `tree_lock`; read locklessly by
+    /// `install_page()` (v2.6.22, under the PTL only) and after
+    /// `lock_page()` by `find_lock_page()`'s re-check: every load and store
+    /// is a scheduling point.
+    pub mapping: SharedCell<Option<u64>>,
+    /// `PG_dirty` of a page-cache page. Protected by: the page lock, or the
+    /// PTL when `zap_pte_range()`/`page_mkclean` move a dirty pte's bit to
+    /// the page (`set_page_dirty()`); read by write-back under the page
+    /// lock.
+    pub dirty: Cell<bool>,
     /// `PG_swapcache` with `page_private()`: the swap slot of a page in the
     /// swap cache (2.6.34-era profiles). Protected by: the page lock (set by
     /// add_to_swap / read_swap_cache_async, cleared by
@@ -188,7 +215,11 @@ impl Folio {
             _ => None,
         };
         let data = match kind {
-            FolioKind::Anon | FolioKind::HugeZero | FolioKind::Zero | FolioKind::Shmem => {
+            FolioKind::Anon
+            | FolioKind::HugeZero
+            | FolioKind::Zero
+            | FolioKind::Shmem
+            | FolioKind::File => {
                 vec![PageData::zero(); 1 << order]
             }
             _ => Vec::new(),
@@ -204,6 +235,8 @@ impl Folio {
             lru: Cell::new(false),
             anon_vma: SharedCell::new(FOLIO_MAPPING_CLASS, pfn, None),
             index: Cell::new(0),
+            mapping: SharedCell::new(FOLIO_MAPPING_CLASS, pfn, None),
+            dirty: Cell::new(false),
             swap: Cell::new(None),
             last_cpupid_nid: Cell::new(None),
             data: RefCell::new(data),
@@ -296,6 +329,9 @@ pub struct Kernel {
     /// per-cpu freelist is LIFO). Protected by: the slab allocator (one
     /// step here). Only the 2.6.34-era profiles reallocate from it.
     pub anon_vma_freelist: RefCell<Vec<Rc<AnonVma>>>,
+    /// Every regular file the scenario created, by creation order (the
+    /// model's superblock). Pushed to by [`Kernel::create_file`] only.
+    pub files: RefCell<Vec<Rc<AddressSpace>>>,
     /// Next mm / anon_vma id (deterministic object naming).
     next_id: Cell<u64>,
 }
@@ -324,6 +360,7 @@ impl Kernel {
             anon_vma_frees: Cell::new(0),
             slab_objects: RefCell::new(Vec::new()),
             anon_vma_freelist: RefCell::new(Vec::new()),
+            files: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
         }
     }
@@ -360,6 +397,33 @@ impl Kernel {
             crate::arch::x86::pgtable::Pte(val),
             &self.profile.swap_types,
         )
+    }
+
+    /// A regular file of `size` bytes whose blocks on disk all hold
+    /// `fill` (written before the scenario starts, so nothing is cached).
+    pub fn create_file(&self, size: u64, fill: u8) -> Rc<AddressSpace> {
+        let file = Rc::new(AddressSpace::new(self.next_id(), Backing::Disk));
+        file.i_size.write("i_size_write", size);
+        let data = PageData {
+            fill,
+            ..PageData::default()
+        };
+        file.disk
+            .borrow_mut()
+            .extend((0..size.div_ceil(PAGE_SIZE)).map(|i| (i, data.clone())));
+        if size % PAGE_SIZE != 0 {
+            if let Some(last) = file.disk.borrow_mut().get_mut(&(size / PAGE_SIZE)) {
+                last.fill_range((size % PAGE_SIZE) as u16, PAGE_SIZE as u32, 0);
+            }
+        }
+        self.files.borrow_mut().push(file.clone());
+        self.ghost.files.create(file.id, size, fill);
+        file
+    }
+
+    /// The file with id `id` (`page->mapping` to the address_space).
+    pub fn file(&self, id: u64) -> Option<Rc<AddressSpace>> {
+        self.files.borrow().iter().find(|f| f.id == id).cloned()
     }
 
     /// A fresh id for an mm or anon_vma.
@@ -559,31 +623,79 @@ impl Vma {
     }
 }
 
-/// `struct address_space` of a shmem file (a memfd): its size and page
-/// cache. The model has one writer at a time for it (the syscalls and
-/// faults of one sequence); in the kernel the inode lock serialises size
-/// changes and `i_pages`' lock the page cache.
+/// What holds a file's data when it is not in the page cache.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backing {
+    /// shmem/tmpfs (a memfd): the page cache is the only copy.
+    Shmem,
+    /// A regular file on a block device: `disk` holds its blocks.
+    Disk,
+}
+
+/// `struct address_space` with its inode: a shmem file (memfd) or a
+/// regular file on disk (seed 003).
 pub struct AddressSpace {
     pub id: u64,
-    /// `i_size` in bytes. Protected by: the inode lock.
-    pub i_size: Cell<u64>,
-    /// `i_pages`: page index → folio. Protected by: the xarray lock.
-    /// Invariant: every folio is `FolioKind::Shmem` with that index.
-    pub pages: RefCell<BTreeMap<u64, Rc<Folio>>>,
+    pub backing: Backing,
+    /// `inode->i_size` in bytes. Written under `i_mutex` (truncate,
+    /// extending writes) with `i_size_write()`; read locklessly with
+    /// `i_size_read()` by faults and reads: every access is a scheduling
+    /// point. Invariant: no pte of the file maps a page at or past EOF
+    /// once a truncate has returned (INV-PC-COHERENT).
+    pub i_size: AtomicSlot,
+    /// The page cache (`mapping->page_tree`, v2.6.22; `i_pages` today):
+    /// page index → page. Protected by: `mapping->tree_lock`, this lock;
+    /// lookups (`find_get_page()`) take it for reading. Invariant: every
+    /// page here has `page->mapping` = this file and `page->index` = its
+    /// key (INV-PC-COHERENT).
+    pub i_pages: SpinLock<BTreeMap<u64, Rc<Folio>>>,
+    /// `mapping->truncate_count` (v2.6.16..v3.0): bumped under
+    /// `i_mmap_lock` by every `unmap_mapping_range()`; read locklessly by
+    /// `do_no_page()` before `->nopage` and again under the PTL.
+    pub truncate_count: AtomicCounter,
+    /// `mapping->i_mmap_lock`, protecting the prio tree `i_mmap` and the
+    /// list `i_mmap_nonlinear` of the VMAs that map the file. The model
+    /// keeps no lists of its own: the VMAs of the file are those of every
+    /// mm with this `vm_file` (`VM_NONLINEAR` ones on the nonlinear list),
+    /// read under this lock. Taken by `unmap_mapping_range()` and
+    /// `remap_file_pages()` (moving a VMA to `i_mmap_nonlinear`).
+    pub i_mmap_lock: SpinLock<()>,
+    /// `inode->i_mutex`: serialises truncate and writes.
+    pub i_mutex: Mutex<()>,
+    /// The file's blocks on disk, by page index (`Backing::Disk`).
+    /// Protected by: the block layer (a bio is one step); written by
+    /// write-back (`->writepage`) and O_DIRECT, read by `->readpage`.
+    pub disk: RefCell<BTreeMap<u64, PageData>>,
 }
 
 impl AddressSpace {
-    pub fn new(id: u64) -> AddressSpace {
+    pub fn new(id: u64, backing: Backing) -> AddressSpace {
         AddressSpace {
             id,
-            i_size: Cell::new(0),
-            pages: RefCell::new(BTreeMap::new()),
+            backing,
+            i_size: AtomicSlot::new("inode->i_size", id, 0),
+            i_pages: SpinLock::new(&TREE_LOCK, id, BTreeMap::new()),
+            truncate_count: AtomicCounter::new("mapping->truncate_count", id, 0),
+            i_mmap_lock: SpinLock::new(&I_MMAP_LOCK, id, ()),
+            i_mutex: Mutex::new(&I_MUTEX, id, ()),
+            disk: RefCell::new(BTreeMap::new()),
         }
     }
 
-    /// Pages up to EOF (`DIV_ROUND_UP(i_size, PAGE_SIZE)`).
-    pub fn max_index(&self) -> u64 {
-        self.i_size.get().div_ceil(PAGE_SIZE)
+    /// Pages up to EOF (`DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE)`),
+    /// an announced read of `i_size`.
+    pub fn max_index(&self, label: &'static str) -> u64 {
+        self.i_size.read(label).div_ceil(PAGE_SIZE)
+    }
+
+    /// The size for checkers and reports (ghost access).
+    pub fn size(&self) -> u64 {
+        self.i_size.peek()
+    }
+
+    /// The cached page at `index`, for checkers and reports (ghost access).
+    pub fn cached(&self, index: u64) -> Option<Rc<Folio>> {
+        self.i_pages.peek().get(&index).cloned()
     }
 }
 

@@ -144,6 +144,22 @@ pub enum SetAnonRmap {
     Root,
 }
 
+/// How a fault on a regular file's VMA gets its page (seed 003).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum NonlinearFault {
+    /// v2.6.22: linear faults run `do_no_page()` → `->nopage`
+    /// (`filemap_nopage()`); a nonlinear (`pte_file`) fault runs
+    /// `do_file_page()` → `->populate` (`filemap_populate()` →
+    /// `install_page()`), which `remap_file_pages()` calls too.
+    Populate,
+    /// 54cb8821de07 "mm: merge populate and nopage into fault (fixes
+    /// nonlinear)" with d0217ac04ca6 "mm: fault feedback #1" (v2.6.23):
+    /// linear and nonlinear faults both run `__do_fault()` → `->fault`
+    /// (`filemap_fault()`); `remap_file_pages()` installs file ptes
+    /// (`populate_range()`) and faults them in.
+    Fault,
+}
+
 /// Every behaviour knob of the model.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Knobs {
@@ -255,6 +271,34 @@ pub struct Knobs {
     /// exist in vma chain" for an anonymous page whose anon_vma is not on
     /// the VMA's chain.
     pub verify_anon_page: bool,
+    /// d00806b18315 "mm: fix fault vs invalidate race for linear mappings"
+    /// (v2.6.23-rc1): the fault path finds the page-cache page with
+    /// `find_lock_page()`, re-checks `i_size` under the page lock and keeps
+    /// the page locked until its pte is installed. Off: `find_get_page()`,
+    /// a reference only.
+    pub fault_locks_page: bool,
+    /// The `mapping->truncate_count` seqcount in the fault path (v2.6.22
+    /// `do_no_page()`: read before `->nopage`, compared under the PTL,
+    /// retry if it moved). Removed from the fault path by d00806b18315; the
+    /// increment in `unmap_mapping_range()` stays until 97a894136f29 (3.0).
+    pub truncate_count: bool,
+    /// d00806b18315: `invalidate_inode_pages2_range()` unmaps a mapped page
+    /// once under its page lock and then asserts `!page_mapped()`. Off: the
+    /// v2.6.22 `while (page_mapped(page))` loop of unmaps.
+    pub invalidate_unmap_under_lock: bool,
+    /// d00806b18315: `truncate_inode_pages_range()` unmaps a page that is
+    /// still mapped once it holds the page lock (both passes).
+    pub truncate_unmaps_locked_page: bool,
+    /// d00806b18315: `vmtruncate()`/`vmtruncate_range()` call
+    /// `unmap_mapping_range()` again after `truncate_inode_pages()`, to zap
+    /// private COW copies a racing fault made after the first unmap.
+    pub truncate_second_unmap: bool,
+    /// 45426812d6b6 "mm: debug check for the fault vs invalidate race"
+    /// (v2.6.23-rc1): `BUG_ON(page_mapped(page))` in
+    /// `__remove_from_page_cache()`; in current kernels
+    /// `filemap_unaccount_folio()`'s "BUG: Bad page cache in process".
+    pub remove_mapped_check: bool,
+    pub nonlinear_fault: NonlinearFault,
 }
 
 /// A named kernel: knob values plus version facts used in messages.
@@ -303,6 +347,13 @@ const V61: Knobs = Knobs {
     anon_vma_root: true,
     fail_slab_alloc: false,
     verify_anon_page: false,
+    fault_locks_page: true,
+    truncate_count: false,
+    invalidate_unmap_under_lock: true,
+    truncate_unmaps_locked_page: true,
+    truncate_second_unmap: true,
+    remove_mapped_check: true,
+    nonlinear_fault: NonlinearFault::Fault,
 };
 
 /// v2.6.34-rc3 as Borislav Petkov hibernated it: the anon_vma_chain design
@@ -321,6 +372,36 @@ const V2_6_34_RC3: Knobs = Knobs {
     swapin_exclusive_rmap: false,
     anon_vma_root: false,
     ..V3_12_7
+};
+
+/// v2.6.22 (Nick Piggin's "fault vs truncate/invalidate race fix" series
+/// not applied): `do_no_page()` with the `truncate_count` seqcount,
+/// `install_page()` for nonlinear mappings, no debug check. The
+/// 2.6.34-era pte layout (the x86-64 bits are the same, `_PAGE_FILE` bit 6
+/// included) and anon_vma code: 2.6.22's single anon_vma per VMA behaves
+/// as a chain of one for the processes seed 003 runs (no fork).
+const V2_6_22: Knobs = Knobs {
+    fault_locks_page: false,
+    truncate_count: true,
+    invalidate_unmap_under_lock: false,
+    truncate_unmaps_locked_page: false,
+    truncate_second_unmap: false,
+    remove_mapped_check: false,
+    nonlinear_fault: NonlinearFault::Populate,
+    ..V2_6_34_RC4
+};
+
+/// v2.6.23: d00806b18315, 54cb8821de07, d0217ac04ca6 and the debug check
+/// 45426812d6b6 (every `->fault` returns the page locked).
+const V2_6_23: Knobs = Knobs {
+    fault_locks_page: true,
+    truncate_count: false,
+    invalidate_unmap_under_lock: true,
+    truncate_unmaps_locked_page: true,
+    truncate_second_unmap: true,
+    remove_mapped_check: true,
+    nonlinear_fault: NonlinearFault::Fault,
+    ..V2_6_22
 };
 
 /// v2.6.34-rc4: Rik van Riel's 4946d54cb55e and Linus' four patches.
@@ -385,6 +466,16 @@ fn v2_6(name: &'static str, summary: &'static str, knobs: Knobs) -> Profile {
 /// Every profile mmrace knows.
 pub fn profiles() -> Vec<Profile> {
     vec![
+        v2_6(
+            "linux-2.6.22",
+            "seed 003: fault vs truncate/invalidate, before d00806b18315 (truncate_count, install_page)",
+            V2_6_22,
+        ),
+        v2_6(
+            "linux-2.6.23",
+            "d00806b18315 lock_page over the fault, 54cb8821de07 ->fault for nonlinear, 45426812d6b6",
+            V2_6_23,
+        ),
         v2_6(
             "linux-2.6.34-rc3",
             "seed 002: anon_vma chains (5beb49305251) before any of the four fixes",
@@ -791,6 +882,48 @@ pub static KNOBS: &[KnobDef] = &[
         verify_anon_page,
         "Linus' debug patch (seed 002 thread): zap_pte_range WARNs \"page->mapping does not exist \
          in vma chain\""
+    ),
+    bool_knob!(
+        "fault_locks_page",
+        fault_locks_page,
+        "d00806b18315 (2.6.23-rc1): the file fault finds the page with find_lock_page, re-checks \
+         i_size and keeps it locked until the pte is set (off: find_get_page, a reference only)"
+    ),
+    bool_knob!(
+        "truncate_count",
+        truncate_count,
+        "2.6.22 do_no_page's mapping->truncate_count seqcount: read before ->nopage, re-checked \
+         under the PTL (dropped from the fault path by d00806b18315)"
+    ),
+    bool_knob!(
+        "invalidate_unmap_under_lock",
+        invalidate_unmap_under_lock,
+        "d00806b18315: invalidate_inode_pages2_range unmaps a mapped page once under its lock and \
+         BUG_ONs if still mapped (off: 2.6.22's while (page_mapped) unmap loop)"
+    ),
+    bool_knob!(
+        "truncate_unmaps_locked_page",
+        truncate_unmaps_locked_page,
+        "d00806b18315: truncate_inode_pages_range unmaps a page still mapped once it holds its lock"
+    ),
+    bool_knob!(
+        "truncate_second_unmap",
+        truncate_second_unmap,
+        "d00806b18315: vmtruncate calls unmap_mapping_range again after truncate_inode_pages \
+         (zaps private COW copies made after the first unmap)"
+    ),
+    bool_knob!(
+        "remove_mapped_check",
+        remove_mapped_check,
+        "45426812d6b6 (2.6.23-rc1): BUG_ON(page_mapped(page)) in __remove_from_page_cache; modern \
+         kernels: \"BUG: Bad page cache in process\" (filemap_unaccount_folio)"
+    ),
+    enum_knob!(
+        "nonlinear_fault",
+        nonlinear_fault,
+        "file faults: populate (2.6.22: do_no_page/->nopage, nonlinear via do_file_page/->populate/ \
+         install_page) or fault (54cb8821de07, 2.6.23: __do_fault/->fault for both)",
+        { "populate" => NonlinearFault::Populate, "fault" => NonlinearFault::Fault }
     ),
 ];
 

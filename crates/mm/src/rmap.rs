@@ -784,3 +784,41 @@ fn try_to_unmap_one(k: &Kernel, folio: &Folio, vma: &Vma, address: u64) -> SwapR
     });
     ret
 }
+
+/// `page_mkclean()` (v2.6.22) of a page-cache page: through the file's
+/// linear VMAs (`page_mkclean_file()` walks the prio tree, not the
+/// nonlinear list), write-protect and clean every pte mapping the page.
+/// Returns whether one was dirty or writable.
+pub fn page_mkclean(k: &Kernel, file: &crate::mm_types::AddressSpace, page: &Folio) -> bool {
+    use crate::arch::x86::pgtable::{
+        pte_dirty, pte_mkclean, pte_present, pte_write, pte_wrprotect, Pte,
+    };
+    let _f = explore::enter("page_mkclean");
+    let mut ret = false;
+    for (mm, vma) in crate::memory::file_vmas(k, file) {
+        if vma.flags() & crate::mm_types::vm_flags::VM_NONLINEAR != 0 {
+            continue;
+        }
+        let Some(addr) = vma_address(page, &vma) else {
+            continue;
+        };
+        let Some(pmd) = crate::pgtable::peek_pmd(k, &mm, addr) else {
+            continue;
+        };
+        let Some(map) = crate::pgtable_generic::pte_offset_map_lock(k, &mm, &pmd, addr) else {
+            continue;
+        };
+        let v = Pte(map.pte.read_locked("page_mkclean_one: *pte under ptl"));
+        if pte_present(v) && k.pte_pfn(v) == page.pfn && (pte_dirty(v) || pte_write(v)) {
+            let clean = pte_mkclean(pte_wrprotect(v));
+            k.set_pte_at(
+                &map.pte,
+                clean,
+                "page_mkclean_one: set_pte_at(pte_mkclean(pte_wrprotect))",
+            );
+            ret = true;
+        }
+        map.ptl.unlock("pte_unmap_unlock");
+    }
+    ret
+}

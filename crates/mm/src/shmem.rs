@@ -8,26 +8,32 @@
 
 use std::rc::Rc;
 
-use crate::memory::{get_folio, put_folio, unmap_page_range, VM_FAULT_SIGBUS};
+use crate::memory::{get_folio, put_folio, unmap_mapping_range, VM_FAULT_SIGBUS};
 use crate::mm_types::{AddressSpace, Folio, FolioKind, Kernel, Vma, PAGE_SHIFT, PAGE_SIZE};
 
 /// `shmem_get_folio(SGP_CACHE)`: the page-cache folio at `index`,
 /// allocated zero-filled if the file has a hole there. The page cache
 /// holds one reference. `None` when memory is exhausted.
 pub fn shmem_get_folio(k: &Kernel, file: &AddressSpace, index: u64) -> Option<Rc<Folio>> {
-    if let Some(f) = file.pages.borrow().get(&index) {
-        return Some(f.clone());
+    let mut tree = file.i_pages.lock("shmem_get_folio: filemap_get_entry");
+    if let Some(f) = tree.get(&index).cloned() {
+        tree.unlock("shmem_get_folio: xas unlock");
+        return Some(f);
     }
-    let folio = k.mem.alloc_pages(0, 0, FolioKind::Shmem)?;
+    let Some(folio) = k.mem.alloc_pages(0, 0, FolioKind::Shmem) else {
+        tree.unlock("shmem_get_folio: xas unlock");
+        return None;
+    };
     folio.index.set(index);
-    file.pages.borrow_mut().insert(index, folio.clone());
+    tree.insert(index, folio.clone());
+    tree.unlock("shmem_add_to_page_cache: xas unlock");
     Some(folio)
 }
 
 /// `shmem_fault()`: the folio for file page `index` with a reference for
 /// the caller, or VM_FAULT_SIGBUS beyond EOF.
 pub fn shmem_fault(k: &Kernel, file: &AddressSpace, index: u64) -> Result<Rc<Folio>, u32> {
-    if index >= file.max_index() {
+    if index >= file.max_index("shmem_fault: i_size_read(inode)") {
         return Err(VM_FAULT_SIGBUS);
     }
     let folio = shmem_get_folio(k, file, index).ok_or(crate::memory::VM_FAULT_OOM)?;
@@ -62,10 +68,10 @@ pub fn fault_around_window(vma: &Vma, addr: u64) -> std::ops::Range<u64> {
 /// The cached folio `filemap_map_pages()` would map for `index`, with a
 /// reference for the mapping.
 pub fn cached_folio(file: &AddressSpace, index: u64) -> Option<Rc<Folio>> {
-    if index >= file.max_index() {
+    if index >= file.max_index("filemap_map_pages: i_size_read(mapping->host)") {
         return None;
     }
-    let folio = file.pages.borrow().get(&index).cloned()?;
+    let folio = file.cached(index)?;
     get_folio(&folio);
     Some(folio)
 }
@@ -75,18 +81,19 @@ pub fn cached_folio(file: &AddressSpace, index: u64) -> Option<Rc<Folio>> {
 /// page cache and zeroes the tail of the partial last page.
 pub fn shmem_setattr_size(k: &Kernel, file: &Rc<AddressSpace>, newsize: u64) {
     let _f = explore::enter("shmem_setattr");
-    let oldsize = file.i_size.get();
-    file.i_size.set(newsize);
+    let oldsize = file.i_size.read("shmem_setattr: i_size_read(inode)");
+    file.i_size
+        .write("shmem_setattr: i_size_write(inode, newsize)", newsize);
     if newsize > oldsize {
         return;
     }
     let holebegin = newsize.next_multiple_of(PAGE_SIZE);
     if oldsize > holebegin {
-        unmap_mapping_range(k, file, holebegin >> PAGE_SHIFT);
+        unmap_mapping_range(k, file, holebegin, 0, true);
     }
     shmem_truncate_range(k, file, newsize);
     if oldsize > holebegin {
-        unmap_mapping_range(k, file, holebegin >> PAGE_SHIFT);
+        unmap_mapping_range(k, file, holebegin, 0, true);
     }
 }
 
@@ -94,45 +101,20 @@ pub fn shmem_setattr_size(k: &Kernel, file: &Rc<AddressSpace>, newsize: u64) {
 /// `lstart` on, zero the rest of a partial page.
 fn shmem_truncate_range(k: &Kernel, file: &AddressSpace, lstart: u64) {
     let first = lstart.div_ceil(PAGE_SIZE);
-    let dropped: Vec<Rc<Folio>> = {
-        let mut pages = file.pages.borrow_mut();
-        let keys: Vec<u64> = pages.range(first..).map(|(i, _)| *i).collect();
-        keys.into_iter().filter_map(|i| pages.remove(&i)).collect()
-    };
+    let mut tree = file.i_pages.lock("shmem_undo_range: xas lock");
+    let keys: Vec<u64> = tree.range(first..).map(|(i, _)| *i).collect();
+    let dropped: Vec<Rc<Folio>> = keys.iter().filter_map(|&i| tree.get(&i).cloned()).collect();
+    for folio in &dropped {
+        crate::filemap::remove_from_page_cache_locked(k, file, &mut tree, folio);
+    }
+    tree.unlock("shmem_undo_range: xas unlock");
     for folio in dropped {
         put_folio(k, &folio);
     }
     let partial = lstart % PAGE_SIZE;
     if partial != 0 {
-        if let Some(f) = file.pages.borrow().get(&(lstart / PAGE_SIZE)) {
+        if let Some(f) = file.cached(lstart / PAGE_SIZE) {
             f.data.borrow_mut()[0].fill_range(partial as u16, PAGE_SIZE as u32, 0);
-        }
-    }
-}
-
-/// `unmap_mapping_range(mapping, first << PAGE_SHIFT, 0, even_cows=1)`:
-/// zap every entry, in every mm, that maps file page `first` or later
-/// (the i_mmap walk, done here over each mm's VMAs of this file).
-pub fn unmap_mapping_range(k: &Kernel, file: &Rc<AddressSpace>, first: u64) {
-    let _f = explore::enter("unmap_mapping_range");
-    let mms = k.mms.borrow().clone();
-    for mm in mms.iter().filter(|m| !m.exited.get()) {
-        let vmas: Vec<Rc<Vma>> = mm
-            .mmap_lock
-            .peek()
-            .vmas
-            .iter()
-            .filter(|v| v.vm_file.get().is_some_and(|f| Rc::ptr_eq(f, file)))
-            .cloned()
-            .collect();
-        for vma in vmas {
-            let pages = (vma.end() - vma.start()) >> PAGE_SHIFT;
-            let pgoff = vma.vm_pgoff.get();
-            if first >= pgoff + pages {
-                continue;
-            }
-            let start = vma.start() + (first.saturating_sub(pgoff) << PAGE_SHIFT);
-            unmap_page_range(k, mm, &vma, start, vma.end());
         }
     }
 }
@@ -155,8 +137,8 @@ pub fn shmem_file_write(k: &Kernel, file: &AddressSpace, off: u64, len: u64, val
             value,
         );
         at = upto;
-        if at > file.i_size.get() {
-            file.i_size.set(at);
+        if at > file.i_size.read("shmem_write_end: pos > inode->i_size") {
+            file.i_size.write("i_size_write", at);
         }
     }
     at - off
@@ -165,13 +147,11 @@ pub fn shmem_file_write(k: &Kernel, file: &AddressSpace, off: u64, len: u64, val
 /// `shmem_file_read_iter()` of one byte: `None` at or past EOF; a hole
 /// reads zero.
 pub fn shmem_file_read(file: &AddressSpace, off: u64) -> Option<u8> {
-    if off >= file.i_size.get() {
+    if off >= file.i_size.read("shmem_file_read_iter: i_size_read(inode)") {
         return None;
     }
-    let pages = file.pages.borrow();
     Some(
-        pages
-            .get(&(off / PAGE_SIZE))
+        file.cached(off / PAGE_SIZE)
             .map_or(0, |f| f.data.borrow()[0].get((off % PAGE_SIZE) as u16)),
     )
 }

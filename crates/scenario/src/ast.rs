@@ -55,6 +55,8 @@ pub struct Scenario {
     /// Number of executions the explorer may spend, if the file says so.
     pub budget: Option<u64>,
     pub expects: Vec<Expect>,
+    /// Regular files (`file` lines), in declaration order.
+    pub files: Vec<FileDecl>,
     pub processes: Vec<Process>,
     /// The full source text, kept so that run-time errors can quote it.
     pub source: String,
@@ -104,10 +106,22 @@ pub enum Thp {
     Never,
 }
 
+/// `file <name> size=N fill=V`: a regular file on disk whose blocks all
+/// hold `fill`, nothing of it cached, before any process starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDecl {
+    pub name: String,
+    pub size: u64,
+    pub fill: u8,
+    pub span: Span,
+}
+
 /// What the scenario author expects when running against one kernel profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expect {
     pub profile: String,
+    /// `knob=value` overrides (an ablation of the profile).
+    pub knobs: Vec<(String, String)>,
     pub verdict: ExpectedVerdict,
     pub span: Span,
 }
@@ -189,6 +203,39 @@ pub enum Op {
         prot: u32,
         flags: u32,
         align: Option<Expr>,
+        /// The file of a file mapping (`fd`), with the byte offset.
+        file: Option<(String, Expr)>,
+    },
+    /// `ftruncate(f, len)`.
+    Ftruncate {
+        file: String,
+        len: Expr,
+    },
+    /// `pwrite(f, off, len, value [, O_DIRECT])`: `len` bytes of `value`.
+    Pwrite {
+        file: String,
+        off: Expr,
+        len: Expr,
+        value: u8,
+        direct: bool,
+    },
+    /// `pread(f, off, len [, expect=V])`.
+    Pread {
+        file: String,
+        off: Expr,
+        len: Expr,
+        expect: Option<u8>,
+    },
+    /// `remap_file_pages(addr, len, pgoff)`.
+    RemapFilePages {
+        addr: Expr,
+        len: Expr,
+        pgoff: Expr,
+    },
+    /// `msync(addr, len)` with MS_SYNC.
+    Msync {
+        addr: Expr,
+        len: Expr,
     },
     Munmap {
         addr: Expr,

@@ -10,8 +10,8 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::ast::{
-    self, map_flags, prot, Advice, Expect, ExpectedVerdict, Expr, Machine, Op, Platform, Process,
-    Scenario, Span, Stmt, Thp, Thread,
+    self, map_flags, prot, Advice, Expect, ExpectedVerdict, Expr, FileDecl, Machine, Op, Platform,
+    Process, Scenario, Span, Stmt, Thp, Thread,
 };
 use crate::diag::Error;
 use crate::lexer::parse_int;
@@ -38,7 +38,8 @@ pub(crate) struct Source<'a> {
 pub(crate) fn check(source: &Source<'_>, raw: &RawFile) -> CResult<Scenario> {
     let mut checker = Checker::default();
     let header = checker.header(&raw.items);
-    let processes = checker.processes(&raw.items, header.machine);
+    let files: HashSet<String> = header.files.iter().map(|f| f.name.clone()).collect();
+    let processes = checker.processes(&raw.items, header.machine, &files);
     if let Some(first) = checker
         .errors
         .into_iter()
@@ -53,6 +54,7 @@ pub(crate) fn check(source: &Source<'_>, raw: &RawFile) -> CResult<Scenario> {
         machine: header.machine.unwrap_or_default(),
         budget: header.budget,
         expects: header.expects,
+        files: header.files,
         processes,
         source: source.text.to_string(),
     })
@@ -94,6 +96,7 @@ struct Header {
     machine: Option<Machine>,
     budget: Option<u64>,
     expects: Vec<Expect>,
+    files: Vec<FileDecl>,
 }
 
 /// Where each once-only line was first seen.
@@ -162,27 +165,138 @@ fn header_item(item: &Item, header: &mut Header, seen: &mut Seen) -> CResult<()>
         Item::Expect {
             profile,
             profile_span,
+            knobs,
             verdict,
             span,
         } => {
-            if let Some(first) = seen.profiles.insert(profile.clone(), *profile_span) {
+            let knobs = expect_knobs(knobs)?;
+            let key = std::iter::once(profile.clone())
+                .chain(knobs.iter().map(|(k, v)| format!("{k}={v}")))
+                .collect::<Vec<_>>()
+                .join(" ");
+            if let Some(first) = seen.profiles.insert(key.clone(), *profile_span) {
                 return Err(Error::new(
                     *profile_span,
                     format!(
-                        "duplicate expectation for profile '{profile}'; the first one is at line {}",
+                        "duplicate expectation for '{key}'; the first one is at line {}",
                         first.line
                     ),
                 ));
             }
             header.expects.push(Expect {
                 profile: profile.clone(),
+                knobs,
                 verdict: expected_verdict(verdict)?,
                 span: *span,
             });
         }
+        Item::File {
+            name,
+            name_span,
+            settings,
+            span,
+        } => {
+            if let Some(first) = header.files.iter().find(|f| f.name == *name) {
+                return Err(duplicate("file", name, *name_span, first.span));
+            }
+            header.files.push(file_decl(name, settings, *span)?);
+        }
         Item::Process(_) => {}
     }
     Ok(())
+}
+
+/// The `knob=value` overrides of an `expect` line, each a known knob with
+/// an allowed value.
+fn expect_knobs(settings: &[Setting]) -> CResult<Vec<(String, String)>> {
+    let mut knobs: Vec<(String, String)> = Vec::new();
+    for setting in settings {
+        let (value, value_span) = value(setting, "fault_locks_page=off")?;
+        let Some(def) = mm::profile::KNOBS.iter().find(|d| d.name == setting.key) else {
+            let names: Vec<&str> = mm::profile::KNOBS.iter().map(|d| d.name).collect();
+            return Err(Error::new(
+                setting.key_span,
+                format!(
+                    "unknown knob '{}'; known knobs: {}",
+                    setting.key,
+                    names.join(", ")
+                ),
+            ));
+        };
+        if !def.values.contains(&value) {
+            return Err(Error::new(
+                value_span,
+                format!(
+                    "knob '{}' cannot be '{value}'; allowed values: {}",
+                    def.name,
+                    def.values.join(", ")
+                ),
+            ));
+        }
+        if knobs.iter().any(|(k, _)| *k == setting.key) {
+            return Err(Error::new(
+                setting.key_span,
+                format!("knob '{}' is given twice", setting.key),
+            ));
+        }
+        knobs.push((setting.key.clone(), value.to_string()));
+    }
+    Ok(knobs)
+}
+
+/// Largest file a `file` line may declare (the model keeps a page per
+/// 4 KiB, and checkers walk every page of a file).
+const MAX_FILE_SIZE: u64 = 64 << 20;
+
+/// `file <name> size=N [fill=V]`.
+fn file_decl(name: &str, settings: &[Setting], span: Span) -> CResult<FileDecl> {
+    let mut size = None;
+    let mut fill = 0u8;
+    for setting in settings {
+        match setting.key.as_str() {
+            "size" => {
+                let (text, vspan) = value(setting, "size=8K")?;
+                let n = parse_int(text).map_err(|m| Error::new(vspan, m))?;
+                if n > MAX_FILE_SIZE {
+                    return Err(Error::new(
+                        vspan,
+                        format!(
+                            "file size {n:#x} is larger than the model allows ({MAX_FILE_SIZE:#x})"
+                        ),
+                    ));
+                }
+                size = Some(n);
+            }
+            "fill" => {
+                let (text, vspan) = value(setting, "fill=0x11")?;
+                let n = parse_int(text).map_err(|m| Error::new(vspan, m))?;
+                fill = u8::try_from(n).map_err(|_| {
+                    Error::new(
+                        vspan,
+                        format!("fill {n} does not fit in a byte; expected 0..=255"),
+                    )
+                })?;
+            }
+            other => {
+                return Err(Error::new(
+                    setting.key_span,
+                    format!("unknown file setting '{other}'; expected size=N or fill=V"),
+                ))
+            }
+        }
+    }
+    let Some(size) = size else {
+        return Err(Error::new(
+            span,
+            format!("file '{name}' needs a size, e.g. size=8K"),
+        ));
+    };
+    Ok(FileDecl {
+        name: name.to_string(),
+        size,
+        fill,
+        span,
+    })
 }
 
 /// Rejects a second `what` line, pointing at the first one.
@@ -334,6 +448,8 @@ fn thp(setting: &Setting) -> CResult<Thp> {
 struct Scope {
     vars: HashMap<String, Span>,
     children: HashMap<String, Span>,
+    /// The scenario's files (`file` lines), which calls name.
+    files: HashSet<String>,
 }
 
 /// A `c = fork()`: where it is, and what the child inherits (the
@@ -365,13 +481,22 @@ struct Names<'r> {
 }
 
 impl Checker {
-    fn processes(&mut self, items: &[Item], machine: Option<Machine>) -> Vec<Process> {
+    fn processes(
+        &mut self,
+        items: &[Item],
+        machine: Option<Machine>,
+        files: &HashSet<String>,
+    ) -> Vec<Process> {
         let mut names = Names::default();
         let mut processes = Vec::new();
         for item in items {
             let Item::Process(raw) = item else { continue };
             let label = format!("process '{}'", raw.name);
-            processes.push(self.process(raw, &label, machine, &mut names, Scope::default()));
+            let scope = Scope {
+                files: files.clone(),
+                ..Scope::default()
+            };
+            processes.push(self.process(raw, &label, machine, &mut names, scope));
         }
         processes
     }
@@ -615,7 +740,10 @@ fn check_node(thread: &str, node: u64, machine: Machine, span: Span) -> CResult<
 
 /// The calls of v2 and how to write them, for error messages.
 const CALLS: &[(&str, &str)] = &[
-    ("mmap", "mmap(addr, len, prot, flags [, align=N])"),
+    (
+        "mmap",
+        "mmap(addr, len, prot, flags [, file, offset] [, align=N])",
+    ),
     ("munmap", "munmap(addr, len)"),
     ("mprotect", "mprotect(addr, len, prot)"),
     ("madvise", "madvise(addr, len, advice)"),
@@ -626,6 +754,11 @@ const CALLS: &[(&str, &str)] = &[
     ("hibernate", "hibernate()"),
     ("fork", "c = fork() with a 'child c { ... }' block"),
     ("exit", "exit()"),
+    ("ftruncate", "ftruncate(file, len)"),
+    ("pwrite", "pwrite(file, off, len, value [, O_DIRECT])"),
+    ("pread", "pread(file, off, len [, expect=V])"),
+    ("remap_file_pages", "remap_file_pages(addr, len, pgoff)"),
+    ("msync", "msync(addr, len)"),
 ];
 
 /// The calls that return something to bind.
@@ -675,6 +808,13 @@ fn lower_stmt(raw: &RawStmt, scope: &Scope, place: Place<'_>) -> CResult<Stmt> {
             .at_most(0)
             .map(|()| Op::Hibernate),
         "fork" => fork(raw, &Args::new(raw, usage, &[])?, place),
+        "ftruncate" => lower.ftruncate(&Args::new(raw, usage, &[])?),
+        "pwrite" => lower.pwrite(&Args::new(raw, usage, &[])?),
+        "pread" => lower.pread(&Args::new(raw, usage, &["expect"])?),
+        "remap_file_pages" => lower.remap_file_pages(&Args::new(raw, usage, &[])?),
+        "msync" => lower
+            .addr_len(&Args::new(raw, usage, &[])?)
+            .map(|(addr, len)| Op::Msync { addr, len }),
         _ => exit(&Args::new(raw, usage, &[])?, place),
     }?;
     Ok(Stmt {
@@ -876,11 +1016,31 @@ struct Lower<'s> {
 
 impl Lower<'_> {
     fn mmap(&self, args: &Args<'_>) -> CResult<Op> {
-        args.at_most(4)?;
+        args.at_most(6)?;
         let addr = self.int(args.arg(0, "addr")?)?;
         let len = self.int(args.arg(1, "len")?)?;
         let prot = flags(expr_arg(args.arg(2, "prot")?)?, &PROT)?;
-        let flags = mmap_flags(expr_arg(args.arg(3, "flags")?)?)?;
+        let flags_arg = expr_arg(args.arg(3, "flags")?)?;
+        let flags = mmap_flags(flags_arg, args.get(4).is_some())?;
+        let file = match args.get(4) {
+            Some(fd) => {
+                let file = self.file(fd)?;
+                let offset = match args.get(5) {
+                    Some(off) => self.int(off)?,
+                    None => Expr::Int(0),
+                };
+                if let Expr::Int(off) = offset {
+                    if off % 4096 != 0 {
+                        return Err(Error::new(
+                            args.arg(5, "offset")?.span(),
+                            format!("mmap offset {off:#x} is not a multiple of the page size"),
+                        ));
+                    }
+                }
+                Some((file, offset))
+            }
+            None => None,
+        };
         let align = args.named("align").map(|e| self.align(e)).transpose()?;
         Ok(Op::Mmap {
             addr,
@@ -888,7 +1048,83 @@ impl Lower<'_> {
             prot,
             flags,
             align,
+            file,
         })
+    }
+
+    /// A file argument: the name of a `file` line.
+    fn file(&self, arg: &RawArg) -> CResult<String> {
+        let raw = expr_arg(arg)?;
+        match &raw.kind {
+            RawKind::Name(name) if self.scope.files.contains(name) => Ok(name.clone()),
+            RawKind::Name(name) => Err(Error::new(
+                raw.span,
+                format!("no file named '{name}'; declare it with a line 'file {name} size=N'"),
+            )),
+            _ => Err(Error::new(
+                raw.span,
+                "expected the name of a file declared with 'file'",
+            )),
+        }
+    }
+
+    fn ftruncate(&self, args: &Args<'_>) -> CResult<Op> {
+        args.at_most(2)?;
+        let file = self.file(args.arg(0, "file")?)?;
+        let len = self.int(args.arg(1, "len")?)?;
+        Ok(Op::Ftruncate { file, len })
+    }
+
+    /// `pwrite(file, off, len, value [, O_DIRECT])`.
+    fn pwrite(&self, args: &Args<'_>) -> CResult<Op> {
+        args.at_most(5)?;
+        let file = self.file(args.arg(0, "file")?)?;
+        let off = self.int(args.arg(1, "off")?)?;
+        let len = self.int(args.arg(2, "len")?)?;
+        let value = self.byte(expr_arg(args.arg(3, "value")?)?, "value")?;
+        let direct = match args.get(4) {
+            None => false,
+            Some(arg) => {
+                let raw = expr_arg(arg)?;
+                match &raw.kind {
+                    RawKind::Name(n) if n == "O_DIRECT" => true,
+                    _ => return Err(Error::new(raw.span, "the only pwrite flag is O_DIRECT")),
+                }
+            }
+        };
+        Ok(Op::Pwrite {
+            file,
+            off,
+            len,
+            value,
+            direct,
+        })
+    }
+
+    /// `pread(file, off, len [, expect=V])`.
+    fn pread(&self, args: &Args<'_>) -> CResult<Op> {
+        args.at_most(3)?;
+        let file = self.file(args.arg(0, "file")?)?;
+        let off = self.int(args.arg(1, "off")?)?;
+        let len = self.int(args.arg(2, "len")?)?;
+        let expect = args
+            .named("expect")
+            .map(|e| self.byte(e, "expect value"))
+            .transpose()?;
+        Ok(Op::Pread {
+            file,
+            off,
+            len,
+            expect,
+        })
+    }
+
+    fn remap_file_pages(&self, args: &Args<'_>) -> CResult<Op> {
+        args.at_most(3)?;
+        let addr = self.int(args.arg(0, "addr")?)?;
+        let len = self.int(args.arg(1, "len")?)?;
+        let pgoff = self.int(args.arg(2, "pgoff")?)?;
+        Ok(Op::RemapFilePages { addr, len, pgoff })
     }
 
     /// The `addr, len` of `munmap`, `numa_scan` and `reclaim`.
@@ -1195,15 +1431,20 @@ fn flag(name: &str, span: Span, family: &Family) -> CResult<u32> {
 }
 
 /// mmap's flags: exactly one of private/shared, and anonymous (v1 has no files).
-fn mmap_flags(raw: &RawExpr) -> CResult<u32> {
+/// The flags of an anonymous mapping, or of a file mapping (`with_file`).
+fn mmap_flags(raw: &RawExpr, with_file: bool) -> CResult<u32> {
     use map_flags::{MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED};
     let value = flags(raw, &MAP)?;
+    let anonymous = value & MAP_ANONYMOUS != 0;
     let message = match (value & MAP_PRIVATE != 0, value & MAP_SHARED != 0) {
         (true, true) => "MAP_PRIVATE and MAP_SHARED are mutually exclusive",
         (false, false) => "mmap flags must include exactly one of MAP_PRIVATE or MAP_SHARED",
-        _ if value & MAP_ANONYMOUS == 0 => {
-            "file mappings are not supported yet; mmap flags must include MAP_ANONYMOUS"
+        _ if anonymous && with_file => "MAP_ANONYMOUS takes no file; drop the file argument",
+        _ if !anonymous && !with_file => {
+            "a file mapping needs a file: mmap(addr, len, prot, flags, file [, offset]); or add \
+             MAP_ANONYMOUS"
         }
+        (false, true) if anonymous => "MAP_SHARED anonymous memory (shmem) is not modelled yet",
         _ => return Ok(value),
     };
     Err(Error::new(raw.span, message))

@@ -122,6 +122,13 @@ impl ScenarioHarness {
                 ));
             }
         }
+        if !era2_6_34 && !scenario.files.is_empty() {
+            return Err(format!(
+                "{file}: regular files (file lines) are modelled for the 2.6-era paths only \
+                 (do_no_page/__do_fault, truncate, O_DIRECT; profile {name} has \
+                 pte_layout={layout}); use linux-2.6.22 or linux-2.6.23"
+            ));
+        }
         if !era2_6_34 && uses_swap(&scenario) {
             return Err(format!(
                 "{file}: reclaim()/hibernate() need swap, which is modelled for the 2.6.34 era \
@@ -239,6 +246,9 @@ impl Harness for ScenarioHarness {
             check: self.check,
             incremental: RefCell::default(),
         };
+        for f in &self.scenario.files {
+            run.k.create_file(f.size, f.fill);
+        }
         for p in &self.scenario.processes {
             let Some(mm) = mm_alloc(&run.k) else {
                 explore::unsupported("the machine has no memory left for the scenario's processes")
@@ -355,6 +365,7 @@ impl Instance for Run {
             CheckMode::Incremental => self.incremental.borrow_mut().check_step(&self.k, touched),
             CheckMode::Full => {
                 self.k.ghost.take_changed();
+                self.k.ghost.files.take_changed();
                 Ok(mm::checkers::check_all(&self.k))
             }
             CheckMode::Compare => {
@@ -467,10 +478,57 @@ fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) {
             prot,
             flags,
             align,
-        } => {
-            let align = align.as_ref().map_or(0, v);
-            mmap::do_mmap(k, task, v(addr), v(len), *prot, *flags, align).map_err(errno)
+            file,
+        } => match file {
+            Some((name, offset)) => {
+                let f = file_of(k, s, name);
+                let off = v(offset);
+                mmap::do_mmap_file(k, task, v(addr), v(len), *prot, *flags, &f, off / 4096)
+                    .map_err(errno)
+            }
+            None => {
+                let align = align.as_ref().map_or(0, v);
+                mmap::do_mmap(k, task, v(addr), v(len), *prot, *flags, align).map_err(errno)
+            }
+        },
+        Op::Ftruncate { file, len } => {
+            mm::fs::open::do_truncate(k, &file_of(k, s, file), v(len));
+            Ok(0)
         }
+        Op::Pwrite {
+            file,
+            off,
+            len,
+            value,
+            direct,
+        } => Ok(mm::fs::read_write::sys_pwrite64(
+            k,
+            task,
+            &file_of(k, s, file),
+            v(off),
+            v(len),
+            *value,
+            *direct,
+        )),
+        Op::Pread {
+            file,
+            off,
+            len,
+            expect,
+        } => {
+            let bytes =
+                mm::fs::read_write::sys_pread64(k, task, &file_of(k, s, file), v(off), v(len));
+            check_expect(s, stmt, &bytes, *expect);
+            Ok(bytes.len() as u64)
+        }
+        Op::RemapFilePages { addr, len, pgoff } => {
+            mm::fremap::sys_remap_file_pages(k, task, v(addr), v(len), v(pgoff))
+                .map(|()| 0)
+                .map_err(errno)
+        }
+        Op::Msync { addr, len } => mm::msync::sys_msync(k, task, v(addr), v(len))
+            .map(|()| 0)
+            .map_err(errno),
         Op::Munmap { addr, len } => mmap::do_munmap(k, task, v(addr), v(len))
             .map(|_| 0)
             .map_err(errno),
@@ -532,6 +590,17 @@ fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) {
             }
         }
     }
+}
+
+/// The model's file for a `file` line's name (files are created in
+/// declaration order, before any process).
+fn file_of(k: &Kernel, s: &Scenario, name: &str) -> Rc<mm::mm_types::AddressSpace> {
+    let index = s
+        .files
+        .iter()
+        .position(|f| f.name == name)
+        .expect("the checker binds file names to file lines");
+    k.files.borrow()[index].clone()
 }
 
 fn errno(e: i32) -> String {

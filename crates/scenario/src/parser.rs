@@ -14,7 +14,8 @@
 //! item     := 'scenario' STRING
 //!           | 'machine' setting*
 //!           | 'budget' NUMBER
-//!           | 'expect' PROFILE ':' ('clean' | 'finding' STRING)
+//!           | 'expect' PROFILE setting* ':' ('clean' | 'finding' STRING)
+//!           | 'file' NAME setting*
 //!           | 'process' NAME body
 //! body     := '{' (setup | thread | child | NL)* '}'
 //! setup    := 'setup' block
@@ -66,7 +67,16 @@ pub(crate) enum Item {
     Expect {
         profile: String,
         profile_span: Span,
+        /// `knob=value` overrides after the profile.
+        knobs: Vec<Setting>,
         verdict: RawVerdict,
+        span: Span,
+    },
+    /// `file <name> size=N fill=V`: a regular file on disk.
+    File {
+        name: String,
+        name_span: Span,
+        settings: Vec<Setting>,
         span: Span,
     },
     Process(RawProcess),
@@ -371,16 +381,16 @@ impl Parser {
             "machine" => self.machine(),
             "budget" => self.budget(),
             "expect" => self.expectation(),
+            "file" => self.file_item(),
             "process" => self.process().map(Item::Process),
             "child" => Err(Error::new(
                 self.span(),
                 "a 'child' block goes inside the process whose setup forks it: \
                  process <name> { setup { c = fork() } child c { ... } }",
             )),
-            _ => {
-                Err(self
-                    .unexpected("a top-level item (scenario, machine, budget, expect or process)"))
-            }
+            _ => Err(self.unexpected(
+                "a top-level item (scenario, machine, budget, expect, file or process)",
+            )),
         }
     }
 
@@ -452,13 +462,37 @@ impl Parser {
         let Some((profile, profile_span)) = self.glued(is_profile_piece) else {
             return Err(self.unexpected("a profile name after 'expect'"));
         };
+        let mut knobs = Vec::new();
+        while self.word().is_some() {
+            knobs.push(self.setting()?);
+        }
         self.expect(&Tok::Colon, &format!("after profile '{profile}'"))?;
         let (verdict, end) = self.verdict()?;
         Ok(Item::Expect {
             profile,
             profile_span,
+            knobs,
             verdict,
             span: keyword.to(end),
+        })
+    }
+
+    /// `file <name> setting*`.
+    fn file_item(&mut self) -> PResult<Item> {
+        let keyword = self.bump().span;
+        let (name, name_span) = self.name("a file name after 'file'")?;
+        let mut settings = Vec::new();
+        while self.word().is_some() {
+            settings.push(self.setting()?);
+        }
+        if !matches!(self.peek_tok(), Tok::Newline | Tok::Semi | Tok::Eof) {
+            return Err(self.unexpected("a file setting (size=N, fill=V) or end of line"));
+        }
+        Ok(Item::File {
+            name,
+            name_span,
+            settings,
+            span: keyword.to(name_span),
         })
     }
 

@@ -53,6 +53,10 @@ impl Contribution {
                     c.rss = Some((MM_SHMEMPAGES, 1));
                     c.maps = Some(folio.pfn);
                 }
+                FolioKind::File => {
+                    c.rss = Some((MM_FILEPAGES, 1));
+                    c.maps = Some(folio.pfn);
+                }
                 _ => c.rss = Some((MM_FILEPAGES, 1)),
             },
             _ => {}
@@ -164,7 +168,10 @@ pub fn check_global(k: &Kernel, swap_refs: &BTreeMap<u64, i64>) -> Option<Findin
 /// An anonymous or shmem folio's mapcount against the `mapped` entries
 /// that map it, and its refcount against its mapcount.
 pub fn check_folio(folio: &Folio, mapped: i64) -> Option<Finding> {
-    if !matches!(folio.kind.get(), FolioKind::Anon | FolioKind::Shmem) {
+    if !matches!(
+        folio.kind.get(),
+        FolioKind::Anon | FolioKind::Shmem | FolioKind::File
+    ) {
         return None;
     }
     let m = folio.mapcount.peek();

@@ -61,13 +61,18 @@ fn file_page_at(k: &Kernel, mm: &MmStruct, va: u64, pfn: u64) -> bool {
         return false;
     };
     let index = vma.linear_page_index(va);
-    folio.kind.get() == FolioKind::Shmem
-        && folio.index.get() == index
-        && file
-            .pages
-            .borrow()
-            .get(&index)
-            .is_some_and(|f| Rc::ptr_eq(f, &folio))
+    match folio.kind.get() {
+        FolioKind::Shmem => {
+            folio.index.get() == index && file.cached(index).is_some_and(|f| Rc::ptr_eq(&f, &folio))
+        }
+        // A regular file's page at its place (anywhere in a nonlinear
+        // VMA): whether it is still the file's page is INV-PC-COHERENT's
+        // question (pagecache.rs), not a decoding one.
+        FolioKind::File => {
+            vma.flags() & crate::mm_types::vm_flags::VM_NONLINEAR != 0 || folio.index.get() == index
+        }
+        _ => false,
+    }
 }
 
 /// The page the reverse map places at `va` (failure paths only: a scan).
@@ -200,7 +205,7 @@ fn describe_page(folio: Option<&Rc<Folio>>, pfn: u64) -> String {
         None => format!("not an allocated page: pfn {pfn:#x} is free or reserved"),
         Some(f) => match f.kind.get() {
             FolioKind::Anon => "another anonymous page".to_string(),
-            FolioKind::Shmem => "a page-cache page".to_string(),
+            FolioKind::Shmem | FolioKind::File => "a page-cache page".to_string(),
             FolioKind::PageTable(_) => "a page table".to_string(),
             FolioKind::Zero | FolioKind::HugeZero => "a zero page".to_string(),
             FolioKind::Free => "a freed page".to_string(),

@@ -23,13 +23,16 @@
 //! | `folio->_refcount`, `_mapcount` | the leaves mapping the folio, if it was freed | the folio's counts (and, if freed, its leaves and their pages) |
 //! | `folio->mapping` | nothing | the leaves mapping the folio, the folio's counts |
 //! | an anon_vma freed | nothing | every folio's `page->mapping` (INV-LIFETIME) |
+//! | a file's ghost state (an operation started or returned, a store through a mapping) | nothing | every leaf of the file's VMAs (INV-PC-COHERENT, INV-DATA) |
 //!
 //! Declared dependencies, recomputed at every check whatever was touched
 //! (their cost grows with the number of VMAs, anon_vmas and swap slots,
 //! not with the pages mapped): the VMAs and their anon_vma chains and
 //! lists (INV-RMAP-ANON (a)/(c), the VMA side of INV-LIFETIME), each mm's
 //! rss counters and pgtables_bytes against the shadow's tally, swap slots,
-//! stray struct pages. A VMA whose shape (bounds, pgoff, anon_vma, chain)
+//! stray struct pages, and each regular file's pages against its ghost
+//! (INV-DATA: the page cache, else the disk; cost grows with the file's
+//! pages). A VMA whose shape (bounds, pgoff, anon_vma, chain)
 //! changed brings the leaves of its old and new ranges into the scope, and
 //! a ghost page whose expected contents changed brings that page.
 //!
@@ -45,7 +48,7 @@ use explore::{AccessKind, Finding, ObjectId, Touched, Touches};
 
 use super::acct::{self, Contribution, Refs, Tally};
 use super::walk::{entry_span, walk_entry, Leaf, Visit};
-use super::{check_all, decode, lifetime, mapping, rmap_anon};
+use super::{check_all, decode, lifetime, mapping, pagecache, rmap_anon};
 use crate::mm_types::{
     Folio, FolioKind, Kernel, MmStruct, ANON_VMA_CLASS, FOLIO_MAPCOUNT_CLASS, FOLIO_MAPPING_CLASS,
     FOLIO_REFCOUNT_CLASS, PAGE_SHIFT, PGD_CLASS, PMD_CLASS, PTE_CLASS, PUD_CLASS,
@@ -73,6 +76,7 @@ impl Incremental {
             // The first check of the execution takes the census whole.
             self.shadow = Some(Shadow::build(k));
             k.ghost.take_changed();
+            k.ghost.files.take_changed();
             return Ok(check_all(k));
         };
         let live = live_mms(k);
@@ -350,8 +354,32 @@ impl Shadow {
             self.follow(k, live, &t, &mut scope);
         }
         scope.pages.extend(k.ghost.take_changed());
+        self.follow_files(k, live, &mut scope);
         self.follow_vmas(live, &mut scope);
         scope
+    }
+
+    /// A file whose expected state changed (a file operation started or
+    /// returned, a store through a mapping) brings every leaf of its VMAs
+    /// into the scope: their EOF and data verdicts read that state.
+    fn follow_files(&self, k: &Kernel, live: &[Rc<MmStruct>], scope: &mut Scope) {
+        let files = k.ghost.files.take_changed();
+        if files.is_empty() {
+            return;
+        }
+        for mm in live {
+            let Some(ms) = self.mms.get(&mm.id) else {
+                continue;
+            };
+            for vma in &mm.mmap_lock.peek().vmas {
+                if !vma.vm_file.get().is_some_and(|f| files.contains(&f.id)) {
+                    continue;
+                }
+                for &va in ms.leaves.range(vma.start()..vma.end()).map(|(va, _)| va) {
+                    scope.leaves.insert((mm.id, va));
+                }
+            }
+        }
     }
 
     /// Drops the shadow of an mm that exited, and takes the census of one
@@ -596,7 +624,8 @@ impl Shadow {
                 .then(|| decode::check_pte(k, mm, va, r.raw))
                 .flatten()
                 .or_else(|| lifetime::check_leaf(k, mm, va, &r.leaf))
-                .or_else(|| rmap_anon::check_leaf(k, mm, va, &r.leaf));
+                .or_else(|| rmap_anon::check_leaf(k, mm, va, &r.leaf))
+                .or_else(|| pagecache::check_leaf(k, mm, va, &r.leaf));
             if found.is_some() {
                 return found;
             }
@@ -608,6 +637,10 @@ impl Shadow {
             return Some(f);
         }
         if let Some(f) = self.check_pages(k, scope) {
+            return Some(f);
+        }
+        let files = k.files.borrow().clone();
+        if let Some(f) = files.iter().find_map(|f| pagecache::check_file(k, f)) {
             return Some(f);
         }
         for mm in live {

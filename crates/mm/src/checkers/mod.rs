@@ -16,6 +16,10 @@
 //!   and every mapped anonymous page is where the rmap walk will look.
 //! - INV-LOCK-DERIV (`lock_deriv.rs`): a page-table lock is only taken
 //!   through a pointer derived from a live page table.
+//! - INV-PC-COHERENT and INV-DATA of regular files (`pagecache.rs`): a
+//!   mapped file page is the page the page cache holds there, nothing
+//!   stays mapped past EOF after truncate, and the file's pages, blocks
+//!   and mappings hold what was written.
 //!
 //! [`check_all`] runs them over the whole state; after a step,
 //! `incremental.rs` runs the same verdicts over what the step touched.
@@ -26,6 +30,7 @@ pub mod incremental;
 pub mod lifetime;
 pub mod lock_deriv;
 pub mod mapping;
+pub mod pagecache;
 pub mod rmap_anon;
 pub mod walk;
 
@@ -46,5 +51,6 @@ pub fn check_all(k: &Kernel) -> Option<Finding> {
         .or_else(|| lifetime::check(k, &censuses))
         .or_else(|| rmap_anon::check(k, &censuses))
         .or_else(|| mapping::check(k, &censuses))
+        .or_else(|| pagecache::check(k, &censuses))
         .or_else(|| acct::check(k, &censuses))
 }

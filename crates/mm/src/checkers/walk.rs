@@ -36,6 +36,9 @@ pub enum Leaf {
     /// A swap pte (2.6.34 era): the slot's page is in the swap cache or
     /// its contents on the swap area.
     Swap { offset: u64 },
+    /// A nonlinear file pte (2.6-era `pte_file()`): the VMA maps file
+    /// page `pgoff` there once faulted; no page, no counts.
+    File { pgoff: u64 },
     /// Anything else that is not none (a value the model cannot decode).
     Other(u64),
 }
@@ -159,6 +162,12 @@ fn pte_kind(k: &Kernel, v: u64) -> Leaf {
     let pte = Pte(v);
     if let Some(numa) = k.profile.numa_bit() {
         return pte_leaf_v3(k, numa, v);
+    }
+    if k.profile.knobs.pte_layout == crate::profile::PteLayout::V2_6_34
+        && crate::arch::x86::swap::v2_6_34::pte_file(pte)
+    {
+        let pgoff = crate::arch::x86::swap::v2_6_34::pte_to_pgoff(pte);
+        return Leaf::File { pgoff };
     }
     if k.profile.knobs.pte_layout == crate::profile::PteLayout::V2_6_34
         && crate::arch::x86::swap::v2_6_34::is_swap_pte(pte)

@@ -560,6 +560,22 @@ pub mod v2_6_34 {
         pte.0 >> SWP_OFFSET_SHIFT
     }
 
+    /// `pgoff_to_pte(off)` (v2.6.22..v2.6.34 x86-64): the file page index
+    /// a nonlinear VMA maps there, above `_PAGE_FILE`.
+    pub fn pgoff_to_pte(pgoff: u64) -> Pte {
+        Pte((pgoff << 12) | PAGE_FILE)
+    }
+
+    /// `pte_file()`: a not-present pte with `_PAGE_FILE` set.
+    pub fn pte_file(pte: Pte) -> bool {
+        pte.0 & (1 | PAGE_PROTNONE) == 0 && pte.0 & PAGE_FILE != 0
+    }
+
+    /// `pte_to_pgoff()`.
+    pub fn pte_to_pgoff(pte: Pte) -> u64 {
+        (pte.0 & 0x3fff_ffff_f000) >> 12
+    }
+
     /// A swap pte: not none, not present (`_PAGE_PRESENT|_PAGE_PROTNONE`
     /// clear) and not a nonlinear file pte (`pte_file()`).
     pub fn is_swap_pte(pte: Pte) -> bool {

@@ -231,13 +231,22 @@ pub fn user_write(
     value: u8,
 ) -> Result<(), Signal> {
     let _f = explore::enter("user space store");
+    let file = file_access_begin(k, task, addr + lo);
     let (mut at, end) = (addr + lo, addr + hi);
+    let mut result = Ok(());
     while at < end {
-        at = with_page(k, task, at, true, |folio, subs| {
+        match with_page(k, task, at, true, |folio, subs| {
             store_run(k, task, at, end, folio, subs, value)
-        })?;
+        }) {
+            Ok(next) => at = next,
+            Err(sig) => {
+                result = Err(sig);
+                break;
+            }
+        }
     }
-    Ok(())
+    file_access_end(k, file);
+    result
 }
 
 /// Stores into the pages `subs` of `folio` that one entry maps, from
@@ -253,7 +262,7 @@ fn store_run(
 ) -> u64 {
     let mm = task.mm.id;
     if in_file_vma(task, at) {
-        return store_untracked(at, end, folio, subs, value);
+        return store_untracked(k, task, at, end, folio, subs, value);
     }
     let (mut at, mut sub) = (at, subs.start);
     let mut run: Option<(u64, u64, PageData)> = None;
@@ -306,8 +315,30 @@ fn in_file_vma(task: &Task, addr: u64) -> bool {
         .is_some_and(|v| v.vm_file.get().is_some())
 }
 
-/// A store into a file mapping's pages, without ghost bookkeeping.
+/// A user access through a mapping of a file begins: it races with the
+/// file operations in flight until it returns (ghost_file.rs). Returns
+/// the file, for [`file_access_end`].
+fn file_access_begin(k: &Kernel, task: &Task, addr: u64) -> Option<u64> {
+    let mmap = task.mm.mmap_lock.peek();
+    let file = mmap
+        .vma_lookup(addr)
+        .and_then(|v| v.vm_file.get().map(|f| f.id))?;
+    k.ghost.files.access_begin(file);
+    Some(file)
+}
+
+fn file_access_end(k: &Kernel, file: Option<u64>) {
+    if let Some(id) = file {
+        k.ghost.files.access_end(id);
+    }
+}
+
+/// A store into a file mapping's pages: no per-mm ghost; a regular
+/// file's page-cache page stored through a shared mapping changes the
+/// file (its ghost, at the page's index).
 fn store_untracked(
+    k: &Kernel,
+    task: &Task,
     at: u64,
     end: u64,
     folio: &Folio,
@@ -320,24 +351,49 @@ fn store_untracked(
         let upto = (page_start + PAGE_SIZE).min(end);
         let (from, to) = ((at - page_start) as u16, (upto - page_start) as u32);
         folio.data.borrow_mut()[sub].fill_range(from, to, value);
+        if let Some(file) = shared_file_of(task, at).filter(|_| folio.kind.get() == FolioKind::File)
+        {
+            k.ghost
+                .files
+                .stored(file, folio.index.get(), from, to, value);
+        }
         at = upto;
         sub += 1;
     }
     at
 }
 
+/// The file a shared file mapping at `addr` maps.
+fn shared_file_of(task: &Task, addr: u64) -> Option<u64> {
+    let mmap = task.mm.mmap_lock.peek();
+    let vma = mmap.vma_lookup(addr)?;
+    if vma.flags() & crate::mm_types::vm_flags::VM_SHARED == 0 {
+        return None;
+    }
+    vma.vm_file.get().map(|f| f.id)
+}
+
 /// A user load of bytes `[addr + lo, addr + hi)`; returns them. Every page
 /// read is checked against the ghost (INV-DATA).
 pub fn user_read(k: &Kernel, task: &Task, addr: u64, lo: u64, hi: u64) -> Result<Vec<u8>, Signal> {
     let _f = explore::enter("user space load");
+    let file = file_access_begin(k, task, addr + lo);
     let mut out = Vec::new();
     let (mut at, end) = (addr + lo, addr + hi);
+    let mut result = Ok(());
     while at < end {
-        at = with_page(k, task, at, false, |folio, subs| {
+        match with_page(k, task, at, false, |folio, subs| {
             load_run(k, task, at, end, folio, subs, &mut out)
-        })?;
+        }) {
+            Ok(next) => at = next,
+            Err(sig) => {
+                result = Err(sig);
+                break;
+            }
+        }
     }
-    Ok(out)
+    file_access_end(k, file);
+    result.map(|()| out)
 }
 
 /// Loads the pages `subs` of `folio` that one entry maps, from `at`;
