@@ -144,6 +144,7 @@ pub fn explorer_overhead(
         budget: executions,
         jobs: 1,
         steps_max: u64::MAX,
+        wanted: None,
     };
     let out = explore(&Micro(actors, ops), &config)?;
     let secs = out.elapsed.as_secs_f64();
@@ -230,6 +231,7 @@ pub fn growth(pages: u64, check: CheckMode, executions: u64) -> Result<GrowthRow
         budget: executions,
         jobs: 1,
         steps_max: u64::MAX,
+        wanted: None,
     };
     let out = explore(&h, &config)?;
     if let Some(f) = out.found {

@@ -84,6 +84,11 @@ struct Explore {
     /// `mmrace merge` combines the shards' --json results.
     #[arg(long, value_parser = explore::Shard::parse, default_value = "0/1")]
     shard: explore::Shard,
+    /// Go on past findings whose message does not contain TEXT (e.g.
+    /// --want "kernel BUG"): how to look for one interleaving when
+    /// another one's finding comes first.
+    #[arg(long, value_name = "TEXT")]
+    want: Option<String>,
     #[command(flatten)]
     common: Common,
 }
@@ -251,6 +256,9 @@ impl Explore {
             shard: self.shard,
             progress: None,
             check: self.common.check,
+            wanted: self.want.as_ref().and_then(|w| {
+                mmrace::seeds::wanted(&scenario::ExpectedVerdict::Finding(w.clone()))
+            }),
         }
     }
 }
@@ -544,6 +552,13 @@ fn print_result(r: &RunResult) {
 
 fn cmd_seeds(dir: Option<PathBuf>, quiet: bool, explore: &Explore) -> Result<i32, CliError> {
     use std::sync::atomic::Ordering;
+    if explore.want.is_some() {
+        return Err(CliError::Usage(
+            "--want does not apply to seeds: each expect line's finding text is what its run \
+             looks for"
+                .into(),
+        ));
+    }
     let dir = dir.unwrap_or_else(seeds::default_dir);
     let json = explore.common.json;
     let meter = Meter {

@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     /// What the checkers look at after a step (`--check`).
     pub check: CheckMode,
+    /// Findings that end the run (`None`: any); see `RunConfig::wanted`.
+    pub wanted: Option<explore::Wanted>,
 }
 
 /// Replays minimisation may spend on one finding.
@@ -57,6 +59,7 @@ impl RunOptions {
             shard: explore::Shard::WHOLE,
             progress: None,
             check: CheckMode::default(),
+            wanted: None,
         }
     }
 }
@@ -123,6 +126,7 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunResult, CliError> {
         budget,
         jobs: opts.jobs,
         steps_max: opts.steps_max,
+        wanted: opts.wanted.clone(),
     };
     let mut outcome = explore(&h, &config)?;
     let scenario = path.display().to_string();

@@ -39,6 +39,22 @@ pub fn verdict_matches(expected: &ExpectedVerdict, result: &RunResult) -> bool {
     }
 }
 
+/// Which findings meet an expectation: `finding "X"` is met by some
+/// execution reporting X, so the run goes on past other findings;
+/// `clean` stops at any.
+pub fn wanted(expected: &ExpectedVerdict) -> Option<explore::Wanted> {
+    match expected {
+        ExpectedVerdict::Clean => None,
+        ExpectedVerdict::Finding(sub) => {
+            let sub = sub.clone();
+            Some(explore::Wanted(std::sync::Arc::new(move |f| {
+                f.title.contains(sub.as_str())
+                    || f.aftermath.iter().any(|l| l.contains(sub.as_str()))
+            })))
+        }
+    }
+}
+
 /// The scenario files of a directory, sorted by name.
 pub fn scenario_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
@@ -86,6 +102,7 @@ pub fn seeds(
             let opts = RunOptions {
                 profile: e.profile.clone(),
                 knobs,
+                wanted: wanted(&e.verdict),
                 ..base.clone()
             };
             let result = run(&file, &opts)?;

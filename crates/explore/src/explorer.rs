@@ -9,6 +9,16 @@ use crate::finding::{Finding, InternalError};
 use crate::rt::{run_execution, ExecutionConfig, ExecutionResult, Harness, Workspace};
 use crate::strategy::{Replay, Strategy, StrategyKind};
 
+/// Which findings end a run (`RunConfig::wanted`).
+#[derive(Clone)]
+pub struct Wanted(pub std::sync::Arc<dyn Fn(&Finding) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Wanted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Wanted(..)")
+    }
+}
+
 /// Bounds and switches of a run.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
@@ -25,6 +35,13 @@ pub struct RunConfig {
     /// Executions finished so far, for a progress display (workers add to
     /// it; it never affects what runs).
     pub progress: Option<std::sync::Arc<AtomicU64>>,
+    /// Only findings this accepts end the run; the others are counted
+    /// (`RunOutcome::passed_over`) and exploration goes on. `None`: the
+    /// first finding ends it. A scenario's `expect ...: finding "X"` is
+    /// met by *some* execution reporting X (seeds), so that an
+    /// expectation about one interleaving is not hidden by another
+    /// interleaving's finding met first.
+    pub wanted: Option<Wanted>,
 }
 
 /// Shard `index` of `count`: the executions whose index is `index` modulo
@@ -68,6 +85,7 @@ impl Default for RunConfig {
             steps_max: 100_000,
             shard: Shard::WHOLE,
             progress: None,
+            wanted: None,
         }
     }
 }
@@ -97,6 +115,8 @@ pub struct RunOutcome {
     /// Racy steps of the calibration execution (PCT's k).
     pub calibration_steps: u64,
     pub actors: usize,
+    /// Findings `RunConfig::wanted` passed over.
+    pub passed_over: u64,
     /// Every schedule was explored: the scenario offers no choice at all
     /// (one enabled actor at every step, no fault injection), so the one
     /// execution is all there is.
@@ -118,6 +138,7 @@ impl Strategy for Calibrate {
 
 struct Shared {
     best: AtomicU64,
+    passed_over: AtomicU64,
     found: Mutex<Option<Found>>,
     error: Mutex<Option<(u64, InternalError)>>,
 }
@@ -141,7 +162,7 @@ pub fn explore(harness: &dyn Harness, config: &RunConfig) -> Result<RunOutcome, 
     };
     let calibration = run_execution(harness, &mut Calibrate, exec, &mut pool)?;
     if calibration.choices.is_empty() {
-        return Ok(single_schedule(calibration, start));
+        return Ok(single_schedule(calibration, start, config.wanted.as_ref()));
     }
     let actors = calibration.actor_names.len() - 1;
     let k = calibration.racy_steps.max(1);
@@ -149,6 +170,7 @@ pub fn explore(harness: &dyn Harness, config: &RunConfig) -> Result<RunOutcome, 
     let racy = racy.as_slice();
     let shared = Shared {
         best: AtomicU64::new(u64::MAX),
+        passed_over: AtomicU64::new(0),
         found: Mutex::new(None),
         error: Mutex::new(None),
     };
@@ -203,6 +225,7 @@ pub fn explore(harness: &dyn Harness, config: &RunConfig) -> Result<RunOutcome, 
         calibration_steps: k,
         actors,
         complete: false,
+        passed_over: shared.passed_over.load(Ordering::Relaxed),
     };
     for t in totals {
         outcome.steps += t.steps;
@@ -217,8 +240,18 @@ pub fn explore(harness: &dyn Harness, config: &RunConfig) -> Result<RunOutcome, 
 
 /// The outcome of a run whose calibration execution made no choice: every
 /// strategy would repeat it, so it is the whole schedule space.
-fn single_schedule(r: crate::rt::ExecutionResult, start: Instant) -> RunOutcome {
-    let found = r.finding.map(|finding| Found {
+fn single_schedule(
+    r: crate::rt::ExecutionResult,
+    start: Instant,
+    wanted: Option<&Wanted>,
+) -> RunOutcome {
+    let passed_over = u64::from(
+        r.finding
+            .as_ref()
+            .is_some_and(|f| wanted.is_some_and(|w| !(w.0)(f))),
+    );
+    let finding = r.finding.filter(|_| passed_over == 0);
+    let found = finding.map(|finding| Found {
         index: 0,
         finding,
         choices: Vec::new(),
@@ -234,6 +267,7 @@ fn single_schedule(r: crate::rt::ExecutionResult, start: Instant) -> RunOutcome 
         calibration_steps: r.racy_steps,
         actors: r.actor_names.len() - 1,
         complete: true,
+        passed_over,
     }
 }
 
@@ -268,6 +302,16 @@ fn worker(
                 totals.steps += r.steps;
                 for m in &r.marks {
                     *totals.marks.entry(m).or_default() += 1;
+                }
+                let unwanted = r
+                    .finding
+                    .as_ref()
+                    .is_some_and(|f| config.wanted.as_ref().is_some_and(|w| !(w.0)(f)));
+                if unwanted {
+                    shared.passed_over.fetch_add(1, Ordering::Relaxed);
+                    pool.reclaim(r);
+                    index += stride;
+                    continue;
                 }
                 match r.finding {
                     Some(f) => record(

@@ -25,7 +25,7 @@ pub mod trace;
 pub mod verify;
 
 pub use access::{Access, AccessKind, ObjectId, Touched};
-pub use explorer::{explore, replay, Found, RunConfig, RunOutcome, Shard};
+pub use explorer::{explore, replay, Found, RunConfig, RunOutcome, Shard, Wanted};
 pub use finding::{Finding, FindingKind, InternalError, InternalKind};
 pub use minimize::minimize;
 pub use rt::{

@@ -80,6 +80,7 @@ fn config(strategy: StrategyKind, jobs: usize) -> RunConfig {
         budget: 1000,
         jobs,
         steps_max: 1000,
+        wanted: None,
     }
 }
 

@@ -134,6 +134,10 @@ fn bad_page_cache(k: &Kernel, file: &AddressSpace, page: &Folio) -> Finding {
         "__remove_from_page_cache()",
         format!("kernel BUG at mm/filemap.c:{REMOVE_MAPPED_BUG_LINE}!"),
     )
+    .detail("------------[ cut here ]------------")
+    .detail(format!(
+        "kernel BUG at mm/filemap.c:{REMOVE_MAPPED_BUG_LINE}!"
+    ))
     .detail("invalid opcode: 0000 [1] SMP")
     .detail(format!(
         "Pid: {}, comm: {comm} Not tainted {}",

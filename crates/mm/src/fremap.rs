@@ -141,8 +141,9 @@ pub fn filemap_populate(
     Ok(())
 }
 
-/// `sys_remap_file_pages(start, size, 0, pgoff, 0)`: make `[start, start
-/// + size)` of a shared file VMA map the file from page `pgoff`. The VMA
+/// `sys_remap_file_pages(start, size, 0, pgoff, 0)`: make the range of
+/// `size` bytes at `start` of a shared file VMA map the file from page
+/// `pgoff`. The VMA
 /// goes nonlinear (`VM_NONLINEAR`, moved to `i_mmap_nonlinear` under
 /// `i_mmap_lock`, with mmap_lock held for writing). v2.6.22 populates
 /// through `->populate`; v2.6.23 installs file ptes (`populate_range()`)

@@ -411,7 +411,7 @@ impl Kernel {
         file.disk
             .borrow_mut()
             .extend((0..size.div_ceil(PAGE_SIZE)).map(|i| (i, data.clone())));
-        if size % PAGE_SIZE != 0 {
+        if !size.is_multiple_of(PAGE_SIZE) {
             if let Some(last) = file.disk.borrow_mut().get_mut(&(size / PAGE_SIZE)) {
                 last.fill_range((size % PAGE_SIZE) as u16, PAGE_SIZE as u32, 0);
             }

@@ -8,7 +8,7 @@ use crate::mmap::{EINVAL, ENOMEM};
 /// `msync(start, len, MS_SYNC)`.
 pub fn sys_msync(k: &Kernel, task: &Task, start: u64, len: u64) -> Result<(), i32> {
     let _f = explore::enter("sys_msync");
-    if start % crate::mm_types::PAGE_SIZE != 0 {
+    if !start.is_multiple_of(crate::mm_types::PAGE_SIZE) {
         return Err(EINVAL);
     }
     let end = start.checked_add(len).ok_or(ENOMEM)?;

@@ -67,7 +67,7 @@ pub fn vmtruncate(k: &Kernel, file: &Rc<AddressSpace>, offset: u64) {
 fn fs_truncate_blocks(file: &AddressSpace, offset: u64) {
     let mut disk = file.disk.borrow_mut();
     disk.retain(|&index, _| index < offset.div_ceil(PAGE_SIZE));
-    if offset % PAGE_SIZE != 0 {
+    if !offset.is_multiple_of(PAGE_SIZE) {
         if let Some(block) = disk.get_mut(&(offset / PAGE_SIZE)) {
             block.fill_range((offset % PAGE_SIZE) as u16, PAGE_SIZE as u32, 0);
         }

@@ -105,7 +105,6 @@ struct Seen {
     scenario: Option<Span>,
     machine: Option<Span>,
     budget: Option<Span>,
-    profiles: HashMap<String, Span>,
 }
 
 #[derive(Default)]
@@ -170,23 +169,31 @@ fn header_item(item: &Item, header: &mut Header, seen: &mut Seen) -> CResult<()>
             span,
         } => {
             let knobs = expect_knobs(knobs)?;
+            let verdict = expected_verdict(verdict)?;
             let key = std::iter::once(profile.clone())
                 .chain(knobs.iter().map(|(k, v)| format!("{k}={v}")))
                 .collect::<Vec<_>>()
                 .join(" ");
-            if let Some(first) = seen.profiles.insert(key.clone(), *profile_span) {
+            // Several findings may be expected of one profile (each met by
+            // some execution); a clean expectation excludes any other.
+            let clean = verdict == ExpectedVerdict::Clean;
+            let same = |e: &Expect| e.profile == *profile && e.knobs == knobs;
+            let clash = header.expects.iter().find(|e| {
+                same(e) && (clean || e.verdict == ExpectedVerdict::Clean || e.verdict == verdict)
+            });
+            if let Some(first) = clash {
                 return Err(Error::new(
                     *profile_span,
                     format!(
-                        "duplicate expectation for '{key}'; the first one is at line {}",
-                        first.line
+                        "duplicate or contradictory expectation for '{key}'; the first one is at line {}",
+                        first.span.line
                     ),
                 ));
             }
             header.expects.push(Expect {
                 profile: profile.clone(),
                 knobs,
-                verdict: expected_verdict(verdict)?,
+                verdict,
                 span: *span,
             });
         }
@@ -1444,7 +1451,6 @@ fn mmap_flags(raw: &RawExpr, with_file: bool) -> CResult<u32> {
             "a file mapping needs a file: mmap(addr, len, prot, flags, file [, offset]); or add \
              MAP_ANONYMOUS"
         }
-        (false, true) if anonymous => "MAP_SHARED anonymous memory (shmem) is not modelled yet",
         _ => return Ok(value),
     };
     Err(Error::new(raw.span, message))

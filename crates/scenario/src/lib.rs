@@ -45,11 +45,21 @@
 //!   profiles (`pte_layout` v2_6_34) need `thp=never`: otherwise the run is
 //!   an input error.
 //! * `budget <n>` — optional number of executions to explore, at least 1.
-//! * `expect <profile>: clean` or `expect <profile>: finding "<substring>"` —
-//!   profile names are made of letters, digits, `.`, `-`, `_` and `+`; at
-//!   most one expectation per profile. The substring must occur in the
-//!   finding's title or in a kernel line the same execution printed after
-//!   it (its aftermath).
+//! * `expect <profile> [knob=value ...]: clean` or `expect <profile>
+//!   [knob=value ...]: finding "<substring>"` — profile names are made of
+//!   letters, digits, `.`, `-`, `_` and `+`; the `knob=value` overrides
+//!   (as `--knob`) make the line an ablation of the profile: one fix taken
+//!   out brings back its race. `finding "X"` is met when some execution
+//!   within the budget reports a finding whose title, or a kernel line the
+//!   same execution printed after it (its aftermath), contains X; runs for
+//!   it go on past other findings (`mmrace run --want X` does the same by
+//!   hand). A profile with its overrides may have several `finding`
+//!   expectations, or one `clean`.
+//! * `file <name> size=<bytes> [fill=<byte>]` — a regular file on disk
+//!   (seed 003), every byte `fill` (default 0), nothing of it in the page
+//!   cache, created before any process starts and shared by all of them.
+//!   Regular files are modelled for the 2.6-era profiles (`linux-2.6.22`,
+//!   `linux-2.6.23`; `pte_layout` v2_6_34); see [Files](#files).
 //! * `process <name> { ... }` — one or more, with unique names. Inside: at
 //!   most one `setup { ... }` block, which runs to completion first, and any
 //!   number of `thread <name> [node=<n>] { ... }` blocks, which run
@@ -65,7 +75,7 @@
 //!
 //! | call | arguments |
 //! |------|-----------|
-//! | `mmap` | `addr, len, prot, flags [, align=N]` — `addr` may be `NULL`; `flags` need one of `MAP_PRIVATE`/`MAP_SHARED` and `MAP_ANONYMOUS` (no file mappings yet); `MAP_FIXED`, `MAP_NORESERVE`, `MAP_POPULATE` are allowed |
+//! | `mmap` | `addr, len, prot, flags [, file [, offset]] [, align=N]` — `addr` may be `NULL`; `flags` need one of `MAP_PRIVATE`/`MAP_SHARED`, and `MAP_ANONYMOUS` exactly when no file is given (`MAP_SHARED` anonymous memory is not modelled); `offset` is in bytes, page aligned; `MAP_FIXED`, `MAP_NORESERVE`, `MAP_POPULATE` are allowed |
 //! | `munmap` | `addr, len` |
 //! | `mprotect` | `addr, len, prot` |
 //! | `madvise` | `addr, len, advice` — `MADV_DONTNEED`, `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE` |
@@ -76,6 +86,11 @@
 //! | `hibernate` | none — `shrink_all_memory()` over every page on the LRU, the hibernation path |
 //! | `fork` | none; `c = fork()` in a setup creates the child process `c` |
 //! | `exit` | none; the calling task exits: last statement of its block |
+//! | `pwrite` | `file, off, len, value [, O_DIRECT]` — writes `len` bytes of `value` at `off` (buffered through the page cache, or straight to disk with `O_DIRECT`) |
+//! | `pread` | `file, off, len [, expect=V]` — a buffered `read()`; checks the bytes against the file (INV-DATA) and, with `expect`, against `V` |
+//! | `ftruncate` | `file, len` — `vmtruncate()`: shrinks (or extends) the file |
+//! | `remap_file_pages` | `addr, len, pgoff` — makes `[addr, addr+len)` of a `MAP_SHARED` file mapping show the file from page `pgoff` (a nonlinear VMA) |
+//! | `msync` | `addr, len` — `MS_SYNC`: writes back the files of the shared file mappings in the range |
 //!
 //! # Expressions
 //!
@@ -167,6 +182,37 @@
 //!
 //! The other profiles model no swap: a scenario that calls `reclaim()` or
 //! `hibernate()` under one of them is an input error.
+//!
+//! # Files
+//!
+//! Seed 003's harnesses: a regular file, a shared mapping of it, a thread
+//! faulting it and another writing it with `O_DIRECT` or truncating it.
+//!
+//! ```text
+//! expect linux-2.6.22:                      finding "INV-PC-COHERENT"
+//! expect linux-2.6.23:                      clean
+//! expect linux-2.6.23 fault_locks_page=off: finding "INV-PC-COHERENT"
+//!
+//! file data size=4K fill=0x11              # one block on disk, all 0x11
+//!
+//! process harness {
+//!   setup { p = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_SHARED, data, 0) }
+//!   thread faulter { read(p); read(p) }
+//!   thread dio { pwrite(data, 0, 4K, 0x22, O_DIRECT) }
+//! }
+//! ```
+//!
+//! A file's contents live in its page cache and on its disk blocks; loads
+//! and stores through a mapping reach page-cache pages (or, in a private
+//! mapping after a write, a copy). The checkers compare them with what the
+//! program wrote: a `pwrite` or `ftruncate` takes effect when it returns,
+//! a store through a shared mapping at once. A user access to a file
+//! while a write to it is in flight makes the written pages undecided
+//! (mixing O_DIRECT with mapped I/O may leave either version) until a
+//! write covers them again; what such a race breaks structurally is
+//! INV-PC-COHERENT's to find: a pte that maps a page the page cache no
+//! longer holds (an orphan), a page at the wrong index, or, once a
+//! truncate returned, anything mapped past EOF.
 //!
 //! # Errors
 //!

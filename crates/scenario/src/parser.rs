@@ -464,7 +464,13 @@ impl Parser {
         };
         let mut knobs = Vec::new();
         while self.word().is_some() {
-            knobs.push(self.setting()?);
+            let before = self.unexpected(&format!("':' after profile '{profile}'"));
+            let knob = self.setting()?;
+            if knob.value.is_none() {
+                // A bare word is a forgotten ':', not a knob.
+                return Err(before);
+            }
+            knobs.push(knob);
         }
         self.expect(&Tok::Colon, &format!("after profile '{profile}'"))?;
         let (verdict, end) = self.verdict()?;

@@ -18,6 +18,7 @@ fn run(h: &ScenarioHarness, budget: u64, seed: u64, jobs: usize) -> RunOutcome {
         budget,
         jobs,
         steps_max: 20_000,
+        wanted: None,
     };
     explore(h, &config).expect("no internal error")
 }

@@ -41,5 +41,6 @@ pub fn portfolio(budget: u64, steps_max: u64) -> RunConfig {
         budget,
         jobs: 1,
         steps_max,
+        wanted: None,
     }
 }
