@@ -31,12 +31,12 @@ fn median<T: Copy + PartialOrd>(v: &mut [T]) -> T {
     v[v.len() / 2]
 }
 
-/// Every (scenario file, profile) in `dir` whose expectation `wanted`
+/// Every (scenario file, expectation) in `dir` whose verdict `select`
 /// selects, with the file's name.
 fn rows_of(
     dir: &Path,
-    wanted: impl Fn(&ExpectedVerdict) -> bool,
-) -> Result<Vec<(PathBuf, String, String)>, CliError> {
+    select: impl Fn(&ExpectedVerdict) -> bool,
+) -> Result<Vec<(PathBuf, String, scenario::ast::Expect)>, CliError> {
     let mut rows = Vec::new();
     for file in scenario_files(dir)? {
         let s = load(&file)?;
@@ -44,25 +44,39 @@ fn rows_of(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        for e in s.expects.iter().filter(|e| wanted(&e.verdict)) {
-            rows.push((file.clone(), name.clone(), e.profile.clone()));
+        for e in s.expects.iter().filter(|e| select(&e.verdict)) {
+            rows.push((file.clone(), name.clone(), e.clone()));
         }
     }
     Ok(rows)
+}
+
+/// The profile of an expectation with its knob overrides, as tables
+/// show it.
+fn label(e: &scenario::ast::Expect) -> String {
+    let mut label = e.profile.clone();
+    for (k, v) in &e.knobs {
+        label.push_str(&format!(" {k}={v}"));
+    }
+    label
 }
 
 /// Runs the benchmark over `dir` with `seeds` seeds per row.
 pub fn bench(dir: &Path, seeds: u64, base: &RunOptions) -> Result<Vec<BenchRow>, CliError> {
     let mut rows = Vec::new();
     let buggy = |v: &ExpectedVerdict| matches!(v, ExpectedVerdict::Finding(_));
-    for (file, name, profile) in rows_of(dir, buggy)? {
+    for (file, name, e) in rows_of(dir, buggy)? {
         let mut execs = Vec::new();
         let mut ms = Vec::new();
         let (mut steps, mut secs, mut found) = (0u64, 0f64, 0usize);
         for seed in 0..seeds {
+            let mut knobs = base.knobs.clone();
+            knobs.extend(e.knobs.iter().cloned());
             let opts = RunOptions {
-                profile: profile.clone(),
+                profile: e.profile.clone(),
+                knobs,
                 seed,
+                wanted: crate::seeds::wanted(&e.verdict),
                 ..base.clone()
             };
             let r = run(&file, &opts)?;
@@ -74,7 +88,7 @@ pub fn bench(dir: &Path, seeds: u64, base: &RunOptions) -> Result<Vec<BenchRow>,
         }
         rows.push(BenchRow {
             scenario: name,
-            profile,
+            profile: label(&e),
             found,
             seeds: seeds as usize,
             executions_median: median(&mut execs),
@@ -170,14 +184,15 @@ pub fn verification(dir: &Path, preemptions: u32) -> Result<Vec<VerifyBenchRow>,
     use crate::verify::{verify, VerifyOptions};
     let mut rows = Vec::new();
     let fixed = |v: &ExpectedVerdict| matches!(v, ExpectedVerdict::Clean);
-    for (file, name, profile) in rows_of(dir, fixed)? {
-        let mut opts = VerifyOptions::new(&profile, preemptions);
+    for (file, name, e) in rows_of(dir, fixed)? {
+        let mut opts = VerifyOptions::new(&e.profile, preemptions);
+        opts.knobs = e.knobs.clone();
         let one = verify(&file, &opts)?;
         opts.jobs = 2;
         let two = verify(&file, &opts)?;
         rows.push(VerifyBenchRow {
             scenario: name,
-            profile,
+            profile: label(&e),
             verdict: one.verdict(),
             executions: one.outcome.executions,
             steps: one.outcome.steps,

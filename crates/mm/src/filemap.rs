@@ -161,6 +161,7 @@ pub fn remove_from_page_cache(k: &Kernel, file: &AddressSpace, page: &Folio) {
 /// synchronous bio reads the block into the locked page, which is then
 /// up to date and unlocked (`end_bio` → `unlock_page()`).
 fn readpage(file: &AddressSpace, page: &Folio) {
+    file.bio.read("readpage: submit_bio(READ)");
     let block = file
         .disk
         .borrow()
@@ -168,6 +169,7 @@ fn readpage(file: &AddressSpace, page: &Folio) {
         .cloned()
         .unwrap_or_default();
     page.data.borrow_mut()[0] = block;
+    page.uptodate.set(true);
     page.lock.unlock("readpage: end_io unlock_page");
 }
 
@@ -302,6 +304,7 @@ fn write_one_page(k: &Kernel, file: &AddressSpace, page: &Folio) {
     if !page.dirty.replace(false) {
         return;
     }
+    file.bio.add_return("writepage: submit_bio(WRITE)", 1);
     let data = page.data.borrow()[0].clone();
     file.disk.borrow_mut().insert(page.index.get(), data);
 }
@@ -370,7 +373,8 @@ pub fn generic_file_direct_write(
 /// step. Returns the bytes written.
 fn direct_io_write(file: &AddressSpace, off: u64, len: u64, value: u8) -> u64 {
     let _f = explore::enter("blockdev_direct_IO");
-    explore::mark("submit_bio: O_DIRECT write to the disk blocks");
+    file.bio
+        .add_return("blockdev_direct_IO: submit_bio(WRITE)", 1);
     let mut disk = file.disk.borrow_mut();
     for_each_page_part(off, len, |index, from, to| {
         disk.entry(index).or_default().fill_range(from, to, value);
@@ -444,8 +448,10 @@ fn grab_cache_page(k: &Kernel, node: u32, file: &AddressSpace, index: u64) -> Op
             .lock("__grab_cache_page: SetPageLocked (new page)");
         if add_to_page_cache(file, &page, index) {
             page.lru.set(true);
+            file.bio.read("prepare_write: submit_bio(READ)");
             let block = file.disk.borrow().get(&index).cloned().unwrap_or_default();
             page.data.borrow_mut()[0] = block;
+            page.uptodate.set(true);
             return Some(page);
         }
         page.lock.unlock("__grab_cache_page: unlock (-EEXIST)");

@@ -174,6 +174,12 @@ pub struct Folio {
     /// the page (`set_page_dirty()`); read by write-back under the page
     /// lock.
     pub dirty: Cell<bool>,
+    /// `PG_uptodate` of a page-cache page: its data was read (or wholly
+    /// written). Protected by: the page lock (set by `->readpage` before
+    /// it unlocks, cleared by truncation and invalidation); read by
+    /// checkers only (the model's readers wait on the page lock, which a
+    /// page being read holds).
+    pub uptodate: Cell<bool>,
     /// `PG_swapcache` with `page_private()`: the swap slot of a page in the
     /// swap cache (2.6.34-era profiles). Protected by: the page lock (set by
     /// add_to_swap / read_swap_cache_async, cleared by
@@ -237,6 +243,7 @@ impl Folio {
             index: Cell::new(0),
             mapping: SharedCell::new(FOLIO_MAPPING_CLASS, pfn, None),
             dirty: Cell::new(false),
+            uptodate: Cell::new(false),
             swap: Cell::new(None),
             last_cpupid_nid: Cell::new(None),
             data: RefCell::new(data),
@@ -663,9 +670,14 @@ pub struct AddressSpace {
     /// `inode->i_mutex`: serialises truncate and writes.
     pub i_mutex: Mutex<()>,
     /// The file's blocks on disk, by page index (`Backing::Disk`).
-    /// Protected by: the block layer (a bio is one step); written by
-    /// write-back (`->writepage`) and O_DIRECT, read by `->readpage`.
+    /// Protected by: the block layer (a bio is one step, announced on
+    /// `bio`); written by write-back (`->writepage`) and O_DIRECT, read by
+    /// `->readpage`.
     pub disk: RefCell<BTreeMap<u64, PageData>>,
+    /// The block device's request queue: each bio to or from `disk` is an
+    /// access to it (a read for `->readpage`, an update for a write), so
+    /// the explorer orders reads of a block against writes to it.
+    pub bio: AtomicCounter,
 }
 
 impl AddressSpace {
@@ -679,6 +691,7 @@ impl AddressSpace {
             i_mmap_lock: SpinLock::new(&I_MMAP_LOCK, id, ()),
             i_mutex: Mutex::new(&I_MUTEX, id, ()),
             disk: RefCell::new(BTreeMap::new()),
+            bio: AtomicCounter::new("bdev request queue", id, 0),
         }
     }
 

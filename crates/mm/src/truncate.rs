@@ -151,6 +151,7 @@ fn truncate_complete_page(k: &Kernel, file: &AddressSpace, page: &Folio) {
         return;
     }
     page.dirty.set(false);
+    page.uptodate.set(false);
     remove_from_page_cache(k, file, page);
     put_folio(k, page);
 }
@@ -261,6 +262,7 @@ fn invalidate_complete_page2(k: &Kernel, file: &AddressSpace, page: &Folio) -> b
     }
     remove_from_page_cache_locked(k, file, &mut tree, page);
     tree.unlock("invalidate_complete_page2: write_unlock_irq(&mapping->tree_lock)");
+    page.uptodate.set(false);
     put_folio(k, page);
     true
 }

@@ -123,10 +123,10 @@ fn coherent(
     Some(f)
 }
 
-/// What `read()` of page `index` returns now: the cached page, else the
-/// block on disk.
+/// What `read()` of page `index` returns now: the cached page, else (or
+/// while it is being read in) the block on disk.
 fn read_would_return(file: &AddressSpace, index: u64) -> String {
-    match file.cached(index) {
+    match file.cached(index).filter(|p| p.uptodate.get()) {
         Some(page) => page.data.borrow()[0].describe(),
         None => file
             .disk
@@ -191,8 +191,9 @@ fn mapping_sees_file(
     ))
 }
 
-/// INV-DATA for every judged page of `file`: the cached page, else the
-/// block, holds what the ghost says.
+/// INV-DATA for every judged page of `file`: the cached page if it is up
+/// to date, else the block (which a page being read in will hold), holds
+/// what the ghost says.
 pub fn check_file(k: &Kernel, file: &AddressSpace) -> Option<Finding> {
     if file.backing != Backing::Disk {
         return None;
@@ -207,7 +208,7 @@ pub fn check_file(k: &Kernel, file: &AddressSpace) -> Option<Finding> {
         let Some(accept) = k.ghost.files.accept(file.id, index) else {
             continue;
         };
-        let (held, place) = match file.cached(index) {
+        let (held, place) = match file.cached(index).filter(|p| p.uptodate.get()) {
             Some(page) => (
                 page.data.borrow()[0].clone(),
                 format!("its page-cache page pfn {:#x}", page.pfn),
