@@ -611,8 +611,33 @@ fn seed_verdict(f: &explore::Finding, expected: &scenario::ExpectedVerdict) -> S
 }
 
 fn print_seed_table(rows: &[seeds::SeedRow]) {
+    let name_of = |r: &seeds::SeedRow| {
+        std::path::Path::new(&r.result.scenario)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let label_of = |r: &seeds::SeedRow| profile_label(&r.result.profile, &r.result.knobs);
+    let w_name = rows
+        .iter()
+        .map(|r| name_of(r).len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    let w_prof = rows
+        .iter()
+        .map(|r| label_of(r).len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let w_exp = rows
+        .iter()
+        .map(|r| r.expected_text().len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     println!(
-        "{:<34} {:<27} {:<34} {:>9} {:>10}  verdict",
+        "{:<w_name$} {:<w_prof$} {:<w_exp$} {:>9} {:>10}  verdict",
         "scenario", "profile", "expected", "execs", "ms"
     );
     for r in rows {
@@ -621,13 +646,10 @@ fn print_seed_table(rows: &[seeds::SeedRow]) {
             Some(f) => seed_verdict(&f.finding, &r.expected),
             None => "clean".to_string(),
         };
-        let name = std::path::Path::new(&res.scenario)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned());
         println!(
-            "{:<34} {:<27} {:<34} {:>9} {:>10.1}  {} {}",
-            name.unwrap_or_default(),
-            profile_label(&res.profile, &res.knobs),
+            "{:<w_name$} {:<w_prof$} {:<w_exp$} {:>9} {:>10.1}  {} {}",
+            name_of(r),
+            label_of(r),
             r.expected_text(),
             res.outcome.executions,
             res.outcome.elapsed.as_secs_f64() * 1000.0,

@@ -1243,3 +1243,62 @@ fn shards_merge_to_the_whole_runs_result() {
     );
     mmrace(&["run", SEED001, "--profile", FIXED, "--shard", "3/3"]).expect_code(2);
 }
+
+// ---------------------------------------------------------------------------
+// Seed 003: regular files.
+
+const SEED003: &str = "scenarios/seeds/003-invalidate-linear.mmr";
+
+/// Race I's report: the interleaving, the orphan page, what read() returns
+/// instead, and the file's page cache and disk.
+#[test]
+fn seed003_linux_2_6_22_report() {
+    let out = run_cli(SEED003, "linux-2.6.22", &[]);
+    out.expect_code(1);
+    let report = report_of_run(&out.stdout);
+    assert!(report.contains("it was removed from the page cache while a fault was mapping it"));
+    insta::assert_snapshot!("seed003_linux_2_6_22_report", report);
+}
+
+/// `--want` goes on past findings that do not name its text: with the
+/// debug check on, the first finding is the orphan (the fault maps the
+/// page after its removal), and `--want "kernel BUG"` finds the order
+/// that maps it before.
+#[test]
+fn want_looks_past_other_findings() {
+    let debug = ["--knob", "remove_mapped_check=on"];
+    let first = run_cli(SEED003, "linux-2.6.22", &debug);
+    first.expect_code(1);
+    assert!(first.stdout.contains("INV-PC-COHERENT"), "{}", first.stdout);
+    let mut args = debug.to_vec();
+    args.extend(["--want", "kernel BUG"]);
+    let bug = run_cli(SEED003, "linux-2.6.22", &args);
+    bug.expect_code(1);
+    assert!(
+        bug.stdout.contains("kernel BUG at mm/filemap.c:123!"),
+        "{}",
+        bug.stdout
+    );
+    let seeds = mmrace(&["seeds", "--want", "x"]);
+    seeds.expect_code(2);
+    assert!(
+        seeds.stderr.contains("--want does not apply to seeds"),
+        "{}",
+        seeds.stderr
+    );
+}
+
+/// A regular file needs the 2.6-era paths: an input error naming the file
+/// and the profiles to use.
+#[test]
+fn a_file_scenario_under_a_modern_profile_is_an_input_error() {
+    let out = run_cli(SEED003, "linux-6.5", &[]);
+    out.expect_code(2);
+    assert!(
+        out.stderr
+            .contains("003-invalidate-linear.mmr: regular files")
+            && out.stderr.contains("use linux-2.6.22 or linux-2.6.23"),
+        "{}",
+        out.stderr
+    );
+}

@@ -398,6 +398,7 @@ impl Instance for Run {
 
     fn dump(&self) -> Vec<String> {
         let mut lines = self.describe_mms();
+        lines.extend(self.describe_files());
         let folios: Vec<_> = self
             .k
             .mem
@@ -640,6 +641,43 @@ fn check_expect(s: &Scenario, stmt: &Stmt, bytes: &[u8], expect: Option<u8>) {
 }
 
 impl Run {
+    /// Each regular file: its size, page cache and disk blocks.
+    fn describe_files(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (decl, file) in self.source.files.iter().zip(self.k.files.borrow().iter()) {
+            let cache: Vec<String> = file
+                .i_pages
+                .peek()
+                .iter()
+                .map(|(index, page)| {
+                    format!(
+                        "{index}: pfn {:#x} {}{}{}",
+                        page.pfn,
+                        page.data.borrow()[0].describe(),
+                        if page.dirty.get() { " dirty" } else { "" },
+                        if page.lock.is_locked() { " locked" } else { "" }
+                    )
+                })
+                .collect();
+            let disk: Vec<String> = file
+                .disk
+                .borrow()
+                .iter()
+                .map(|(index, block)| format!("{index}: {}", block.describe()))
+                .collect();
+            lines.push(format!(
+                "file {} ({}): i_size {} truncate_count {}; page cache [{}]; disk [{}]",
+                decl.name,
+                file.id,
+                file.size(),
+                file.truncate_count.peek(),
+                cache.join(", "),
+                disk.join(", ")
+            ));
+        }
+        lines
+    }
+
     /// Each process: rss counters, page-table bytes, VMAs and their PMDs.
     fn describe_mms(&self) -> Vec<String> {
         let mut lines = Vec::new();

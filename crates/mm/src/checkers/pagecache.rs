@@ -107,17 +107,27 @@ fn coherent(
         ),
     )
     .detail(why)
-    .detail(format!("the mapping sees {}", page.data.borrow()[0].describe()))
+    .detail(format!(
+        "page pfn:{:#x} index:{index} mapping:{} refcount:{} mapcount:{}: the mapping sees {}",
+        page.pfn,
+        page.mapping
+            .peek()
+            .map_or("NULL".to_string(), |m| format!("file {m}")),
+        page.refcount.peek(),
+        page.mapcount.peek(),
+        page.data.borrow()[0].describe()
+    ))
     .detail(format!(
         "the page cache holds {} at index {index}; read() returns {} there",
         cached.as_ref().map_or("no page".to_string(), |c| format!("pfn {:#x}", c.pfn)),
         read_would_return(file, index)
     ));
     if !owned {
-        f = f.detail(
-            "stores through this mapping go to a page write-back never sees: they are lost, and \
-             read() and other mappings see other data",
-        );
+        f = f.detail(format!(
+            "a store through {va:#x} lands in pfn {:#x} only: write-back never sees it (the store \
+             is lost), and read() and other mappings of page {index} keep other data",
+            page.pfn
+        ));
     }
     let _ = k;
     Some(f)
