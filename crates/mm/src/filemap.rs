@@ -15,7 +15,7 @@ use std::rc::Rc;
 use explore::{Finding, FindingKind};
 
 use crate::memory::{get_folio, put_folio, VM_FAULT_OOM, VM_FAULT_SIGBUS};
-use crate::mm_types::{AddressSpace, Folio, FolioKind, Kernel, PageData, Task, Vma, PAGE_SIZE};
+use crate::mm_types::{AddressSpace, Folio, FolioKind, Kernel, PageData, Task, PAGE_SIZE};
 
 /// `find_get_page()` (v2.6.22): the cached page at `index` with a reference,
 /// looked up under `tree_lock`; no page lock.
@@ -204,44 +204,24 @@ pub enum Nopage {
 /// (d00806b18315), its locked form: past EOF is SIGBUS; the page is found
 /// (read in if not cached) with `find_get_page()` — or `find_lock_page()`
 /// with `i_size` re-checked under the page lock, returning it locked.
-pub fn filemap_nopage(
-    k: &Kernel,
-    task: &Task,
-    vma: &Vma,
-    file: &AddressSpace,
-    pgoff: u64,
-) -> Nopage {
+pub fn filemap_nopage(k: &Kernel, task: &Task, file: &AddressSpace, pgoff: u64) -> Nopage {
     let _f = explore::enter("filemap_nopage");
-    find_page_for_fault(k, task, vma, file, pgoff, "filemap_nopage")
+    find_page_for_fault(k, task, file, pgoff)
 }
 
 /// `filemap_fault()` (v2.6.23): as `filemap_nopage()` with the page lock,
 /// returning `VM_FAULT_LOCKED`. With `fault_locks_page` off (an ablation
 /// of d00806b18315) it finds the page with a reference only, and
 /// `__do_fault()` takes the lock itself after the lookup.
-pub fn filemap_fault(
-    k: &Kernel,
-    task: &Task,
-    vma: &Vma,
-    file: &AddressSpace,
-    pgoff: u64,
-) -> Nopage {
+pub fn filemap_fault(k: &Kernel, task: &Task, file: &AddressSpace, pgoff: u64) -> Nopage {
     let _f = explore::enter("filemap_fault");
-    find_page_for_fault(k, task, vma, file, pgoff, "filemap_fault")
+    find_page_for_fault(k, task, file, pgoff)
 }
 
 /// The body `filemap_nopage()` and `filemap_fault()` share: the `i_size`
 /// test, the lookup (`retry_find`), `page_cache_read()` of a missing
 /// page, and under the page lock the second `i_size` test.
-fn find_page_for_fault(
-    k: &Kernel,
-    task: &Task,
-    vma: &Vma,
-    file: &AddressSpace,
-    pgoff: u64,
-    who: &'static str,
-) -> Nopage {
-    let _ = (vma, who);
+fn find_page_for_fault(k: &Kernel, task: &Task, file: &AddressSpace, pgoff: u64) -> Nopage {
     if pgoff >= file.max_index("filemap_nopage: i_size_read(inode)") {
         return Nopage::Error(VM_FAULT_SIGBUS);
     }

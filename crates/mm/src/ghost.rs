@@ -281,10 +281,7 @@ mod tests {
     use super::*;
 
     fn data(v: u8) -> PageData {
-        PageData {
-            fill: v,
-            ..PageData::default()
-        }
+        PageData::filled(v)
     }
 
     #[test]

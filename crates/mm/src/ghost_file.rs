@@ -60,10 +60,7 @@ impl FileGhosts {
             ..FileGhost::default()
         };
         for index in 0..size.div_ceil(PAGE_SIZE) {
-            let mut page = PageData {
-                fill,
-                ..PageData::default()
-            };
+            let mut page = PageData::filled(fill);
             if (index + 1) * PAGE_SIZE > size {
                 page.fill_range((size % PAGE_SIZE) as u16, PAGE_SIZE as u32, 0);
             }
@@ -113,10 +110,7 @@ impl FileGhosts {
                     let accept: Vec<PageData> = if op.raced {
                         Vec::new()
                     } else if whole {
-                        vec![PageData {
-                            fill: value,
-                            ..PageData::default()
-                        }]
+                        vec![PageData::filled(value)]
                     } else {
                         old.iter()
                             .map(|p| {
@@ -256,10 +250,7 @@ mod tests {
     use super::*;
 
     fn data(v: u8) -> PageData {
-        PageData {
-            fill: v,
-            ..PageData::default()
-        }
+        PageData::filled(v)
     }
 
     #[test]

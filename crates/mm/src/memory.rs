@@ -1513,7 +1513,7 @@ fn do_no_page(vmf: &VmFault<'_>, file: &Rc<AddressSpace>, pgoff: u64) -> u32 {
             .read("do_no_page: sequence = mapping->truncate_count")
     });
     loop {
-        let nopage = match crate::filemap::filemap_nopage(k, vmf.task, vmf.vma, file, pgoff) {
+        let nopage = match crate::filemap::filemap_nopage(k, vmf.task, file, pgoff) {
             crate::filemap::Nopage::Page(p) => p,
             crate::filemap::Nopage::Error(e) => return e,
         };
@@ -1593,7 +1593,7 @@ fn release_nopage_after(k: &Kernel, page: &Folio, cow: bool) {
 fn do_fault_v2_6_23(vmf: &VmFault<'_>, file: &Rc<AddressSpace>, pgoff: u64, orig: Pte) -> u32 {
     let _f = explore::enter("__do_fault");
     let k = vmf.k;
-    let page = match crate::filemap::filemap_fault(k, vmf.task, vmf.vma, file, pgoff) {
+    let page = match crate::filemap::filemap_fault(k, vmf.task, file, pgoff) {
         crate::filemap::Nopage::Page(p) => p,
         crate::filemap::Nopage::Error(e) => return e,
     };

@@ -75,6 +75,14 @@ impl PageData {
         PageData::default()
     }
 
+    /// A page whose every byte is `v`.
+    pub fn filled(v: u8) -> Self {
+        PageData {
+            fill: v,
+            bytes: BTreeMap::new(),
+        }
+    }
+
     pub fn get(&self, off: u16) -> u8 {
         self.bytes.get(&off).copied().unwrap_or(self.fill)
     }
@@ -411,10 +419,7 @@ impl Kernel {
     pub fn create_file(&self, size: u64, fill: u8) -> Rc<AddressSpace> {
         let file = Rc::new(AddressSpace::new(self.next_id(), Backing::Disk));
         file.i_size.write("i_size_write", size);
-        let data = PageData {
-            fill,
-            ..PageData::default()
-        };
+        let data = PageData::filled(fill);
         file.disk
             .borrow_mut()
             .extend((0..size.div_ceil(PAGE_SIZE)).map(|i| (i, data.clone())));

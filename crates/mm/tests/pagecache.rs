@@ -62,10 +62,7 @@ fn a_mapped_page_removed_from_the_page_cache_is_an_orphan() {
 #[test]
 fn a_page_cache_page_that_lost_a_write_is_inv_data() {
     let (k, file, _task, _p) = mapped_file();
-    file.cached(1).unwrap().data.borrow_mut()[0] = PageData {
-        fill: 0x99,
-        ..PageData::default()
-    };
+    file.cached(1).unwrap().data.borrow_mut()[0] = PageData::filled(0x99);
     let f = check_all(&k).expect("stale data is found");
     assert_eq!(f.check, "INV-DATA", "{}", f.title);
     assert!(f.title.contains("0x99"), "{}", f.title);
