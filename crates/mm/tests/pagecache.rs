@@ -96,3 +96,53 @@ fn a_page_mapped_past_eof_after_truncate_returned_is_found() {
     assert_eq!(f.check, "INV-PC-COHERENT", "{}", f.title);
     assert!(f.title.contains("past EOF"), "{}", f.title);
 }
+
+/// The message of a page removed from the page cache while mapped, with
+/// `remove_mapped_check` on: each era's own words.
+fn removal_of_a_mapped_page(profile: &str, knobs: &[(String, String)]) -> String {
+    let machine = Machine {
+        nodes: 1,
+        thp: Thp::Never,
+        thp_use_zero_page: true,
+    };
+    let p = mm::profile(profile).unwrap().with_overrides(knobs).unwrap();
+    let k = Rc::new(Kernel::new(p, machine));
+    let file = if profile.starts_with("linux-2.6") {
+        k.create_file(4096, 0x11)
+    } else {
+        let f = Rc::new(AddressSpace::new(k.next_id(), mm::mm_types::Backing::Shmem));
+        f.i_size.write("test: i_size_write", 4096);
+        f
+    };
+    let task = Task {
+        name: "t".into(),
+        node: 0,
+        mm: mm_alloc(&k).unwrap(),
+    };
+    let p = do_mmap_file(&k, &task, 0, 4096, PROT_READ, MAP_SHARED, &file, 0).unwrap();
+    user_read(&k, &task, p, 0, 1).unwrap();
+    let page = file.cached(0).expect("the fault cached the page");
+    let removal = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut tree = file.i_pages.lock("test: tree_lock");
+        mm::filemap::remove_from_page_cache_locked(&k, &file, &mut tree, &page);
+    }));
+    let payload = removal.expect_err("a mapped page cannot leave the page cache");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn removing_a_mapped_page_is_a_bug_in_each_eras_words() {
+    let on = vec![("remove_mapped_check".to_string(), "on".to_string())];
+    assert!(
+        removal_of_a_mapped_page("linux-2.6.22", &on).contains("kernel BUG at mm/filemap.c:123!"),
+        "2.6 era"
+    );
+    let modern = removal_of_a_mapped_page("linux-6.18", &[]);
+    assert!(
+        modern.contains("BUG: Bad page cache in process") && modern.contains("pfn:"),
+        "{modern}"
+    );
+}
