@@ -45,6 +45,26 @@ pub struct RunJson {
     pub finding: Option<FindingJson>,
     /// The full text report of the finding (as `mmrace replay` prints it).
     pub report: Option<String>,
+    /// What each statement did over the executions (a clean run's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<StatementJson>,
+    /// Statements that failed the same way in every execution, unasked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// One statement's outcomes over a run.
+#[derive(Serialize, Deserialize, Clone)]
+pub struct StatementJson {
+    pub line: u32,
+    pub col: u32,
+    pub text: String,
+    pub executions: u64,
+    /// Each outcome (`ok`, `completed`, `faulted, fixed up`, `-ENOMEM`,
+    /// `SIGSEGV (SEGV_ACCERR)`) with its count.
+    pub outcomes: Vec<(String, u64)>,
+    pub not_run: u64,
+    pub expected: bool,
 }
 
 impl RunJson {
@@ -72,10 +92,37 @@ impl RunJson {
             steps: o.steps,
             elapsed_ms: o.elapsed.as_secs_f64() * 1000.0,
             marks: o.marks.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            statements: statements_json(r.clean_statements()),
+            warnings: warnings_of(&r.scenario, r.clean_statements()),
             finding,
             report: r.report.clone(),
         }
     }
+}
+
+/// Statement summaries as JSON.
+pub fn statements_json(sts: &[scenario::outcome::StatementSummary]) -> Vec<StatementJson> {
+    sts.iter()
+        .map(|st| StatementJson {
+            line: st.line,
+            col: st.col,
+            text: st.text.clone(),
+            executions: st.executions,
+            outcomes: st
+                .outcomes
+                .iter()
+                .map(|(d, c)| (d.to_string(), *c))
+                .collect(),
+            not_run: st.not_run,
+            expected: st.expected,
+        })
+        .collect()
+}
+
+/// The warnings of a clean run of `file`: statements that failed the same
+/// way in every execution without the scenario saying it expects it.
+pub fn warnings_of(file: &str, sts: &[scenario::outcome::StatementSummary]) -> Vec<String> {
+    sts.iter().filter_map(|st| st.warning(file)).collect()
 }
 
 fn whole() -> String {
@@ -227,6 +274,12 @@ pub struct VerifyJson {
     pub elapsed_ms: f64,
     pub finding: Option<FindingJson>,
     pub report: Option<String>,
+    /// What each statement did over the executions (a verified run's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<StatementJson>,
+    /// Statements that failed the same way in every execution, unasked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl VerifyJson {
@@ -249,6 +302,8 @@ impl VerifyJson {
             sleep_blocked: o.sleep_blocked,
             complete: o.complete,
             elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+            statements: statements_json(r.clean_statements()),
+            warnings: warnings_of(&r.scenario, r.clean_statements()),
             finding,
             report: r.report.clone(),
         }

@@ -523,7 +523,10 @@ fn print_result(r: &RunResult) {
         (Some(f), Some(report)) => {
             let shrunk = match r.found_preemptions {
                 Some(p) if p != f.preemptions => {
-                    format!("; schedule minimised from {p} to {} preemptions", f.preemptions)
+                    format!(
+                        "; schedule minimised from {p} to {} preemptions",
+                        f.preemptions
+                    )
                 }
                 _ => String::new(),
             };
@@ -533,10 +536,13 @@ fn print_result(r: &RunResult) {
             );
             print!("{report}");
         }
-        _ if o.complete => println!(
-            "{} under {}: clean: the scenario has one schedule, explored completely ({:.1} ms, {} steps, {} actors)",
-            r.scenario, r.profile, ms, o.steps, o.actors
-        ),
+        _ if o.complete => {
+            println!(
+                "{} under {}: clean: the scenario has one schedule, explored completely ({:.1} ms, {} steps, {} actors)",
+                r.scenario, r.profile, ms, o.steps, o.actors
+            );
+            print_statements(r);
+        }
         _ => {
             println!(
                 "{} under {}: clean after {} executions ({:.1} ms, {} steps, {} actors)",
@@ -545,9 +551,40 @@ fn print_result(r: &RunResult) {
             for (mark, n) in &o.marks {
                 println!("  reached {n:>7}x  {mark}");
             }
+            print_statements(r);
         }
     }
     let _ = std::io::stdout().flush();
+}
+
+/// A clean run's per-statement outcomes, and on stderr the warnings for
+/// statements that failed the same way every time.
+fn print_statements(r: &RunResult) {
+    print_statement_lines(&r.scenario, r.clean_statements());
+}
+
+fn print_statement_lines(file: &str, statements: &[scenario::outcome::StatementSummary]) {
+    if let Some(first) = statements.first() {
+        println!(
+            "  statements (over the {} executions that ran, calibration included):",
+            first.executions
+        );
+        for st in statements {
+            println!("    {}", st.line_text());
+        }
+    }
+    print_warning_lines(file, statements);
+}
+
+fn print_warning_lines(file: &str, statements: &[scenario::outcome::StatementSummary]) {
+    let _ = std::io::stdout().flush();
+    for w in mmrace::json::warnings_of(file, statements) {
+        eprintln!("{w}");
+    }
+}
+
+fn print_warnings(r: &RunResult) {
+    print_warning_lines(&r.scenario, r.clean_statements());
 }
 
 fn cmd_seeds(dir: Option<PathBuf>, quiet: bool, explore: &Explore) -> Result<i32, CliError> {
@@ -582,8 +619,10 @@ fn cmd_seeds(dir: Option<PathBuf>, quiet: bool, explore: &Explore) -> Result<i32
             j.expected = Some(row.expected_text());
             j.matches = Some(row.matches);
             println!("{}", serde_json::to_string(&j).unwrap_or_default());
-        } else if !quiet && row.result.report.is_some() {
+        } else if !quiet {
             print_result(&row.result);
+        } else {
+            print_warnings(&row.result);
         }
     });
     bar.stop();
@@ -938,6 +977,7 @@ fn cmd_verify(
                 println!();
                 print!("{report}");
             }
+            print_statement_lines(&r.scenario, r.clean_statements());
         }
         if r.outcome.found.is_some() {
             code = EXIT_FINDING;

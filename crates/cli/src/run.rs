@@ -77,6 +77,19 @@ pub struct RunResult {
     pub found_preemptions: Option<u32>,
     /// The shard of the execution-index space that ran.
     pub shard: explore::Shard,
+    /// What each statement did over the run's executions.
+    pub statements: Vec<scenario::outcome::StatementSummary>,
+}
+
+impl RunResult {
+    /// The statement summary of a clean run (a run that found something
+    /// did not run all its executions to the end).
+    pub fn clean_statements(&self) -> &[scenario::outcome::StatementSummary] {
+        if self.outcome.found.is_some() {
+            return &[];
+        }
+        &self.statements
+    }
 }
 
 /// Parses a scenario file; syntax errors become usage errors with the
@@ -129,6 +142,7 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunResult, CliError> {
         wanted: opts.wanted.clone(),
     };
     let mut outcome = explore(&h, &config)?;
+    let statements = h.statement_summary();
     let scenario = path.display().to_string();
     let how = Reporting {
         scenario: &scenario,
@@ -148,6 +162,7 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunResult, CliError> {
         token: reported.token,
         found_preemptions: reported.found_preemptions,
         shard: opts.shard,
+        statements,
     })
 }
 

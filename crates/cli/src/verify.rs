@@ -68,9 +68,20 @@ pub struct VerifyResult {
     pub token: Option<String>,
     /// Preemptions of the found schedule before minimisation.
     pub found_preemptions: Option<u32>,
+    /// What each statement did over the executions explored.
+    pub statements: Vec<scenario::outcome::StatementSummary>,
 }
 
 impl VerifyResult {
+    /// The statement summary of a verified run (empty for a finding or an
+    /// incomplete search).
+    pub fn clean_statements(&self) -> &[scenario::outcome::StatementSummary] {
+        if self.verdict() != "verified" {
+            return &[];
+        }
+        &self.statements
+    }
+
     /// `verified`, `finding` or `incomplete`.
     pub fn verdict(&self) -> &'static str {
         match (&self.outcome.found, self.outcome.complete) {
@@ -134,6 +145,7 @@ pub fn verify(path: &Path, opts: &VerifyOptions) -> Result<VerifyResult, CliErro
     let started = Instant::now();
     let mut outcome = explore::verify(&h, &config)?;
     let elapsed = started.elapsed();
+    let statements = h.statement_summary();
     let scenario = path.display().to_string();
     let how = Reporting {
         scenario: &scenario,
@@ -155,5 +167,6 @@ pub fn verify(path: &Path, opts: &VerifyOptions) -> Result<VerifyResult, CliErro
         report: reported.report,
         token: reported.token,
         found_preemptions: reported.found_preemptions,
+        statements,
     })
 }

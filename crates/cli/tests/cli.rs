@@ -1302,3 +1302,68 @@ fn a_file_scenario_under_a_modern_profile_is_an_input_error() {
         out.stderr
     );
 }
+
+// ---------------------------------------------------------------------------
+// Statement outcomes.
+
+/// A store to a read-only mapping and an mprotect of nothing: a clean run
+/// says what each did, and warns (with file:line:col) that they failed the
+/// same way in every execution; `--json` carries both.
+#[test]
+fn a_clean_run_says_what_each_statement_did() {
+    let dir = TempDir::new("outcomes");
+    let file = dir.write(
+        "vacuous.mmr",
+        "process a {\n  setup { p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS) }\n  \
+         thread t {\n    write(p + 1, 3)\n  }\n}\nprocess b {\n  thread u {\n    \
+         mprotect(0x1000000, 4096, PROT_NONE)\n  }\n}\n",
+    );
+    let file = file.to_str().unwrap();
+    let out = run_cli(file, "linux-6.5", &[]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("write(p + 1, 3)  line 4: SIGSEGV (SEGV_ACCERR) in ")
+            && out
+                .stdout
+                .contains("mprotect(0x1000000, 4096, PROT_NONE)  line 9: -ENOMEM in "),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains(
+            "vacuous.mmr:4:5: write(p + 1, 3) raised SIGSEGV (SEGV_ACCERR) in every execution"
+        ) && out
+            .stderr
+            .contains("vacuous.mmr:9:5: mprotect(0x1000000, 4096, PROT_NONE) returned -ENOMEM"),
+        "{}",
+        out.stderr
+    );
+    let json = run_cli(file, "linux-6.5", &["--json"]);
+    let j = &json.json_lines()[0];
+    let statements = j["statements"].as_array().expect("statements");
+    assert!(statements
+        .iter()
+        .any(|s| s["line"] == 4 && s["outcomes"][0][0] == "SIGSEGV (SEGV_ACCERR)"));
+    assert_eq!(j["warnings"].as_array().map(Vec::len), Some(2));
+    // Saying so silences the warnings.
+    let said = dir.write(
+        "said.mmr",
+        "process a {\n  setup { p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS) }\n  \
+         thread t {\n    write(p + 1, 3) => SIGSEGV\n  }\n}\nprocess b {\n  thread u {\n    \
+         mprotect(0x1000000, 4096, PROT_NONE) => -ENOMEM\n  }\n}\n",
+    );
+    let quiet = run_cli(said.to_str().unwrap(), "linux-6.5", &[]);
+    quiet.expect_code(0);
+    assert!(!quiet.stderr.contains("warning"), "{}", quiet.stderr);
+}
+
+/// The seed and sanity files need no warning: each statement that fails
+/// in every execution says so.
+#[test]
+fn the_seed_and_sanity_files_have_no_warning() {
+    for dir in ["scenarios/seeds", "scenarios/sanity"] {
+        let out = mmrace(&["seeds", "--dir", dir, "--quiet", "--budget", "50"]);
+        assert!(!out.stderr.contains("warning"), "{dir}: {}", out.stderr);
+    }
+}

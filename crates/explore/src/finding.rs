@@ -17,6 +17,10 @@ pub enum FindingKind {
     Deadlock,
     /// `steps_max` was reached.
     Livelock,
+    /// A statement did not do what its scenario said it would (`=> ...`,
+    /// `read(..., expect=V)`): not a kernel finding, the scenario's own
+    /// assertion.
+    Scenario,
 }
 
 impl FindingKind {
@@ -26,6 +30,7 @@ impl FindingKind {
             FindingKind::Invariant => "invariant",
             FindingKind::Deadlock => "deadlock",
             FindingKind::Livelock => "livelock",
+            FindingKind::Scenario => "scenario expectation",
         }
     }
 }

@@ -192,7 +192,60 @@ pub struct Stmt {
     pub bind: Option<String>,
     pub op: Op,
     pub span: Span,
+    /// `=> outcome | ...`: what the statement may do; empty when the
+    /// scenario does not say.
+    pub expect: Vec<Outcome>,
 }
+
+/// What a statement did, as a scenario expects it (`=> ...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A call returned without error, or a user access completed.
+    Ok,
+    /// A call returned this value.
+    Value(u64),
+    /// A call failed with this errno (`ENOMEM`).
+    Errno(&'static str),
+    /// A user access raised this signal (`SIGSEGV`), with this `si_code`
+    /// (`SEGV_ACCERR`) if the scenario names one.
+    Signal(&'static str, Option<&'static str>),
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Ok => f.write_str("ok"),
+            Outcome::Value(v) => write!(f, "{v:#x}"),
+            Outcome::Errno(e) => f.write_str(e),
+            Outcome::Signal(s, None) => f.write_str(s),
+            Outcome::Signal(s, Some(c)) => write!(f, "{s}({c})"),
+        }
+    }
+}
+
+/// The errno names a statement's outcome may name, with their numbers
+/// (asm-generic/errno-base.h).
+pub const ERRNOS: &[(&str, i32)] = &[
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("EBADF", 9),
+    ("EAGAIN", 11),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EINVAL", 22),
+    ("EFBIG", 27),
+];
+
+/// The signals a user access may raise, with their `si_code`s.
+pub const SIGNALS: &[(&str, &[&str])] = &[
+    ("SIGSEGV", &["SEGV_MAPERR", "SEGV_ACCERR"]),
+    ("SIGBUS", &["BUS_ADRERR"]),
+];
 
 /// A system call or kernel activity, with checked arguments.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,8 +16,8 @@ use crate::ast::{
 use crate::diag::Error;
 use crate::lexer::parse_int;
 use crate::parser::{
-    BinOp, Block, Item, RawArg, RawExpr, RawFile, RawKind, RawProcess, RawStmt, RawThread,
-    RawVerdict, Setting,
+    BinOp, Block, Item, RawArg, RawExpr, RawFile, RawKind, RawOutcome, RawProcess, RawStmt,
+    RawThread, RawVerdict, Setting,
 };
 
 type CResult<T> = Result<T, Error>;
@@ -824,11 +824,89 @@ fn lower_stmt(raw: &RawStmt, scope: &Scope, place: Place<'_>) -> CResult<Stmt> {
             .map(|(addr, len)| Op::Msync { addr, len }),
         _ => exit(&Args::new(raw, usage, &[])?, place),
     }?;
+    let expect = raw
+        .expect
+        .iter()
+        .map(|o| outcome(o, call))
+        .collect::<CResult<Vec<_>>>()?;
     Ok(Stmt {
         bind: raw.bind.as_ref().map(|(name, _)| name.clone()),
         op,
         span: raw.span,
+        expect,
     })
+}
+
+/// One `=> outcome` of a call: `ok`, a value, an errno (syscalls) or a
+/// signal (the user accesses `read` and `write`).
+fn outcome(raw: &RawOutcome, call: &str) -> CResult<ast::Outcome> {
+    let access = matches!(call, "read" | "write");
+    let word = raw.word.as_str();
+    let wrong = |what: &str| {
+        Err(Error::new(
+            raw.span,
+            format!(
+                "'{call}' {what}; expected {}",
+                if access {
+                    "ok, SIGSEGV or SIGBUS (a user access)"
+                } else {
+                    "ok, a value or an errno such as ENOMEM (a system call)"
+                }
+            ),
+        ))
+    };
+    if let Some((name, codes)) = ast::SIGNALS.iter().find(|(n, _)| *n == word) {
+        if !access {
+            return wrong(&format!("cannot raise {name}"));
+        }
+        let code = match &raw.code {
+            None => None,
+            Some((c, span)) => {
+                Some(*codes.iter().find(|k| **k == c.as_str()).ok_or_else(|| {
+                    Error::new(
+                        *span,
+                        format!(
+                            "unknown si_code '{c}' for {name}; expected one of: {}",
+                            codes.join(", ")
+                        ),
+                    )
+                })?)
+            }
+        };
+        return Ok(ast::Outcome::Signal(name, code));
+    }
+    if let Some((_, span)) = &raw.code {
+        return Err(Error::new(
+            *span,
+            format!("only a signal takes a si_code, not '{word}'"),
+        ));
+    }
+    if word == "ok" && !raw.negated {
+        return Ok(ast::Outcome::Ok);
+    }
+    if let Some((name, _)) = ast::ERRNOS.iter().find(|(n, _)| *n == word) {
+        if access {
+            return wrong(&format!("cannot fail with {name}"));
+        }
+        return Ok(ast::Outcome::Errno(name));
+    }
+    if let Ok(v) = parse_int(word) {
+        if access || raw.negated {
+            return wrong(&format!(
+                "has no value {}{word}",
+                if raw.negated { "-" } else { "" }
+            ));
+        }
+        return Ok(ast::Outcome::Value(v));
+    }
+    let errnos: Vec<&str> = ast::ERRNOS.iter().map(|(n, _)| *n).collect();
+    Err(Error::new(
+        raw.span,
+        format!(
+            "unknown outcome '{word}'; expected ok, a number, SIGSEGV, SIGBUS or an errno ({})",
+            errnos.join(", ")
+        ),
+    ))
 }
 
 /// `c = fork()`, in a setup only. The explorer's actors exist from the

@@ -7,14 +7,15 @@
 //! (`exit_mmap`, `check_mm`), and kmemleak scans for anon_vmas and
 //! anon_vma_chains nobody freed (`mm::kmemleak`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use explore::rt::{ActorSpec, Harness, Instance};
+use explore::sync::AtomicSlot;
 use explore::{Finding, FindingKind, Touches};
-use mm::arch::x86::mm::fault::{user_read, user_write};
+use mm::arch::x86::mm::fault::{user_read_counted, user_write_counted, Signal};
 use mm::checkers::incremental::Incremental;
 use mm::kernel::fork::{dup_mmap, dup_mmap_unmodelled, mm_alloc, mmget, mmput};
 use mm::kernel::sched::fair::task_numa_work;
@@ -27,12 +28,16 @@ use mm::vmscan::{reclaim_range, shrink_all_memory};
 use mm::{madvise, mmap, Profile};
 
 use crate::ast::{self, Advice, Expr, Op, Scenario, Stmt};
+use crate::outcome::{summarize, At, Did, StatementSummary, Tally};
 
 /// A scenario under one profile: what the explorer runs.
 pub struct ScenarioHarness {
     scenario: Arc<Scenario>,
     profile: Profile,
     check: CheckMode,
+    /// What each statement did, over every execution so far (executions
+    /// may run on several workers).
+    tally: Arc<Mutex<Tally>>,
 }
 
 /// What the checkers look at after a step.
@@ -140,6 +145,7 @@ impl ScenarioHarness {
             scenario,
             profile,
             check: CheckMode::default(),
+            tally: Arc::default(),
         })
     }
 
@@ -152,6 +158,13 @@ impl ScenarioHarness {
 
     pub fn scenario(&self) -> &Scenario {
         &self.scenario
+    }
+
+    /// What each statement did over the executions run so far, in source
+    /// order (meaningful for a clean run, whose every execution ran).
+    pub fn statement_summary(&self) -> Vec<StatementSummary> {
+        let tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        summarize(&self.scenario, &tally)
     }
 
     /// The profile the scenario runs under, with the machine line's
@@ -218,6 +231,73 @@ struct ProcessRun {
     /// Its variables after the setup: what each thread starts with.
     vars: Vars,
     threads: Vec<ast::Thread>,
+    life: Rc<ProcessLife>,
+}
+
+/// A process's fate under a fatal signal: a user access that raises
+/// SIGSEGV or SIGBUS kills the whole thread group (the default action).
+/// Each of its threads exits at its next statement (the kernel delivers
+/// the kill on the way back to user space), a thread that had finished
+/// its statements wakes and exits, and the last task to drop the mm tears
+/// it down (`exit_mmap`).
+struct ProcessLife {
+    /// `signal->flags & SIGNAL_GROUP_EXIT` (`zap_other_threads()` sets
+    /// `TIF_SIGPENDING` in each thread): written by the thread that took
+    /// the signal, read by its siblings before each statement, a
+    /// scheduling point. Only processes with two or more threads read it:
+    /// a single thread is the one killed.
+    group_exit: AtomicSlot,
+    /// Killed by a statement of its setup, before any thread started.
+    killed_in_setup: Cell<bool>,
+    /// Threads that finished their statements and still hold the mm
+    /// (asleep until the end of the execution). Changed only in the step
+    /// after a `group_exit` access.
+    sleeping: Cell<u32>,
+    threads: usize,
+}
+
+impl ProcessLife {
+    fn new(mm: u64, threads: usize) -> ProcessLife {
+        ProcessLife {
+            group_exit: AtomicSlot::new("signal->flags", mm, 0),
+            killed_in_setup: Cell::new(false),
+            sleeping: Cell::new(0),
+            threads,
+        }
+    }
+
+    /// Whether a sibling's fatal signal is pending for this thread.
+    fn killed(&self) -> bool {
+        self.killed_in_setup.get()
+            || (self.threads >= 2
+                && self
+                    .group_exit
+                    .read("exit_to_user_mode: signal_group_exit(current->signal)")
+                    != 0)
+    }
+
+    /// A fatal signal in a thread: the group exits. This task and every
+    /// sleeping one drop the mm; the running ones will at their next
+    /// statement.
+    fn kill(&self, k: &Kernel, mm: &Rc<MmStruct>) {
+        if self.threads >= 2 {
+            self.group_exit
+                .write("zap_other_threads: signal->flags = SIGNAL_GROUP_EXIT", 1);
+        }
+        for _ in 0..=self.sleeping.replace(0) {
+            mmput(k, mm);
+        }
+    }
+
+    /// A thread ran all its statements: it sleeps holding the mm, unless
+    /// the group is exiting.
+    fn finished(&self, k: &Kernel, mm: &Rc<MmStruct>) {
+        if self.killed() {
+            mmput(k, mm);
+        } else {
+            self.sleeping.set(self.sleeping.get() + 1);
+        }
+    }
 }
 
 /// One execution of the scenario.
@@ -234,6 +314,10 @@ struct Run {
     check: CheckMode,
     /// The incremental checkers' shadow of this execution's state.
     incremental: RefCell<Incremental>,
+    /// What each statement did in this execution, in the order they ran.
+    did: Rc<RefCell<Vec<(At, Did)>>>,
+    /// The run's tally, which this execution's outcomes join at teardown.
+    tally: Arc<Mutex<Tally>>,
 }
 
 impl Harness for ScenarioHarness {
@@ -245,6 +329,8 @@ impl Harness for ScenarioHarness {
             final_state: None,
             check: self.check,
             incremental: RefCell::default(),
+            did: Rc::default(),
+            tally: self.tally.clone(),
         };
         for f in &self.scenario.files {
             run.k.create_file(f.size, f.fill);
@@ -274,16 +360,30 @@ impl Run {
             mmget(&task.mm);
         }
         let index = self.processes.len();
+        let life = Rc::new(ProcessLife::new(task.mm.id, p.threads.len()));
         self.processes.push(ProcessRun {
             name: p.name.clone(),
             mm: task.mm.clone(),
             vars: Vars::new(),
             threads: p.threads.clone(),
+            life: life.clone(),
         });
         for stmt in &p.setup {
-            match &stmt.op {
+            let did = match &stmt.op {
                 Op::Fork { child } => self.fork(p, child, task, &vars, stmt),
                 _ => exec(&self.k, &self.source, task, &mut vars, stmt),
+            };
+            self.did
+                .borrow_mut()
+                .push(((stmt.span.line, stmt.span.col), did));
+            if matches!(did, Did::Signal(..)) {
+                // Killed before its threads start: they exit at once; a
+                // process without threads drops its only reference.
+                life.killed_in_setup.set(true);
+                if p.threads.is_empty() {
+                    mmput(&self.k, &task.mm);
+                }
+                break;
             }
         }
         self.processes[index].vars = vars;
@@ -292,7 +392,14 @@ impl Run {
     /// `child = fork()` in the setup of `parent`, run by `task`: the child
     /// gets a copy of the address space and of the variables bound so far
     /// (the same addresses), then runs its own setup.
-    fn fork(&mut self, parent: &ast::Process, child: &str, task: &Task, vars: &Vars, stmt: &Stmt) {
+    fn fork(
+        &mut self,
+        parent: &ast::Process,
+        child: &str,
+        task: &Task,
+        vars: &Vars,
+        stmt: &Stmt,
+    ) -> Did {
         explore::note!("{}: {}", task.name, stmt_text(&self.source, stmt));
         if let Some(why) = dup_mmap_unmodelled(&self.k, task) {
             explore::unsupported(
@@ -308,10 +415,18 @@ impl Run {
                     .to_string(),
             )
         };
-        match dup_mmap(&self.k, task, child) {
-            Some(child_task) => self.start_process(program, &child_task, vars.clone()),
-            None => explore::note!("{}: fork() failed: ENOMEM", task.name),
-        }
+        let did = match dup_mmap(&self.k, task, child) {
+            Some(child_task) => {
+                self.start_process(program, &child_task, vars.clone());
+                Did::Returned
+            }
+            None => {
+                explore::note!("{}: fork() failed: ENOMEM", task.name);
+                Did::Errno("ENOMEM")
+            }
+        };
+        check_outcome(&self.source, stmt, did, 0);
+        did
     }
 }
 
@@ -327,12 +442,29 @@ impl Instance for Run {
                     mm: p.mm.clone(),
                 };
                 let (mut vars, body) = (p.vars.clone(), t.body.clone());
+                let (life, record) = (p.life.clone(), self.did.clone());
                 actors.push(ActorSpec {
                     name: t.name.clone(),
                     body: Box::new(move || {
                         for stmt in &body {
-                            exec(&k, &source, &task, &mut vars, stmt);
+                            if life.killed() {
+                                explore::note!("{}: killed by a fatal signal", task.name);
+                                mmput(&k, &task.mm);
+                                return;
+                            }
+                            let did = exec(&k, &source, &task, &mut vars, stmt);
+                            record
+                                .borrow_mut()
+                                .push(((stmt.span.line, stmt.span.col), did));
+                            if matches!(did, Did::Signal(..)) {
+                                life.kill(&k, &task.mm);
+                                return;
+                            }
+                            if matches!(stmt.op, Op::Exit) {
+                                return;
+                            }
                         }
+                        life.finished(&k, &task.mm);
                     }),
                 });
             }
@@ -341,6 +473,11 @@ impl Instance for Run {
     }
 
     fn teardown(&mut self) {
+        let did = std::mem::take(&mut *self.did.borrow_mut());
+        self.tally
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add_execution(&did);
         let lines: Vec<String> = self
             .describe_mms()
             .iter()
@@ -469,10 +606,10 @@ fn eval(s: &Scenario, stmt: &Stmt, vars: &Vars, e: &Expr) -> u64 {
 }
 
 /// Runs one statement on behalf of `task`.
-fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) {
+fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) -> Did {
     explore::note!("{}: {}", task.name, stmt_text(s, stmt));
     let v = |e: &Expr| eval(s, stmt, vars, e);
-    let result: Result<u64, String> = match &stmt.op {
+    let result: Result<(Did, u64), Did> = match &stmt.op {
         Op::Mmap {
             addr,
             len,
@@ -485,16 +622,19 @@ fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) {
                 let f = file_of(k, s, name);
                 let off = v(offset);
                 mmap::do_mmap_file(k, task, v(addr), v(len), *prot, *flags, &f, off / 4096)
+                    .map(returned)
                     .map_err(errno)
             }
             None => {
                 let align = align.as_ref().map_or(0, v);
-                mmap::do_mmap(k, task, v(addr), v(len), *prot, *flags, align).map_err(errno)
+                mmap::do_mmap(k, task, v(addr), v(len), *prot, *flags, align)
+                    .map(returned)
+                    .map_err(errno)
             }
         },
         Op::Ftruncate { file, len } => {
             mm::fs::open::do_truncate(k, &file_of(k, s, file), v(len));
-            Ok(0)
+            Ok(returned(0))
         }
         Op::Pwrite {
             file,
@@ -502,7 +642,7 @@ fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) {
             len,
             value,
             direct,
-        } => Ok(mm::fs::read_write::sys_pwrite64(
+        } => Ok(returned(mm::fs::read_write::sys_pwrite64(
             k,
             task,
             &file_of(k, s, file),
@@ -510,7 +650,7 @@ fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) {
             v(len),
             *value,
             *direct,
-        )),
+        ))),
         Op::Pread {
             file,
             off,
@@ -520,32 +660,31 @@ fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) {
             let bytes =
                 mm::fs::read_write::sys_pread64(k, task, &file_of(k, s, file), v(off), v(len));
             check_expect(s, stmt, &bytes, *expect);
-            Ok(bytes.len() as u64)
+            Ok(returned(bytes.len() as u64))
         }
         Op::RemapFilePages { addr, len, pgoff } => {
             mm::fremap::sys_remap_file_pages(k, task, v(addr), v(len), v(pgoff))
-                .map(|()| 0)
+                .map(|()| returned(0))
                 .map_err(errno)
         }
         Op::Msync { addr, len } => mm::msync::sys_msync(k, task, v(addr), v(len))
-            .map(|()| 0)
+            .map(|()| returned(0))
             .map_err(errno),
         Op::Munmap { addr, len } => mmap::do_munmap(k, task, v(addr), v(len))
-            .map(|_| 0)
+            .map(|_| returned(0))
             .map_err(errno),
         Op::Mprotect { addr, len, prot } => mmap::do_mprotect(k, task, v(addr), v(len), *prot)
-            .map(|_| 0)
+            .map(|_| returned(0))
             .map_err(errno),
         Op::Madvise { addr, len, advice } => {
             madvise::do_madvise(k, task, v(addr), v(len), advice_value(*advice))
-                .map(|_| 0)
+                .map(|_| returned(0))
                 .map_err(errno)
         }
         Op::Write { addr, range, value } => {
             let (lo, hi) = range.as_ref().map_or((0, 1), |(a, b)| (v(a), v(b)));
-            user_write(k, task, v(addr), lo, hi, *value)
-                .map(|_| 0)
-                .map_err(|sig| sig.name().to_string())
+            let (r, faults) = user_write_counted(k, task, v(addr), (lo, hi), *value);
+            r.map(|()| (accessed(faults), 0)).map_err(signalled)
         }
         Op::Read {
             addr,
@@ -553,17 +692,20 @@ fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) {
             expect,
         } => {
             let (lo, hi) = range.as_ref().map_or((0, 1), |(a, b)| (v(a), v(b)));
-            match user_read(k, task, v(addr), lo, hi) {
+            let (r, faults) = user_read_counted(k, task, v(addr), (lo, hi));
+            match r {
                 Ok(bytes) => {
                     check_expect(s, stmt, &bytes, *expect);
-                    Ok(bytes.first().copied().unwrap_or(0) as u64)
+                    Ok((accessed(faults), bytes.first().copied().unwrap_or(0) as u64))
                 }
-                Err(sig) => Err(sig.name().to_string()),
+                Err(sig) => Err(signalled(sig)),
             }
         }
-        Op::NumaScan { addr, len } => Ok(task_numa_work(k, task, v(addr), v(len)).unwrap_or(0)),
-        Op::Reclaim { addr, len } => Ok(reclaim_range(k, task, v(addr), v(len))),
-        Op::Hibernate => Ok(shrink_all_memory(k, task)),
+        Op::NumaScan { addr, len } => Ok(returned(
+            task_numa_work(k, task, v(addr), v(len)).unwrap_or(0),
+        )),
+        Op::Reclaim { addr, len } => Ok(returned(reclaim_range(k, task, v(addr), v(len)))),
+        Op::Hibernate => Ok(returned(shrink_all_memory(k, task))),
         // The checker keeps fork() to setups, which `Run::start_process`
         // runs; a tree built by hand may not.
         Op::Fork { .. } => explore::unsupported(
@@ -575,22 +717,90 @@ fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) {
         ),
         Op::Exit => {
             mmput(k, &task.mm);
-            Ok(0)
+            Ok(returned(0))
         }
     };
-    match result {
-        Ok(r) => {
+    let (did, value) = match result {
+        Ok((did, r)) => {
             if let Some(name) = &stmt.bind {
                 vars.insert(name.clone(), r);
             }
+            (did, r)
         }
-        Err(e) => {
-            explore::note!("{}: {} failed: {e}", task.name, stmt_text(s, stmt));
+        Err(did) => {
+            explore::note!("{}: {} failed: {did}", task.name, stmt_text(s, stmt));
             if let Some(name) = &stmt.bind {
                 vars.insert(name.clone(), u64::MAX);
             }
+            (did, u64::MAX)
         }
+    };
+    check_outcome(s, stmt, did, value);
+    did
+}
+
+/// A call that returned `value`.
+fn returned(value: u64) -> (Did, u64) {
+    (Did::Returned, value)
+}
+
+/// A user access that completed after `faults` page faults.
+fn accessed(faults: u32) -> Did {
+    if faults == 0 {
+        Did::Completed
+    } else {
+        Did::FixedUp
     }
+}
+
+/// A user access that raised `sig`.
+fn signalled(sig: Signal) -> Did {
+    match sig.siginfo() {
+        Some((name, code)) => Did::Signal(name, code),
+        // The fault paths retry VM_FAULT_OOM themselves.
+        None => Did::Errno("ENOMEM"),
+    }
+}
+
+/// `stmt => outcome | ...`: the scenario's own assertion on what the
+/// statement did; a miss is a finding of the scenario's kind.
+fn check_outcome(s: &Scenario, stmt: &Stmt, did: Did, value: u64) {
+    if stmt.expect.is_empty() || stmt.expect.iter().any(|e| did.meets(*e, value)) {
+        return;
+    }
+    let want: Vec<String> = stmt.expect.iter().map(ToString::to_string).collect();
+    let got = match did {
+        Did::Returned
+            if stmt
+                .expect
+                .iter()
+                .any(|e| matches!(e, ast::Outcome::Value(_))) =>
+        {
+            format!("returned {value:#x}")
+        }
+        Did::Returned => "returned".to_string(),
+        Did::Errno(e) => format!("failed with -{e}"),
+        Did::Signal(sig, code) => format!("raised {sig} ({code})"),
+        other => other.to_string(),
+    };
+    explore::raise(
+        Finding::new(
+            FindingKind::Scenario,
+            "scenario =>",
+            format!(
+                "scenario expectation: {} {got}, the scenario expects {}",
+                stmt_text(s, stmt),
+                want.join(" | ")
+            ),
+        )
+        .detail(format!(
+            "{}:{}:{}: {}",
+            s.file,
+            stmt.span.line,
+            stmt.span.col,
+            stmt_text(s, stmt)
+        )),
+    );
 }
 
 /// The model's file for a `file` line's name (files are created in
@@ -604,12 +814,13 @@ fn file_of(k: &Kernel, s: &Scenario, name: &str) -> Rc<mm::mm_types::AddressSpac
     k.files.borrow()[index].clone()
 }
 
-fn errno(e: i32) -> String {
-    match e {
-        12 => "ENOMEM".into(),
-        22 => "EINVAL".into(),
-        n => format!("errno {n}"),
-    }
+/// A call that failed with errno `e`.
+fn errno(e: i32) -> Did {
+    let name = ast::ERRNOS
+        .iter()
+        .find(|(_, n)| *n == e)
+        .map_or("EUNKNOWN", |(name, _)| name);
+    Did::Errno(name)
 }
 
 fn advice_value(a: Advice) -> u32 {
@@ -626,7 +837,7 @@ fn check_expect(s: &Scenario, stmt: &Stmt, bytes: &[u8], expect: Option<u8>) {
     if let Some(bad) = bytes.iter().find(|&&b| b != want) {
         explore::raise(
             Finding::new(
-                FindingKind::Invariant,
+                FindingKind::Scenario,
                 "scenario expect=",
                 format!("read returned {bad:#04x}, the scenario expected {want:#04x}"),
             )

@@ -35,6 +35,8 @@ pub(crate) enum Tok {
     Semi,
     Dot,
     DotDot,
+    /// `=>`: what a statement is expected to do.
+    FatArrow,
     Newline,
     /// A character that starts no token.
     Unknown(char),
@@ -80,6 +82,7 @@ impl Tok {
             Tok::Semi => ";",
             Tok::Dot => ".",
             Tok::DotDot => "..",
+            Tok::FatArrow => "=>",
             _ => "",
         }
     }
@@ -144,6 +147,11 @@ impl Lexer {
                 self.bump();
                 self.bump();
                 self.push(Tok::DotDot, start);
+            }
+            '=' if self.peek(1) == Some('>') => {
+                self.bump();
+                self.bump();
+                self.push(Tok::FatArrow, start);
             }
             c => {
                 self.bump();

@@ -70,8 +70,9 @@
 //!
 //! # Statements
 //!
-//! One per line, or separated by `;`: `[var =] call(args)`. Only `mmap`
-//! (the mapped address) and `fork` (the child process) return a value.
+//! One per line, or separated by `;`: `[var =] call(args) [=> outcome |
+//! ...]` (see [Outcomes](#outcomes)). Only `mmap` (the mapped address)
+//! and `fork` (the child process) return a value to bind.
 //!
 //! | call | arguments |
 //! |------|-----------|
@@ -91,6 +92,48 @@
 //! | `ftruncate` | `file, len` — `vmtruncate()`: shrinks (or extends) the file |
 //! | `remap_file_pages` | `addr, len, pgoff` — makes `[addr, addr+len)` of a `MAP_SHARED` file mapping show the file from page `pgoff` (a nonlinear VMA) |
 //! | `msync` | `addr, len` — `MS_SYNC`: writes back the files of the shared file mappings in the range |
+//!
+//! # Outcomes
+//!
+//! Every run records what each statement did: a call returned (`ok`) or
+//! failed with an errno (`-ENOMEM`); a user access completed, took page
+//! faults the kernel handled (`faulted, fixed up`), or raised a signal
+//! with its `si_code` (`SIGSEGV (SEGV_ACCERR)`, `SIGSEGV (SEGV_MAPERR)`,
+//! `SIGBUS (BUS_ADRERR)`). A clean `run`, `verify` or `seeds` prints a
+//! line per statement over all executions, e.g.
+//!
+//! ```text
+//!   write(p + 1, 3)  line 4: SIGSEGV (SEGV_ACCERR) in 1/1
+//! ```
+//!
+//! and `--json` has them under `statements`. A statement that fails the
+//! same way in every execution gets a warning on stderr with its file,
+//! line and column (a mistyped address turns a race scenario into one
+//! that races nothing), unless the scenario says it expects that:
+//!
+//! ```text
+//! mprotect(p, 4096, PROT_NONE) => 0          # returns 0
+//! write(p, 1) => SIGSEGV                     # raises SIGSEGV (any si_code)
+//! write(p, 1) => SIGSEGV(SEGV_ACCERR)        # ... with this si_code
+//! r = mmap(NULL, 4K, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS) => ok | ENOMEM
+//! munmap(p, 4096) => -EINVAL                 # an errno, with or without '-'
+//! ```
+//!
+//! `=> outcome | outcome ...` lists what the statement may do: `ok` (a
+//! call returned without error, an access completed), a number (the value
+//! a call returned), an errno name (`ENOMEM`, `EINVAL`, `EEXIST`, ...;
+//! calls only) or a signal (`SIGSEGV`, `SIGBUS`, optionally with its
+//! `si_code`; `read` and `write` only). An outcome the list does not
+//! allow is a finding of its own kind, "scenario expectation" (as a
+//! `read(..., expect=V)` that reads something else), not a kernel one.
+//!
+//! A signal is fatal, as its default action is: the whole process dies.
+//! The thread that took it runs no further statement; each other thread
+//! of the process stops before its next one (the kill is delivered on the
+//! way back to user space, `signal_group_exit()`); a thread that had
+//! finished wakes and exits; the last task to drop the mm tears it down
+//! (`exit_mmap`) while the other processes go on. A signal in a setup
+//! kills the process before its threads start.
 //!
 //! # Expressions
 //!
@@ -225,6 +268,7 @@ mod check;
 pub mod diag;
 pub mod interp;
 mod lexer;
+pub mod outcome;
 mod parser;
 
 use std::path::Path;

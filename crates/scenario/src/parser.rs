@@ -23,7 +23,8 @@
 //! child    := 'child' NAME body
 //! setting  := KEY ('=' VALUE)?
 //! block    := '{' NL* (stmt (NL+ stmt)*)? NL* '}'
-//! stmt     := (NAME '=')? NAME '(' (arg (',' arg)*)? ')'
+//! stmt     := (NAME '=')? NAME '(' (arg (',' arg)*)? ')' ('=>' outcome ('|' outcome)*)?
+//! outcome  := 'ok' | NUMBER | '-'? NAME | NAME '(' NAME ')'
 //! arg      := NAME '=' expr | expr ('..' expr)?
 //! expr     := sum ('|' sum)*
 //! sum      := atom (('+' | '-') atom)*
@@ -137,6 +138,19 @@ pub(crate) struct RawStmt {
     /// The closing parenthesis, where missing arguments are reported.
     pub close: Span,
     /// The whole statement.
+    pub span: Span,
+    /// `=> outcome | ...`: the outcomes the statement is expected to have.
+    pub expect: Vec<RawOutcome>,
+}
+
+/// One outcome after `=>`, as written: a word (`ok`, `ENOMEM`,
+/// `SIGSEGV`, a number), negated (`-ENOMEM`), or with a code
+/// (`SIGSEGV(SEGV_ACCERR)`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawOutcome {
+    pub word: String,
+    pub negated: bool,
+    pub code: Option<(String, Span)>,
     pub span: Span,
 }
 
@@ -637,6 +651,15 @@ impl Parser {
         self.expect(&Tok::LParen, &format!("after '{call}'"))?;
         let (args, close) = self.args()?;
         let start = bind.as_ref().map_or(call_span, |(_, s)| *s);
+        let mut expect = Vec::new();
+        if self.eat(&Tok::FatArrow).is_some() {
+            loop {
+                expect.push(self.outcome()?);
+                if self.eat(&Tok::Pipe).is_none() {
+                    break;
+                }
+            }
+        }
         Ok(RawStmt {
             bind,
             call,
@@ -644,6 +667,32 @@ impl Parser {
             args,
             close,
             span: start.to(close),
+            expect,
+        })
+    }
+
+    /// One outcome after `=>`.
+    fn outcome(&mut self) -> PResult<RawOutcome> {
+        let minus = self.eat(&Tok::Minus);
+        let Some(word) = self.word().map(str::to_string) else {
+            return Err(self.unexpected(
+                "an outcome after '=>' (ok, a number, an errno such as ENOMEM, or a signal such \
+                 as SIGSEGV)",
+            ));
+        };
+        let word_span = self.bump().span;
+        let mut span = minus.map_or(word_span, |m| m.to(word_span));
+        let mut code = None;
+        if self.eat(&Tok::LParen).is_some() {
+            let (c, c_span) = self.name("a si_code such as SEGV_ACCERR")?;
+            span = span.to(self.expect(&Tok::RParen, "after the si_code")?);
+            code = Some((c, c_span));
+        }
+        Ok(RawOutcome {
+            word,
+            negated: minus.is_some(),
+            code,
+            span,
         })
     }
 

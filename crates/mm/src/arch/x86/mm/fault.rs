@@ -33,6 +33,17 @@ pub enum Signal {
 }
 
 impl Signal {
+    /// The signal's name and `si_code` (`SIGSEGV`, `SEGV_ACCERR`); `None`
+    /// for OOM, which is not a signal.
+    pub fn siginfo(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Signal::SegvMapErr => Some(("SIGSEGV", "SEGV_MAPERR")),
+            Signal::SegvAccErr => Some(("SIGSEGV", "SEGV_ACCERR")),
+            Signal::Bus => Some(("SIGBUS", "BUS_ADRERR")),
+            Signal::Oom => None,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Signal::SegvMapErr => "SIGSEGV (SEGV_MAPERR)",
@@ -197,18 +208,19 @@ fn do_user_addr_fault(k: &Kernel, task: &Task, addr: u64, write: bool) -> Result
 }
 
 /// Walks, faulting until the access can complete; then runs `access` on
-/// the page in the same step.
+/// the page in the same step. Each page fault taken counts in `faults`.
 fn with_page<R>(
     k: &Kernel,
     task: &Task,
-    addr: u64,
-    write: bool,
+    (addr, write): (u64, bool),
+    faults: &mut u32,
     access: impl FnOnce(&Folio, std::ops::Range<usize>) -> R,
 ) -> Result<R, Signal> {
     loop {
         if let Some(w) = hw_walk(k, task, addr, write) {
             return Ok(access(&w.folio, w.subpage..w.subpage + w.span));
         }
+        *faults += 1;
         match do_user_addr_fault(k, task, addr, write) {
             // pagefault_out_of_memory(): the OOM killer frees memory (or
             // kills someone else) and the task takes the fault again.
@@ -230,12 +242,24 @@ pub fn user_write(
     hi: u64,
     value: u8,
 ) -> Result<(), Signal> {
+    user_write_counted(k, task, addr, (lo, hi), value).0
+}
+
+/// [`user_write`], with the number of page faults it took.
+pub fn user_write_counted(
+    k: &Kernel,
+    task: &Task,
+    addr: u64,
+    (lo, hi): (u64, u64),
+    value: u8,
+) -> (Result<(), Signal>, u32) {
     let _f = explore::enter("user space store");
     let file = file_access_begin(k, task, addr + lo);
     let (mut at, end) = (addr + lo, addr + hi);
     let mut result = Ok(());
+    let mut faults = 0;
     while at < end {
-        match with_page(k, task, at, true, |folio, subs| {
+        match with_page(k, task, (at, true), &mut faults, |folio, subs| {
             store_run(k, task, at, end, folio, subs, value)
         }) {
             Ok(next) => at = next,
@@ -246,7 +270,7 @@ pub fn user_write(
         }
     }
     file_access_end(k, file);
-    result
+    (result, faults)
 }
 
 /// Stores into the pages `subs` of `folio` that one entry maps, from
@@ -376,13 +400,24 @@ fn shared_file_of(task: &Task, addr: u64) -> Option<u64> {
 /// A user load of bytes `[addr + lo, addr + hi)`; returns them. Every page
 /// read is checked against the ghost (INV-DATA).
 pub fn user_read(k: &Kernel, task: &Task, addr: u64, lo: u64, hi: u64) -> Result<Vec<u8>, Signal> {
+    user_read_counted(k, task, addr, (lo, hi)).0
+}
+
+/// [`user_read`], with the number of page faults it took.
+pub fn user_read_counted(
+    k: &Kernel,
+    task: &Task,
+    addr: u64,
+    (lo, hi): (u64, u64),
+) -> (Result<Vec<u8>, Signal>, u32) {
     let _f = explore::enter("user space load");
     let file = file_access_begin(k, task, addr + lo);
     let mut out = Vec::new();
     let (mut at, end) = (addr + lo, addr + hi);
     let mut result = Ok(());
+    let mut faults = 0;
     while at < end {
-        match with_page(k, task, at, false, |folio, subs| {
+        match with_page(k, task, (at, false), &mut faults, |folio, subs| {
             load_run(k, task, at, end, folio, subs, &mut out)
         }) {
             Ok(next) => at = next,
@@ -393,7 +428,7 @@ pub fn user_read(k: &Kernel, task: &Task, addr: u64, lo: u64, hi: u64) -> Result
         }
     }
     file_access_end(k, file);
-    result.map(|()| out)
+    (result.map(|()| out), faults)
 }
 
 /// Loads the pages `subs` of `folio` that one entry maps, from `at`;
