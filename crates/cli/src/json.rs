@@ -203,7 +203,36 @@ fn merge_group(runs: Vec<RunJson>) -> Result<RunJson, String> {
         }
     }
     merged.marks = marks;
+    if merged.finding.is_none() {
+        merged.statements = merge_statements(&runs);
+        merged.warnings = Vec::new();
+    }
     Ok(merged)
+}
+
+/// The statement outcomes of clean shards, summed; a merged result
+/// carries no warnings (each shard saw only part of the executions).
+fn merge_statements(runs: &[RunJson]) -> Vec<StatementJson> {
+    let mut merged: Vec<StatementJson> = Vec::new();
+    for st in runs.iter().flat_map(|r| &r.statements) {
+        let Some(m) = merged
+            .iter_mut()
+            .find(|m| (m.line, m.col) == (st.line, st.col))
+        else {
+            merged.push(st.clone());
+            continue;
+        };
+        m.executions += st.executions;
+        m.not_run += st.not_run;
+        for (outcome, n) in &st.outcomes {
+            match m.outcomes.iter_mut().find(|(o, _)| o == outcome) {
+                Some((_, c)) => *c += n,
+                None => m.outcomes.push((outcome.clone(), *n)),
+            }
+        }
+    }
+    merged.sort_by_key(|m| (m.line, m.col));
+    merged
 }
 
 /// `conform --json`: one object for the whole run.

@@ -161,3 +161,36 @@ fn an_expectation_met_is_quiet_and_one_missed_is_a_scenario_finding() {
         f.details
     );
 }
+
+/// Every kind of outcome, each in every execution of a one-thread
+/// scenario: a call that returned, a user access that faulted and was
+/// fixed up, one that completed without a fault, an errno, a SIGBUS past
+/// the end of a file (which kills the process).
+#[test]
+fn every_outcome_kind() {
+    let src = "file f size=4K fill=0x11\nprocess a {\n  setup { p = mmap(NULL, 8K, PROT_READ, MAP_SHARED, f, 0) }\n  \
+               thread t {\n    read(p)\n    read(p)\n    munmap(0x1001, 4096) => EINVAL\n    \
+               pwrite(f, 0, 16, 7) => 16\n    read(p + 4K)\n  }\n}\n";
+    let h = harness(src, "linux-2.6.23");
+    let out = explore(&h, &portfolio(5, 100_000)).unwrap();
+    assert!(
+        out.found.is_none(),
+        "{:?}",
+        out.found.map(|f| f.finding.title)
+    );
+    let sum = h.statement_summary();
+    let only = |line: u32| {
+        let s = at(&sum, line);
+        assert_eq!(s.outcomes.len(), 1, "line {line}: {:?}", s.outcomes);
+        assert_eq!(s.outcomes[0].1, s.executions, "line {line}");
+        s.outcomes[0].0
+    };
+    assert_eq!(only(3), Did::Returned);
+    assert_eq!(only(5), Did::FixedUp);
+    assert_eq!(only(6), Did::Completed);
+    assert_eq!(only(7), Did::Errno("EINVAL"));
+    assert_eq!(only(8), Did::Returned);
+    assert_eq!(only(9), Did::Signal("SIGBUS", "BUS_ADRERR"));
+    assert!(at(&sum, 9).warning("t.mmr").is_some());
+    assert!(at(&sum, 7).warning("t.mmr").is_none(), "expected");
+}
