@@ -577,6 +577,21 @@ fn traced_slow(access: Access, old: Option<u64>, value: Option<u64>) {
     })
 }
 
+/// Whether the running actor holds the lock `object` (for lockset rules:
+/// "writes to X hold L"). Outside an execution nobody runs concurrently,
+/// so every rule holds: true.
+pub fn holds(object: ObjectId) -> bool {
+    with_ctx(|cx| {
+        cx.is_none_or(|cx| {
+            cx.mode != Mode::Concurrent
+                || cx.actors[cx.current]
+                    .held
+                    .iter()
+                    .any(|h| h.object == object)
+        })
+    })
+}
+
 /// Records that the current actor took a lock; checks the lock order.
 pub(crate) fn acquired(object: ObjectId, class: &'static LockClass) {
     acquired_as(object, class, false)
@@ -585,6 +600,31 @@ pub(crate) fn acquired(object: ObjectId, class: &'static LockClass) {
 /// Records a successful trylock: held, but never an ordering violation
 /// (a trylock cannot deadlock; lockdep does not order it either).
 pub(crate) fn acquired_try(object: ObjectId, class: &'static LockClass) {
+    with_ctx(|cx| {
+        if let Some(cx) = cx {
+            cx.unquiet += u32::from(class.spin);
+            cx.actors[cx.current].held.push(HeldLock {
+                object,
+                class,
+                writer: false,
+            });
+        }
+    })
+}
+
+/// As [`acquired`], for a lock nested under `outer` (held by this actor):
+/// other locks of its class held under the same `outer` are no violation.
+pub(crate) fn acquired_nested(object: ObjectId, class: &'static LockClass, outer: ObjectId) {
+    let ok = with_ctx(|cx| {
+        cx.is_none_or(|cx| {
+            let held = &cx.actors[cx.current].held;
+            held.iter().any(|h| h.object == outer)
+                && held.iter().all(|h| h.class.rank <= class.rank)
+        })
+    });
+    if !ok {
+        return acquired(object, class);
+    }
     with_ctx(|cx| {
         if let Some(cx) = cx {
             cx.unquiet += u32::from(class.spin);

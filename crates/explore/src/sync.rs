@@ -203,6 +203,25 @@ impl<T> Lock<T> {
         std::mem::forget(self.lock(label));
     }
 
+    /// `spin_lock_nest_lock(lock, outer)`: like [`Lock::lock_raw`], for
+    /// code that holds several locks of this class at once under `outer`
+    /// (a lock it already holds, which serialises the nesting: lockdep's
+    /// nest_lock annotation). Checked against the order like any lock,
+    /// but not against the other locks of its class.
+    pub fn lock_nest_raw(&self, label: &'static str, outer: ObjectId) {
+        let a = access(self.id, AccessKind::Acquire, label);
+        rt::point(a, Wait::Exclusive(&self.word));
+        if !self.word.get().is_free() {
+            rt::oops(self_deadlock(a));
+        }
+        self.word.set(LockWord {
+            writer: rt::current_owner(),
+            readers: 0,
+        });
+        rt::acquired_nested(self.id, self.class, outer);
+        rt::traced(a, None, None);
+    }
+
     /// `spin_unlock()` of a lock taken with [`Lock::lock_raw`].
     pub fn unlock_raw(&self, label: &'static str) {
         self.release(label);
@@ -322,6 +341,10 @@ impl<T> RwSem<T> {
         }
     }
 
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
     /// `down_read`.
     pub fn read(&self, label: &'static str) -> ReadGuard<'_, T> {
         let a = access(self.id, AccessKind::AcquireShared, label);
@@ -355,6 +378,24 @@ impl<T> RwSem<T> {
         rt::acquired_try(self.id, self.class);
         rt::traced(a, None, Some(1));
         Some(ReadGuard { sem: self })
+    }
+
+    /// `down_write_nested(sem, SINGLE_DEPTH_NESTING)` while holding
+    /// `outer`, a lock of the same class (`dup_mmap()` locks the new mm's
+    /// mmap_lock under the old one's): not an ordering violation.
+    pub fn write_nested(&self, label: &'static str, outer: ObjectId) -> WriteGuard<'_, T> {
+        let a = access(self.id, AccessKind::Acquire, label);
+        rt::point(a, Wait::Exclusive(&self.word));
+        if !self.word.get().is_free() {
+            rt::oops(self_deadlock(a));
+        }
+        self.word.set(LockWord {
+            writer: rt::current_owner(),
+            readers: 0,
+        });
+        rt::acquired_nested(self.id, self.class, outer);
+        rt::traced(a, None, None);
+        WriteGuard { sem: self }
     }
 
     /// `down_write`.
@@ -584,6 +625,40 @@ impl SlotArray {
             double_free(label, first);
         }
         rt::traced(a, None, None);
+    }
+
+    /// A change of what the whole array may be accessed as (a page-table
+    /// page made read-only or pinned by the hypervisor): one scheduling
+    /// point that conflicts with every entry, so every access to an entry
+    /// is ordered against it.
+    pub fn protect(&self, label: &'static str) {
+        let a = access(self.base, AccessKind::Write, label);
+        rt::point(a, Wait::Nothing);
+        rt::covers_block(self.base, self.vals.len() as u32);
+        self.check_live(label);
+        rt::traced(a, None, None);
+    }
+
+    /// A store to entry `i` that `guard` may refuse first (a store the
+    /// hardware faults on: `guard` oopses), run in the store's own step.
+    pub fn write_guarded(&self, i: usize, label: &'static str, v: u64, guard: impl FnOnce()) {
+        let a = access(self.id(i), AccessKind::Write, label);
+        rt::point(a, Wait::Nothing);
+        self.check_live(label);
+        guard();
+        let old = self.vals[i].replace(v);
+        rt::traced(a, Some(old), Some(v));
+    }
+
+    /// An atomic exchange of entry `i` that `guard` may refuse first.
+    pub fn xchg_guarded(&self, i: usize, label: &'static str, v: u64, guard: impl FnOnce()) -> u64 {
+        let a = access(self.id(i), AccessKind::ReadModifyWrite, label);
+        rt::point(a, Wait::Nothing);
+        self.check_live(label);
+        guard();
+        let old = self.vals[i].replace(v);
+        rt::traced(a, Some(old), Some(v));
+        old
     }
 
     /// Whether the array was freed (ghost).

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use explore::{Finding, FindingKind};
 
-use crate::arch::x86::pgtable::{pte_pfn, pte_val, Pmd, Pte};
+use crate::arch::x86::pgtable::{pte_val, Pmd, Pte};
 use crate::arch::x86::pgtable_v3;
 use crate::kaddr;
 use crate::mm_types::{Folio, FolioKind, Kernel, MmStruct, Vma};
@@ -118,7 +118,7 @@ pub fn vm_normal_page(
     addr: u64,
     pte: Pte,
 ) -> Option<Rc<Folio>> {
-    let folio = k.mem.pfn_folio(pte_pfn(pte));
+    let folio = k.mem.pfn_folio(k.pte_pfn(pte));
     if folio.is_none() {
         print_bad_pte(k, mm, vma, addr, pte);
     }

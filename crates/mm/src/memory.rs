@@ -14,8 +14,8 @@ use explore::{Finding, FindingKind};
 
 use crate::arch::x86::pgtable::{
     is_swap_pmd, pmd_addr_end, pmd_devmap, pmd_none, pmd_protnone, pmd_trans_huge, pmd_write,
-    pte_mkdirty, pte_mkspecial, pte_mkwrite, pte_mkyoung, pte_modify, pte_none, pte_pfn,
-    pte_present, pte_protnone, pte_special, pte_val, pte_write, Pmd, Pte,
+    pte_mkdirty, pte_mkspecial, pte_mkwrite, pte_mkyoung, pte_modify, pte_none, pte_present,
+    pte_protnone, pte_special, pte_val, pte_write, Pmd, Pte,
 };
 use crate::arch::x86::pgtable::{pte_dirty, pte_young, _PAGE_PRESENT};
 use crate::arch::x86::pgtable_v3::{self, NumaBit};
@@ -218,6 +218,7 @@ fn populate_upper(k: &Kernel, task: &Task, slot: &EntryRef, level: u8) -> Option
     // A PMD table carries the split pmd lock; PUD tables need none.
     let class = (level == 2).then_some(&PMD_LOCK);
     let table = alloc_table(k, task.node, level, class)?;
+    crate::arch::x86::xen::mmu_pv::xen_alloc_pt(k, mm, &table);
     let ptl = Ptl::lock(
         mm.page_table_lock.clone(),
         "spin_lock(&mm->page_table_lock)",
@@ -250,6 +251,7 @@ pub fn pte_alloc(k: &Kernel, task: &Task, pmd: &EntryRef) -> bool {
     let Some(table) = alloc_table(k, task.node, 1, Some(&PTE_LOCK)) else {
         return false;
     };
+    crate::arch::x86::xen::mmu_pv::xen_alloc_pt(k, mm, &table);
     let ptl = pmd_lock(k, mm, pmd);
     if pmd_none(Pmd(
         pmd.read_locked("__pte_alloc: pmd_none(*pmd) under pmd lock")
@@ -790,7 +792,7 @@ fn do_numa_page(vmf: &VmFault<'_>, pte: &EntryRef, orig: Pte) -> u32 {
     };
     let folio = k
         .mem
-        .pfn_folio(pte_pfn(orig))
+        .pfn_folio(k.pte_pfn(orig))
         .filter(|f| f.kind.get() == FolioKind::Anon);
     let target = folio
         .as_ref()
@@ -823,7 +825,7 @@ fn do_numa_page(vmf: &VmFault<'_>, pte: &EntryRef, orig: Pte) -> u32 {
 /// KSM or GUP pins). Soft-dirty and userfaultfd are not modelled.
 fn can_change_pte_writable(k: &Kernel, pte: Pte) -> bool {
     !crate::arch::x86::pgtable::pte_protnone(pte)
-        && k.mem.pfn_folio(pte_pfn(pte)).is_some_and(|f| {
+        && k.mem.pfn_folio(k.pte_pfn(pte)).is_some_and(|f| {
             f.kind.get() == FolioKind::Anon
                 && f.mapcount
                     .read("can_change_pte_writable: PageAnonExclusive(page)")

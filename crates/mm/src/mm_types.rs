@@ -134,6 +134,35 @@ pub enum FolioKind {
     Free,
 }
 
+/// Xen's view of a page-table page of a PV guest (seed 004): how the
+/// guest's kernel mapping of the page may be written, and whether Xen has
+/// validated it as a page table. A direct store by the guest kernel into
+/// the page succeeds if its mapping is writable, is emulated by Xen if
+/// the page is pinned, and is a kernel-mode write fault otherwise
+/// (INV-HW-PERM). Native pages are always writable.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct XenPt {
+    /// `update_va_mapping(va, RO)`: the guest's kernel mapping of the page
+    /// is read-only.
+    pub read_only: bool,
+    /// Pinned as part of its mm's tree (`MMUEXT_PIN_L4_TABLE` of the pgd).
+    pub pinned_tree: bool,
+    /// Pinned on its own (`MMUEXT_PIN_L1_TABLE`: 74260714c56d, and a page
+    /// table allocated into a pinned tree, `xen_alloc_pt()`).
+    pub pinned_self: bool,
+}
+
+impl XenPt {
+    pub fn pinned(self) -> bool {
+        self.pinned_tree || self.pinned_self
+    }
+
+    /// Whether a direct store by the guest kernel faults.
+    pub fn store_faults(self) -> bool {
+        self.read_only && !self.pinned()
+    }
+}
+
 /// `struct folio` (or a small `struct page`): one allocation of 2^order
 /// frames.
 pub struct Folio {
@@ -210,6 +239,15 @@ pub struct Folio {
     /// `pmd_huge_pte`: page tables deposited for the huge pmds of this PMD
     /// table. Protected by: this table's pmd lock.
     pub pmd_huge_pte: RefCell<Vec<Rc<Folio>>>,
+    /// Xen's view of a page-table page (Xen PV, 2.6-era pinning only).
+    /// Protected by: the hypervisor: changed only by the hypercalls of
+    /// `xen_pgd_pin()`/`xen_pgd_unpin()`/`xen_alloc_pt()`, each a step
+    /// that `protect()`s the page's entries; read by the MMU check of every
+    /// direct store into the page (INV-HW-PERM). Rule (INV-LOCKSET): a
+    /// change of a PTE page's Xen state, like a direct store into it,
+    /// holds the page's pte lock (`pte_lockptr()`: its split lock, or
+    /// `mm->page_table_lock`).
+    pub xen: Cell<XenPt>,
 }
 
 impl Folio {
@@ -258,6 +296,7 @@ impl Folio {
             table,
             ptl: RefCell::new(None),
             pmd_huge_pte: RefCell::new(Vec::new()),
+            xen: Cell::new(XenPt::default()),
         }
     }
 }
@@ -347,6 +386,11 @@ pub struct Kernel {
     /// Every regular file the scenario created, by creation order (the
     /// model's superblock). Pushed to by [`Kernel::create_file`] only.
     pub files: RefCell<Vec<Rc<AddressSpace>>>,
+    /// The first breach of a lockset rule this execution (INV-LOCKSET,
+    /// checkers/lockset.rs): recorded where it happens, reported at the
+    /// end of the concurrent phase if nothing else was found first.
+    /// Checker state, not kernel state.
+    pub lockset: RefCell<Option<crate::checkers::lockset::Breach>>,
     /// Next mm / anon_vma id (deterministic object naming).
     next_id: Cell<u64>,
 }
@@ -376,6 +420,7 @@ impl Kernel {
             slab_objects: RefCell::new(Vec::new()),
             anon_vma_freelist: RefCell::new(Vec::new()),
             files: RefCell::new(Vec::new()),
+            lockset: RefCell::new(None),
             next_id: Cell::new(1),
         }
     }

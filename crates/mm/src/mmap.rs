@@ -388,6 +388,7 @@ pub(crate) fn munmap_locked(k: &Kernel, mm: &MmStruct, mmap: &mut MmapState, add
         unlink_anon_vmas(k, vma);
     }
     mmap.vmas.retain(|v| !(v.start() >= addr && v.end() <= end));
+    unlink_file_vmas(&gone);
     free_pgtables(k, mm, mmap);
     for vma in &gone {
         vm_area_free(vma);
@@ -548,6 +549,9 @@ fn merge_or_split_v2_6_34(
 /// thread of the process exits.
 pub fn exit_mmap(k: &Kernel, mm: &MmStruct) {
     let _f = explore::enter("exit_mmap");
+    // v2.6.23: unpinned before anything is unmapped, with the VMAs still
+    // on the reverse map.
+    crate::arch::x86::xen::mmu_pv::arch_exit_mmap(k, mm);
     let mut mmap = mm.mmap_lock.write("mmap_write_lock");
     k.ghost.unmap(mm.id, 0, u64::MAX);
     let vmas = std::mem::take(&mut mmap.vmas);
@@ -555,6 +559,7 @@ pub fn exit_mmap(k: &Kernel, mm: &MmStruct) {
         unmap_page_range(k, mm, vma, vma.start(), vma.end());
         unlink_anon_vmas(k, vma);
     }
+    unlink_file_vmas(&vmas);
     free_pgtables(k, mm, &mmap);
     for vma in &vmas {
         vm_area_free(vma);
@@ -562,4 +567,25 @@ pub fn exit_mmap(k: &Kernel, mm: &MmStruct) {
     mm.exited.set(true);
     mmap.unlock("mmap_write_unlock");
     check_mm(k, mm);
+}
+
+/// `unlink_file_vma()` of each file VMA that goes (from `free_pgtables()`,
+/// before the page tables are freed): off the file's i_mmap under
+/// `i_mmap_lock`. The model's i_mmap is the mms' VMA lists, which the
+/// VMAs left already; taking the lock is what waits for a reverse-map
+/// walk (`page_referenced_file`) that found them before, so that it is
+/// done with their page tables before they are freed.
+fn unlink_file_vmas(vmas: &[Rc<Vma>]) {
+    let mut files: Vec<&Rc<AddressSpace>> = Vec::new();
+    for file in vmas.iter().filter_map(|v| v.vm_file.get()) {
+        if !files.iter().any(|f| Rc::ptr_eq(f, file)) {
+            files.push(file);
+        }
+    }
+    for file in files {
+        let lock = file
+            .i_mmap_lock
+            .lock("unlink_file_vma: spin_lock(&mapping->i_mmap_lock)");
+        lock.unlock("unlink_file_vma: spin_unlock(&mapping->i_mmap_lock)");
+    }
 }

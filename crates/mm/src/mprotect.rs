@@ -504,7 +504,7 @@ impl Cx<'_> {
         if pte_protnone(old) {
             return true;
         }
-        let pfn = crate::arch::x86::pgtable::pte_pfn(old);
+        let pfn = self.k.pte_pfn(old);
         let Some(folio) = self
             .k
             .mem

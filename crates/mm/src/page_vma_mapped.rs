@@ -5,7 +5,7 @@
 //! kernel's `while (page_vma_mapped_walk(&pvmw))` loop body does.
 
 use crate::arch::x86::pgtable::{
-    pmd_addr_end, pmd_present, pmd_trans_huge, pte_index, pte_none, pte_pfn, pte_present, Pmd, Pte,
+    pmd_addr_end, pmd_present, pmd_trans_huge, pte_index, pte_none, pte_present, Pmd, Pte,
 };
 use crate::arch::x86::swap::is_pmd_migration_entry;
 use crate::arch::x86::swap::{
@@ -167,7 +167,7 @@ fn check_pte(k: &Kernel, v: Pte, folio: &Folio, migration: bool) -> bool {
         if !pte_present(v) {
             return false;
         }
-        pte_pfn(v)
+        k.pte_pfn(v)
     };
     pfn >= folio.pfn && pfn < folio.pfn + folio.nr_pages()
 }

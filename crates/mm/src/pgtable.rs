@@ -34,19 +34,44 @@ impl EntryRef {
         self.table.entries().read(self.index, label)
     }
 
-    /// A store (`set_pmd_at`, `pmd_populate`, `pmd_clear`).
+    /// A direct store by the kernel (`set_pmd_at`, `pmd_populate`,
+    /// `pmd_clear`, a native `set_pte`), through the kernel's mapping of
+    /// the table page: the MMU checks that mapping (INV-HW-PERM).
     pub fn write(&self, label: &'static str, v: u64) {
+        self.table
+            .entries()
+            .write_guarded(self.index, label, v, || self.store_check(label))
+    }
+
+    /// A direct atomic exchange by the kernel (`ptep_get_and_clear`,
+    /// `pmdp_establish`), checked as [`EntryRef::write`].
+    pub fn xchg(&self, label: &'static str, v: u64) -> u64 {
+        self.table
+            .entries()
+            .xchg_guarded(self.index, label, v, || self.store_check(label))
+    }
+
+    /// A store by the hypervisor on the guest's behalf (`mmu_update`):
+    /// Xen writes the page through its own mapping.
+    pub fn hv_write(&self, label: &'static str, v: u64) {
         self.table.entries().write(self.index, label, v)
     }
 
-    /// An atomic exchange (`pmdp_establish`, `pmdp_huge_get_and_clear`).
-    pub fn xchg(&self, label: &'static str, v: u64) -> u64 {
-        self.table.entries().xchg(self.index, label, v)
+    /// The MMU's locked update of the accessed and dirty bits: the
+    /// hardware writes the table whatever the kernel's mapping of it says.
+    /// Returns the value found.
+    pub fn hw_cmpxchg(&self, label: &'static str, old: u64, new: u64) -> u64 {
+        self.table.entries().cmpxchg(self.index, label, old, new)
     }
 
-    /// A compare-and-exchange; returns the value found.
-    pub fn cmpxchg(&self, label: &'static str, old: u64, new: u64) -> u64 {
-        self.table.entries().cmpxchg(self.index, label, old, new)
+    /// INV-HW-PERM: a kernel store into a page-table page that Xen has
+    /// made read-only and not pinned faults (a pinned one Xen emulates).
+    fn store_check(&self, label: &'static str) {
+        if self.table.xen.get().store_faults() {
+            explore::oops(crate::arch::x86::xen::mmu_pv::kernel_paging_request(
+                self, label,
+            ));
+        }
     }
 
     /// A load under the entry's page-table lock (still a scheduling point:
@@ -206,6 +231,8 @@ pub fn alloc_table(
 /// pointer goes back to NULL.
 pub fn free_table(k: &Kernel, table: &Folio) {
     *table.ptl.borrow_mut() = None;
+    // xen_release_pt(): an unpinned, writable page again.
+    table.xen.set(crate::mm_types::XenPt::default());
     table.entries().free("pte_free: free the page-table page");
     k.mem.free_folio(table);
 }
@@ -226,18 +253,19 @@ impl Kernel {
     /// `pte_pfn()` of the profile's era (3.x: through the paravirt
     /// `pte_val()`; 6.1: native, with the L1TF inversion).
     pub fn pte_pfn(&self, pte: Pte) -> u64 {
-        match self.profile.numa_bit() {
-            Some(_) => pgtable_v3::pte_pfn(&self.pv, pte),
-            None => pgtable::pte_pfn(pte),
+        if self.profile.numa_bit().is_some() || self.pv.is_xen_pv() {
+            return pgtable_v3::pte_pfn(&self.pv, pte);
         }
+        pgtable::pte_pfn(pte)
     }
 
-    /// `pfn_pte()` / `mk_pte()` of the profile's era (`__pte()` paravirt).
+    /// `pfn_pte()` / `mk_pte()` of the profile's era (`__pte()` paravirt:
+    /// on Xen PV the 3.x-era and 2.6-era accessors translate the frame).
     pub fn pfn_pte(&self, pfn: u64, prot: PgProt) -> Pte {
-        match self.profile.numa_bit() {
-            Some(_) => pgtable_v3::pfn_pte(&self.pv, pfn, prot),
-            None => pgtable::pfn_pte(pfn, prot),
+        if self.profile.numa_bit().is_some() || self.pv.is_xen_pv() {
+            return pgtable_v3::pfn_pte(&self.pv, pfn, prot);
         }
+        pgtable::pfn_pte(pfn, prot)
     }
 
     /// `pte_present()` of the profile's era (3.x: P, PROTNONE or NUMA).

@@ -160,6 +160,35 @@ pub enum NonlinearFault {
     Fault,
 }
 
+/// How Xen PV pins and unpins an mm's page tables (seed 004).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum XenPin {
+    /// v2.6.23 `xen_pgd_pin()`: every page-table page made read-only in
+    /// one multicall batch, then the whole tree pinned (`MMUEXT_PIN_L4`);
+    /// `xen_pgd_unpin()`: unpin the tree, then every page read-write —
+    /// under `mm->page_table_lock` only.
+    WholeTreeThenPin,
+    /// 74260714c56d "xen: lock pte pages while pinning/unpinning"
+    /// (v2.6.24): each PTE page is made read-only and pinned on its own
+    /// (`MMUEXT_PIN_L1_TABLE`) with its split pte lock held until the
+    /// batch is issued; on unpin each PTE page is unpinned and made
+    /// writable under its lock.
+    PerPtePageUnderPtl,
+}
+
+/// How reclaim clears a pte's accessed bit (`ptep_clear_flush_young()`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum YoungClear {
+    /// Every mainline i386 kernel: a locked `test_and_clear_bit()` on the
+    /// pte (`clear_bit()` before 10a8d6ae4b31): a direct store into the
+    /// page-table page.
+    DirectStore,
+    /// Hypothetical (Jeremy Fitzhardinge's option 1 in the seed thread):
+    /// through `set_pte_at()`, a hypercall, which Xen performs whatever
+    /// the page's state.
+    Hypercall,
+}
+
 /// Every behaviour knob of the model.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Knobs {
@@ -299,6 +328,8 @@ pub struct Knobs {
     /// `filemap_unaccount_folio()`'s "BUG: Bad page cache in process".
     pub remove_mapped_check: bool,
     pub nonlinear_fault: NonlinearFault,
+    pub xen_pin: XenPin,
+    pub young_clear: YoungClear,
 }
 
 /// A named kernel: knob values plus version facts used in messages.
@@ -354,6 +385,18 @@ const V61: Knobs = Knobs {
     truncate_second_unmap: true,
     remove_mapped_check: true,
     nonlinear_fault: NonlinearFault::Fault,
+    xen_pin: XenPin::PerPtePageUnderPtl,
+    young_clear: YoungClear::DirectStore,
+};
+
+/// v2.6.23-rc9 as a Xen PV guest (seed 004): Xen pv-ops of 3b827c1b3aad
+/// (v2.6.23-rc1) with split pte locks on (`SPLIT_PTLOCK_CPUS` 4), the
+/// whole-tree pin, and reclaim's direct store of the accessed bit.
+const V2_6_23_RC9_XEN: Knobs = Knobs {
+    platform: Platform::XenPv,
+    split_ptlocks: true,
+    xen_pin: XenPin::WholeTreeThenPin,
+    ..V2_6_23
 };
 
 /// v2.6.34-rc3 as Borislav Petkov hibernated it: the anon_vma_chain design
@@ -475,6 +518,27 @@ pub fn profiles() -> Vec<Profile> {
             "linux-2.6.23",
             "d00806b18315 lock_page over the fault, 54cb8821de07 ->fault for nonlinear, 45426812d6b6",
             V2_6_23,
+        ),
+        v2_6(
+            "linux-2.6.23-rc9-xen",
+            "seed 004: Xen PV, split pte locks, xen_pgd_pin/unpin under mm->page_table_lock only",
+            V2_6_23_RC9_XEN,
+        ),
+        v2_6(
+            "linux-2.6.23-xen",
+            "67dd5a25f4ef (2.6.23 final): split pte locks off for Xen, so rmap takes the pinner's lock",
+            Knobs {
+                split_ptlocks: false,
+                ..V2_6_23_RC9_XEN
+            },
+        ),
+        v2_6(
+            "linux-2.6.24-xen",
+            "74260714c56d: each pte page pinned/unpinned under its own split pte lock",
+            Knobs {
+                xen_pin: XenPin::PerPtePageUnderPtl,
+                ..V2_6_23_RC9_XEN
+            },
         ),
         v2_6(
             "linux-2.6.34-rc3",
@@ -917,6 +981,20 @@ pub static KNOBS: &[KnobDef] = &[
         remove_mapped_check,
         "45426812d6b6 (2.6.23-rc1): BUG_ON(page_mapped(page)) in __remove_from_page_cache; modern \
          kernels: \"BUG: Bad page cache in process\" (filemap_unaccount_folio)"
+    ),
+    enum_knob!(
+        "xen_pin",
+        xen_pin,
+        "Xen PV pin/unpin: whole_tree (2.6.23: all pages RO then PIN, under mm->page_table_lock) or \
+         per_pte_page (74260714c56d, 2.6.24: each pte page RO+PIN_L1 under its split pte lock)",
+        { "whole_tree" => XenPin::WholeTreeThenPin, "per_pte_page" => XenPin::PerPtePageUnderPtl }
+    ),
+    enum_knob!(
+        "young_clear",
+        young_clear,
+        "ptep_clear_flush_young: direct_store (every i386 kernel: test_and_clear_bit on the pte) \
+         or hypercall (hypothetical, the seed thread's option 1)",
+        { "direct_store" => YoungClear::DirectStore, "hypercall" => YoungClear::Hypercall }
     ),
     enum_knob!(
         "nonlinear_fault",

@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use crate::arch::x86::pgtable::{pte_mkold, pte_pfn, pte_val, pte_write, pte_young, Pte};
+use crate::arch::x86::pgtable::{pte_mkold, pte_val, pte_write, pte_young, Pte};
 use crate::arch::x86::swap::{
     make_readable_exclusive_migration_entry, make_readable_migration_entry,
     make_writable_migration_entry, swp_entry_to_pte,
@@ -563,7 +563,7 @@ fn try_to_migrate_one(k: &Kernel, folio: &Folio, vma: &Vma, address: u64) {
 fn set_pte_migration_entry(k: &Kernel, pte: &crate::pgtable::EntryRef, folio: &Folio) {
     let pteval = Pte(pte.xchg("ptep_clear_flush", 0));
     let t = &k.profile.swap_types;
-    let pfn = pte_pfn(pteval);
+    let pfn = k.pte_pfn(pteval);
     let entry = if pte_write(pteval) {
         make_writable_migration_entry(t, pfn)
     } else if t.migration_read_exclusive.is_some() {
@@ -669,14 +669,29 @@ fn page_check_address(
     found
 }
 
-/// `page_referenced()` (v2.6.34) for an anonymous page: how many ptes
-/// had the accessed bit set (each is cleared). Reclaim calls it with the
-/// page locked (`is_locked`) from shrink_page_list, unlocked from
-/// shrink_active_list; an anonymous page needs no page lock here.
-pub fn page_referenced(k: &Kernel, folio: &Folio) -> u32 {
+/// `page_referenced()` (v2.6.34; v2.6.23 for page-cache pages): how many
+/// ptes had the accessed bit set (each is cleared). Reclaim calls it with
+/// the page locked (`is_locked`) from shrink_page_list, unlocked from
+/// shrink_active_list; an anonymous page needs no page lock here, a file
+/// page is trylocked (a locked one counts as referenced).
+pub fn page_referenced(k: &Kernel, folio: &Folio, is_locked: bool) -> u32 {
     let _f = explore::enter("page_referenced");
     if folio.mapcount.read("page_referenced: page_mapped(page)") <= 0 {
         return 0;
+    }
+    if folio.kind.get() == crate::mm_types::FolioKind::File {
+        if is_locked {
+            return page_referenced_file(k, folio);
+        }
+        if !folio
+            .lock
+            .try_lock("page_referenced: TestSetPageLocked(page)")
+        {
+            return 1;
+        }
+        let referenced = page_referenced_file(k, folio);
+        folio.lock.unlock("page_referenced: unlock_page");
+        return referenced;
     }
     if folio
         .anon_vma
@@ -703,8 +718,44 @@ fn page_referenced_anon(k: &Kernel, folio: &Folio) -> u32 {
     referenced
 }
 
-/// `page_referenced_one()` (v2.6.34): test and clear the accessed bit of
-/// the pte mapping the page at `address` (`ptep_clear_flush_young`).
+/// `page_referenced_file()` (v2.6.23): under `i_mmap_lock`, each VMA of
+/// the page's file that covers its index (the prio tree walk).
+fn page_referenced_file(k: &Kernel, folio: &Folio) -> u32 {
+    let _f = explore::enter("page_referenced_file");
+    let Some(file) = folio
+        .mapping
+        .read("page_referenced_file: page->mapping")
+        .and_then(|id| k.file(id))
+    else {
+        return 0;
+    };
+    let mut mapcount = folio
+        .mapcount
+        .read("page_referenced_file: page_mapcount(page)");
+    let mut referenced = 0;
+    let lock = file
+        .i_mmap_lock
+        .lock("page_referenced_file: spin_lock(&mapping->i_mmap_lock)");
+    for (_, vma) in crate::memory::file_vmas(k, &file) {
+        if vma.flags() & crate::mm_types::vm_flags::VM_NONLINEAR != 0 {
+            continue;
+        }
+        if let Some(addr) = vma_address(folio, &vma) {
+            referenced += page_referenced_one(k, folio, &vma, addr, &mut mapcount);
+            if mapcount <= 0 {
+                break;
+            }
+        }
+    }
+    lock.unlock("page_referenced_file: spin_unlock(&mapping->i_mmap_lock)");
+    referenced
+}
+
+/// `page_referenced_one()` (v2.6.34; v2.6.23): test and clear the
+/// accessed bit of the pte mapping the page at `address`
+/// (`ptep_clear_flush_young`: a locked `test_and_clear_bit()` on the pte,
+/// a direct store into the page table, or by knob `young_clear` a
+/// hypercall).
 fn page_referenced_one(
     k: &Kernel,
     folio: &Folio,
@@ -716,7 +767,7 @@ fn page_referenced_one(
     page_check_address(k, folio, vma, address, |pte| {
         let v = Pte(pte.read_locked("page_referenced_one: *pte under ptl"));
         if pte_young(v) {
-            pte.write("ptep_clear_flush_young", pte_mkold(v).0);
+            clear_young(k, vma, pte, v);
             referenced = 1;
         }
         *mapcount -= 1;
@@ -724,15 +775,80 @@ fn page_referenced_one(
     referenced
 }
 
+/// `ptep_clear_flush_young()`'s store, under the pte lock.
+fn clear_young(k: &Kernel, vma: &Vma, pte: &crate::pgtable::EntryRef, v: Pte) {
+    if k.profile.knobs.young_clear == crate::profile::YoungClear::Hypercall {
+        k.set_pte_at(
+            pte,
+            pte_mkold(v),
+            "ptep_clear_flush_young: set_pte_at(pte_mkold)",
+        );
+        return;
+    }
+    direct_pte_store(k, vma, pte);
+    pte.write(
+        "page_referenced_one: ptep_clear_flush_young: test_and_clear_bit(_PAGE_BIT_ACCESSED)",
+        pte_mkold(v).0,
+    );
+}
+
+/// The INV-LOCKSET rule of a direct store into a PTE page by rmap.
+fn direct_pte_store(k: &Kernel, vma: &Vma, pte: &crate::pgtable::EntryRef) {
+    if let Some(mm) = vma.mm.upgrade() {
+        crate::checkers::lockset::pte_page_access(k, &mm, &pte.table, || {
+            format!("a direct store into PTE page pfn {:#x}", pte.table.pfn)
+        });
+    }
+}
+
 /// `try_to_unmap()` (v2.6.34) for an anonymous page in the swap cache:
-/// replace every pte mapping it by a swap entry for its slot. Caller
-/// holds the page lock.
+/// replace every pte mapping it by a swap entry for its slot; for a
+/// page-cache page (v2.6.23), clear every pte mapping it. Caller holds
+/// the page lock.
 pub fn try_to_unmap(k: &Kernel, folio: &Folio) -> SwapResult {
     let _f = explore::enter("try_to_unmap");
-    let ret = try_to_unmap_anon(k, folio);
+    let ret = if folio.kind.get() == crate::mm_types::FolioKind::File {
+        try_to_unmap_file(k, folio)
+    } else {
+        try_to_unmap_anon(k, folio)
+    };
     if folio.mapcount.read("try_to_unmap: page_mapped(page)") <= 0 {
         return SwapResult::Success;
     }
+    ret
+}
+
+/// `try_to_unmap_file()` (v2.6.23): under `i_mmap_lock`, each linear VMA
+/// of the page's file (`try_to_unmap_one()`); nonlinear VMAs are not
+/// modelled here (their pages stay mapped: SWAP_FAIL).
+fn try_to_unmap_file(k: &Kernel, folio: &Folio) -> SwapResult {
+    let _f = explore::enter("try_to_unmap_file");
+    let Some(file) = folio
+        .mapping
+        .read("try_to_unmap_file: page->mapping")
+        .and_then(|id| k.file(id))
+    else {
+        return SwapResult::Again;
+    };
+    let mut ret = SwapResult::Again;
+    let lock = file
+        .i_mmap_lock
+        .lock("try_to_unmap_file: spin_lock(&mapping->i_mmap_lock)");
+    for (_, vma) in crate::memory::file_vmas(k, &file) {
+        if vma.flags() & crate::mm_types::vm_flags::VM_NONLINEAR != 0 {
+            ret = SwapResult::Fail;
+            continue;
+        }
+        if let Some(addr) = vma_address(folio, &vma) {
+            ret = try_to_unmap_one(k, folio, &vma, addr);
+            if ret != SwapResult::Again
+                || folio.mapcount.read("try_to_unmap_file: page_mapped(page)") <= 0
+            {
+                break;
+            }
+        }
+    }
+    lock.unlock("try_to_unmap_file: spin_unlock(&mapping->i_mmap_lock)");
     ret
 }
 
@@ -761,8 +877,21 @@ fn try_to_unmap_one(k: &Kernel, folio: &Folio, vma: &Vma, address: u64) -> SwapR
     page_check_address(k, folio, vma, address, |pte| {
         let v = Pte(pte.read_locked("try_to_unmap_one: *pte under ptl"));
         if pte_young(v) {
-            pte.write("ptep_clear_flush_young_notify", pte_mkold(v).0);
+            direct_pte_store(k, vma, pte);
+            pte.write("try_to_unmap_one: ptep_clear_flush_young", pte_mkold(v).0);
             ret = SwapResult::Fail;
+            return;
+        }
+        if folio.kind.get() == crate::mm_types::FolioKind::File {
+            // ptep_clear_flush(): on i386 PAE a native xchg, a direct store.
+            direct_pte_store(k, vma, pte);
+            let old = Pte(pte.xchg("try_to_unmap_one: ptep_clear_flush", 0));
+            if crate::arch::x86::pgtable::pte_dirty(old) {
+                crate::filemap::set_page_dirty(folio);
+            }
+            mm.add_mm_counter(crate::mm_types::MM_FILEPAGES, -1);
+            page_remove_rmap(folio, false);
+            put_folio(k, folio);
             return;
         }
         let Some(offset) = folio.swap.get() else {

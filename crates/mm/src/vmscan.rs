@@ -50,7 +50,7 @@ fn pages_mapped_in(k: &Kernel, task: &Task, addr: u64, len: u64) -> Vec<Rc<Folio
         let pte = pte_of(k, task, at);
         if k.pte_present(Pte(pte)) && !k.pte_special(Pte(pte)) {
             if let Some(f) = k.mem.pfn_folio(k.pte_pfn(Pte(pte))) {
-                if f.kind.get() == FolioKind::Anon
+                if matches!(f.kind.get(), FolioKind::Anon | FolioKind::File)
                     && f.order == 0
                     && !pages.iter().any(|p| Rc::ptr_eq(p, &f))
                 {
@@ -86,7 +86,7 @@ fn shrink_pages(k: &Kernel, pages: Vec<Rc<Folio>>) -> u64 {
     {
         let _f = explore::enter("shrink_active_list");
         for page in &isolated {
-            page_referenced(k, page);
+            page_referenced(k, page, false);
         }
     }
     let _f = explore::enter("shrink_inactive_list");
@@ -105,7 +105,7 @@ fn shrink_pages(k: &Kernel, pages: Vec<Rc<Folio>>) -> u64 {
 /// LRU with a reference taken by `get_page_unless_zero()`, which fails on
 /// a page whose last reference is being dropped.
 fn isolate_lru_page(folio: &Folio) -> bool {
-    if !folio.lru.get() || folio.kind.get() != FolioKind::Anon {
+    if !folio.lru.get() || !matches!(folio.kind.get(), FolioKind::Anon | FolioKind::File) {
         return false;
     }
     if !folio
@@ -141,9 +141,12 @@ fn shrink_page_list(k: &Kernel, page: &Rc<Folio>) -> bool {
 
 /// The body of shrink_page_list for a locked page.
 fn reclaim_locked_page(k: &Kernel, page: &Rc<Folio>) -> bool {
-    // page_check_references(): a referenced anonymous page is activated.
-    if page_referenced(k, page) > 0 {
+    // page_check_references(): a referenced page is activated.
+    if page_referenced(k, page, true) > 0 {
         return false;
+    }
+    if page.kind.get() == FolioKind::File {
+        return reclaim_file_page(k, page);
     }
     if page.swap.get().is_none() && !add_to_swap(k, page) {
         return false;
@@ -160,6 +163,45 @@ fn reclaim_locked_page(k: &Kernel, page: &Rc<Folio>) -> bool {
     // free_it: the references are frozen at zero; the page is freed
     // unlocked (`__clear_page_locked()`), which clears page->mapping.
     page.lock.unlock("shrink_page_list: __clear_page_locked");
+    k.mem.free_folio(page);
+    true
+}
+
+/// shrink_page_list for a locked, unreferenced page-cache page (v2.6.23):
+/// unmap it everywhere, keep it if dirty (write-back from reclaim is not
+/// modelled), else take it out of the page cache if nobody else holds it
+/// (`remove_mapping()`: the page cache's and reclaim's references only)
+/// and free it.
+fn reclaim_file_page(k: &Kernel, page: &Rc<Folio>) -> bool {
+    if page.mapcount.read("shrink_page_list: page_mapped(page)") > 0
+        && try_to_unmap(k, page) != SwapResult::Success
+    {
+        return false;
+    }
+    if page.dirty.get() {
+        return false;
+    }
+    let Some(file) = page
+        .mapping
+        .read("remove_mapping: page->mapping")
+        .and_then(|id| k.file(id))
+    else {
+        return false;
+    };
+    let mut tree = file
+        .i_pages
+        .lock("remove_mapping: write_lock_irq(&mapping->tree_lock)");
+    if !page
+        .refcount
+        .cmpxchg("remove_mapping: page_count(page) != 2", 2, 0)
+    {
+        tree.unlock("remove_mapping: write_unlock_irq(&mapping->tree_lock)");
+        return false;
+    }
+    crate::filemap::remove_from_page_cache_locked(k, &file, &mut tree, page);
+    tree.unlock("remove_mapping: write_unlock_irq(&mapping->tree_lock)");
+    page.uptodate.set(false);
+    page.lock.unlock("shrink_page_list: unlock_page");
     k.mem.free_folio(page);
     true
 }

@@ -465,6 +465,8 @@ struct ForkPoint {
     child: String,
     span: Span,
     inherited: Scope,
+    /// Forked by a thread (concurrently with the others), not a setup.
+    in_thread: bool,
 }
 
 /// The kind of block a statement is in.
@@ -589,6 +591,23 @@ impl Checker {
             };
             let child_label = format!("child '{}'", child.name);
             let inherited = forks[at].inherited.clone();
+            if forks[at].in_thread
+                && child
+                    .blocks
+                    .iter()
+                    .any(|b| !matches!(b, Block::Setup { .. }))
+            {
+                self.errors.push(Error::new(
+                    child.span,
+                    format!(
+                        "child '{}' is forked by a thread, so it may only have a setup (which \
+                         the forking thread runs, in the child, at the fork): threads and \
+                         children of their own need a fork in a setup",
+                        child.name
+                    ),
+                ));
+                continue;
+            }
             children.push((
                 at,
                 self.process(child, &child_label, machine, names, inherited),
@@ -654,7 +673,8 @@ impl Checker {
             // the name (or the child block of a fork) do not produce a
             // second, misleading error.
             if let Some((name, span)) = &stmt.bind {
-                bind(stmt, name, *span, scope, forks);
+                let in_thread = matches!(place, Place::Thread);
+                bind(stmt, (name, *span), scope, forks, in_thread);
             }
             stmts.extend(self.record(checked));
         }
@@ -664,7 +684,13 @@ impl Checker {
 
 /// Records what `name = <stmt>` binds: a child process for `fork()`, an
 /// integer otherwise.
-fn bind(stmt: &RawStmt, name: &str, span: Span, scope: &mut Scope, forks: &mut Vec<ForkPoint>) {
+fn bind(
+    stmt: &RawStmt,
+    (name, span): (&str, Span),
+    scope: &mut Scope,
+    forks: &mut Vec<ForkPoint>,
+    in_thread: bool,
+) {
     if stmt.call != "fork" {
         scope.vars.insert(name.to_string(), span);
         return;
@@ -674,6 +700,7 @@ fn bind(stmt: &RawStmt, name: &str, span: Span, scope: &mut Scope, forks: &mut V
             child: name.to_string(),
             span: stmt.span,
             inherited: scope.clone(),
+            in_thread,
         });
     }
     scope.children.insert(name.to_string(), span);
@@ -909,18 +936,11 @@ fn outcome(raw: &RawOutcome, call: &str) -> CResult<ast::Outcome> {
     ))
 }
 
-/// `c = fork()`, in a setup only. The explorer's actors exist from the
-/// start of an execution: a child forked by a thread would need its
-/// threads to wait for the fork, and its setup to run among concurrent
-/// threads, which the interpreter does not do.
-fn fork(raw: &RawStmt, args: &Args<'_>, place: Place<'_>) -> CResult<Op> {
+/// `c = fork()`. In a thread, the child may only have a setup (checked
+/// with the child blocks): the explorer's actors exist from the start of
+/// an execution, so a child's threads would have to wait for the fork.
+fn fork(raw: &RawStmt, args: &Args<'_>, _place: Place<'_>) -> CResult<Op> {
     args.at_most(0)?;
-    if matches!(place, Place::Thread) {
-        return Err(Error::new(
-            raw.span,
-            "fork() is only supported in a setup block for now",
-        ));
-    }
     let Some((child, _)) = &raw.bind else {
         return Err(Error::new(
             raw.span,

@@ -16,6 +16,8 @@
 //!   and every mapped anonymous page is where the rmap walk will look.
 //! - INV-LOCK-DERIV (`lock_deriv.rs`): a page-table lock is only taken
 //!   through a pointer derived from a live page table.
+//! - INV-LOCKSET (`lockset.rs`): declared lock rules, checked at each
+//!   access they govern and reported at the end of the concurrent phase.
 //! - INV-PC-COHERENT and INV-DATA of regular files (`pagecache.rs`): a
 //!   mapped file page is the page the page cache holds there, nothing
 //!   stays mapped past EOF after truncate, and the file's pages, blocks
@@ -29,6 +31,7 @@ pub mod decode;
 pub mod incremental;
 pub mod lifetime;
 pub mod lock_deriv;
+pub mod lockset;
 pub mod mapping;
 pub mod pagecache;
 pub mod rmap_anon;

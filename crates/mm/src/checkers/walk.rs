@@ -175,6 +175,14 @@ fn pte_kind(k: &Kernel, v: u64) -> Leaf {
         let offset = crate::arch::x86::swap::v2_6_34::swp_offset(pte);
         return Leaf::Swap { offset };
     }
+    if pte_present(pte) && k.pv.is_xen_pv() {
+        // A present entry holds a machine frame (the Xen ABI).
+        let frame = (v & pgtable_v3::PTE_PFN_MASK) >> 12;
+        return match k.pv.machine_to_phys(frame) {
+            Some(pfn) => pte_page_leaf(k, v, pfn, false),
+            None => Leaf::Dangling { val: v, pmd: false },
+        };
+    }
     let (pfn, migration) = if pte_present(pte) {
         (pte_pfn(pte), false)
     } else if is_swap_pte(pte) && is_migration_entry(&k.profile.swap_types, pte_to_swp_entry(pte)) {

@@ -108,7 +108,9 @@ pub fn dup_mmap_unmodelled(
     k: &crate::mm_types::Kernel,
     parent: &crate::mm_types::Task,
 ) -> Option<String> {
-    if k.profile.knobs.platform == crate::profile::Platform::XenPv {
+    if k.profile.knobs.platform == crate::profile::Platform::XenPv
+        && !crate::arch::x86::xen::mmu_pv::pins_pagetables(k)
+    {
         return Some(
             "fork under Xen PV is not modelled (arch_dup_mmap() -> xen_dup_mmap() pins the \
              child's page tables)"
@@ -185,10 +187,11 @@ pub fn dup_mmap(
         node: parent.node,
         mm: mm.clone(),
     };
-    // The kernel also holds the new mm's lock (mmap_write_lock_nested); the
-    // model fills its VMA list after, as nobody can see the mm before.
     let mmap = parent.mm.mmap_lock.write("mmap_write_lock");
-    let mut vmas = Vec::new();
+    let mut child_mmap = mm.mmap_lock.write_nested(
+        "mmap_write_lock_nested(mm, SINGLE_DEPTH_NESTING)",
+        parent.mm.mmap_lock.id(),
+    );
     let mut copied = true;
     for vma in &mmap.vmas {
         let tmp = crate::mmap::vm_area_copy(&mm, vma);
@@ -199,18 +202,29 @@ pub fn dup_mmap(
             copied = false;
             break;
         }
-        // The kernel inserts `tmp` before copying its page tables, so a
-        // failed copy is torn down with it.
-        vmas.push(tmp);
+        // The kernel inserts `tmp` before copying its page tables (so a
+        // failed copy is torn down with it), a file VMA on the file's
+        // i_mmap under `i_mmap_lock` (`vma_prio_tree_add()`): from here
+        // the reverse map reaches the child.
+        let file = tmp.vm_file.get().cloned();
+        let i_mmap = file.as_ref().map(|f| {
+            f.i_mmap_lock
+                .lock("dup_mmap: spin_lock(&file->f_mapping->i_mmap_lock)")
+        });
+        child_mmap.vmas.push(tmp);
+        if let Some(l) = i_mmap {
+            l.unlock("dup_mmap: spin_unlock(&file->f_mapping->i_mmap_lock)");
+        }
         if vma.anon_vma.get().is_some() && !copy_page_range(k, &child, parent, vma) {
             copied = false;
             break;
         }
     }
-    mmap.unlock("mmap_write_unlock");
-    let mut child_mmap = mm.mmap_lock.write("mmap_write_lock");
-    child_mmap.vmas = vmas;
     child_mmap.unlock("mmap_write_unlock");
+    mmap.unlock("mmap_write_unlock");
+    // The child's VMAs are on the reverse map (the file's i_mmap, the
+    // anon_vmas) before its page tables are pinned: Xen's window.
+    crate::arch::x86::xen::mmu_pv::arch_dup_mmap(k, &mm);
     if !copied {
         explore::mark("dup_mmap: -ENOMEM (anon_vma_fork or copy_page_range)");
         mmput(k, &mm);
@@ -240,6 +254,9 @@ fn copy_page_range(
     while addr < src.end() {
         let slot = crate::pgtable::peek_pmd(k, &parent.mm, addr)
             .and_then(|pmd| crate::pgtable::pte_offset(k, pmd.peek(), addr));
+        let Some(locks) = lock_pte_pair(k, child, parent, addr, slot.is_some()) else {
+            return false;
+        };
         let v = slot.as_ref().map_or(0, |s| {
             s.read_locked("copy_page_range: *src entry under ptl")
         });
@@ -265,23 +282,62 @@ fn copy_page_range(
                     .write("copy_present_pte: ptep_set_wrprotect", pte.0);
             }
             if let Some(folio) = k.mem.pfn_folio(k.pte_pfn(pte)).filter(|f| {
-                matches!(f.kind.get(), FolioKind::Anon | FolioKind::Shmem) && !k.pte_special(pte)
+                matches!(
+                    f.kind.get(),
+                    FolioKind::Anon | FolioKind::Shmem | FolioKind::File
+                ) && !k.pte_special(pte)
             }) {
                 folio.mapcount.add_return(
                     "copy_present_pte: page_dup_file_rmap / page_try_dup_anon_rmap",
                     1,
                 );
                 crate::memory::get_folio(&folio);
-                let member = if folio.kind.get() == FolioKind::Anon {
-                    MM_ANONPAGES
-                } else {
-                    MM_SHMEMPAGES
+                let member = match folio.kind.get() {
+                    FolioKind::Anon => MM_ANONPAGES,
+                    FolioKind::File => crate::mm_types::MM_FILEPAGES,
+                    _ => MM_SHMEMPAGES,
                 };
                 child.mm.add_mm_counter(member, 1);
             }
             new.write("copy_present_pte: set_pte_at", pte_mkold(pte).0);
         }
+        unlock_pte_pair(locks);
         addr += PAGE_SIZE;
     }
     true
+}
+
+/// The locks `copy_pte_range()` holds while it copies a pte: the child's
+/// pte lock (`pte_alloc_map_lock()`, allocating the child's tables), then
+/// the parent's, nested (`spin_lock_nested(src_ptl)`). `None` if a table
+/// cannot be allocated; no locks if the parent has no pte table there.
+fn lock_pte_pair(
+    k: &crate::mm_types::Kernel,
+    child: &crate::mm_types::Task,
+    parent: &crate::mm_types::Task,
+    addr: u64,
+    present: bool,
+) -> Option<Vec<std::rc::Rc<explore::sync::SpinLock<()>>>> {
+    use crate::pgtable::{peek_pmd, pte_lockptr, PtlSource};
+    if !present {
+        return Some(Vec::new());
+    }
+    crate::mremap::new_pte(k, child, addr)?;
+    let lock_of = |mm: &MmStruct| {
+        let pmd = peek_pmd(k, mm, addr).map_or(0, |p| p.peek());
+        match pte_lockptr(k, mm, pmd) {
+            PtlSource::Table(l) => l,
+            _ => mm.page_table_lock.clone(),
+        }
+    };
+    let (dst, src) = (lock_of(&child.mm), lock_of(&parent.mm));
+    dst.lock_raw("copy_pte_range: pte_alloc_map_lock(dst_mm)");
+    src.lock_nest_raw("copy_pte_range: spin_lock_nested(src_ptl)", dst.id());
+    Some(vec![src, dst])
+}
+
+fn unlock_pte_pair(locks: Vec<std::rc::Rc<explore::sync::SpinLock<()>>>) {
+    for l in locks {
+        l.unlock_raw("copy_pte_range: spin_unlock(ptl)");
+    }
 }

@@ -100,7 +100,7 @@ fn walk_entry(
     if !usable(v) {
         return Ok(None);
     }
-    if v & set != set && slot.cmpxchg(update, v, v | set) != v {
+    if v & set != set && slot.hw_cmpxchg(update, v, v | set) != v {
         return Err(());
     }
     Ok(Some(v | set))
@@ -143,7 +143,7 @@ fn hw_walk_once(k: &Kernel, task: &Task, addr: u64, write: bool) -> Walk {
     let huge = pmd & _PAGE_PSE != 0;
     let pmd_bits = if huge { leaf_bits } else { _PAGE_ACCESSED };
     if pmd & pmd_bits != pmd_bits
-        && pmd_slot.cmpxchg("MMU walk: set pmd accessed/dirty", pmd, pmd | pmd_bits) != pmd
+        && pmd_slot.hw_cmpxchg("MMU walk: set pmd accessed/dirty", pmd, pmd | pmd_bits) != pmd
     {
         return Walk::Changed;
     }

@@ -59,7 +59,7 @@ pub fn mmu_update(
         Level::L1 => adjust_guest_l1e(val),
         Level::Upper => val,
     };
-    slot.write(label, val);
+    slot.hv_write(label, val);
     Ok(())
 }
 
