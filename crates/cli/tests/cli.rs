@@ -1017,7 +1017,7 @@ fn exit_2_when_the_platform_or_layout_does_not_fit() {
     out.expect_code(2);
     assert!(
         out.stderr
-            .contains("Xen PV is modelled with the 3.x-era pte paths only"),
+            .contains("Xen PV is modelled with the 3.x-era and 2.6-era pte paths only"),
         "{}",
         out.stderr
     );
@@ -1092,8 +1092,8 @@ fn exit_2_on_a_fork_the_model_cannot_do() {
     );
     let out = run_cli(thread_fork.to_str().unwrap(), FIXED, &[]);
     out.expect_usage_error(&[
-        "fork-in-thread.mmr:2:14",
-        "fork() is only supported in a setup block for now",
+        "fork-in-thread.mmr:3:3",
+        "child 'c' is forked by a thread, so it may only have a setup",
     ]);
 }
 

@@ -583,7 +583,7 @@ impl Checker {
                 self.errors.push(Error::new(
                     child.span,
                     format!(
-                        "child '{0}' is never forked; expected '{0} = fork()' in the setup of {label}",
+                        "child '{0}' is never forked; expected '{0} = fork()' in {label}",
                         child.name
                     ),
                 ));
@@ -606,7 +606,6 @@ impl Checker {
                         child.name
                     ),
                 ));
-                continue;
             }
             children.push((
                 at,

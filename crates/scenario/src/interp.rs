@@ -737,7 +737,7 @@ fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) -> 
         Op::Fork { .. } => explore::unsupported(
             s.diagnostic(
                 stmt.span,
-                "fork() is only supported in a setup block for now",
+                "fork() here is run by Run::fork or thread_fork, not exec",
             )
             .to_string(),
         ),

@@ -85,7 +85,7 @@
 //! | `numa_scan` | `addr, len` — one NUMA-balancing scan pass over the range |
 //! | `reclaim` | `addr, len` — `shrink_page_list()` on the anonymous pages mapped in the range, as kswapd would: `page_referenced()`, `add_to_swap()`, `try_to_unmap()` (see [Swap](#swap)) |
 //! | `hibernate` | none — `shrink_all_memory()` over every page on the LRU, the hibernation path |
-//! | `fork` | none; `c = fork()` in a setup creates the child process `c` |
+//! | `fork` | none; `c = fork()` creates the child process `c` |
 //! | `exit` | none; the calling task exits: last statement of its block |
 //! | `pwrite` | `file, off, len, value [, O_DIRECT]` — writes `len` bytes of `value` at `off` (buffered through the page cache, or straight to disk with `O_DIRECT`) |
 //! | `pread` | `file, off, len [, expect=V]` — a buffered `read()`; checks the bytes against the file (INV-DATA) and, with `expect`, against `V` |
@@ -168,7 +168,7 @@
 //!
 //! | construct | meaning |
 //! |-----------|---------|
-//! | `c = fork()` | in a setup only: `dup_mmap` copies the caller's address space (private pages become copy-on-write in both), the new process `c` runs its own setup at once, then the caller's setup goes on. A failed fork (`ENOMEM`) creates no child. |
+//! | `c = fork()` | `dup_mmap` copies the caller's address space (private pages become copy-on-write in both), the new process `c` runs its own setup at once, then the caller goes on. A failed fork (`ENOMEM`) creates no child. In a thread, the fork runs among the other threads, and the child may only have a setup (the forking thread runs it, in the child); its mm lives until the end of the execution. |
 //! | `child c { ... }` | inside the block of the process whose setup binds `c = fork()`: what `c` runs, written like a process (`setup`, `thread`s, and `child` blocks for the processes `c`'s own setup forks). |
 //! | `exit()` | the calling task exits: `mmput`; the last task using the mm tears it down (`exit_mmap`, then `check_mm`) while the other processes go on. |
 //!
@@ -184,10 +184,9 @@
 //! * `c` names the child only: binding it again, or using it as an
 //!   integer, is an error. A `child` block needs its `fork()` and a
 //!   `fork()` its `child` block.
-//! * `fork()` in a thread is an error for now ("fork() is only supported
-//!   in a setup block for now"): the explorer's actors exist from the start
-//!   of an execution, and a child's threads would need to wait for the
-//!   fork.
+//! * A child forked by a thread may only have a setup: the explorer's
+//!   actors exist from the start of an execution, and a child's threads
+//!   would need to wait for the fork.
 //! * `exit()` ends a thread or a setup; a statement after it in the same
 //!   block is an error, and so is `exit()` in the setup of a process with
 //!   threads (they would never start). A process has one task for each of
@@ -196,8 +195,8 @@
 //!   execution unless its setup ends with `exit()`. At the end, every
 //!   process still alive exits.
 //! * The model cannot copy a THP (`copy_huge_pmd()`), a swap or
-//!   migration entry, or fork under Xen PV: such a fork is an input error
-//!   at its line and column.
+//!   migration entry, or fork under a 3.x-era Xen PV profile: such a fork
+//!   is an input error at its line and column.
 //!
 //! # Swap
 //!

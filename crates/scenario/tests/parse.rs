@@ -289,7 +289,7 @@ fn malformed_cases() -> Vec<(String, u32, u32, &'static str)> {
     let t = in_thread;
     vec![
         (t("frob()"), 4, 5, "unknown call 'frob'; expected one of: mmap, munmap, mprotect, madvise, write, read, numa_scan, reclaim, hibernate, fork, exit"),
-        (t("fork()"), 4, 5, "fork() is only supported in a setup block for now"),
+        (t("fork()"), 4, 5, "fork() needs a name for the child"),
         (t("munmap(p, 4096, 1)"), 4, 21, "too many arguments to 'munmap'; expected munmap(addr, len)"),
         (t("munmap(p)"), 4, 13, "missing argument 'len' to 'munmap'"),
         (t("read(p"), 4, 11, "expected ')' after arguments, found newline"),
@@ -402,7 +402,7 @@ fn fork_and_exit_cases() -> Vec<(String, u32, u32, &'static str)> {
     let t = in_thread;
     let child = "  child c { thread u { read(p) } }\n";
     vec![
-        (forking("read(p)", child), 5, 3, "child 'c' is never forked; expected 'c = fork()' in the setup of process 'a'"),
+        (forking("read(p)", child), 5, 3, "child 'c' is never forked; expected 'c = fork()' in process 'a'"),
         (forking("c = fork()", ""), 3, 5, "fork() binds 'c' but process 'a' has no 'child c { ... }' block saying what the child runs"),
         (forking("c = fork(); c = fork()", child), 3, 17, "'c' is already bound to the child process forked at line 3; a child process needs a name of its own"),
         (forking("p = fork()", "  child p { thread u { read(0) } }\n"), 3, 5, "'p' is already bound to a variable at line 2"),
@@ -413,13 +413,13 @@ fn fork_and_exit_cases() -> Vec<(String, u32, u32, &'static str)> {
         (forking("c = fork(p)", child), 3, 14, "too many arguments to 'fork'"),
         // A fork in a thread is refused, and its child block is not
         // blamed for it.
-        ("process a {\n  thread t { c = fork() }\n  child c { thread u { read(0) } }\n}\n".to_string(), 2, 14, "fork() is only supported in a setup block for now"),
-        (forking("c = fork()", "  child c {\n    setup { q = mmap(NULL, 1, PROT_READ, MAP_SHARED|MAP_ANONYMOUS) }\n    thread u { d = fork() }\n  }\n"), 7, 16, "fork() is only supported in a setup block for now"),
+        ("process a {\n  thread t { c = fork() }\n  child c { thread u { read(0) } }\n}\n".to_string(), 3, 3, "child 'c' is forked by a thread, so it may only have a setup"),
+        (forking("c = fork()", "  child c {\n    setup { q = mmap(NULL, 1, PROT_READ, MAP_SHARED|MAP_ANONYMOUS) }\n    thread u { d = fork() }\n  }\n"), 7, 16, "fork() binds 'd' but child 'c' has no 'child d { ... }' block"),
         // The child inherits what the parent bound before the fork only.
         (forking("c = fork(); q = mmap(NULL, 1, PROT_READ, MAP_SHARED|MAP_ANONYMOUS)", "  child c { thread u { read(q) } }\n"), 5, 29, "unbound variable 'q'"),
         // A grandchild's fork belongs in the child's setup.
         (forking("c = fork(); g = fork()", "  child c {\n    thread u { read(p) }\n    child g { thread v { read(p) } }\n  }\n"), 3, 17, "fork() binds 'g' but process 'a' has no 'child g { ... }' block"),
-        (forking("c = fork()", "  child c {\n    thread u { read(p) }\n    child g { thread v { read(p) } }\n  }\n"), 7, 5, "child 'g' is never forked; expected 'g = fork()' in the setup of child 'c'"),
+        (forking("c = fork()", "  child c {\n    thread u { read(p) }\n    child g { thread v { read(p) } }\n  }\n"), 7, 5, "child 'g' is never forked; expected 'g = fork()' in child 'c'"),
         (forking("c = fork()", "  child c { thread t { read(p) } }\n"), 5, 13, "duplicate thread name 't'; the first one is at line 4"),
         (forking("a = fork()", "  child a { thread u { read(p) } }\n"), 5, 3, "duplicate process name 'a'; the first one is at line 1"),
         (forking("c = fork()", "  child c { thread u { read(p) } }\n  child c { thread v { read(p) } }\n"), 6, 3, "duplicate process name 'c'; the first one is at line 5"),
