@@ -202,7 +202,7 @@ fn other_ablations_match_the_history() {
 }
 
 #[test]
-fn xen_pv_needs_a_3x_profile_and_3x_needs_thp_off() {
+fn xen_pv_needs_a_3x_or_2_6_profile_and_3x_needs_thp_off() {
     let s = load("000-bad-page-map.mmr");
     let p = mm::profile("linux-6.5")
         .unwrap()
@@ -210,7 +210,7 @@ fn xen_pv_needs_a_3x_profile_and_3x_needs_thp_off() {
         .unwrap();
     let e = ScenarioHarness::new(s, p).err().expect("refused");
     assert!(
-        e.contains("Xen PV is modelled with the 3.x-era pte paths only"),
+        e.contains("Xen PV is modelled with the 3.x-era and 2.6-era pte paths only"),
         "{e}"
     );
     let thp = load("001-bad-pmd.mmr");

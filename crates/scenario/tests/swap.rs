@@ -1,6 +1,7 @@
 //! What `ScenarioHarness::new` accepts for the 2.6.34 era: `reclaim()` and
-//! `hibernate()` only where swap is modelled, no THP there, Xen PV never,
-//! and `machine failslab` turning on `fail_slab_alloc` for every profile.
+//! `hibernate()` only where swap is modelled, no THP there, Xen PV with the
+//! 2.6-era pinning (seed 004's model), and `machine failslab` turning on
+//! `fail_slab_alloc` for every profile.
 //! Nothing here runs reclaim itself.
 
 use std::sync::Arc;
@@ -96,16 +97,19 @@ fn thp_is_an_error_in_the_2_6_34_era() {
 }
 
 #[test]
-fn xen_pv_is_an_error_in_the_2_6_34_era_with_its_real_layout() {
+fn xen_pv_runs_in_the_2_6_34_era_and_not_in_the_6_x_era() {
     let s = parse(
         "swap/xen.mmr",
         &with_page("machine xen-pv", "reclaim(p, 4K)"),
     );
+    let h = accepted(&s, "linux-2.6.34-rc4");
+    assert!(h.profile().knobs.platform == mm::profile::Platform::XenPv);
+    let plain = parse("swap/xen-read.mmr", &with_page("machine xen-pv", "read(p)"));
     assert_eq!(
-        refusal(&s, "linux-2.6.34-rc4"),
-        "swap/xen.mmr: Xen PV is modelled with the 3.x-era pte paths only; profile \
-         linux-2.6.34-rc4 has pte_layout=v2_6_34 (use a linux-3.* profile or --knob \
-         pte_layout=v3_12)"
+        refusal(&plain, "linux-6.5"),
+        "swap/xen-read.mmr: Xen PV is modelled with the 3.x-era and 2.6-era pte paths only; \
+         profile linux-6.5 has pte_layout=v4_19 (use a linux-3.* or linux-2.6.2x-xen profile, \
+         or --knob pte_layout=v3_12)"
     );
 }
 
