@@ -242,6 +242,18 @@ fn change(k: &Kernel, mm: &MmStruct, t: &Folio, label: &'static str, f: impl FnO
     let mut s = t.xen.get();
     f(&mut s);
     t.xen.set(s);
+    if explore::rt::tracing() {
+        explore::note!(
+            "xen: {label}: page-table pfn {:#x} now {}{}",
+            t.pfn,
+            if s.read_only { "read-only" } else { "writable" },
+            if s.pinned() {
+                ", pinned"
+            } else {
+                ", not pinned"
+            }
+        );
+    }
     crate::checkers::lockset::pte_page_access(k, mm, t, || {
         format!(
             "Xen state of PTE page pfn {:#x} changed by {label} (read-only {}, pinned {})",
