@@ -698,21 +698,12 @@ impl SlotArray {
 
     /// A store to entry `i`.
     pub fn write(&self, i: usize, label: &'static str, v: u64) {
-        let a = access(self.id(i), AccessKind::Write, label);
-        rt::point(a, Wait::Nothing);
-        self.check_live(label);
-        let old = self.vals[i].replace(v);
-        rt::traced(a, Some(old), Some(v));
+        self.write_guarded(i, label, v, || {});
     }
 
     /// An atomic exchange of entry `i`; returns the old value.
     pub fn xchg(&self, i: usize, label: &'static str, v: u64) -> u64 {
-        let a = access(self.id(i), AccessKind::ReadModifyWrite, label);
-        rt::point(a, Wait::Nothing);
-        self.check_live(label);
-        let old = self.vals[i].replace(v);
-        rt::traced(a, Some(old), Some(v));
-        old
+        self.xchg_guarded(i, label, v, || {})
     }
 
     /// A compare-and-exchange of entry `i` (`cmpxchg`, the MMU's locked

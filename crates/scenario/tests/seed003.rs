@@ -11,56 +11,21 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{harness, load, portfolio, seeds_dir};
+use common::{check_expectations, harness, load, portfolio, seed_files};
 use explore::{explore, Mode, VerifyConfig};
-use scenario::{ExpectedVerdict, Scenario};
+use scenario::Scenario;
 
 /// Every 003 file of the seeds directory.
 fn files() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(seeds_dir())
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("003-") && n.ends_with(".mmr"))
-        .collect();
-    names.sort();
+    let names = seed_files("003-");
     assert!(names.len() >= 5, "the 003 scenarios: {names:?}");
     names
-}
-
-fn knobs(e: &scenario::ast::Expect) -> Vec<(&str, &str)> {
-    e.knobs
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect()
 }
 
 #[test]
 fn every_expectation_of_every_003_file_holds() {
     for name in files() {
-        let s = load(&name);
-        for e in &s.expects {
-            let h = harness(&s, &e.profile, &knobs(e));
-            let mut config = portfolio(2000, 100_000);
-            if let ExpectedVerdict::Finding(sub) = &e.verdict {
-                let sub = sub.clone();
-                config.wanted = Some(explore::Wanted(Arc::new(move |f| {
-                    f.title.contains(sub.as_str())
-                })));
-            }
-            let out = explore(&h, &config).expect("no internal error");
-            let got = out.found.as_ref().map(|f| f.finding.title.clone());
-            match &e.verdict {
-                ExpectedVerdict::Clean => {
-                    assert!(got.is_none(), "{name} {} {:?}: {got:?}", e.profile, e.knobs)
-                }
-                ExpectedVerdict::Finding(sub) => assert!(
-                    got.as_deref().is_some_and(|t| t.contains(sub.as_str())),
-                    "{name} {} {:?}: expected {sub:?}, got {got:?}",
-                    e.profile,
-                    e.knobs
-                ),
-            }
-        }
+        check_expectations(&name, 2000);
     }
 }
 

@@ -9,17 +9,11 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{harness, load, portfolio, seeds_dir};
+use common::{check_expectations, harness, load, portfolio, seed_files};
 use explore::{explore, FindingKind, Mode, VerifyConfig};
-use scenario::ExpectedVerdict;
 
 fn files() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(seeds_dir())
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("004-") && n.ends_with(".mmr"))
-        .collect();
-    names.sort();
+    let names = seed_files("004-");
     assert!(names.len() >= 2, "the 004 scenarios: {names:?}");
     names
 }
@@ -27,34 +21,7 @@ fn files() -> Vec<String> {
 #[test]
 fn every_expectation_of_every_004_file_holds() {
     for name in files() {
-        let s = load(&name);
-        for e in &s.expects {
-            let knobs: Vec<(&str, &str)> = e
-                .knobs
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            let h = harness(&s, &e.profile, &knobs);
-            let mut config = portfolio(3000, 200_000);
-            if let ExpectedVerdict::Finding(sub) = &e.verdict {
-                let sub = sub.clone();
-                config.wanted = Some(explore::Wanted(Arc::new(move |f| {
-                    f.title.contains(sub.as_str())
-                })));
-            }
-            let got = explore(&h, &config).unwrap().found.map(|f| f.finding.title);
-            match &e.verdict {
-                ExpectedVerdict::Clean => {
-                    assert!(got.is_none(), "{name} {} {:?}: {got:?}", e.profile, e.knobs)
-                }
-                ExpectedVerdict::Finding(sub) => assert!(
-                    got.as_deref().is_some_and(|t| t.contains(sub.as_str())),
-                    "{name} {} {:?}: expected {sub:?}, got {got:?}",
-                    e.profile,
-                    e.knobs
-                ),
-            }
-        }
+        check_expectations(&name, 3000);
     }
 }
 

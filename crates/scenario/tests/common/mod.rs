@@ -44,3 +44,52 @@ pub fn portfolio(budget: u64, steps_max: u64) -> RunConfig {
         wanted: None,
     }
 }
+
+/// The seed files whose names start with `prefix` (`"003-"`), sorted.
+pub fn seed_files(prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(seeds_dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(prefix) && n.ends_with(".mmr"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Runs every `expect` line of seed file `name` (its profile, its knobs,
+/// looking for its finding as `seeds` does) with `budget` executions and
+/// asserts the verdict.
+pub fn check_expectations(name: &str, budget: u64) {
+    use scenario::ExpectedVerdict;
+    let s = load(name);
+    for e in &s.expects {
+        let knobs: Vec<(&str, &str)> = e
+            .knobs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let h = harness(&s, &e.profile, &knobs);
+        let mut config = portfolio(budget, 200_000);
+        if let ExpectedVerdict::Finding(sub) = &e.verdict {
+            let sub = sub.clone();
+            config.wanted = Some(explore::Wanted(Arc::new(move |f| {
+                f.title.contains(sub.as_str())
+            })));
+        }
+        let got = explore::explore(&h, &config)
+            .expect("no internal error")
+            .found
+            .map(|f| f.finding.title);
+        match &e.verdict {
+            ExpectedVerdict::Clean => {
+                assert!(got.is_none(), "{name} {} {:?}: {got:?}", e.profile, e.knobs)
+            }
+            ExpectedVerdict::Finding(sub) => assert!(
+                got.as_deref().is_some_and(|t| t.contains(sub.as_str())),
+                "{name} {} {:?}: expected {sub:?}, got {got:?}",
+                e.profile,
+                e.knobs
+            ),
+        }
+    }
+}
