@@ -721,6 +721,39 @@ impl SlotArray {
         found
     }
 
+    /// The MMU's load of entry `i` during a page-table walk: announced
+    /// like [`SlotArray::read`], but a freed array yields `None` instead of
+    /// a use after free. The kernel frees a page table only after the TLB
+    /// shootdown that waits for every CPU's walk in progress (a walk is not
+    /// interruptible), so a walk that reaches a freed table in the model is
+    /// one the real hardware would have finished before the free, or begun
+    /// again after it: the caller walks again.
+    pub fn read_hw(&self, i: usize, label: &'static str) -> Option<u64> {
+        let a = access(self.id(i), AccessKind::Read, label);
+        rt::point(a, Wait::Nothing);
+        let v = (!self.is_freed()).then(|| self.vals[i].get());
+        rt::traced(a, None, v);
+        v
+    }
+
+    /// The MMU's locked accessed/dirty update of entry `i`, as
+    /// [`SlotArray::cmpxchg`]; `None` if the array was freed (see
+    /// [`SlotArray::read_hw`]).
+    pub fn cmpxchg_hw(&self, i: usize, label: &'static str, old: u64, new: u64) -> Option<u64> {
+        let a = access(self.id(i), AccessKind::ReadModifyWrite, label);
+        rt::point(a, Wait::Nothing);
+        if self.is_freed() {
+            rt::traced(a, None, None);
+            return None;
+        }
+        let found = self.vals[i].get();
+        if found == old {
+            self.vals[i].set(new);
+        }
+        rt::traced(a, Some(found), Some(self.vals[i].get()));
+        Some(found)
+    }
+
     /// A store into a table no other actor can reach yet (filled before it
     /// is published, as split_huge_pmd fills the deposited table before
     /// pmd_populate): not a scheduling point.

@@ -230,7 +230,13 @@ fn find_page_for_fault(k: &Kernel, task: &Task, file: &AddressSpace, pgoff: u64)
         let page = if locks {
             find_lock_page(k, file, pgoff)
         } else {
-            find_get_page(file, pgoff)
+            match find_get_page(file, pgoff) {
+                Some(p) => match wait_uptodate(k, file, p) {
+                    Some(p) => Some(p),
+                    None => continue,
+                },
+                None => None,
+            }
         };
         let Some(page) = page else {
             if !page_cache_read(k, task.node, file, pgoff) {
@@ -258,12 +264,39 @@ pub fn filemap_getpage(
 ) -> Option<Rc<Folio>> {
     loop {
         if let Some(page) = find_get_page(file, pgoff) {
-            return Some(page);
+            match wait_uptodate(k, file, page) {
+                Some(page) => return Some(page),
+                None => continue,
+            }
         }
         if !page_cache_read(k, node, file, pgoff) {
             return None;
         }
     }
+}
+
+/// `if (!PageUptodate(page))` after a `find_get_page()` (v2.6.22
+/// `do_generic_mapping_read`, `filemap_nopage`, `filemap_getpage`): a
+/// page another task is still reading in is waited for with
+/// `lock_page()`; one truncated meanwhile is dropped (`None`: look it up
+/// again); one still not up to date is read here (`->readpage`).
+fn wait_uptodate(k: &Kernel, file: &AddressSpace, page: Rc<Folio>) -> Option<Rc<Folio>> {
+    if page.uptodate.get() {
+        return Some(page);
+    }
+    page.lock.lock("page_not_uptodate: lock_page");
+    if page.mapping.read("page_not_uptodate: !page->mapping") != Some(file.id) {
+        page.lock
+            .unlock("page_not_uptodate: unlock_page (truncated)");
+        put_folio(k, &page);
+        return None;
+    }
+    if page.uptodate.get() {
+        page.lock.unlock("page_not_uptodate: unlock_page");
+        return Some(page);
+    }
+    readpage(file, &page);
+    Some(page)
 }
 
 /// `set_page_dirty()` of a page-cache page (`__set_page_dirty_nobuffers`).

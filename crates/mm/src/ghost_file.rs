@@ -27,6 +27,41 @@ struct FileGhost {
     in_flight: Vec<FileOp>,
     /// User accesses to the file in progress (begun, not returned).
     accessing: u32,
+    /// `read()`s in progress: what their pages held since they began.
+    reads: Vec<ReadWindow>,
+}
+
+/// What the pages a `read()` covers held while it ran: the read copies
+/// each page at one instant, so any of these versions is a correct result.
+#[derive(Clone)]
+pub struct ReadWindow {
+    token: u64,
+    /// Pages `[first, last)` the read covers.
+    first: u64,
+    last: u64,
+    /// Each page's versions since the read began; `None` once it was not
+    /// judged at some point (an operation over it in flight, past EOF).
+    seen: BTreeMap<u64, Option<Vec<PageData>>>,
+}
+
+impl ReadWindow {
+    /// What page `index` may have been copied as, `None` if it is not
+    /// judged.
+    pub fn accept(&self, index: u64) -> Option<&[PageData]> {
+        self.seen.get(&index)?.as_deref()
+    }
+
+    /// Page `index` now may hold `versions` (`None`: not judged).
+    fn saw(&mut self, index: u64, versions: Option<&[PageData]>) {
+        if !(self.first..self.last).contains(&index) {
+            return;
+        }
+        let entry = self.seen.entry(index).or_insert(None);
+        match (entry.as_mut(), versions) {
+            (Some(seen), Some(new)) => seen.extend(new.iter().cloned()),
+            _ => *entry = None,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -39,6 +74,43 @@ struct FileOp {
     resizes: bool,
     /// A user access to its pages ran while it was in flight.
     raced: bool,
+}
+
+impl FileGhost {
+    /// What page `index` may hold now, `None` if it is not judged.
+    fn accept(&self, index: u64) -> Option<Rc<Vec<PageData>>> {
+        let busy = self
+            .in_flight
+            .iter()
+            .any(|o| o.resizes || (o.first..o.last).contains(&index));
+        if busy || index >= self.size.div_ceil(PAGE_SIZE) {
+            return None;
+        }
+        let accept = self
+            .pages
+            .get(&index)
+            .cloned()
+            .unwrap_or_else(|| Rc::new(vec![PageData::zero()]));
+        (!accept.is_empty()).then_some(accept)
+    }
+
+    /// Every `read()` in progress saw what pages `[first, last)` may hold
+    /// now.
+    fn reads_see(&mut self, first: u64, last: u64) {
+        for index in first..last {
+            let now = self.accept(index);
+            for r in &mut self.reads {
+                r.saw(index, now.as_deref().map(Vec::as_slice));
+            }
+        }
+    }
+
+    /// The pages `[first, last)` of every `read()` in progress.
+    fn read_span(&self) -> Option<(u64, u64)> {
+        let first = self.reads.iter().map(|r| r.first).min()?;
+        let last = self.reads.iter().map(|r| r.last).max()?;
+        Some((first, last))
+    }
 }
 
 /// The ghost files, by file id.
@@ -144,6 +216,9 @@ impl FileGhosts {
                 g.size = size;
             }
         }
+        if let Some((first, last)) = g.read_span() {
+            g.reads_see(first, last);
+        }
         drop(files);
         self.changed.borrow_mut().insert(id);
     }
@@ -200,28 +275,50 @@ impl FileGhosts {
                 })
                 .collect();
             g.pages.insert(index, Rc::new(new));
+            g.reads_see(index, index + 1);
         }
         self.changed.borrow_mut().insert(id);
+    }
+
+    /// A `read()` of pages `[first, last)` of file `id` begins: a user
+    /// access (see [`FileGhosts::access_begin`]) whose result is judged
+    /// against every version its pages hold until [`FileGhosts::read_end`].
+    pub fn read_begin(&self, id: u64, first: u64, last: u64) -> u64 {
+        self.access_begin(id);
+        let token = self.next_token.get() + 1;
+        self.next_token.set(token);
+        if let Some(g) = self.files.borrow_mut().get_mut(&id) {
+            let seen = (first..last)
+                .map(|index| (index, g.accept(index).map(|a| a.to_vec())))
+                .collect();
+            g.reads.push(ReadWindow {
+                token,
+                first,
+                last,
+                seen,
+            });
+        }
+        token
+    }
+
+    /// The `read()` [`FileGhosts::read_begin`] announced returned: what
+    /// each of its pages held while it ran.
+    pub fn read_end(&self, id: u64, token: u64) -> Option<ReadWindow> {
+        self.access_end(id);
+        let mut files = self.files.borrow_mut();
+        let g = files.get_mut(&id)?;
+        let i = g.reads.iter().position(|r| r.token == token)?;
+        let mut window = g.reads.remove(i);
+        for index in window.first..window.last {
+            window.saw(index, g.accept(index).as_deref().map(Vec::as_slice));
+        }
+        Some(window)
     }
 
     /// What page `index` of file `id` may hold now, or `None` if it is
     /// not judged: past EOF, or an operation over it is in flight.
     pub fn accept(&self, id: u64, index: u64) -> Option<Rc<Vec<PageData>>> {
-        let files = self.files.borrow();
-        let g = files.get(&id)?;
-        let busy = g
-            .in_flight
-            .iter()
-            .any(|o| o.resizes || (o.first..o.last).contains(&index));
-        if busy || index >= g.size.div_ceil(PAGE_SIZE) {
-            return None;
-        }
-        let accept = g
-            .pages
-            .get(&index)
-            .cloned()
-            .unwrap_or_else(|| Rc::new(vec![PageData::zero()]));
-        (!accept.is_empty()).then_some(accept)
+        self.files.borrow().get(&id)?.accept(index)
     }
 
     /// The size of file `id` as of the last size change that returned,

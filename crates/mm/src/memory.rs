@@ -753,8 +753,13 @@ fn wp_page_copy(vmf: &VmFault<'_>, orig: Pte, old: Option<&Rc<Folio>>) -> u32 {
             page_remove_rmap(old, false);
             put_folio(k, old);
         }
-        Some(old) if old.kind.get() == FolioKind::Shmem => {
-            mm.add_mm_counter(MM_SHMEMPAGES, -1);
+        Some(old) if matches!(old.kind.get(), FolioKind::Shmem | FolioKind::File) => {
+            let member = if old.kind.get() == FolioKind::File {
+                MM_FILEPAGES
+            } else {
+                MM_SHMEMPAGES
+            };
+            mm.add_mm_counter(member, -1);
             page_remove_rmap(old, false);
             put_folio(k, old);
         }

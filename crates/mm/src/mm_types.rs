@@ -213,9 +213,9 @@ pub struct Folio {
     pub dirty: Cell<bool>,
     /// `PG_uptodate` of a page-cache page: its data was read (or wholly
     /// written). Protected by: the page lock (set by `->readpage` before
-    /// it unlocks, cleared by truncation and invalidation); read by
-    /// checkers only (the model's readers wait on the page lock, which a
-    /// page being read holds).
+    /// it unlocks, cleared by truncation and invalidation); read
+    /// locklessly by lookups that found the page without its lock
+    /// (`PageUptodate()`), which lock it and look again when it is not set.
     pub uptodate: Cell<bool>,
     /// `PG_swapcache` with `page_private()`: the swap slot of a page in the
     /// swap cache (2.6.34-era profiles). Protected by: the page lock (set by

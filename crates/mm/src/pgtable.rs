@@ -57,11 +57,18 @@ impl EntryRef {
         self.table.entries().write(self.index, label, v)
     }
 
+    /// The MMU's load of the entry during a walk; `None` if the table was
+    /// freed under the walk (`SlotArray::read_hw` says why that is not a
+    /// use after free).
+    pub fn hw_read(&self, label: &'static str) -> Option<u64> {
+        self.table.entries().read_hw(self.index, label)
+    }
+
     /// The MMU's locked update of the accessed and dirty bits: the
     /// hardware writes the table whatever the kernel's mapping of it says.
-    /// Returns the value found.
-    pub fn hw_cmpxchg(&self, label: &'static str, old: u64, new: u64) -> u64 {
-        self.table.entries().cmpxchg(self.index, label, old, new)
+    /// Returns the value found; `None` if the table was freed.
+    pub fn hw_cmpxchg(&self, label: &'static str, old: u64, new: u64) -> Option<u64> {
+        self.table.entries().cmpxchg_hw(self.index, label, old, new)
     }
 
     /// INV-HW-PERM: a kernel store into a page-table page that Xen has

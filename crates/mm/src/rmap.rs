@@ -915,39 +915,46 @@ fn try_to_unmap_one(k: &Kernel, folio: &Folio, vma: &Vma, address: u64) -> SwapR
 }
 
 /// `page_mkclean()` (v2.6.22) of a page-cache page: through the file's
-/// linear VMAs (`page_mkclean_file()` walks the prio tree, not the
+/// shared linear VMAs (`page_mkclean_file()` walks the prio tree, not the
 /// nonlinear list), write-protect and clean every pte mapping the page.
 /// Returns whether one was dirty or writable.
 pub fn page_mkclean(k: &Kernel, file: &crate::mm_types::AddressSpace, page: &Folio) -> bool {
-    use crate::arch::x86::pgtable::{
-        pte_dirty, pte_mkclean, pte_present, pte_write, pte_wrprotect, Pte,
-    };
     let _f = explore::enter("page_mkclean");
     let mut ret = false;
-    for (mm, vma) in crate::memory::file_vmas(k, file) {
-        if vma.flags() & crate::mm_types::vm_flags::VM_NONLINEAR != 0 {
+    for (_, vma) in crate::memory::file_vmas(k, file) {
+        let f = vma.flags();
+        if f & crate::mm_types::vm_flags::VM_NONLINEAR != 0
+            || f & crate::mm_types::vm_flags::VM_SHARED == 0
+        {
             continue;
         }
-        let Some(addr) = vma_address(page, &vma) else {
-            continue;
-        };
-        let Some(pmd) = crate::pgtable::peek_pmd(k, &mm, addr) else {
-            continue;
-        };
-        let Some(map) = crate::pgtable_generic::pte_offset_map_lock(k, &mm, &pmd, addr) else {
-            continue;
-        };
-        let v = Pte(map.pte.read_locked("page_mkclean_one: *pte under ptl"));
-        if pte_present(v) && k.pte_pfn(v) == page.pfn && (pte_dirty(v) || pte_write(v)) {
-            let clean = pte_mkclean(pte_wrprotect(v));
-            k.set_pte_at(
-                &map.pte,
-                clean,
-                "page_mkclean_one: set_pte_at(pte_mkclean(pte_wrprotect))",
-            );
-            ret = true;
-        }
-        map.ptl.unlock("pte_unmap_unlock");
+        ret |= page_mkclean_one(k, page, &vma);
     }
+    ret
+}
+
+/// `page_mkclean_one()` (v2.6.22): the pte `page_check_address()` finds,
+/// if dirty or writable, is cleared and flushed (`ptep_clear_flush()`, a
+/// native exchange on i386 PAE) and set again clean and read-only.
+fn page_mkclean_one(k: &Kernel, page: &Folio, vma: &Vma) -> bool {
+    use crate::arch::x86::pgtable::{pte_dirty, pte_mkclean, pte_write, pte_wrprotect, Pte};
+    let Some(address) = vma_address(page, vma) else {
+        return false;
+    };
+    let mut ret = false;
+    page_check_address(k, page, vma, address, |pte| {
+        let v = Pte(pte.read_locked("page_mkclean_one: *pte under ptl"));
+        if !(pte_dirty(v) || pte_write(v)) {
+            return;
+        }
+        direct_pte_store(k, vma, pte);
+        let entry = Pte(pte.xchg("page_mkclean_one: ptep_clear_flush", 0));
+        k.set_pte_at(
+            pte,
+            pte_mkclean(pte_wrprotect(entry)),
+            "page_mkclean_one: set_pte_at(pte_mkclean(pte_wrprotect))",
+        );
+        ret = true;
+    });
     ret
 }

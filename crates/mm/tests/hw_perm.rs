@@ -55,6 +55,9 @@ fn a_store_into_a_read_only_unpinned_table_oopses_and_nothing_else_does() {
     );
     // The hypervisor's and the MMU's own writes are not the kernel's.
     slot.hv_write("mmu_update", 0x25);
-    assert_eq!(slot.hw_cmpxchg("MMU walk: set accessed", 0x25, 0x45), 0x25);
+    assert_eq!(
+        slot.hw_cmpxchg("MMU walk: set accessed", 0x25, 0x45),
+        Some(0x25)
+    );
     assert_eq!(slot.peek(), 0x45);
 }

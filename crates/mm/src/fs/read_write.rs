@@ -10,7 +10,7 @@ use crate::filemap::{
     do_generic_mapping_read, for_each_page_part, generic_file_buffered_write,
     generic_file_direct_write,
 };
-use crate::ghost_file::FileEffect;
+use crate::ghost_file::{FileEffect, ReadWindow};
 use crate::mm_types::{AddressSpace, Kernel, Task, PAGE_SIZE};
 
 /// `pwrite64(fd, buf, len, off)` of `len` bytes of `value`: under
@@ -76,15 +76,18 @@ pub fn sys_pread64(
     len: u64,
 ) -> Vec<u8> {
     let _f = explore::enter("sys_pread64");
-    k.ghost.files.access_begin(file.id);
+    let (first, last) = (off / PAGE_SIZE, (off + len).div_ceil(PAGE_SIZE));
+    let window = k.ghost.files.read_begin(file.id, first, last);
     let bytes = do_generic_mapping_read(k, task.node, file, off, len);
-    k.ghost.files.access_end(file.id);
-    check_read(k, task, file, off, &bytes);
+    if let Some(window) = k.ghost.files.read_end(file.id, window) {
+        check_read(task, file, off, &bytes, &window);
+    }
     bytes
 }
 
-/// INV-DATA at a `read()`: each byte returned is the file's.
-fn check_read(k: &Kernel, task: &Task, file: &AddressSpace, off: u64, bytes: &[u8]) {
+/// INV-DATA at a `read()`: each page's bytes returned are one version the
+/// file's page held while the read ran.
+fn check_read(task: &Task, file: &AddressSpace, off: u64, bytes: &[u8], window: &ReadWindow) {
     let mut at = 0usize;
     let mut bad = None;
     for_each_page_part(off, bytes.len() as u64, |index, from, to| {
@@ -94,7 +97,7 @@ fn check_read(k: &Kernel, task: &Task, file: &AddressSpace, off: u64, bytes: &[u
         if bad.is_some() {
             return;
         }
-        let Some(accept) = k.ghost.files.accept(file.id, index) else {
+        let Some(accept) = window.accept(index) else {
             return;
         };
         let matches = |p: &crate::mm_types::PageData| {

@@ -72,11 +72,23 @@ struct Walked {
 /// if the entry changed meanwhile, the walk starts over, as the hardware
 /// re-walks. These are the lockless writers that `ptep_test_and_clear_young()`
 /// and fork's `pte_mkold()` race with.
+///
+/// A walk that reaches a table freed under it also starts over: the kernel
+/// frees a table only after unlinking it and flushing every CPU's TLB, and
+/// the flush waits for a walk in progress, so the hardware never reads a
+/// freed table through a path the kernel had unlinked. Reaching the same
+/// freed table again on the new walk means it is still linked after its
+/// free: that read is reported as the use after free it is.
 fn hw_walk(k: &Kernel, task: &Task, addr: u64, write: bool) -> Option<Walked> {
+    let mut stale = None;
     loop {
-        match hw_walk_once(k, task, addr, write) {
+        match hw_walk_once(k, task, addr, write, stale) {
             Walk::Done(w) => return w,
             Walk::Changed => explore::mark("MMU walk: entry changed under the A/D update, re-walk"),
+            Walk::Freed(table) => {
+                explore::mark("MMU walk: table freed under the walk, re-walk");
+                stale = Some(table);
+            }
         }
     }
 }
@@ -85,87 +97,120 @@ enum Walk {
     Done(Option<Walked>),
     /// An accessed/dirty update found the entry changed: walk again.
     Changed,
+    /// The walk reached the freed table at this pfn: walk again.
+    Freed(u64),
 }
 
-/// Reads one level's entry and sets the bits `set` in it if any is clear.
-/// `Err(())` if the entry changed between the read and the update.
+/// The walk's load of one entry; `stale` is the table a previous walk
+/// found freed (see [`hw_walk`]).
+fn hw_load(slot: &EntryRef, label: &'static str, stale: Option<u64>) -> Result<u64, Walk> {
+    match slot.hw_read(label) {
+        Some(v) => Ok(v),
+        None if stale == Some(slot.table.pfn) => Ok(slot.read(label)),
+        None => Err(Walk::Freed(slot.table.pfn)),
+    }
+}
+
+/// Reads one level's entry and sets the bits `set` in it if any is clear;
+/// `Ok(None)` if the entry is not `usable`.
 fn walk_entry(
     slot: &EntryRef,
     read: &'static str,
     update: &'static str,
     usable: impl Fn(u64) -> bool,
     set: u64,
-) -> Result<Option<u64>, ()> {
-    let v = slot.read(read);
+    stale: Option<u64>,
+) -> Result<Option<u64>, Walk> {
+    let v = hw_load(slot, read, stale)?;
     if !usable(v) {
         return Ok(None);
     }
-    if v & set != set && slot.hw_cmpxchg(update, v, v | set) != v {
-        return Err(());
-    }
-    Ok(Some(v | set))
+    hw_update(slot, v, update, set).map(Some)
 }
 
-fn hw_walk_once(k: &Kernel, task: &Task, addr: u64, write: bool) -> Walk {
+/// The locked update that sets the bits `set` in an entry the walk read as
+/// `v`, if any is clear; the entry's new value.
+fn hw_update(slot: &EntryRef, v: u64, update: &'static str, set: u64) -> Result<u64, Walk> {
+    if v & set == set {
+        return Ok(v);
+    }
+    match slot.hw_cmpxchg(update, v, v | set) {
+        Some(found) if found == v => Ok(v | set),
+        Some(_) => Err(Walk::Changed),
+        None => Err(Walk::Freed(slot.table.pfn)),
+    }
+}
+
+fn hw_walk_once(k: &Kernel, task: &Task, addr: u64, write: bool, stale: Option<u64>) -> Walk {
+    match walk_levels(k, task, addr, write, stale) {
+        Ok(found) => Walk::Done(found.and_then(|(pfn, span)| walked(k, pfn, span))),
+        Err(again) => again,
+    }
+}
+
+/// The levels of one walk: the guest page and how many pages from it the
+/// leaf maps, `Ok(None)` for a fault.
+fn walk_levels(
+    k: &Kernel,
+    task: &Task,
+    addr: u64,
+    write: bool,
+    stale: Option<u64>,
+) -> Result<Option<(u64, usize)>, Walk> {
     let need = _PAGE_PRESENT | _PAGE_USER | if write { _PAGE_RW } else { 0 };
     let ok = |v: u64| v & need == need;
     let leaf_bits = _PAGE_ACCESSED | if write { _PAGE_DIRTY } else { 0 };
     let level = |slot: Option<EntryRef>, read, update, set| match slot {
         None => Ok(None),
-        Some(slot) => walk_entry(&slot, read, update, ok, set),
+        Some(slot) => walk_entry(&slot, read, update, ok, set, stale),
     };
-    let fault = Walk::Done(None);
-    let Ok(pgd) = level(
+    let Some(pgd) = level(
         Some(pgd_offset(&task.mm, addr)),
         "MMU walk: read pgd",
         "MMU walk: set pgd accessed",
         _PAGE_ACCESSED,
-    ) else {
-        return Walk::Changed;
+    )?
+    else {
+        return Ok(None);
     };
-    let Some(pgd) = pgd else { return fault };
-    let Ok(pud) = level(
+    let Some(pud) = level(
         pud_offset(k, pgd, addr),
         "MMU walk: read pud",
         "MMU walk: set pud accessed",
         _PAGE_ACCESSED,
-    ) else {
-        return Walk::Changed;
+    )?
+    else {
+        return Ok(None);
     };
-    let Some(pud) = pud else { return fault };
     let Some(pmd_slot) = pmd_offset(k, pud, addr) else {
-        return fault;
+        return Ok(None);
     };
-    let pmd = pmd_slot.read("MMU walk: read pmd");
-    if !ok(pmd) {
-        return fault;
-    }
+    // Whether the pmd is a leaf decides which bits the walk sets in it, so
+    // it is read before the update.
+    let pmd = hw_load(&pmd_slot, "MMU walk: read pmd", stale)?;
     let huge = pmd & _PAGE_PSE != 0;
     let pmd_bits = if huge { leaf_bits } else { _PAGE_ACCESSED };
-    if pmd & pmd_bits != pmd_bits
-        && pmd_slot.hw_cmpxchg("MMU walk: set pmd accessed/dirty", pmd, pmd | pmd_bits) != pmd
-    {
-        return Walk::Changed;
+    if !ok(pmd) {
+        return Ok(None);
     }
+    let pmd = hw_update(&pmd_slot, pmd, "MMU walk: set pmd accessed/dirty", pmd_bits)?;
     // The MMU sees machine frames: on Xen PV the hypervisor's m2p says
     // which guest page a frame is (a present entry is never inverted).
-    let found = if huge {
+    if huge {
         let index = (addr >> PAGE_SHIFT) & 511;
-        k.pv.machine_to_phys(pmd_pfn(Pmd(pmd)))
-            .map(|head| (head + index, 512 - index as usize))
-    } else {
-        let Ok(pte) = level(
-            pte_offset(k, pmd, addr),
-            "MMU walk: read pte",
-            "MMU walk: set pte accessed/dirty",
-            leaf_bits,
-        ) else {
-            return Walk::Changed;
-        };
-        let Some(pte) = pte else { return fault };
-        k.pv.machine_to_phys(pte_pfn(Pte(pte))).map(|pfn| (pfn, 1))
+        let head = k.pv.machine_to_phys(pmd_pfn(Pmd(pmd)));
+        return Ok(head.map(|head| (head + index, 512 - index as usize)));
+    }
+    let Some(pte) = level(
+        pte_offset(k, pmd, addr),
+        "MMU walk: read pte",
+        "MMU walk: set pte accessed/dirty",
+        leaf_bits,
+    )?
+    else {
+        return Ok(None);
     };
-    Walk::Done(found.and_then(|(pfn, span)| walked(k, pfn, span)))
+    Ok(k.pv.machine_to_phys(pte_pfn(Pte(pte))).map(|pfn| (pfn, 1)))
 }
 
 fn walked(k: &Kernel, pfn: u64, span: usize) -> Option<Walked> {
