@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod conform;
+pub mod hunt;
 pub mod json;
 pub mod run;
 pub mod seeds;

@@ -145,6 +145,65 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         jobs: usize,
     },
+    /// Blind discovery: generate scenarios from the language's vocabulary,
+    /// explore each, and write each distinct finding, shrunk, to --out.
+    /// Exit 1 if it found something, 70 if it met an internal error.
+    Hunt {
+        /// Kernel profile (see `mmrace list`).
+        #[arg(long)]
+        profile: String,
+        /// Statements to draw from, comma-separated (default: all the
+        /// profile's era can run): mmap, munmap, mprotect, madvise, write,
+        /// read, numa_scan, reclaim, hibernate, fork, exit, pwrite, pread,
+        /// ftruncate, remap_file_pages, msync.
+        #[arg(long, value_parser = mmrace::hunt::parse_ops)]
+        ops: Option<std::collections::BTreeSet<&'static str>>,
+        /// Threads per scenario: N or LO..HI.
+        #[arg(long, default_value = "2..3", value_parser = mmrace::hunt::parse_range)]
+        threads: (u32, u32),
+        /// Processes per scenario: N or LO..HI.
+        #[arg(long, default_value = "1..2", value_parser = mmrace::hunt::parse_range)]
+        processes: (u32, u32),
+        /// A fixed machine line for every scenario, e.g. "numa-nodes=2
+        /// thp=always" (default: drawn per scenario).
+        #[arg(long)]
+        machine: Option<String>,
+        /// Stop after this long (90s, 10m, 1h).
+        #[arg(long, value_parser = mmrace::hunt::parse_duration, conflicts_with = "scenarios")]
+        time: Option<std::time::Duration>,
+        /// Stop after this many scenarios (default 1000).
+        #[arg(long, value_parser = parse_u64)]
+        scenarios: Option<u64>,
+        /// Seed of the generated scenarios.
+        #[arg(long, default_value_t = 0, value_parser = parse_u64)]
+        seed: u64,
+        /// Scenarios explored at once, one worker each; what the hunt
+        /// reports does not depend on it.
+        #[arg(long, default_value_t = default_jobs())]
+        jobs: usize,
+        /// Run only shard K of N of the scenario-index space.
+        #[arg(long, value_parser = explore::Shard::parse, default_value = "0/1")]
+        shard: explore::Shard,
+        /// Directory for findings, reports and the resumable state.
+        #[arg(long, default_value = "hunt-out")]
+        out: PathBuf,
+        /// Executions per scenario.
+        #[arg(long, default_value_t = mmrace::hunt::DEFAULT_HUNT_BUDGET, value_parser = parse_u64)]
+        budget: u64,
+        /// Steps after which an execution is a livelock.
+        #[arg(long, default_value_t = DEFAULT_STEPS_MAX)]
+        steps_max: u64,
+        /// The summary as JSON (the hunt's state).
+        #[arg(long)]
+        json: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        /// Print generated scenario N (as the hunt would explore it) and
+        /// exit.
+        #[arg(long, value_name = "N", value_parser = parse_u64)]
+        print_scenario: Option<u64>,
+    },
     /// Compare the model's syscalls with the running kernel on random op
     /// sequences; exit 1 on a divergence, printed as a minimal sequence.
     Conform {
@@ -331,6 +390,47 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
         } => cmd_seeds(dir, quiet, &explore),
         Command::List => cmd_list(),
         Command::Bench { dir, seeds, jobs } => cmd_bench(dir, seeds, jobs),
+        Command::Hunt {
+            profile,
+            ops,
+            threads,
+            processes,
+            machine,
+            time,
+            scenarios,
+            seed,
+            jobs,
+            shard,
+            out,
+            budget,
+            steps_max,
+            json,
+            quiet,
+            print_scenario,
+        } => {
+            let mut opts = mmrace::hunt::HuntOptions::new(&profile, &out);
+            if let Some(ops) = ops {
+                opts.ops = ops;
+            }
+            opts.threads = threads;
+            opts.processes = processes;
+            opts.machine = machine;
+            opts.stop = match time {
+                Some(t) => mmrace::hunt::Stop::Time(t),
+                None => mmrace::hunt::Stop::Scenarios(scenarios.unwrap_or(1000)),
+            };
+            opts.seed = seed;
+            opts.jobs = jobs;
+            opts.shard = shard;
+            opts.budget = budget;
+            opts.steps_max = steps_max;
+            opts.progress = !json && !quiet && std::io::stderr().is_terminal();
+            if let Some(index) = print_scenario {
+                print!("{}", mmrace::hunt::scenario_text(&opts, index)?);
+                return Ok(EXIT_CLEAN);
+            }
+            cmd_hunt(&opts, json)
+        }
         Command::Conform {
             seed,
             sequences,
@@ -737,6 +837,24 @@ fn cmd_list() -> Result<i32, CliError> {
         println!("  {:<32} [{}]  {}", k.name, per.join(" "), k.doc);
     }
     Ok(EXIT_CLEAN)
+}
+
+fn cmd_hunt(opts: &mmrace::hunt::HuntOptions, json: bool) -> Result<i32, CliError> {
+    let state = mmrace::hunt::hunt(opts)?;
+    if json {
+        let text = serde_json::to_string_pretty(&state)
+            .map_err(|e| CliError::Internal(format!("hunt JSON: {e}")))?;
+        println!("{text}");
+    } else {
+        print!("{}", mmrace::hunt::render_summary(opts, &state));
+    }
+    Ok(if !state.coverage.internal.is_empty() {
+        mmrace::EXIT_INTERNAL
+    } else if !state.distinct.is_empty() {
+        EXIT_FINDING
+    } else {
+        EXIT_CLEAN
+    })
 }
 
 fn cmd_bench(dir: Option<PathBuf>, seeds_n: u64, jobs: usize) -> Result<i32, CliError> {

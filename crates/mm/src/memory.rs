@@ -655,7 +655,8 @@ fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
     // wp_can_reuse_anon_folio() (v6.18): reuse a small folio only if nobody
     // else holds it (after fork, the other process's mapping holds a
     // reference), and make it this VMA's (folio_move_anon_rmap()). Large
-    // folios are not shared by fork in the model: always this mm's.
+    // folios are never shared by fork in the model (dup_mmap refuses to
+    // copy one): always this mm's.
     if let Some(f) = old.as_ref().filter(|f| {
         f.kind.get() == FolioKind::Anon
             && if k.profile.knobs.pte_layout == PteLayout::V2_6_34 {
@@ -1070,10 +1071,13 @@ fn zap_pte_range(
 /// (v2.6.22 zap_pte_range with details): a present page is skipped if it
 /// is not the file's (`check_mapping`: private COW copies, and orphans
 /// whose `page->mapping` is NULL), or, in a nonlinear VMA, if its index
-/// is outside the range; non-present entries (file ptes) stay.
+/// is outside the range; non-present entries stay (file ptes always, swap
+/// entries unless the truncation zaps COW copies' swap entries too).
 fn zap_wanted(k: &Kernel, vma: &Vma, addr: u64, v: Pte, d: &ZapDetails) -> bool {
     if !pte_present(v) {
-        return false;
+        return k.profile.knobs.zap_cow_swap_entries
+            && d.check_mapping.is_none()
+            && crate::arch::x86::swap::v2_6_34::is_swap_pte(v);
     }
     let Some(page) = k.mem.pfn_folio(k.pte_pfn(v)) else {
         return true;

@@ -554,11 +554,15 @@ pub fn exit_mmap(k: &Kernel, mm: &MmStruct) {
     crate::arch::x86::xen::mmu_pv::arch_exit_mmap(k, mm);
     let mut mmap = mm.mmap_lock.write("mmap_write_lock");
     k.ghost.unmap(mm.id, 0, u64::MAX);
-    let vmas = std::mem::take(&mut mmap.vmas);
+    // The VMAs stay on the file's reverse map (the model's i_mmap is the
+    // VMA lists) until free_pgtables() unlinks them: a truncate or an
+    // invalidation meanwhile finds them and zaps alongside.
+    let vmas = mmap.vmas.clone();
     for vma in &vmas {
         unmap_page_range(k, mm, vma, vma.start(), vma.end());
         unlink_anon_vmas(k, vma);
     }
+    mmap.vmas.clear();
     unlink_file_vmas(&vmas);
     free_pgtables(k, mm, &mmap);
     for vma in &vmas {

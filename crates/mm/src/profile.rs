@@ -330,6 +330,13 @@ pub struct Knobs {
     pub nonlinear_fault: NonlinearFault,
     pub xen_pin: XenPin,
     pub young_clear: YoungClear,
+    /// Peter Xu's "mm: don't skip swap entry even if zap_details
+    /// specified" (v5.18): a truncating `unmap_mapping_range()` (`even_cows`)
+    /// zaps the swap entries of private COW copies too. Before it,
+    /// zap_pte_range skipped every non-present entry when given details,
+    /// so a swapped-out COW copy survived truncation and came back past
+    /// EOF on the next fault.
+    pub zap_cow_swap_entries: bool,
 }
 
 /// A named kernel: knob values plus version facts used in messages.
@@ -348,6 +355,7 @@ pub struct Profile {
 }
 
 const V61: Knobs = Knobs {
+    zap_cow_swap_entries: true,
     pmd_check: PmdCheck::UnlessTransHuge,
     pte_offset_map_lock: PteOffsetMapLock::Pre65,
     change_pte_range_unstable_check: true,
@@ -460,6 +468,7 @@ const V2_6_34_RC4: Knobs = Knobs {
 /// v3.12.7 as Steven Noonan ran it, on bare metal. No THP paths (the 3.x
 /// model runs with THP off), no THP migration, pmds checked the old way.
 const V3_12_7: Knobs = Knobs {
+    zap_cow_swap_entries: false,
     pmd_check: PmdCheck::Legacy,
     change_pte_range_unstable_check: false,
     thp_migration: false,
@@ -610,6 +619,7 @@ pub fn profiles() -> Vec<Profile> {
                 numa_thp_migration: NumaThpMigration::MisplacedTranshuge,
                 split_invalidates_migration_entry: true,
                 mremap_expand_merge: false,
+                zap_cow_swap_entries: false,
                 ..V61
             },
             swap_types: SwapTypes::v5_5(),
@@ -995,6 +1005,12 @@ pub static KNOBS: &[KnobDef] = &[
         "ptep_clear_flush_young: direct_store (every i386 kernel: test_and_clear_bit on the pte) \
          or hypercall (hypothetical, the seed thread's option 1)",
         { "direct_store" => YoungClear::DirectStore, "hypercall" => YoungClear::Hypercall }
+    ),
+    bool_knob!(
+        "zap_cow_swap_entries",
+        zap_cow_swap_entries,
+        "\"mm: don't skip swap entry even if zap_details specified\" (v5.18): truncation zaps the \
+         swap entries of private COW copies (off: they survive it and fault back past EOF)"
     ),
     enum_knob!(
         "nonlinear_fault",

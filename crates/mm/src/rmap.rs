@@ -914,12 +914,23 @@ fn try_to_unmap_one(k: &Kernel, folio: &Folio, vma: &Vma, address: u64) -> SwapR
     ret
 }
 
-/// `page_mkclean()` (v2.6.22) of a page-cache page: through the file's
-/// shared linear VMAs (`page_mkclean_file()` walks the prio tree, not the
-/// nonlinear list), write-protect and clean every pte mapping the page.
+/// `page_mkclean()` (v2.6.22) of a page-cache page, locked by the caller:
+/// if the page is mapped, write-protect and clean every pte mapping it.
 /// Returns whether one was dirty or writable.
 pub fn page_mkclean(k: &Kernel, file: &crate::mm_types::AddressSpace, page: &Folio) -> bool {
     let _f = explore::enter("page_mkclean");
+    if page.mapcount.read("page_mkclean: page_mapped(page)") <= 0 {
+        return false;
+    }
+    page_mkclean_file(k, file, page)
+}
+
+/// `page_mkclean_file()` (v2.6.22): under `i_mmap_lock`, the shared VMAs
+/// of the prio tree (not the nonlinear list) that cover the page.
+fn page_mkclean_file(k: &Kernel, file: &crate::mm_types::AddressSpace, page: &Folio) -> bool {
+    let lock = file
+        .i_mmap_lock
+        .lock("page_mkclean_file: spin_lock(&mapping->i_mmap_lock)");
     let mut ret = false;
     for (_, vma) in crate::memory::file_vmas(k, file) {
         let f = vma.flags();
@@ -930,6 +941,7 @@ pub fn page_mkclean(k: &Kernel, file: &crate::mm_types::AddressSpace, page: &Fol
         }
         ret |= page_mkclean_one(k, page, &vma);
     }
+    lock.unlock("page_mkclean_file: spin_unlock(&mapping->i_mmap_lock)");
     ret
 }
 

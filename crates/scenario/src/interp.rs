@@ -83,6 +83,48 @@ impl CheckMode {
     }
 }
 
+/// What the model can run under a profile: the parts of the scenario
+/// language that depend on the kernel era's modelled paths. The one place
+/// [`ScenarioHarness::new`] and generators (`mmrace hunt`) learn it from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `thp=always|madvise` (the modern pte paths only).
+    pub thp: bool,
+    /// `file` lines and the file statements (the 2.6-era paths).
+    pub files: bool,
+    /// `reclaim()` and `hibernate()` (swap: the 2.6.34 era).
+    pub swap: bool,
+    /// The Xen PV platform (the 3.x-era and 2.6-era pte paths).
+    pub xen_pv: bool,
+    /// `numa_scan()`: NUMA balancing (v3.8, so not the 2.6 era).
+    pub numa_balancing: bool,
+    /// `fork()` at all: not under Xen PV with the 3.x-era paths
+    /// (`xen_dup_mmap()` is modelled for the 2.6 era only). Whatever the
+    /// profile, the model's `dup_mmap()` copies no THP and no swap or
+    /// migration entry: such a fork is refused at run time.
+    pub fork: bool,
+    /// A NUMA hinting fault that finds a small page on another node
+    /// migrates it: not with the 3.x-era paths (`migrate_misplaced_page`
+    /// is not modelled there), which refuse it at run time.
+    pub misplaced_small_pages: bool,
+}
+
+impl Capabilities {
+    pub fn of(profile: &Profile) -> Capabilities {
+        let era3 = profile.numa_bit().is_some();
+        let era2_6 = profile.knobs.pte_layout == PteLayout::V2_6_34;
+        Capabilities {
+            thp: !era3 && !era2_6,
+            files: era2_6,
+            swap: era2_6,
+            xen_pv: era3 || era2_6,
+            numa_balancing: !era2_6,
+            fork: profile.knobs.platform != Platform::XenPv || era2_6,
+            misplaced_small_pages: !era3,
+        }
+    }
+}
+
 impl ScenarioHarness {
     /// Checks that the model can run the scenario at all.
     /// A `xen-pv`/`native` machine line overrides the profile's `platform`,
@@ -91,8 +133,9 @@ impl ScenarioHarness {
     /// # Errors
     ///
     /// A scenario the model cannot run under this profile: Xen PV outside
-    /// the 3.x-era paths, THP in the 3.x or 2.6.34 era, or `reclaim()` and
-    /// `hibernate()` outside the 2.6.34 era (the only one with swap).
+    /// the 3.x-era paths, THP in the 3.x or 2.6.34 era, `reclaim()` and
+    /// `hibernate()` outside the 2.6.34 era (the only one with swap), or
+    /// `numa_scan()` in it (NUMA balancing came in v3.8).
     pub fn new(scenario: Arc<Scenario>, mut profile: Profile) -> Result<Self, String> {
         match scenario.machine.platform {
             Some(ast::Platform::XenPv) => profile.knobs.platform = Platform::XenPv,
@@ -105,42 +148,50 @@ impl ScenarioHarness {
         let file = &scenario.file;
         let name = profile.name;
         let layout = pte_layout(&profile);
-        let era3 = profile.numa_bit().is_some();
-        let era2_6_34 = profile.knobs.pte_layout == PteLayout::V2_6_34;
-        if profile.knobs.platform == Platform::XenPv && !era3 && !era2_6_34 {
+        let can = Capabilities::of(&profile);
+        if profile.knobs.platform == Platform::XenPv && !can.xen_pv {
             return Err(format!(
                 "{file}: Xen PV is modelled with the 3.x-era and 2.6-era pte paths only; profile \
                  {name} has pte_layout={layout} (use a linux-3.* or linux-2.6.2x-xen profile, or \
                  --knob pte_layout=v3_12)"
             ));
         }
-        if scenario.machine.thp != ast::Thp::Never {
-            let era = if era3 {
-                Some(("the 3.x-era pte paths", ""))
-            } else if era2_6_34 {
-                Some(("the 2.6.34 era", "; THP came in 2.6.38"))
+        if scenario.machine.thp != ast::Thp::Never && !can.thp {
+            let (era, why) = if profile.numa_bit().is_some() {
+                ("the 3.x-era pte paths", "")
             } else {
-                None
+                ("the 2.6.34 era", "; THP came in 2.6.38")
             };
-            if let Some((era, why)) = era {
-                return Err(format!(
-                    "{file}: THP is not modelled for {era} (profile {name}{why}); use thp=never"
-                ));
-            }
+            return Err(format!(
+                "{file}: THP is not modelled for {era} (profile {name}{why}); use thp=never"
+            ));
         }
-        if !era2_6_34 && !scenario.files.is_empty() {
+        if !can.files && !scenario.files.is_empty() {
             return Err(format!(
                 "{file}: regular files (file lines) are modelled for the 2.6-era paths only \
                  (do_no_page/__do_fault, truncate, O_DIRECT; profile {name} has \
                  pte_layout={layout}); use linux-2.6.22 or linux-2.6.23"
             ));
         }
-        if !era2_6_34 && uses_swap(&scenario) {
+        if !can.swap && uses_swap(&scenario) {
             return Err(format!(
                 "{file}: reclaim()/hibernate() need swap, which is modelled for the 2.6.34 era \
                  only (profile {name} has pte_layout={layout}); use a linux-2.6.34-* or \
                  linux-2.6.36 profile"
             ));
+        }
+        if !can.numa_balancing {
+            if let Some(span) = first_stmt(&scenario, |op| matches!(op, Op::NumaScan { .. })) {
+                return Err(scenario
+                    .diagnostic(
+                        span,
+                        format!(
+                            "numa_scan(): NUMA balancing came in v3.8, and profile {name} \
+                             models the 2.6 era (pte_layout={layout})"
+                        ),
+                    )
+                    .to_string());
+            }
         }
         Ok(ScenarioHarness {
             scenario,
@@ -201,11 +252,20 @@ fn pte_layout(profile: &Profile) -> &'static str {
 /// Whether any statement of any process, children included, reclaims:
 /// `reclaim()` or `hibernate()`.
 fn uses_swap(scenario: &Scenario) -> bool {
-    scenario.all_processes().iter().any(|p| {
+    first_stmt(scenario, |op| {
+        matches!(op, Op::Reclaim { .. } | Op::Hibernate)
+    })
+    .is_some()
+}
+
+/// The first statement, in any process or child, whose op `is`.
+fn first_stmt(scenario: &Scenario, is: impl Fn(&Op) -> bool) -> Option<ast::Span> {
+    scenario.all_processes().iter().find_map(|p| {
         p.setup
             .iter()
             .chain(p.threads.iter().flat_map(|t| &t.body))
-            .any(|stmt| matches!(stmt.op, Op::Reclaim { .. } | Op::Hibernate))
+            .find(|stmt| is(&stmt.op))
+            .map(|stmt| stmt.span)
     })
 }
 

@@ -82,7 +82,7 @@
 //! | `madvise` | `addr, len, advice` — `MADV_DONTNEED`, `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE` |
 //! | `write` | `addr, value` or `addr, lo..hi, value` — stores the byte `value` (0..=255) at `addr` or at every byte of `[addr+lo, addr+hi)` |
 //! | `read` | `addr [, lo..hi] [, expect=V]` — loads, optionally checking each byte equals `V` |
-//! | `numa_scan` | `addr, len` — one NUMA-balancing scan pass over the range |
+//! | `numa_scan` | `addr, len` — one NUMA-balancing scan pass over the range (not under the 2.6-era profiles: NUMA balancing came in v3.8) |
 //! | `reclaim` | `addr, len` — `shrink_page_list()` on the anonymous pages mapped in the range, as kswapd would: `page_referenced()`, `add_to_swap()`, `try_to_unmap()` (see [Swap](#swap)) |
 //! | `hibernate` | none — `shrink_all_memory()` over every page on the LRU, the hibernation path |
 //! | `fork` | none; `c = fork()` creates the child process `c` |

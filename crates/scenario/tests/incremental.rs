@@ -161,7 +161,8 @@ fn statement(rng: &mut Rng, era: &Era, size: u64) -> String {
         }
         5 => format!("madvise(a + {off}, {len}, MADV_DONTNEED)"),
         6 => format!("munmap(a + {off}, {len})"),
-        7 => format!("numa_scan(a, {size})"),
+        // NUMA balancing (v3.8) is not in the 2.6.34 era, which has swap.
+        7 if !era.swap => format!("numa_scan(a, {size})"),
         _ => format!("reclaim(a + {off}, {len})"),
     }
 }
@@ -193,7 +194,7 @@ fn generate(rng: &mut Rng, era: &Era) -> String {
         "    write(a, 0..{}, 7)\n",
         (1 + rng.below(size / 4096)) * 4096
     );
-    if rng.below(2) == 0 {
+    if rng.below(2) == 0 && !era.swap {
         text += &format!("    numa_scan(a, {size})\n");
     }
     let fork = era.swap && rng.below(2) == 0;

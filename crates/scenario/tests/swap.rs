@@ -80,6 +80,23 @@ fn hibernate_in_a_grandchild_counts_too() {
 }
 
 #[test]
+fn numa_scan_is_an_error_in_the_2_6_era_at_its_line_and_column() {
+    let s = parse("numa/old.mmr", &with_page("", "read(p); numa_scan(p, 4K)"));
+    let e = refusal(&s, "linux-2.6.23");
+    assert!(e.contains("numa/old.mmr:4:"), "{e}");
+    assert!(
+        e.contains(
+            "numa_scan(): NUMA balancing came in v3.8, and profile linux-2.6.23 models the 2.6 \
+             era (pte_layout=v2_6_34)"
+        ),
+        "{e}"
+    );
+    assert!(refusal(&s, "linux-2.6.34-rc4").contains("NUMA balancing came in v3.8"));
+    accepted(&s, "linux-3.12.7");
+    accepted(&s, "linux-6.5");
+}
+
+#[test]
 fn thp_is_an_error_in_the_2_6_34_era() {
     let s = parse("swap/thp.mmr", &with_page("machine thp=always", "read(p)"));
     assert_eq!(

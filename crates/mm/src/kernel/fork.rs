@@ -142,6 +142,9 @@ fn uncopyable_entry(
             ));
         }
         let pte = crate::pgtable::pte_offset(k, pmd, addr).map_or(0, |slot| slot.peek());
+        if let Some(why) = pte_mapped_large_folio(k, pte) {
+            return Some(format!("{why}: the parent's pte at {addr:#x}"));
+        }
         if pte != 0
             && !k.pte_present(crate::arch::x86::pgtable::Pte(pte))
             && !is_copyable_swap_pte(k, pte)
@@ -154,6 +157,19 @@ fn uncopyable_entry(
         addr += PAGE_SIZE;
     }
     None
+}
+
+/// Why a present pte mapping a subpage of a large folio (a THP split to
+/// ptes) cannot be copied: the model keeps no per-subpage
+/// `PageAnonExclusive`, which a COW fault after the fork would need.
+fn pte_mapped_large_folio(k: &crate::mm_types::Kernel, pte: u64) -> Option<&'static str> {
+    let pte = crate::arch::x86::pgtable::Pte(pte);
+    if pte.0 == 0 || !k.pte_present(pte) {
+        return None;
+    }
+    let folio = k.mem.pfn_folio(k.pte_pfn(pte))?;
+    (folio.order > 0)
+        .then_some("fork of a PTE-mapped THP is not modelled (no per-subpage PageAnonExclusive)")
 }
 
 /// A 2.6.34-era swap pte, which `copy_one_pte()` copies.
@@ -271,6 +287,9 @@ fn copy_page_range(
             child.mm.add_mm_counter(crate::mm_types::MM_SWAPENTS, 1);
             new.write("copy_one_pte: set_pte_at (swap entry)", v);
         } else if v != 0 && k.pte_present(Pte(v)) {
+            if let Some(why) = pte_mapped_large_folio(k, v) {
+                explore::unsupported(format!("{why}: the parent's pte at {addr:#x}"));
+            }
             let Some(new) = crate::mremap::new_pte(k, child, addr) else {
                 return false;
             };
@@ -300,6 +319,15 @@ fn copy_page_range(
                 child.mm.add_mm_counter(member, 1);
             }
             new.write("copy_present_pte: set_pte_at", pte_mkold(pte).0);
+        } else if v != 0 {
+            // An entry that became non-present after dup_mmap_unmodelled()
+            // looked (a migration through another process's rmap walk):
+            // refused here rather than dropped from the child.
+            explore::unsupported(format!(
+                "copy_nonpresent_pte() is not modelled: the parent's pte at {addr:#x} became {} \
+                 during the fork",
+                k.describe_pte(v)
+            ));
         }
         unlock_pte_pair(locks);
         addr += PAGE_SIZE;
