@@ -993,7 +993,7 @@ fn seeds_json_lists_000_with_every_verdict_matching() {
     assert!(
         later
             .iter()
-            .any(|l| l.starts_with("BUG: Bad page map in process main")),
+            .any(|l| l.starts_with("BUG: Bad page map in process test")),
         "{later:?}"
     );
     assert!(
@@ -1107,7 +1107,7 @@ fn seed000_ablation_from_the_command_line() {
     );
     out.expect_code(1);
     assert!(
-        out.stdout.contains("BUG: Bad page map in process main"),
+        out.stdout.contains("BUG: Bad page map in process test"),
         "{}",
         out.stdout
     );
@@ -1126,7 +1126,7 @@ fn seed000_numa_scan_replays_byte_for_byte() {
     );
     assert!(report.starts_with("INV-XEN-ABI"), "{report}");
     assert!(
-        report.contains("BUG: Bad page map in process main"),
+        report.contains("BUG: Bad page map in process test"),
         "{report}"
     );
 }

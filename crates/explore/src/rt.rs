@@ -13,7 +13,7 @@
 //! lock can be granted) and resumes it; the actor then performs the operation
 //! and runs on until its next announcement. One resume is one *step*.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr;
 
@@ -714,6 +714,56 @@ pub(crate) fn current_owner() -> u32 {
 /// Name of the running actor.
 pub fn current_actor_name() -> String {
     with_ctx(|cx| cx.map_or_else(String::new, |cx| cx.actors[cx.current].name.clone()))
+}
+
+/// Which process (`comm`) each actor is a thread of, and the process a
+/// task running outside the actors belongs to (a setup, an exit at the
+/// end of an execution). Per worker thread; the instance names them for
+/// each execution.
+#[derive(Default)]
+struct Comms {
+    by_actor: std::collections::BTreeMap<String, String>,
+    outside: Vec<String>,
+}
+
+thread_local! {
+    static COMMS: RefCell<Comms> = RefCell::default();
+}
+
+/// Names the process each actor is a thread of (`(actor, comm)` pairs),
+/// replacing the previous execution's names. Threads share their
+/// process's `comm`, so kernel lines that print `current->comm` name the
+/// process.
+pub fn set_comms(pairs: impl IntoIterator<Item = (String, String)>) {
+    COMMS.with(|c| {
+        let mut c = c.borrow_mut();
+        c.by_actor = pairs.into_iter().collect();
+        c.outside.clear();
+    });
+}
+
+/// Runs `f` as a task of process `comm` that is none of the actors (an
+/// exit at the end of the execution, a setup).
+pub fn with_comm<R>(comm: &str, f: impl FnOnce() -> R) -> R {
+    COMMS.with(|c| c.borrow_mut().outside.push(comm.to_string()));
+    let r = f();
+    COMMS.with(|c| c.borrow_mut().outside.pop());
+    r
+}
+
+/// `current->comm`: the process of the task running now, as
+/// [`set_comms`] and [`with_comm`] named it (the actor's own name if
+/// nobody did).
+pub fn current_comm() -> String {
+    let name = current_actor_name();
+    COMMS.with(|c| {
+        let c = c.borrow();
+        c.outside
+            .last()
+            .or_else(|| c.by_actor.get(&name))
+            .cloned()
+            .unwrap_or(name)
+    })
 }
 
 /// Records a non-fatal finding (a kernel `pr_err`, `WARN`): the current step

@@ -784,10 +784,7 @@ fn use_after_free(label: &'static str, freed: &'static str) {
             "KASAN",
             format!("BUG: KASAN: use-after-free in {}", function_of(label)),
         )
-        .detail(format!(
-            "access by task {}: {label}",
-            rt::current_actor_name()
-        ))
+        .detail(format!("access by task {}: {label}", rt::current_comm()))
         .detail(format!("freed by: {freed}")),
     );
 }

@@ -72,7 +72,7 @@ pub fn bad_page(folio: &Folio, reason: &str) -> Finding {
 pub fn bad_page_pfn(pfn: u64, refcount: i64, mapcount: i64, reason: &str) -> Finding {
     let title = format!(
         "BUG: Bad page state in process {}  pfn:{pfn:05x}",
-        explore::rt::current_actor_name(),
+        explore::rt::current_comm(),
     );
     Finding::new(FindingKind::Kernel, "bad_page()", title)
         .detail(format!(
@@ -88,7 +88,7 @@ pub fn print_bad_pte(k: &Kernel, mm: &MmStruct, vma: &Vma, addr: u64, pte: Pte) 
     let pmd = peek_pmd(k, mm, addr).map_or(0, |p| p.peek());
     let title = format!(
         "BUG: Bad page map in process {}  pte:{:08x} pmd:{:08x}",
-        explore::rt::current_actor_name(),
+        explore::rt::current_comm(),
         pte_val(pte),
         pmd
     );
@@ -278,7 +278,7 @@ pub fn print_bad_pte_v3(
     let pmd = peek_pmd(k, mm, addr).map_or(0, |p| k.pv.pmd_val(Pmd(p.peek())));
     let title = format!(
         "BUG: Bad page map in process {}  pte:{:08x} pmd:{:08x}",
-        explore::rt::current_actor_name(),
+        explore::rt::current_comm(),
         k.pv.pte_val(pte),
         pmd
     );
@@ -363,7 +363,7 @@ pub fn oops_anon_vma_head(k: &Kernel, av: &crate::mm_types::AnonVma) -> Finding 
     .detail(format!(
         "Pid: {}, comm: {} Not tainted {release}",
         task_pid(),
-        explore::rt::current_actor_name()
+        explore::rt::current_comm()
     ))
     .detail(format!(
         "R13: {} R14: {}",

@@ -102,7 +102,7 @@ pub const REMOVE_MAPPED_BUG_LINE: u32 = 123;
 
 /// The report of a page removed from the page cache while still mapped.
 fn bad_page_cache(k: &Kernel, file: &AddressSpace, page: &Folio) -> Finding {
-    let comm = explore::rt::current_actor_name();
+    let comm = explore::rt::current_comm();
     let mapped = format!(
         "page pfn:{:05x} index {} of file {} is still mapped (mapcount {}) when deleted from the page cache",
         page.pfn,

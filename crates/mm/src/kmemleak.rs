@@ -33,7 +33,7 @@ pub struct SlabObject {
 pub fn kmemleak_alloc(k: &Kernel, object: Object) {
     k.slab_objects.borrow_mut().push(SlabObject {
         object,
-        comm: explore::rt::current_actor_name(),
+        comm: explore::rt::current_comm(),
         pid: crate::debug::task_pid(),
         trace: explore::call_chain(),
     });

@@ -1186,7 +1186,7 @@ fn verify_anon_page(k: &Kernel, vma: &Vma, page: &Folio) {
     .detail(format!(
         "Pid: {}, comm: {} Not tainted {}",
         crate::debug::task_pid(),
-        explore::rt::current_actor_name(),
+        explore::rt::current_comm(),
         k.profile.name.trim_start_matches("linux-")
     ));
     for line in crate::debug::call_trace(k.profile.log_style) {

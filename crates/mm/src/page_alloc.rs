@@ -57,6 +57,11 @@ pub struct PhysMem {
     /// page-table lock of the entry through which code reached the frame.
     /// Invariant (INV-ACCT): mapcount 0.
     stray: RefCell<BTreeMap<u64, StrayPage>>,
+    /// What the hardware reads and writes in frames no folio holds, when
+    /// a leaf entry leads there (a freed page, a wrong or machine frame):
+    /// by frame, a page of contents outside every checker's census.
+    /// Protected by: nothing; the hardware does not ask.
+    stray_frames: RefCell<BTreeMap<u64, Rc<Folio>>>,
 }
 
 impl PhysMem {
@@ -69,6 +74,7 @@ impl PhysMem {
             frames: RefCell::new(vec![Vec::new(); nodes as usize]),
             fail,
             stray: RefCell::new(BTreeMap::new()),
+            stray_frames: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -85,6 +91,17 @@ impl PhysMem {
     /// Changes the `struct page` of an unallocated frame.
     pub fn update_stray_page(&self, pfn: u64, change: impl FnOnce(&mut StrayPage)) {
         change(self.stray.borrow_mut().entry(pfn).or_default());
+    }
+
+    /// The contents of a frame no folio holds, as the MMU reaches them
+    /// (`frame` is a guest pfn, or a machine frame Xen's m2p does not
+    /// know, kept apart): zero until a store through a bad entry.
+    pub fn stray_frame(&self, frame: u64) -> Rc<Folio> {
+        self.stray_frames
+            .borrow_mut()
+            .entry(frame)
+            .or_insert_with(|| Rc::new(Folio::new(frame, 0, 0, FolioKind::Anon)))
+            .clone()
     }
 
     /// Every unallocated frame whose `struct page` was changed (checkers).

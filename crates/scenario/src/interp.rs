@@ -288,6 +288,8 @@ type Vars = BTreeMap<String, u64>;
 struct ProcessRun {
     /// The scenario's name for it, which reports use.
     name: String,
+    /// Its `comm`: the top-level process's name, which a fork copies.
+    comm: String,
     mm: Rc<MmStruct>,
     /// Its variables after the setup: what each thread starts with.
     vars: Vars,
@@ -380,8 +382,9 @@ struct Run {
     /// The run's tally, which this execution's outcomes join at teardown.
     tally: Arc<Mutex<Tally>>,
     /// The mms of children a thread forked (a child forked by a thread
-    /// runs only its setup, at the fork): torn down at the end.
-    forked: Rc<RefCell<Vec<Rc<MmStruct>>>>,
+    /// runs only its setup, at the fork), with their `comm`: torn down at
+    /// the end.
+    forked: Rc<RefCell<Vec<(String, Rc<MmStruct>)>>>,
 }
 
 impl Harness for ScenarioHarness {
@@ -410,7 +413,7 @@ impl Harness for ScenarioHarness {
                 node: 0,
                 mm,
             };
-            run.start_process(p, &task, Vars::new());
+            explore::rt::with_comm(&p.name, || run.start_process(p, &task, Vars::new()));
         }
         Box::new(run)
     }
@@ -429,6 +432,7 @@ impl Run {
         let life = Rc::new(ProcessLife::new(task.mm.id, p.threads.len()));
         self.processes.push(ProcessRun {
             name: p.name.clone(),
+            comm: explore::rt::current_comm(),
             mm: task.mm.clone(),
             vars: Vars::new(),
             threads: p.threads.clone(),
@@ -498,6 +502,11 @@ impl Run {
 
 impl Instance for Run {
     fn actors(&mut self) -> Vec<ActorSpec> {
+        explore::rt::set_comms(
+            self.processes
+                .iter()
+                .flat_map(|p| p.threads.iter().map(|t| (t.name.clone(), p.comm.clone()))),
+        );
         let mut actors = Vec::new();
         for p in &self.processes {
             for t in &p.threads {
@@ -564,12 +573,12 @@ impl Instance for Run {
         for p in &self.processes {
             // A process whose last task called exit() is gone already.
             if !p.mm.exited.get() {
-                mmap::exit_mmap(&self.k, &p.mm);
+                explore::rt::with_comm(&p.comm, || mmap::exit_mmap(&self.k, &p.mm));
             }
         }
-        for mm in self.forked.borrow().iter() {
+        for (comm, mm) in self.forked.borrow().iter() {
             if !mm.exited.get() {
-                mmap::exit_mmap(&self.k, mm);
+                explore::rt::with_comm(comm, || mmap::exit_mmap(&self.k, mm));
             }
         }
         mm::kmemleak::kmemleak_scan(&self.k);
@@ -842,7 +851,7 @@ fn thread_fork(
     task: &Task,
     vars: &Vars,
     at: &ForkAt<'_>,
-    forked: &RefCell<Vec<Rc<MmStruct>>>,
+    forked: &RefCell<Vec<(String, Rc<MmStruct>)>>,
     record: &RefCell<Vec<(At, Did)>>,
 ) -> Did {
     let stmt = at.stmt;
@@ -870,7 +879,9 @@ fn thread_fork(
                     break;
                 }
             }
-            forked.borrow_mut().push(child.mm.clone());
+            forked
+                .borrow_mut()
+                .push((explore::rt::current_comm(), child.mm.clone()));
             Did::Returned
         }
         None => {

@@ -73,15 +73,20 @@ fn fault_injection_finds_nothing_in_the_fixed_kernel() {
         files.sort();
         for file in files {
             let s = Arc::new(scenario::parse_file(&file).unwrap());
-            // Scenarios that need the 2.6.34-era model (swap) run under its
-            // fixed kernel, 2.6.36.
+            // Scenarios that need the 2.6.34-era model (swap, files) run
+            // under its fixed kernel, 2.6.36, with the v5.18 zap of COW
+            // copies' swap entries (truncate-swapped-cow).
             let modern = mm::profile("linux-6.5").unwrap();
             let fixed = if ScenarioHarness::new(s.clone(), modern).is_ok() {
                 "linux-6.5"
             } else {
                 "linux-2.6.36"
             };
-            let h = harness(&s, fixed, &[("fail_page_alloc", "on")]);
+            let h = harness(
+                &s,
+                fixed,
+                &[("fail_page_alloc", "on"), ("zap_cow_swap_entries", "on")],
+            );
             let out = explore(&h, &portfolio(300, 200_000)).unwrap();
             assert!(
                 out.found.is_none(),

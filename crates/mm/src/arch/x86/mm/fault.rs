@@ -198,8 +198,8 @@ fn walk_levels(
     // which guest page a frame is (a present entry is never inverted).
     if huge {
         let index = (addr >> PAGE_SHIFT) & 511;
-        let head = k.pv.machine_to_phys(pmd_pfn(Pmd(pmd)));
-        return Ok(head.map(|head| (head + index, 512 - index as usize)));
+        let head = guest_frame(k, pmd_pfn(Pmd(pmd)));
+        return Ok(Some((head + index, 512 - index as usize)));
     }
     let Some(pte) = level(
         pte_offset(k, pmd, addr),
@@ -210,11 +210,35 @@ fn walk_levels(
     else {
         return Ok(None);
     };
-    Ok(k.pv.machine_to_phys(pte_pfn(Pte(pte))).map(|pfn| (pfn, 1)))
+    Ok(Some((guest_frame(k, pte_pfn(Pte(pte))), 1)))
 }
 
+/// Machine frames Xen's m2p does not know, as [`walked`] keys them apart
+/// from guest pfns.
+const UNKNOWN_MACHINE_FRAME: u64 = 1 << 62;
+
+/// The guest frame a leaf's frame is: on Xen PV the hypervisor's m2p says
+/// (a present entry is never inverted); a machine frame it does not know
+/// stays a machine frame, which the walk still reaches.
+fn guest_frame(k: &Kernel, frame: u64) -> u64 {
+    k.pv.machine_to_phys(frame)
+        .unwrap_or(frame | UNKNOWN_MACHINE_FRAME)
+}
+
+/// The page a walk reached. A leaf that leads to a frame no folio holds
+/// (freed, never allocated, an unknown machine frame) is not a fault: the
+/// MMU loads and stores that frame, here one page of contents the
+/// checkers do not count, so the access completes as on hardware instead
+/// of faulting forever on a present entry.
 fn walked(k: &Kernel, pfn: u64, span: usize) -> Option<Walked> {
-    let folio = k.mem.pfn_folio(pfn)?;
+    let Some(folio) = k.mem.pfn_folio(pfn) else {
+        explore::mark("MMU walk: the leaf maps a frame no folio holds; the access reaches it");
+        return Some(Walked {
+            folio: k.mem.stray_frame(pfn),
+            subpage: 0,
+            span: 1,
+        });
+    };
     let subpage = (pfn - folio.pfn) as usize;
     Some(Walked {
         folio,
