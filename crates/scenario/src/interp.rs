@@ -285,6 +285,9 @@ const FOLIOS_SHOWN: usize = 12;
 type Vars = BTreeMap<String, u64>;
 
 /// One process of a running execution.
+/// A child a thread forked: its `comm` and its mm.
+type Forked = (String, Rc<MmStruct>);
+
 struct ProcessRun {
     /// The scenario's name for it, which reports use.
     name: String,
@@ -384,7 +387,7 @@ struct Run {
     /// The mms of children a thread forked (a child forked by a thread
     /// runs only its setup, at the fork), with their `comm`: torn down at
     /// the end.
-    forked: Rc<RefCell<Vec<(String, Rc<MmStruct>)>>>,
+    forked: Rc<RefCell<Vec<Forked>>>,
 }
 
 impl Harness for ScenarioHarness {
@@ -851,7 +854,7 @@ fn thread_fork(
     task: &Task,
     vars: &Vars,
     at: &ForkAt<'_>,
-    forked: &RefCell<Vec<(String, Rc<MmStruct>)>>,
+    forked: &RefCell<Vec<Forked>>,
     record: &RefCell<Vec<(At, Did)>>,
 ) -> Did {
     let stmt = at.stmt;
