@@ -41,6 +41,8 @@ pub enum Stop {
 #[derive(Clone, Debug)]
 pub struct HuntOptions {
     pub profile: String,
+    /// Knob overrides (`--knob`): hunt under an ablation of the profile.
+    pub knobs: Vec<(String, String)>,
     pub ops: BTreeSet<&'static str>,
     pub threads: (u32, u32),
     pub processes: (u32, u32),
@@ -69,6 +71,7 @@ impl HuntOptions {
     pub fn new(profile: &str, out: &Path) -> HuntOptions {
         HuntOptions {
             profile: profile.to_string(),
+            knobs: Vec::new(),
             ops: VOCABULARY.iter().copied().collect(),
             threads: (2, 3),
             processes: (1, 2),
@@ -88,9 +91,10 @@ impl HuntOptions {
     fn identity(&self) -> String {
         let ops: Vec<&str> = self.ops.iter().copied().collect();
         format!(
-            "profile={} seed={} ops={} threads={}..{} processes={}..{} machine={} budget={} \
+            "profile={}{} seed={} ops={} threads={}..{} processes={}..{} machine={} budget={} \
              shard={}/{} steps-max={}",
             self.profile,
+            knob_text(&self.knobs),
             self.seed,
             ops.join(","),
             self.threads.0,
@@ -104,6 +108,11 @@ impl HuntOptions {
             self.steps_max
         )
     }
+}
+
+/// ` knob=value ...` as an `expect` line writes overrides ("" for none).
+fn knob_text(knobs: &[(String, String)]) -> String {
+    knobs.iter().map(|(k, v)| format!(" {k}={v}")).collect()
 }
 
 /// Parses `--ops`: names from [`VOCABULARY`], comma-separated.
@@ -255,6 +264,9 @@ struct Shrunk {
 /// The generator's options for a hunt, checked.
 fn gen_options(opts: &HuntOptions) -> Result<GenOptions, CliError> {
     let profile = mm::profile(&opts.profile).map_err(CliError::Usage)?;
+    let profile = profile
+        .with_overrides(&opts.knobs)
+        .map_err(CliError::Usage)?;
     let gen = GenOptions::new(
         &opts.ops,
         Capabilities::of(&profile),
@@ -389,8 +401,10 @@ fn judge(opts: &HuntOptions, gen: &GenOptions, index: u64, known: &BTreeSet<Stri
     if !is_reportable(found.finding.kind) {
         return Verdict::Livelock(found.finding.title);
     }
-    let shrunk = (!known.contains(&signature.key()))
-        .then(|| Box::new(shrink(opts, draft, &name, &signature, found)));
+    let shrunk = (!known.contains(&signature.key())).then(|| {
+        let header = header(opts, &signature);
+        Box::new(shrink(opts, draft, (&name, header), &signature, found))
+    });
     Verdict::Found {
         executions: run.executions,
         signature,
@@ -408,7 +422,7 @@ fn explore_draft(opts: &HuntOptions, draft: &Draft, name: &str) -> Result<Explor
     let text = draft.render(&[], name, opts.budget, &[]);
     let s = scenario::parse_str(&format!("{name}.mmr"), &text)
         .map_err(|d| Verdict::Unsupported(format!("generated scenario does not parse: {d}")))?;
-    let h = harness(Arc::new(s), &opts.profile, &[])
+    let h = harness(Arc::new(s), &opts.profile, &opts.knobs)
         .map_err(|e| Verdict::Unsupported(e.to_string()))?;
     let config = RunConfig {
         strategy: StrategyKind::Portfolio,
@@ -443,7 +457,13 @@ fn explore_draft(opts: &HuntOptions, draft: &Draft, name: &str) -> Result<Explor
 /// statements and pages, and simplifies the machine, keeping each change
 /// that still finds the same signature within the budget; then the
 /// schedule is shrunk to the fewest preemptions and the report rendered.
-fn shrink(opts: &HuntOptions, draft: Draft, name: &str, sig: &Signature, found: Found) -> Shrunk {
+fn shrink(
+    opts: &HuntOptions,
+    draft: Draft,
+    (name, header): (&str, Vec<String>),
+    sig: &Signature,
+    found: Found,
+) -> Shrunk {
     let mut best = draft;
     let mut best_found = found;
     let mut attempts = 0;
@@ -468,19 +488,19 @@ fn shrink(opts: &HuntOptions, draft: Draft, name: &str, sig: &Signature, found: 
     }
     let title = best_found.finding.title.clone();
     let profile = opts.profile.clone();
+    let knobs = opts.knobs.clone();
     let steps_max = opts.steps_max;
     let budget = opts.budget;
     let draft_for_report = best.clone();
-    let header = header(opts, sig);
     let report_for = Box::new(move |path: &Path| -> Result<String, CliError> {
         let text = draft_for_report.render(&header, &file_stem(path), budget, &[]);
         let s = scenario::parse_str(&path.display().to_string(), &text)
             .map_err(|d| CliError::Internal(format!("a shrunk scenario does not parse: {d}")))?;
-        let h = harness(Arc::new(s), &profile, &[])?;
+        let h = harness(Arc::new(s), &profile, &knobs)?;
         let shrunk = explore::minimize(&h, &best_found, steps_max, crate::run::MINIMIZE_BUDGET)?;
         let token = Token {
             profile: profile.clone(),
-            knobs: Vec::new(),
+            knobs,
             choices: shrunk.choices,
             scenario: path.display().to_string(),
         };
@@ -666,30 +686,18 @@ fn take(
             let d = write_finding(opts, &signature, index, *shrunk)?;
             state.distinct.push(d);
         }
-        Verdict::Livelock(m) => problem(
-            opts,
-            gen,
-            &mut state.coverage.livelock,
-            "livelock",
-            index,
-            m,
-        )?,
-        Verdict::Unsupported(m) => problem(
-            opts,
-            gen,
-            &mut state.coverage.unsupported,
-            "unsupported",
-            index,
-            m,
-        )?,
-        Verdict::Internal(m) => problem(
-            opts,
-            gen,
-            &mut state.coverage.internal,
-            "internal",
-            index,
-            m,
-        )?,
+        Verdict::Livelock(m) => {
+            let list = &mut state.coverage.livelock;
+            problem(opts, gen, (list, "livelock"), index, m)?;
+        }
+        Verdict::Unsupported(m) => {
+            let list = &mut state.coverage.unsupported;
+            problem(opts, gen, (list, "unsupported"), index, m)?;
+        }
+        Verdict::Internal(m) => {
+            let list = &mut state.coverage.internal;
+            problem(opts, gen, (list, "internal"), index, m)?;
+        }
     }
     Ok(())
 }
@@ -697,8 +705,7 @@ fn take(
 fn problem(
     opts: &HuntOptions,
     gen: &GenOptions,
-    list: &mut Vec<Problem>,
-    kind: &str,
+    (list, kind): (&mut Vec<Problem>, &str),
     index: u64,
     message: String,
 ) -> Result<(), CliError> {
@@ -726,22 +733,8 @@ fn write_finding(
 ) -> Result<Distinct, CliError> {
     let key = signature.key();
     let path = opts.out.join(format!("{key}.mmr"));
-    let phrase = stable_phrase(&shrunk.title);
-    let want = if phrase.is_empty() {
-        signature.check.clone()
-    } else {
-        phrase
-    };
-    let expect = format!(
-        "expect {}: finding \"{}\"",
-        opts.profile,
-        want.replace('"', "")
-    );
-    let text = shrunk
-        .draft
-        .render(&header(opts, signature), &key, opts.budget, &[expect]);
-    write_atomically(&path, &text)?;
-    let report = (shrunk.report_for)(&path)?;
+    let header = header(opts, signature);
+    let report = write_shrunk(opts, signature, shrunk, &path, &header)?;
     let report_path = opts.out.join(format!("{key}.txt"));
     write_atomically(&report_path, &report)?;
     Ok(Distinct {
@@ -754,6 +747,92 @@ fn write_finding(
         scenario: path.display().to_string(),
         report: report_path.display().to_string(),
     })
+}
+
+/// Writes a shrunk scenario to `path` with `header` and an `expect` line
+/// naming the finding by its longest phrase without numbers; returns its
+/// report, whose replay token names `path`.
+fn write_shrunk(
+    opts: &HuntOptions,
+    signature: &Signature,
+    shrunk: Shrunk,
+    path: &Path,
+    header: &[String],
+) -> Result<String, CliError> {
+    let phrase = stable_phrase(&shrunk.title);
+    let want = if phrase.is_empty() {
+        signature.check.clone()
+    } else {
+        phrase
+    };
+    let expect = format!(
+        "expect {}{}: finding \"{}\"",
+        opts.profile,
+        knob_text(&opts.knobs),
+        want.replace('"', "")
+    );
+    let text = shrunk
+        .draft
+        .render(header, &file_stem(path), opts.budget, &[expect]);
+    write_atomically(path, &text)?;
+    (shrunk.report_for)(path)
+}
+
+/// What `mmrace shrink` did.
+pub struct ShrinkResult {
+    /// Threads and statements before and after.
+    pub before: (usize, usize),
+    pub after: (usize, usize),
+    pub written: PathBuf,
+    pub report: String,
+}
+
+/// `mmrace shrink FILE --profile P`: explores `file` under the profile (and
+/// knobs) of `opts` with its budget, and shrinks the scenario of the
+/// finding as a hunt shrinks its own (processes, threads, statements,
+/// pages, machine settings, keeping the same signature; then the schedule
+/// to the fewest preemptions); writes it to `out` with its `expect` line.
+/// `None` if the scenario finds nothing within the budget.
+pub fn shrink_file(
+    opts: &HuntOptions,
+    file: &Path,
+    out: &Path,
+) -> Result<Option<ShrinkResult>, CliError> {
+    let s = crate::run::load(file)?;
+    let draft = Draft::from_scenario(&s);
+    let name = s.name.clone();
+    let run = explore_draft(opts, &draft, &name).map_err(|v| match v {
+        Verdict::Internal(m) => CliError::Internal(m),
+        Verdict::Unsupported(m) | Verdict::Livelock(m) => CliError::Usage(m),
+        Verdict::Clean { .. } | Verdict::Found { .. } => {
+            CliError::Internal("an exploration failed without a reason".into())
+        }
+    })?;
+    let Some((found, signature)) = run.found else {
+        return Ok(None);
+    };
+    let before = draft.size();
+    let header = vec![
+        format!(
+            "Shrunk by mmrace shrink from {} under {}{}.",
+            file.display(),
+            opts.profile,
+            knob_text(&opts.knobs)
+        ),
+        format!(
+            "Signature: {} in {}: {}",
+            signature.check, signature.function, signature.shape
+        ),
+    ];
+    let shrunk = shrink(opts, draft, (&name, header.clone()), &signature, found);
+    let after = shrunk.draft.size();
+    let report = write_shrunk(opts, &signature, shrunk, out, &header)?;
+    Ok(Some(ShrinkResult {
+        before,
+        after,
+        written: out.to_path_buf(),
+        report,
+    }))
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> CliError {

@@ -199,10 +199,38 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Override a profile knob (repeatable): hunt under an ablation.
+        #[arg(long = "knob", value_parser = parse_knob)]
+        knobs: Vec<(String, String)>,
         /// Print generated scenario N (as the hunt would explore it) and
         /// exit.
         #[arg(long, value_name = "N", value_parser = parse_u64)]
         print_scenario: Option<u64>,
+    },
+    /// Shrink a scenario's finding as `hunt` shrinks its own: fewer
+    /// processes, threads, statements and pages, keeping the same kernel
+    /// check and place; then the fewest preemptions. Writes the result
+    /// with its expect line; exit 1 with its report, 0 if nothing is found.
+    Shrink {
+        /// Scenario file (.mmr).
+        file: PathBuf,
+        /// Kernel profile (see `mmrace list`).
+        #[arg(long)]
+        profile: String,
+        /// Override a profile knob (repeatable).
+        #[arg(long = "knob", value_parser = parse_knob)]
+        knobs: Vec<(String, String)>,
+        /// Executions per candidate (default: the scenario's budget, at
+        /// most 5000).
+        #[arg(long, value_parser = parse_u64)]
+        budget: Option<u64>,
+        /// Where to write the shrunk scenario (default: FILE with
+        /// .shrunk.mmr).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Steps after which an execution is a livelock.
+        #[arg(long, default_value_t = DEFAULT_STEPS_MAX)]
+        steps_max: u64,
     },
     /// Compare the model's syscalls with the running kernel on random op
     /// sequences; exit 1 on a divergence, printed as a minimal sequence.
@@ -390,6 +418,14 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
         } => cmd_seeds(dir, quiet, &explore),
         Command::List => cmd_list(),
         Command::Bench { dir, seeds, jobs } => cmd_bench(dir, seeds, jobs),
+        Command::Shrink {
+            file,
+            profile,
+            knobs,
+            budget,
+            out,
+            steps_max,
+        } => cmd_shrink(&file, &profile, knobs, budget, out, steps_max),
         Command::Hunt {
             profile,
             ops,
@@ -406,9 +442,11 @@ fn dispatch(command: Command) -> Result<i32, CliError> {
             steps_max,
             json,
             quiet,
+            knobs,
             print_scenario,
         } => {
             let mut opts = mmrace::hunt::HuntOptions::new(&profile, &out);
+            opts.knobs = knobs;
             if let Some(ops) = ops {
                 opts.ops = ops;
             }
@@ -837,6 +875,54 @@ fn cmd_list() -> Result<i32, CliError> {
         println!("  {:<32} [{}]  {}", k.name, per.join(" "), k.doc);
     }
     Ok(EXIT_CLEAN)
+}
+
+/// Executions per shrink candidate at most, unless `--budget` says.
+const SHRINK_BUDGET_CAP: u64 = 5000;
+
+fn cmd_shrink(
+    file: &std::path::Path,
+    profile: &str,
+    knobs: Vec<(String, String)>,
+    budget: Option<u64>,
+    out: Option<PathBuf>,
+    steps_max: u64,
+) -> Result<i32, CliError> {
+    let s = run::load(file)?;
+    let out = out.unwrap_or_else(|| file.with_extension("shrunk.mmr"));
+    let mut opts = mmrace::hunt::HuntOptions::new(profile, &out);
+    opts.knobs = knobs;
+    opts.budget = budget.unwrap_or_else(|| {
+        s.budget
+            .unwrap_or(run::DEFAULT_BUDGET)
+            .min(SHRINK_BUDGET_CAP)
+    });
+    opts.steps_max = steps_max;
+    if opts.budget == 0 || steps_max == 0 {
+        return Err(CliError::Usage(
+            "--budget and --steps-max must be at least 1".into(),
+        ));
+    }
+    let Some(r) = mmrace::hunt::shrink_file(&opts, file, &out)? else {
+        println!(
+            "{} under {profile}: no finding within {} executions, nothing to shrink",
+            file.display(),
+            opts.budget
+        );
+        return Ok(EXIT_CLEAN);
+    };
+    println!(
+        "{} under {profile}: shrunk from {} thread(s), {} statement(s) to {} thread(s), {} \
+         statement(s): {}\n",
+        file.display(),
+        r.before.0,
+        r.before.1,
+        r.after.0,
+        r.after.1,
+        r.written.display()
+    );
+    print!("{}", r.report);
+    Ok(EXIT_FINDING)
 }
 
 fn cmd_hunt(opts: &mmrace::hunt::HuntOptions, json: bool) -> Result<i32, CliError> {

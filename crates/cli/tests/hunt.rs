@@ -224,3 +224,39 @@ fn bad_hunt_arguments_are_usage_errors_naming_the_value() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--machine"));
 }
+
+#[test]
+fn shrink_writes_a_smaller_scenario_that_reproduces_its_finding() {
+    let dir = temp_dir("shrink");
+    std::fs::create_dir_all(&dir).unwrap();
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios/seeds/003-invalidate-linear.mmr");
+    let file = dir.join("003.mmr");
+    std::fs::copy(&seed, &file).unwrap();
+    let bin = env!("CARGO_BIN_EXE_mmrace");
+    let shrink = |profile: &str| {
+        Command::new(bin)
+            .args(["shrink", "--profile", profile])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = shrink("linux-2.6.22");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("shrunk from 2 thread(s), 4 statement(s) to 2 thread(s), 3 statement(s)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("INV-PC-COHERENT"), "{stdout}");
+    let shrunk = dir.join("003.shrunk.mmr");
+    let text = std::fs::read_to_string(&shrunk).unwrap();
+    assert!(text.contains("expect linux-2.6.22: finding \""), "{text}");
+    let r = run(&shrunk, &RunOptions::new("linux-2.6.22")).unwrap();
+    let f = r.outcome.found.expect("the shrunk scenario reproduces");
+    assert!(f.finding.title.starts_with("INV-PC-COHERENT"));
+    // Under the fixed kernel there is nothing to shrink.
+    let out = shrink("linux-2.6.23");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to shrink"));
+}

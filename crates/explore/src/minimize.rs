@@ -99,9 +99,65 @@ fn same_story(a: &Finding, b: &Finding) -> bool {
     a.title == b.title && kinds(a) == kinds(b)
 }
 
-/// Shrinks `found` within `budget` replays; returns the simplest schedule
-/// found that gives a finding with the same title (possibly `found`'s own).
+/// Executions the bounded search for fewer preemptions may spend at each
+/// bound.
+pub const FEWEST_PREEMPTIONS_EXECUTIONS: u64 = 5_000;
+
+/// Shrinks `found`: by replay within `budget` replays (fewer preemptions,
+/// then fewer steps), then by a bounded search (`verify`'s, for the same
+/// finding) at each preemption bound below what is left, so that no
+/// schedule within a smaller bound gives the finding when that search is
+/// complete; a schedule it finds is shrunk by replay again. Returns the
+/// simplest schedule found that gives a finding with the same title
+/// (possibly `found`'s own).
 pub fn minimize(
+    harness: &dyn Harness,
+    found: &Found,
+    steps_max: u64,
+    budget: u32,
+) -> Result<Found, InternalError> {
+    let best = shrink_by_replay(harness, found, steps_max, budget)?;
+    let Some(fewer) = fewest_preemptions(harness, &best, steps_max)? else {
+        return Ok(best);
+    };
+    let again = shrink_by_replay(harness, &fewer, steps_max, budget)?;
+    Ok(if again.preemptions <= fewer.preemptions {
+        again
+    } else {
+        fewer
+    })
+}
+
+/// The first schedule (in `verify`'s search order) that gives `best`'s
+/// finding within the smallest preemption bound below `best`'s that has
+/// one; `None` if no bound below has one, or a search ran out of
+/// executions first.
+fn fewest_preemptions(
+    harness: &dyn Harness,
+    best: &Found,
+    steps_max: u64,
+) -> Result<Option<Found>, InternalError> {
+    for bound in 0..best.preemptions {
+        let story = best.finding.clone();
+        let config = crate::verify::VerifyConfig {
+            wanted: Some(crate::Wanted(std::sync::Arc::new(move |f: &Finding| {
+                same_story(f, &story)
+            }))),
+            ..crate::verify::VerifyConfig::new(bound, steps_max, FEWEST_PREEMPTIONS_EXECUTIONS, 1)
+        };
+        let out = crate::verify::verify(harness, &config)?;
+        if let Some(f) = out.found.filter(|f| f.preemptions < best.preemptions) {
+            return Ok(Some(f));
+        }
+        if !out.complete {
+            return Ok(None);
+        }
+    }
+    Ok(None)
+}
+
+/// The replay-guided shrinking [`minimize`] starts with.
+fn shrink_by_replay(
     harness: &dyn Harness,
     found: &Found,
     steps_max: u64,

@@ -75,6 +75,10 @@ pub struct VerifyConfig {
     pub progress: Option<Arc<AtomicU64>>,
     /// Findings so far (with `stop_at_finding`, at most one).
     pub progress_findings: Option<Arc<AtomicU64>>,
+    /// Only findings this accepts count (`found`, stopping); the others
+    /// end their execution and the search goes on (see
+    /// `RunConfig::wanted`). `None`: every finding.
+    pub wanted: Option<crate::Wanted>,
 }
 
 impl VerifyConfig {
@@ -91,6 +95,7 @@ impl VerifyConfig {
             max_failures: 1,
             progress: None,
             progress_findings: None,
+            wanted: None,
         }
     }
 }
@@ -502,6 +507,12 @@ fn record_execution(shared: &Shared<'_>, r: &ExecutionResult) -> bool {
     }
     if let Some(f) = &r.finding {
         out.findings.insert(f.title.clone());
+    }
+    let accepted = r
+        .finding
+        .as_ref()
+        .filter(|f| config.wanted.as_ref().is_none_or(|w| (w.0)(f)));
+    if let Some(f) = accepted {
         let earlier = out.found.as_ref().is_some_and(|g| g.choices <= r.choices);
         if !earlier {
             out.found = Some(Found {
@@ -514,7 +525,7 @@ fn record_execution(shared: &Shared<'_>, r: &ExecutionResult) -> bool {
         }
     }
     let stop =
-        (r.finding.is_some() && config.stop_at_finding) || out.executions >= config.max_executions;
+        (accepted.is_some() && config.stop_at_finding) || out.executions >= config.max_executions;
     if stop {
         st.stop = true;
         shared.wake.notify_all();

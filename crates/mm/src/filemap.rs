@@ -161,13 +161,20 @@ pub fn remove_from_page_cache(k: &Kernel, file: &AddressSpace, page: &Folio) {
 /// synchronous bio reads the block into the locked page, which is then
 /// up to date and unlocked (`end_bio` → `unlock_page()`).
 fn readpage(file: &AddressSpace, page: &Folio) {
+    // block_read_full_page(): a block at or past the one holding i_size
+    // is not looked up but zeroed (a read racing a truncate that already
+    // shrank i_size brings in zeroes, not the blocks it is freeing).
+    let last_block = file
+        .i_size
+        .read("block_read_full_page: i_size_read(inode)")
+        .div_ceil(PAGE_SIZE);
+    let index = page.index.get();
     file.bio.read("readpage: submit_bio(READ)");
-    let block = file
-        .disk
-        .borrow()
-        .get(&page.index.get())
-        .cloned()
-        .unwrap_or_default();
+    let block = if index < last_block {
+        file.disk.borrow().get(&index).cloned().unwrap_or_default()
+    } else {
+        PageData::default()
+    };
     page.data.borrow_mut()[0] = block;
     page.uptodate.set(true);
     page.lock.unlock("readpage: end_io unlock_page");
@@ -353,7 +360,9 @@ pub fn filemap_write_and_wait(k: &Kernel, file: &AddressSpace) {
 /// (`invalidate_inode_pages2_range()`), then `->direct_IO`: the bio goes
 /// straight to the disk blocks. The second invalidation after it runs
 /// only when `->direct_IO` returned 0 (`if (retval) goto out`), which a
-/// write of any bytes does not: as in the kernel it never runs here.
+/// write of any bytes does not, until bdb76ef5a4bc (knob
+/// `dio_invalidate_after_write`). A first invalidation that fails (a page
+/// dirty again) fails the write with -EIO.
 /// (The kernel tests `mapping->nrpages` before each invalidation; the
 /// model always invalidates, which over an empty cache is a lookup that
 /// finds nothing.)
@@ -363,7 +372,7 @@ pub fn generic_file_direct_write(
     off: u64,
     len: u64,
     value: u8,
-) {
+) -> Result<u64, i32> {
     let _f = explore::enter("generic_file_direct_IO");
     if crate::memory::mapping_mapped(k, file) {
         crate::memory::unmap_mapping_range(k, file, off, len, false);
@@ -371,14 +380,20 @@ pub fn generic_file_direct_write(
     filemap_write_and_wait(k, file);
     let first = off / PAGE_SIZE;
     let last = (off + len - 1) / PAGE_SIZE;
+    // `if (retval) goto out`: a page that could not be invalidated (dirty
+    // again, mapped again) fails the write with -EIO before any block is
+    // written.
     if !crate::truncate::invalidate_inode_pages2_range(k, file, first, last) {
-        return;
+        return Err(crate::mmap::EIO);
     }
-    let retval = direct_io_write(file, off, len, value);
-    if retval != 0 {
-        return;
+    let written = direct_io_write(file, off, len, value);
+    // Pages a racing read or fault brought in since the first
+    // invalidation hold the old blocks: invalidated again, unless the
+    // kernel's `if (retval) goto out` skips it (a write of any bytes).
+    if k.profile.knobs.dio_invalidate_after_write || written == 0 {
+        crate::truncate::invalidate_inode_pages2_range(k, file, first, last);
     }
-    crate::truncate::invalidate_inode_pages2_range(k, file, first, last);
+    Ok(written)
 }
 
 /// `->direct_IO` of a write (`blockdev_direct_IO`): the user's bytes go

@@ -186,29 +186,40 @@ pub fn sys_remap_file_pages(
         vma.vm_flags.set(vma.flags() | vm_flags::VM_NONLINEAR);
         lock.unlock("sys_remap_file_pages: spin_unlock(&mapping->i_mmap_lock)");
     }
-    let pages = size >> PAGE_SHIFT;
+    // Populating faults the pages in on the user's behalf (a write fault
+    // for a writable VMA dirties them): for the file ghost, a user access
+    // to the file, racing whatever write is in flight.
+    k.ghost.files.access_begin(file.id);
+    let result = populate_and_fault(k, task, &vma, &file, (start, end), pgoff);
+    k.ghost.files.access_end(file.id);
+    mmap.unlock("up_write(&mm->mmap_sem)");
+    result
+}
+
+/// The populating half of [`sys_remap_file_pages`], mmap_lock held.
+fn populate_and_fault(
+    k: &Kernel,
+    task: &Task,
+    vma: &Rc<crate::mm_types::Vma>,
+    file: &Rc<AddressSpace>,
+    (start, end): (u64, u64),
+    pgoff: u64,
+) -> Result<(), i32> {
+    let pages = (end - start) >> PAGE_SHIFT;
     let result = match k.profile.knobs.nonlinear_fault {
-        NonlinearFault::Populate => filemap_populate(k, task, &vma, &file, start, pages, pgoff),
+        NonlinearFault::Populate => filemap_populate(k, task, vma, file, start, pages, pgoff),
         NonlinearFault::Fault => populate_range(k, task, start, pages, pgoff),
     };
     if result.is_err() || k.profile.knobs.nonlinear_fault == NonlinearFault::Populate {
-        mmap.unlock("up_write(&mm->mmap_sem)");
         return result;
     }
     // make_pages_present(): the faults go through do_nonlinear_fault().
     let write = vma.flags() & vm_flags::VM_WRITE != 0;
     let mut addr = start;
     while addr < end {
-        handle_mm_fault(
-            k,
-            task,
-            &vma,
-            addr,
-            if write { FAULT_FLAG_WRITE } else { 0 },
-        );
+        handle_mm_fault(k, task, vma, addr, if write { FAULT_FLAG_WRITE } else { 0 });
         addr += PAGE_SIZE;
     }
-    mmap.unlock("up_write(&mm->mmap_sem)");
     Ok(())
 }
 

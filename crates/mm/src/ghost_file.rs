@@ -194,7 +194,9 @@ impl FileGhosts {
                     };
                     g.pages.insert(index, Rc::new(accept));
                 });
-                g.size = g.size.max(off + len);
+                if len > 0 {
+                    g.size = g.size.max(off + len);
+                }
             }
             FileEffect::Truncate { size } => {
                 if size < g.size {

@@ -24,6 +24,7 @@ use crate::rmap::unlink_anon_vmas;
 use crate::vma::{vma_merge_existing_range, vma_merge_new_range, MergeRange};
 
 pub const EINVAL: i32 = 22;
+pub const EIO: i32 = 5;
 pub const ENOMEM: i32 = 12;
 pub const EEXIST: i32 = 17;
 pub const EFAULT: i32 = 14;

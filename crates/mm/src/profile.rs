@@ -337,6 +337,14 @@ pub struct Knobs {
     /// so a swapped-out COW copy survived truncation and came back past
     /// EOF on the next fault.
     pub zap_cow_swap_entries: bool,
+    /// bdb76ef5a4bc "dio: fix cache invalidation after sync writes"
+    /// (v2.6.24-rc1): `generic_file_direct_IO()` invalidates the range
+    /// again after `->direct_IO`. 65b8291c4000 (v2.6.21) had put that
+    /// second invalidation behind `if (retval) goto out`, which a write of
+    /// any bytes takes: a page a racing read or fault brought in between
+    /// the first invalidation and the write stays cached with the old
+    /// block's bytes.
+    pub dio_invalidate_after_write: bool,
 }
 
 /// A named kernel: knob values plus version facts used in messages.
@@ -356,6 +364,7 @@ pub struct Profile {
 
 const V61: Knobs = Knobs {
     zap_cow_swap_entries: true,
+    dio_invalidate_after_write: true,
     pmd_check: PmdCheck::UnlessTransHuge,
     pte_offset_map_lock: PteOffsetMapLock::Pre65,
     change_pte_range_unstable_check: true,
@@ -432,6 +441,7 @@ const V2_6_34_RC3: Knobs = Knobs {
 /// included) and anon_vma code: 2.6.22's single anon_vma per VMA behaves
 /// as a chain of one for the processes seed 003 runs (no fork).
 const V2_6_22: Knobs = Knobs {
+    dio_invalidate_after_write: false,
     fault_locks_page: false,
     truncate_count: true,
     invalidate_unmap_under_lock: false,
@@ -546,6 +556,7 @@ pub fn profiles() -> Vec<Profile> {
             "74260714c56d: each pte page pinned/unpinned under its own split pte lock",
             Knobs {
                 xen_pin: XenPin::PerPtePageUnderPtl,
+                dio_invalidate_after_write: true,
                 ..V2_6_23_RC9_XEN
             },
         ),
@@ -1005,6 +1016,12 @@ pub static KNOBS: &[KnobDef] = &[
         "ptep_clear_flush_young: direct_store (every i386 kernel: test_and_clear_bit on the pte) \
          or hypercall (hypothetical, the seed thread's option 1)",
         { "direct_store" => YoungClear::DirectStore, "hypercall" => YoungClear::Hypercall }
+    ),
+    bool_knob!(
+        "dio_invalidate_after_write",
+        dio_invalidate_after_write,
+        "bdb76ef5a4bc (2.6.24-rc1): O_DIRECT writes invalidate the page cache again after the \
+         write (off: 65b8291c4000's goto skips it, leaving pages a racing fault read in stale)"
     ),
     bool_knob!(
         "zap_cow_swap_entries",

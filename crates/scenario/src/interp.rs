@@ -676,16 +676,7 @@ impl Instance for Run {
 
 /// The text of a statement, for trace notes.
 fn stmt_text(s: &Scenario, stmt: &Stmt) -> String {
-    let line = s
-        .source
-        .lines()
-        .nth(stmt.span.line.saturating_sub(1) as usize)
-        .unwrap_or("");
-    let from = line.chars().skip(stmt.span.col.saturating_sub(1) as usize);
-    from.take(stmt.span.len.max(1) as usize)
-        .collect::<String>()
-        .trim()
-        .to_string()
+    s.stmt_text(stmt)
 }
 
 fn eval(s: &Scenario, stmt: &Stmt, vars: &Vars, e: &Expr) -> u64 {
@@ -740,7 +731,7 @@ fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) -> 
             len,
             value,
             direct,
-        } => Ok(returned(mm::fs::read_write::sys_pwrite64(
+        } => mm::fs::read_write::sys_pwrite64(
             k,
             task,
             &file_of(k, s, file),
@@ -748,7 +739,9 @@ fn exec(k: &Kernel, s: &Scenario, task: &Task, vars: &mut Vars, stmt: &Stmt) -> 
             v(len),
             *value,
             *direct,
-        ))),
+        )
+        .map(returned)
+        .map_err(errno),
         Op::Pread {
             file,
             off,

@@ -309,6 +309,40 @@ pub fn parse_file(path: &Path) -> Result<Scenario, Diagnostic> {
 }
 
 impl Scenario {
+    /// A statement as its source line writes it (binding included).
+    pub fn stmt_text(&self, stmt: &Stmt) -> String {
+        let line = self
+            .source
+            .lines()
+            .nth(stmt.span.line.saturating_sub(1) as usize)
+            .unwrap_or("");
+        let from = line.chars().skip(stmt.span.col.saturating_sub(1) as usize);
+        from.take(stmt.span.len.max(1) as usize)
+            .collect::<String>()
+            .trim()
+            .to_string()
+    }
+
+    /// The `machine` line's settings, as the file would write them.
+    pub fn machine_line(&self) -> String {
+        let m = &self.machine;
+        let thp = match m.thp {
+            Thp::Always => "always",
+            Thp::Madvise => "madvise",
+            Thp::Never => "never",
+        };
+        let mut line = format!("numa-nodes={} thp={thp}", m.numa_nodes);
+        match m.platform {
+            Some(ast::Platform::XenPv) => line += " xen-pv",
+            Some(ast::Platform::Native) => line += " native",
+            None => {}
+        }
+        if m.failslab {
+            line += " failslab";
+        }
+        line
+    }
+
     /// A diagnostic at `span` of this scenario's source, for errors found
     /// later (e.g. by the interpreter at run time).
     pub fn diagnostic(&self, span: Span, message: impl Into<String>) -> Diagnostic {

@@ -114,7 +114,7 @@ fn the_3_12_7_xen_report_has_the_kernels_lines_and_both_readings_of_the_frame() 
     );
     let text = report(&h, found.choices);
     for line in [
-        "BUG: Bad page map in process main  pte:",
+        "BUG: Bad page map in process test  pte:",
         "count:0 mapcount:-1 mapping:          (null) index:0x0",
         "page flags: 0x14(referenced|dirty)",
         "vm_flags:00100071",

@@ -132,6 +132,54 @@ impl Draft {
         out
     }
 
+    /// A hand-written scenario as a draft (for `mmrace shrink`): its
+    /// machine line, files, and each block's statements as written.
+    pub fn from_scenario(s: &scenario::Scenario) -> Draft {
+        fn process(s: &scenario::Scenario, p: &scenario::Process) -> DraftProcess {
+            DraftProcess {
+                name: p.name.clone(),
+                setup: p.setup.iter().map(|st| s.stmt_text(st)).collect(),
+                threads: p
+                    .threads
+                    .iter()
+                    .map(|t| DraftThread {
+                        name: t.name.clone(),
+                        node: t.node,
+                        stmts: t.body.iter().map(|st| s.stmt_text(st)).collect(),
+                    })
+                    .collect(),
+                children: p.children.iter().map(|c| process(s, c)).collect(),
+            }
+        }
+        Draft {
+            machine: s.machine_line(),
+            files: s
+                .files
+                .iter()
+                .map(|f| format!("file {} size={} fill={:#04x}", f.name, f.size, f.fill))
+                .collect(),
+            processes: s.processes.iter().map(|p| process(s, p)).collect(),
+        }
+    }
+
+    /// Threads and statements in the whole scenario (setups included).
+    pub fn size(&self) -> (usize, usize) {
+        fn count(p: &DraftProcess) -> (usize, usize) {
+            let own = (
+                p.threads.len(),
+                p.setup.len() + p.threads.iter().map(|t| t.stmts.len()).sum::<usize>(),
+            );
+            p.children
+                .iter()
+                .map(count)
+                .fold(own, |a, b| (a.0 + b.0, a.1 + b.1))
+        }
+        self.processes
+            .iter()
+            .map(count)
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
     /// Threads in the whole scenario.
     pub fn thread_count(&self) -> usize {
         fn count(p: &DraftProcess) -> usize {

@@ -15,7 +15,9 @@ use crate::mm_types::{AddressSpace, Kernel, Task, PAGE_SIZE};
 
 /// `pwrite64(fd, buf, len, off)` of `len` bytes of `value`: under
 /// `i_mutex`, `generic_file_direct_IO()` with `direct` (O_DIRECT), else
-/// `generic_file_buffered_write()`. Returns the bytes written.
+/// `generic_file_buffered_write()`. Returns the bytes written, or the
+/// errno of a failed O_DIRECT write (-EIO when the page cache over the
+/// range could not be invalidated): then nothing was written.
 pub fn sys_pwrite64(
     k: &Kernel,
     task: &Task,
@@ -24,10 +26,10 @@ pub fn sys_pwrite64(
     len: u64,
     value: u8,
     direct: bool,
-) -> u64 {
+) -> Result<u64, i32> {
     let _f = explore::enter("sys_pwrite64");
     if len == 0 {
-        return 0;
+        return Ok(0);
     }
     let resizes = off + len > file.size();
     let token = k.ghost.files.op_begin(
@@ -40,17 +42,20 @@ pub fn sys_pwrite64(
         .i_mutex
         .lock("generic_file_aio_write: mutex_lock(&inode->i_mutex)");
     let written = if direct {
-        generic_file_direct_write(k, file, off, len, value);
-        if off + len
-            > file
-                .i_size
-                .read("generic_file_direct_write: pos > i_size_read(inode)")
+        let written = generic_file_direct_write(k, file, off, len, value);
+        if written.is_ok()
+            && off + len
+                > file
+                    .i_size
+                    .read("generic_file_direct_write: pos > i_size_read(inode)")
         {
             file.i_size.write("i_size_write", off + len);
         }
-        len
+        written
     } else {
-        generic_file_buffered_write(k, task.node, file, off, len, value)
+        Ok(generic_file_buffered_write(
+            k, task.node, file, off, len, value,
+        ))
     };
     i_mutex.unlock("generic_file_aio_write: mutex_unlock(&inode->i_mutex)");
     k.ghost.files.op_end(
@@ -58,7 +63,7 @@ pub fn sys_pwrite64(
         token,
         FileEffect::Write {
             off,
-            len: written,
+            len: *written.as_ref().unwrap_or(&0),
             value,
         },
     );
