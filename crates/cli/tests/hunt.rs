@@ -21,10 +21,26 @@ fn options(out: &Path, scenarios: u64) -> HuntOptions {
     o
 }
 
-fn temp_dir(name: &str) -> PathBuf {
+/// A hunt's output directory, removed when the test is done with it.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("mmrace-hunt-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    dir
+    TempDir(dir)
 }
 
 /// The state with what depends on time or on the directory taken out.
@@ -228,7 +244,7 @@ fn bad_hunt_arguments_are_usage_errors_naming_the_value() {
 #[test]
 fn shrink_writes_a_smaller_scenario_that_reproduces_its_finding() {
     let dir = temp_dir("shrink");
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&*dir).unwrap();
     let seed = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../scenarios/seeds/003-invalidate-linear.mmr");
     let file = dir.join("003.mmr");

@@ -238,16 +238,14 @@ pub fn wants_manual_write_upgrade(vma: &Vma) -> bool {
 }
 
 /// `can_change_pmd_writable()` (v6.5): not PROT_NONE, and in a private
-/// VMA an exclusive anonymous page (`PageAnonExclusive`; the model's THPs
-/// are never shared by fork, so every anonymous THP is exclusive). Soft
-/// dirty tracking and userfaultfd write protection are not modelled.
+/// VMA an exclusive anonymous page (`PageAnonExclusive`, read under the
+/// pmd lock). Soft dirty tracking and userfaultfd write protection are not
+/// modelled.
 fn can_change_pmd_writable(vmf: &VmFault<'_>, pmd: Pmd) -> bool {
     !pmd_protnone(pmd)
-        && vmf
-            .k
-            .mem
-            .pfn_folio(pmd_pfn(pmd))
-            .is_some_and(|f| f.kind.get() == FolioKind::Anon)
+        && vmf.k.mem.pfn_folio(pmd_pfn(pmd)).is_some_and(|f| {
+            f.kind.get() == FolioKind::Anon && crate::rmap::page_anon_exclusive(&f)
+        })
 }
 
 /// `do_huge_pmd_numa_page()` as in v5.5 (before c5fc5c3ae0c8): the page
@@ -659,10 +657,10 @@ pub fn set_pmd_migration_entry(k: &Kernel, vma: &Vma, pmd: &EntryRef, folio: &Fo
     let _f = explore::enter("set_pmd_migration_entry");
     let pmdval = Pmd(pmdp_invalidate(pmd));
     let t = &k.profile.swap_types;
+    let anon_exclusive = crate::rmap::take_anon_exclusive(k, folio);
     let entry = if pmd_write(pmdval) {
         make_writable_migration_entry(t, folio.pfn)
-    } else if t.migration_read_exclusive.is_some() {
-        // Every anonymous folio of the model is exclusive (no fork yet).
+    } else if anon_exclusive {
         make_readable_exclusive_migration_entry(t, folio.pfn)
     } else {
         make_readable_migration_entry(t, folio.pfn)
@@ -702,6 +700,8 @@ pub fn remove_migration_pmd(k: &Kernel, vma: &Vma, pmd: &EntryRef, new: &Folio, 
         pmde = pmd_mkdirty(pmde);
     }
     page_add_anon_rmap(k, new, vma, address & HPAGE_PMD_MASK, true);
+    new.anon_exclusive
+        .set(crate::migrate::migration_entry_exclusive(t, entry));
     pmd.write("remove_migration_pmd: set_pmd_at", pmd_val(pmde));
 }
 

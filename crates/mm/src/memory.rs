@@ -649,30 +649,36 @@ fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
     let old = (!pte_special(orig))
         .then(|| k.mem.pfn_folio(k.pte_pfn(orig)))
         .flatten();
-    // PageAnonExclusive: without fork in the model every anonymous page is
-    // exclusive to its mm, so the write fault reuses it (a subpage of a
-    // PTE-mapped THP too), as v6.1's do_wp_page does.
-    // wp_can_reuse_anon_folio() (v6.18): reuse a small folio only if nobody
-    // else holds it (after fork, the other process's mapping holds a
-    // reference), and make it this VMA's (folio_move_anon_rmap()). Large
-    // folios are never shared by fork in the model (dup_mmap refuses to
-    // copy one): always this mm's.
-    if let Some(f) = old.as_ref().filter(|f| {
-        f.kind.get() == FolioKind::Anon
-            && if k.profile.knobs.pte_layout == PteLayout::V2_6_34 {
-                reuse_anon_page_v2_6_34(k, f)
-            } else {
-                f.order > 0
-                    || f.refcount
-                        .read("wp_can_reuse_anon_folio: folio_ref_count() == 1")
-                        == 1
-            }
-    }) {
-        f.anon_vma.write(
-            "folio_move_anon_rmap: WRITE_ONCE(folio->mapping)",
-            vmf.vma.anon_vma.get().cloned(),
-        );
-        return wp_page_reuse(k, &pte, ptl, orig);
+    // v6.1's do_wp_page reuses a page that is PageAnonExclusive() (a
+    // subpage of a PTE-mapped THP too) without looking further; else
+    // wp_can_reuse_anon_folio() (v6.18) reuses a small folio only if
+    // nobody else holds it (after fork, the other process's mapping holds
+    // a reference), makes it this VMA's (folio_move_anon_rmap()) and
+    // exclusive again. Large folios are never shared by fork in the model
+    // (dup_mmap refuses to copy one): always this mm's.
+    if let Some(f) = old.as_ref().filter(|f| f.kind.get() == FolioKind::Anon) {
+        if k.profile.knobs.pte_layout != PteLayout::V2_6_34
+            && crate::rmap::has_page_anon_exclusive(k)
+            && crate::rmap::page_anon_exclusive(f)
+        {
+            return wp_page_reuse(k, &pte, ptl, orig);
+        }
+        let reuse = if k.profile.knobs.pte_layout == PteLayout::V2_6_34 {
+            reuse_anon_page_v2_6_34(k, f)
+        } else {
+            f.order > 0
+                || f.refcount
+                    .read("wp_can_reuse_anon_folio: folio_ref_count() == 1")
+                    == 1
+        };
+        if reuse {
+            f.anon_vma.write(
+                "folio_move_anon_rmap: WRITE_ONCE(folio->mapping)",
+                vmf.vma.anon_vma.get().cloned(),
+            );
+            f.anon_exclusive.set(true);
+            return wp_page_reuse(k, &pte, ptl, orig);
+        }
     }
     // The copy runs without the PTE lock: hold the old page (`get_page`
     // before `pte_unmap_unlock`) so that reclaim or an unmap cannot free
@@ -826,16 +832,14 @@ fn do_numa_page(vmf: &VmFault<'_>, pte: &EntryRef, orig: Pte) -> u32 {
 }
 
 /// `can_change_pte_writable()` (v6.5) as do_numa_page uses it: not
-/// PROT_NONE, and an exclusive anonymous page. `PageAnonExclusive` is
-/// approximated by a single mapping (fork shares a page; the model has no
-/// KSM or GUP pins). Soft-dirty and userfaultfd are not modelled.
+/// PROT_NONE, and an exclusive anonymous page (`PageAnonExclusive()`,
+/// read under the PTE lock: a page fork shared is not, even once the
+/// other process's mapping is gone, until a COW fault reuses it).
+/// Soft-dirty and userfaultfd are not modelled.
 fn can_change_pte_writable(k: &Kernel, pte: Pte) -> bool {
     !crate::arch::x86::pgtable::pte_protnone(pte)
         && k.mem.pfn_folio(k.pte_pfn(pte)).is_some_and(|f| {
-            f.kind.get() == FolioKind::Anon
-                && f.mapcount
-                    .read("can_change_pte_writable: PageAnonExclusive(page)")
-                    == 1
+            f.kind.get() == FolioKind::Anon && crate::rmap::page_anon_exclusive(&f)
         })
 }
 

@@ -220,7 +220,23 @@ fn remove_migration_pte(
         v = pte_mkdirty(v);
     }
     page_add_anon_rmap(k, dst, vma, at, false);
+    dst.anon_exclusive.set(migration_entry_exclusive(t, entry));
     pte.write("remove_migration_pte: set_pte_at", pte_val(v));
+}
+
+/// remove_migration_pte's `RMAP_EXCLUSIVE` (v6.1): a writable or
+/// readable-exclusive migration entry gives the page back its
+/// `PageAnonExclusive`, which try_to_migrate_one moved into the entry; a
+/// readable one (a page fork had shared) leaves it clear.
+pub fn migration_entry_exclusive(
+    t: &crate::arch::x86::swap::SwapTypes,
+    entry: crate::arch::x86::swap::SwpEntry,
+) -> bool {
+    use crate::arch::x86::swap::{migration_kind, MigrationKind};
+    matches!(
+        migration_kind(t, entry),
+        Some(MigrationKind::Write | MigrationKind::ReadExclusive)
+    )
 }
 
 /// `migration_entry_wait_on_locked()`: a fault found a migration entry and

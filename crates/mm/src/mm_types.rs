@@ -224,6 +224,19 @@ pub struct Folio {
     pub swap: Cell<Option<u64>>,
     /// `page_cpupid_last()` reduced to the node (NUMA two-pass filter).
     pub last_cpupid_nid: Cell<Option<u32>>,
+    /// `PG_anon_exclusive` (`PageAnonExclusive()`, 6c287605fd56, v5.19) of
+    /// an anonymous folio: it is mapped by one process only, which may
+    /// write to it without copying. Set by `page_add_new_anon_rmap()`, by
+    /// the COW reuse of `do_wp_page()` and when an exclusive migration
+    /// entry is restored; cleared by fork (`page_try_dup_anon_rmap()`) and
+    /// by `try_to_migrate_one()`, which moves it into the migration entry.
+    /// One flag per folio, where the kernel keeps one per page: the
+    /// model's fork refuses large folios, so the subpages of one are never
+    /// shared and always agree. Protected by: the page-table lock of the
+    /// folio's only mapping (an exclusive page has one; a shared page's
+    /// flag is clear and only fork, under the parent's lock, clears it).
+    /// Read under that lock; never read locklessly.
+    pub anon_exclusive: Cell<bool>,
     /// User data, one entry per 4 KiB page (empty for page tables).
     /// Protected by: being mapped (user access) or the folio lock (migration
     /// copy while every mapping is a migration entry).
@@ -292,6 +305,7 @@ impl Folio {
             uptodate: Cell::new(false),
             swap: Cell::new(None),
             last_cpupid_nid: Cell::new(None),
+            anon_exclusive: Cell::new(false),
             data: RefCell::new(data),
             table,
             ptl: RefCell::new(None),

@@ -375,13 +375,31 @@ pub fn folio_get_anon_vma(k: &Kernel, folio: &Folio) -> Option<Rc<AnonVma>> {
     Some(av)
 }
 
-/// `page_add_new_anon_rmap()`: first mapping of a new exclusive folio.
+/// `page_add_new_anon_rmap()`: first mapping of a new exclusive folio
+/// (`SetPageAnonExclusive()` since 6c287605fd56).
 pub fn page_add_new_anon_rmap(k: &Kernel, folio: &Folio, vma: &Vma, address: u64) {
     folio.mapcount.set(
         "page_add_new_anon_rmap: atomic_set(&folio->_mapcount, 0)",
         1,
     );
     __page_set_anon_rmap(k, folio, vma, address, true);
+    folio.anon_exclusive.set(true);
+}
+
+/// Whether the profile's kernel has `PG_anon_exclusive`: 6c287605fd56 "mm:
+/// remember exclusively mapped anonymous pages with PG_anon_exclusive"
+/// (v5.19) added it together with the readable-exclusive migration entry
+/// that carries it across a migration, so a swap-type numbering with that
+/// entry type is a kernel with the flag. Before it, COW reuse and NUMA
+/// write upgrades looked at reference and map counts instead.
+pub fn has_page_anon_exclusive(k: &Kernel) -> bool {
+    k.profile.swap_types.migration_read_exclusive.is_some()
+}
+
+/// `PageAnonExclusive()` of an anonymous folio, read under the page-table
+/// lock of the entry that maps it (see [`Folio::anon_exclusive`]).
+pub fn page_anon_exclusive(folio: &Folio) -> bool {
+    folio.anon_exclusive.get()
 }
 
 /// `page_add_anon_rmap()`: one more mapping of an anonymous folio
@@ -564,9 +582,10 @@ fn set_pte_migration_entry(k: &Kernel, pte: &crate::pgtable::EntryRef, folio: &F
     let pteval = Pte(pte.xchg("ptep_clear_flush", 0));
     let t = &k.profile.swap_types;
     let pfn = k.pte_pfn(pteval);
+    let anon_exclusive = take_anon_exclusive(k, folio);
     let entry = if pte_write(pteval) {
         make_writable_migration_entry(t, pfn)
-    } else if t.migration_read_exclusive.is_some() {
+    } else if anon_exclusive {
         make_readable_exclusive_migration_entry(t, pfn)
     } else {
         make_readable_migration_entry(t, pfn)
@@ -583,6 +602,20 @@ fn set_pte_migration_entry(k: &Kernel, pte: &crate::pgtable::EntryRef, folio: &F
     );
     page_remove_rmap(folio, false);
     put_folio(k, folio);
+}
+
+/// try_to_migrate_one's `anon_exclusive = PageAnonExclusive(subpage)` and
+/// `page_try_share_anon_rmap()`: the exclusivity moves from the page into
+/// the migration entry, which gives it back when it is restored. Only a
+/// kernel with the flag ([`has_page_anon_exclusive`]) writes exclusive
+/// entries. A large folio keeps its flag: the model keeps one per folio,
+/// and the subpages after this one still need it for their own entries.
+pub fn take_anon_exclusive(k: &Kernel, folio: &Folio) -> bool {
+    let exclusive = has_page_anon_exclusive(k) && page_anon_exclusive(folio);
+    if exclusive && folio.order == 0 {
+        folio.anon_exclusive.set(false);
+    }
+    exclusive
 }
 
 /// What `try_to_unmap()` achieved (`SWAP_SUCCESS`, `SWAP_AGAIN`,

@@ -310,6 +310,10 @@ fn copy_page_range(
                     "copy_present_pte: page_dup_file_rmap / page_try_dup_anon_rmap",
                     1,
                 );
+                // page_try_dup_anon_rmap(): the page is now shared, and a
+                // write in either process copies it (no DMA pins in the
+                // model, so the dup never fails).
+                folio.anon_exclusive.set(false);
                 crate::memory::get_folio(&folio);
                 let member = match folio.kind.get() {
                     FolioKind::Anon => MM_ANONPAGES,
