@@ -99,9 +99,10 @@ pub fn mmput(k: &crate::mm_types::Kernel, mm: &MmStruct) {
 }
 
 /// Why the model's `dup_mmap()` cannot copy `parent`'s address space as
-/// it is now, if it cannot. It copies present small ptes only: there is
-/// no `copy_huge_pmd()` (a THP, or a pmd migration entry) and no
-/// `copy_nonpresent_pte()` (swap and migration entries), and no
+/// it is now, if it cannot. It copies present small ptes, 2.6.34 swap
+/// ptes and modern pte migration entries: there is no `copy_huge_pmd()`
+/// (a THP, or a pmd migration entry), no other `copy_nonpresent_pte()`
+/// case (device-private, pte markers), and no
 /// `arch_dup_mmap()`, which under Xen PV pins the child's page tables
 /// (`xen_dup_mmap()`). A ghost walk: no scheduling points.
 pub fn dup_mmap_unmodelled(
@@ -148,6 +149,7 @@ fn uncopyable_entry(
         if pte != 0
             && !k.pte_present(crate::arch::x86::pgtable::Pte(pte))
             && !is_copyable_swap_pte(k, pte)
+            && !is_migration_pte(k, pte)
         {
             return Some(format!(
                 "copy_nonpresent_pte() is not modelled: the parent's pte at {addr:#x} is {}",
@@ -176,6 +178,69 @@ fn pte_mapped_large_folio(k: &crate::mm_types::Kernel, pte: u64) -> Option<&'sta
 fn is_copyable_swap_pte(k: &crate::mm_types::Kernel, pte: u64) -> bool {
     k.profile.knobs.pte_layout == crate::profile::PteLayout::V2_6_34
         && crate::arch::x86::swap::v2_6_34::is_swap_pte(crate::arch::x86::pgtable::Pte(pte))
+}
+
+/// A pte migration entry of a modern layout (the 2.6.34 and 3.x models
+/// never migrate a small page).
+fn is_migration_pte(k: &crate::mm_types::Kernel, pte: u64) -> bool {
+    use crate::arch::x86::pgtable::Pte;
+    use crate::arch::x86::swap::{is_migration_entry, is_swap_pte, pte_to_swp_entry};
+    k.profile.knobs.pte_layout == crate::profile::PteLayout::V4_19
+        && is_swap_pte(Pte(pte))
+        && is_migration_entry(&k.profile.swap_types, pte_to_swp_entry(Pte(pte)))
+}
+
+/// `copy_nonpresent_pte()` (v6.18) for a migration entry, under both pte
+/// locks: the child gets the entry and counts the page in its rss (a
+/// migration entry keeps its rss; the page has no mapping nor reference
+/// for it). In a COW mapping a writable or exclusive entry is first made
+/// readable in the parent too: the page is shared from now on, so neither
+/// process may get it back writable or `PageAnonExclusive` when the
+/// migration ends (`remove_migration_pte()` restores both processes'
+/// entries, the child's found through the anon_vma fork linked it to).
+fn copy_migration_pte(
+    k: &crate::mm_types::Kernel,
+    child: &crate::mm_types::Task,
+    src: &crate::pgtable::EntryRef,
+    dst: &crate::pgtable::EntryRef,
+    orig: u64,
+    cow: bool,
+) {
+    use crate::arch::x86::pgtable::Pte;
+    use crate::arch::x86::swap::{
+        is_readable_migration_entry, pfn_swap_entry_to_pfn, pte_swp_mksoft_dirty,
+        pte_swp_soft_dirty, pte_to_swp_entry, swp_entry, swp_entry_to_pte, swp_offset,
+    };
+    explore::mark("fork: copy_nonpresent_pte() copies a migration entry");
+    let t = &k.profile.swap_types;
+    let entry = pte_to_swp_entry(Pte(orig));
+    if let Some(folio) = k.mem.pfn_folio(pfn_swap_entry_to_pfn(entry)) {
+        child.mm.add_mm_counter(rss_member(folio.kind.get()), 1);
+    }
+    let mut pte = Pte(orig);
+    if !is_readable_migration_entry(t, entry) && cow {
+        // make_readable_migration_entry(swp_offset(entry)): the whole
+        // offset, so the young and dirty bits stay.
+        pte = swp_entry_to_pte(swp_entry(t.migration_read, swp_offset(entry)));
+        if pte_swp_soft_dirty(Pte(orig)) {
+            pte = pte_swp_mksoft_dirty(pte);
+        }
+        src.write(
+            "copy_nonpresent_pte: set_pte_at(src_mm) (readable migration entry)",
+            pte.0,
+        );
+    }
+    dst.write("copy_nonpresent_pte: set_pte_at(dst_mm)", pte.0);
+}
+
+/// `mm_counter()`: the rss counter a page of `kind` counts in.
+fn rss_member(kind: crate::mm_types::FolioKind) -> usize {
+    use crate::mm_types::{FolioKind, MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES};
+    match kind {
+        FolioKind::Anon => MM_ANONPAGES,
+        FolioKind::File => MM_FILEPAGES,
+        _ => MM_SHMEMPAGES,
+    }
 }
 
 /// `dup_mm()` → `dup_mmap()` (v6.18) for `fork()`: a new mm with a copy of
@@ -263,7 +328,7 @@ fn copy_page_range(
     src: &crate::mm_types::Vma,
 ) -> bool {
     use crate::arch::x86::pgtable::{pte_mkold, pte_wrprotect, Pte};
-    use crate::mm_types::{vm_flags, FolioKind, MM_ANONPAGES, MM_SHMEMPAGES, PAGE_SIZE};
+    use crate::mm_types::{vm_flags, FolioKind, PAGE_SIZE};
     let _f = explore::enter("copy_page_range");
     let cow = src.flags() & (vm_flags::VM_SHARED | vm_flags::VM_MAYWRITE) == vm_flags::VM_MAYWRITE;
     let mut addr = src.start();
@@ -315,14 +380,15 @@ fn copy_page_range(
                 // model, so the dup never fails).
                 folio.anon_exclusive.set(false);
                 crate::memory::get_folio(&folio);
-                let member = match folio.kind.get() {
-                    FolioKind::Anon => MM_ANONPAGES,
-                    FolioKind::File => crate::mm_types::MM_FILEPAGES,
-                    _ => MM_SHMEMPAGES,
-                };
-                child.mm.add_mm_counter(member, 1);
+                child.mm.add_mm_counter(rss_member(folio.kind.get()), 1);
             }
             new.write("copy_present_pte: set_pte_at", pte_mkold(pte).0);
+        } else if v != 0 && is_migration_pte(k, v) {
+            let Some(new) = crate::mremap::new_pte(k, child, addr) else {
+                return false;
+            };
+            let src = slot.as_ref().expect("a migration entry");
+            copy_migration_pte(k, child, src, &new, v, cow);
         } else if v != 0 {
             // An entry that became non-present after dup_mmap_unmodelled()
             // looked (a migration through another process's rmap walk):
