@@ -852,12 +852,9 @@ fn thread_fork(
 ) -> Did {
     let stmt = at.stmt;
     explore::note!("{}: {}", task.name, stmt_text(s, stmt));
-    if let Some(why) = dup_mmap_unmodelled(k, task) {
-        explore::unsupported(
-            s.diagnostic(stmt.span, format!("the model cannot fork here: {why}"))
-                .to_string(),
-        );
-    }
+    // What the model cannot copy is looked at by dup_mmap itself, under
+    // the parent's mmap_lock: before it, another thread's fault may be in
+    // the middle of a migration that will be over by then.
     let program = s
         .all_processes()
         .into_iter()

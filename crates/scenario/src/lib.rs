@@ -194,9 +194,13 @@
 //!   no threads stays alive, like a sleeping process, until the end of the
 //!   execution unless its setup ends with `exit()`. At the end, every
 //!   process still alive exits.
-//! * The model cannot copy a THP (`copy_huge_pmd()`), a swap or
-//!   migration entry, or fork under a 3.x-era Xen PV profile: such a fork
-//!   is an input error at its line and column.
+//! * The model cannot copy a THP (`copy_huge_pmd()`, or a subpage of one
+//!   mapped by a pte), a swap entry outside the 2.6.34 era or a pmd
+//!   migration entry, nor fork under a 3.x-era Xen PV profile: such a fork
+//!   in a setup is an input error at its line and column; in a thread,
+//!   where it is looked at under the parent's mmap_lock, the scenario is
+//!   refused at run time (a hunt counts it as coverage). Pte migration
+//!   entries are copied (`copy_nonpresent_pte()`).
 //!
 //! # Swap
 //!

@@ -259,9 +259,6 @@ pub fn dup_mmap(
     name: &str,
 ) -> Option<crate::mm_types::Task> {
     let _f = explore::enter("dup_mmap");
-    if let Some(why) = dup_mmap_unmodelled(k, parent) {
-        explore::unsupported(why);
-    }
     let mm = mm_alloc(k)?;
     let child = crate::mm_types::Task {
         name: name.to_string(),
@@ -273,6 +270,11 @@ pub fn dup_mmap(
         "mmap_write_lock_nested(mm, SINGLE_DEPTH_NESTING)",
         parent.mm.mmap_lock.id(),
     );
+    // Looked at under the parent's mmap_lock: a fault of another thread
+    // that was migrating a page has finished.
+    if let Some(why) = dup_mmap_unmodelled(k, parent) {
+        explore::unsupported(why);
+    }
     let mut copied = true;
     for vma in &mmap.vmas {
         let tmp = crate::mmap::vm_area_copy(&mm, vma);
@@ -391,8 +393,9 @@ fn copy_page_range(
             copy_migration_pte(k, child, src, &new, v, cow);
         } else if v != 0 {
             // An entry that became non-present after dup_mmap_unmodelled()
-            // looked (a migration through another process's rmap walk):
-            // refused here rather than dropped from the child.
+            // looked (through another process's rmap walk) and that the
+            // model cannot copy: refused here rather than dropped from
+            // the child.
             explore::unsupported(format!(
                 "copy_nonpresent_pte() is not modelled: the parent's pte at {addr:#x} became {} \
                  during the fork",
