@@ -6,7 +6,7 @@
 
 use std::rc::Rc;
 
-use crate::arch::x86::pgtable::{pte_dirty, pte_none, pte_present, Pte};
+use crate::arch::x86::pgtable::{pte_dirty, pte_present, Pte};
 use crate::arch::x86::swap::v2_6_34::pgoff_to_pte;
 use crate::memory::{
     handle_mm_fault, pmd_alloc, pte_alloc, pud_alloc, put_folio, FAULT_FLAG_WRITE,
@@ -82,7 +82,7 @@ fn install_page(
         return Err(EINVAL);
     }
     let old = Pte(map.pte.read_locked("install_page: pte_none(*pte)"));
-    if pte_none(old) || !zap_pte(k, task, &map.pte, old) {
+    if k.pte_none(old) || !zap_pte(k, task, &map.pte, old) {
         task.mm.add_mm_counter(MM_FILEPAGES, 1);
     }
     let entry = k.pfn_pte(page.pfn, vma.vm_page_prot.get());
@@ -101,7 +101,7 @@ fn install_file_pte(k: &Kernel, task: &Task, addr: u64, pgoff: u64) -> Result<()
         return Err(ENOMEM);
     };
     let old = Pte(map.pte.read_locked("install_file_pte: pte_none(*pte)"));
-    if !pte_none(old) {
+    if !k.pte_none(old) {
         zap_pte(k, task, &map.pte, old);
     }
     map.pte.write(

@@ -14,8 +14,8 @@ use explore::{Finding, FindingKind};
 
 use crate::arch::x86::pgtable::{
     is_swap_pmd, pmd_addr_end, pmd_devmap, pmd_none, pmd_protnone, pmd_trans_huge, pmd_write,
-    pte_mkdirty, pte_mkspecial, pte_mkwrite, pte_mkyoung, pte_modify, pte_none, pte_present,
-    pte_protnone, pte_special, pte_val, pte_write, Pmd, Pte,
+    pte_mkdirty, pte_mkspecial, pte_mkwrite, pte_mkyoung, pte_modify, pte_present, pte_protnone,
+    pte_special, pte_val, pte_write, Pmd, Pte,
 };
 use crate::arch::x86::pgtable::{pte_dirty, pte_young, _PAGE_PRESENT};
 use crate::arch::x86::pgtable_v3::{self, NumaBit};
@@ -280,7 +280,7 @@ fn handle_pte_fault(vmf: &VmFault<'_>) -> u32 {
             return 0;
         };
         let v = Pte(pte.read("vmf->orig_pte = *pte"));
-        if !pte_none(v) {
+        if !k.pte_none(v) {
             orig_pte = Some((pte, v));
         }
     }
@@ -579,7 +579,7 @@ fn finish_fault(vmf: &VmFault<'_>, addr: u64, entry: Pte, folio: Rc<Folio>, memb
         put_folio(k, &folio);
         return;
     };
-    if !pte_none(Pte(map
+    if !k.pte_none(Pte(map
         .pte
         .read_locked("finish_fault: pte_none(*pte) under ptl")))
     {
@@ -611,7 +611,7 @@ fn install_pte(vmf: &VmFault<'_>, entry: Pte, folio: Option<Rc<Folio>>) -> u32 {
         }
         return 0;
     };
-    if !pte_none(Pte(map
+    if !k.pte_none(Pte(map
         .pte
         .read_locked("do_anonymous_page: pte_none(*pte) under ptl")))
     {
@@ -1055,7 +1055,7 @@ fn zap_pte_range(
             crate::arch::x86::pgtable::pte_index(addr) as usize,
         );
         let v = Pte(pte.read_locked("zap_pte_range: *pte under ptl"));
-        if !pte_none(v) && details.is_none_or(|d| zap_wanted(k, vma, addr, v, d)) {
+        if !k.pte_none(v) && details.is_none_or(|d| zap_wanted(k, vma, addr, v, d)) {
             pte.xchg("ptep_get_and_clear_full", 0);
             if let Some(index) = details.and_then(|d| nonlinear_leftover(k, vma, addr, v, d)) {
                 pte.write(

@@ -460,6 +460,9 @@ impl Kernel {
     /// A raw pte value decoded for reports: the 3.x layout through the
     /// platform, else with this profile's swap-type numbering.
     pub fn describe_pte(&self, val: u64) -> String {
+        if let Some(what) = self.describe_pte_v2_6(val) {
+            return what;
+        }
         if let Some(numa) = self.profile.numa_bit() {
             return crate::arch::x86::pgtable_v3::describe_pte(
                 &self.pv,
@@ -471,6 +474,34 @@ impl Kernel {
             crate::arch::x86::pgtable::Pte(val),
             &self.profile.swap_types,
         )
+    }
+
+    /// The not-present ptes of the 2.6 eras' layout, which the modern
+    /// decoder would misread: `pte_none()` is the whole value zero, a
+    /// nonlinear file pte (`pte_file()`) holds a file page index, and a
+    /// swap pte keeps its offset from bit 9, not inverted.
+    fn describe_pte_v2_6(&self, val: u64) -> Option<String> {
+        use crate::arch::x86::pgtable::Pte;
+        use crate::arch::x86::swap::v2_6_34::{
+            is_swap_pte, pte_file, pte_to_pgoff, swp_offset, swp_type,
+        };
+        if self.profile.knobs.pte_layout != crate::profile::PteLayout::V2_6_34 {
+            return None;
+        }
+        let pte = Pte(val);
+        if val == 0 {
+            Some("none".to_string())
+        } else if pte_file(pte) {
+            Some(format!("file pte pgoff {:#x}", pte_to_pgoff(pte)))
+        } else if is_swap_pte(pte) {
+            Some(format!(
+                "swap entry type {} offset {:#x}",
+                swp_type(pte),
+                swp_offset(pte)
+            ))
+        } else {
+            None
+        }
     }
 
     /// A regular file of `size` bytes whose blocks on disk all hold

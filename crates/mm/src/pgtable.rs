@@ -283,6 +283,19 @@ impl Kernel {
         }
     }
 
+    /// `pte_none()` of the profile's era: the whole value is zero, until
+    /// 97e3c602ccbc "x86/mm: Ignore A/D bits in pte/pmd/pud_none()"
+    /// (v4.7, the Knights Landing erratum) let the accessed and dirty bits
+    /// through. The difference matters to the 2.6 era, whose nonlinear
+    /// file pte for page 0 (`pgoff_to_pte(0)`) is `_PAGE_FILE` alone: bit
+    /// 6, the dirty bit.
+    pub fn pte_none(&self, pte: Pte) -> bool {
+        match self.profile.knobs.pte_layout {
+            crate::profile::PteLayout::V4_19 => pgtable::pte_none(pte),
+            _ => pte.0 == 0,
+        }
+    }
+
     /// `pte_special()` of the profile's era: bit 9 (`_PAGE_SPECIAL`); from
     /// c46a7c817e66 (v3.16) only with `_PAGE_PRESENT`, since a NUMA hinting
     /// pte has bit 9 set too. v4.0 ("x86: mm: restore original pte_special
