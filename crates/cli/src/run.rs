@@ -195,7 +195,12 @@ pub(crate) fn report_found(
     };
     let found_preemptions = Some(original.preemptions);
     let shrunk = if how.minimize {
-        explore::minimize(h, &original, how.steps_max, MINIMIZE_BUDGET)?
+        // The schedule may come from minimisation's own search; the
+        // execution that found it is still the run's.
+        explore::Found {
+            index: original.index,
+            ..explore::minimize(h, &original, how.steps_max, MINIMIZE_BUDGET)?
+        }
     } else {
         original
     };

@@ -150,6 +150,44 @@ fn remove_merged(k: &Kernel, mmap: &mut MmapState, vma: &Rc<Vma>) {
     crate::mmap::vm_area_free(vma);
 }
 
+/// New bounds (start, end, pgoff) for a VMA a merge changes.
+type Bounds<'a> = (&'a Vma, u64, u64, u64);
+
+/// `commit_merge()` → `vma_prepare()` … `vma_complete()` (v6.18): the
+/// target's new bounds, and those of a VMA the merge shrinks (`adjust`),
+/// are set in one section under the anon_vma lock; the VMAs the merge
+/// swallows are unlinked and freed after it (`vp->remove`), once the
+/// target covers their range. An rmap walk thus finds every page of the
+/// range through the old VMAs or the new ones, never through none.
+fn commit_merge(
+    k: &Kernel,
+    mmap: &mut MmapState,
+    target: Bounds<'_>,
+    adjust: Option<Bounds<'_>>,
+    remove: &[&Rc<Vma>],
+) {
+    let anon_vma = target
+        .0
+        .anon_vma
+        .get()
+        .or_else(|| adjust.and_then(|a| a.0.anon_vma.get()))
+        .cloned();
+    let guard = anon_vma
+        .as_ref()
+        .map(|av| av.rwsem.write("anon_vma_lock_write"));
+    for (vma, start, end, pgoff) in std::iter::once(target).chain(adjust) {
+        vma.vm_start.set(start);
+        vma.vm_end.set(end);
+        vma.vm_pgoff.set(pgoff);
+    }
+    if let Some(g) = guard {
+        g.unlock("anon_vma_unlock_write");
+    }
+    for vma in remove {
+        remove_merged(k, mmap, vma);
+    }
+}
+
 /// `vma_merge_new_range()` (v6.18): a new anonymous range `r` (already
 /// free) merges with `prev` and/or `next`. Returns the VMA now covering it.
 pub fn vma_merge_new_range(k: &Kernel, mmap: &mut MmapState, r: &MergeRange) -> Option<Rc<Vma>> {
@@ -162,8 +200,13 @@ pub fn vma_merge_new_range(k: &Kernel, mmap: &mut MmapState, r: &MergeRange) -> 
     let target = match (prev, next) {
         (Some(p), Some(n)) => {
             dup_anon_vma(k, &p, &n);
-            remove_merged(k, mmap, &n);
-            set_bounds(&p, p.start(), n.end(), p.vm_pgoff.get());
+            commit_merge(
+                k,
+                mmap,
+                (&p, p.start(), n.end(), p.vm_pgoff.get()),
+                None,
+                &[&n],
+            );
             p
         }
         (Some(p), None) => {
@@ -223,30 +266,31 @@ pub fn vma_merge_existing_range(
         (Some(p), Some(n)) => {
             dup_anon_vma(k, &p, vma);
             dup_anon_vma(k, &p, &n);
-            remove_merged(k, mmap, vma);
-            remove_merged(k, mmap, &n);
-            set_bounds(&p, p.start(), n.end(), p.vm_pgoff.get());
+            let target = (&*p, p.start(), n.end(), p.vm_pgoff.get());
+            commit_merge(k, mmap, target, None, &[vma, &n]);
             Some(p)
         }
         (Some(p), None) => {
             dup_anon_vma(k, &p, vma);
+            let target = (&*p, p.start(), end, p.vm_pgoff.get());
             if right {
-                remove_merged(k, mmap, vma);
+                commit_merge(k, mmap, target, None, &[vma]);
             } else {
                 let pgoff = vma.vm_pgoff.get() + ((end - vma.start()) >> PAGE_SHIFT);
-                set_bounds(vma, end, vma.end(), pgoff);
+                let shrunk = (&**vma, end, vma.end(), pgoff);
+                commit_merge(k, mmap, target, Some(shrunk), &[]);
             }
-            set_bounds(&p, p.start(), end, p.vm_pgoff.get());
             Some(p)
         }
         (None, Some(n)) => {
             dup_anon_vma(k, &n, vma);
+            let target = (&*n, start, n.end(), r.pgoff);
             if left {
-                remove_merged(k, mmap, vma);
+                commit_merge(k, mmap, target, None, &[vma]);
             } else {
-                set_bounds(vma, vma.start(), start, vma.vm_pgoff.get());
+                let shrunk = (&**vma, vma.start(), start, vma.vm_pgoff.get());
+                commit_merge(k, mmap, target, Some(shrunk), &[]);
             }
-            set_bounds(&n, start, n.end(), r.pgoff);
             Some(n)
         }
         (None, None) => None,
