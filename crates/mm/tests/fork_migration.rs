@@ -15,10 +15,12 @@ use mm::arch::x86::swap::{
     make_writable_migration_entry, migration_kind, pte_to_swp_entry, swp_entry_to_pte,
     MigrationKind, SwpEntry,
 };
-use mm::kernel::fork::{dup_mmap, mm_alloc};
-use mm::mm_types::{Kernel, Machine, MmStruct, Task, Thp, MM_ANONPAGES, PAGE_SIZE};
+use mm::kernel::fork::dup_mmap;
+use mm::mm_types::{Kernel, MmStruct, Task, MM_ANONPAGES, PAGE_SIZE};
 use mm::mmap::{do_mmap, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
 use mm::pgtable::{peek_pmd, pte_offset};
+
+mod common;
 
 fn pte_at(k: &Kernel, mm: &MmStruct, addr: u64) -> u64 {
     let pmd = peek_pmd(k, mm, addr).unwrap();
@@ -28,17 +30,8 @@ fn pte_at(k: &Kernel, mm: &MmStruct, addr: u64) -> u64 {
 /// A parent whose one written page's pte is replaced by `entry(pfn)`, as
 /// try_to_migrate_one leaves it.
 fn parent_migrating(entry: impl Fn(&Kernel, u64) -> SwpEntry) -> (Rc<Kernel>, Task, u64) {
-    let machine = Machine {
-        nodes: 2,
-        thp: Thp::Never,
-        thp_use_zero_page: true,
-    };
-    let k = Rc::new(Kernel::new(mm::profile("linux-6.18").unwrap(), machine));
-    let task = Task {
-        name: "parent".into(),
-        node: 0,
-        mm: mm_alloc(&k).unwrap(),
-    };
+    let k = common::kernel("linux-6.18", 2);
+    let task = common::task(&k, "parent");
     let flags = MAP_PRIVATE | MAP_ANONYMOUS;
     let addr = do_mmap(&k, &task, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, flags, 0).unwrap();
     user_write(&k, &task, addr, 0, PAGE_SIZE, 0x5a).unwrap();

@@ -5,15 +5,11 @@
 
 use mm::arch::x86::pgtable::Pte;
 use mm::arch::x86::swap::v2_6_34::{pgoff_to_pte, swp_entry_to_pte};
-use mm::mm_types::{Kernel, Machine, Thp};
 
-fn kernel(profile: &str) -> Kernel {
-    let machine = Machine {
-        nodes: 1,
-        thp: Thp::Never,
-        thp_use_zero_page: true,
-    };
-    Kernel::new(mm::profile(profile).unwrap(), machine)
+mod common;
+
+fn kernel(profile: &str) -> std::rc::Rc<mm::mm_types::Kernel> {
+    common::kernel(profile, 1)
 }
 
 #[test]

@@ -7,26 +7,18 @@ use std::rc::Rc;
 
 use mm::arch::x86::mm::fault::{user_read, user_write};
 use mm::arch::x86::pgtable::PTE_PFN_MASK;
-use mm::kernel::fork::mm_alloc;
-use mm::mm_types::{Kernel, Machine, Task, Thp, PAGE_SIZE};
+use mm::mm_types::{Kernel, Task, PAGE_SIZE};
 use mm::mmap::{do_mmap, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
 use mm::page_alloc::{node_start_pfn, NODE_PAGES};
 use mm::pgtable::{peek_pmd, pte_offset};
 
+mod common;
+
 /// A task with two written pages; the pte of the second is pointed at
 /// `frame` behind the model's back, as a bad pte would be.
 fn with_bad_pte(frame: u64) -> (Rc<Kernel>, Task, u64) {
-    let machine = Machine {
-        nodes: 1,
-        thp: Thp::Never,
-        thp_use_zero_page: true,
-    };
-    let k = Rc::new(Kernel::new(mm::profile("linux-6.5").unwrap(), machine));
-    let task = Task {
-        name: "t".into(),
-        node: 0,
-        mm: mm_alloc(&k).unwrap(),
-    };
+    let k = common::kernel("linux-6.5", 1);
+    let task = common::task(&k, "t");
     let prot = PROT_READ | PROT_WRITE;
     let base = do_mmap(
         &k,
