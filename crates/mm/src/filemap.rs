@@ -429,7 +429,9 @@ pub fn for_each_page_part(off: u64, len: u64, mut f: impl FnMut(u64, u16, u32)) 
 /// `__grab_cache_page()` (find it locked, or add a new locked page),
 /// `->prepare_write` (read the block for a partial write of a page not up
 /// to date), copy the user's bytes, `->commit_write` (dirty the page,
-/// extend `i_size`), unlock. Returns the bytes written.
+/// extend `i_size`), unlock. Returns the bytes written, or, when the
+/// first page cannot be allocated, `-ENOMEM` (`written ? written :
+/// status`).
 pub fn generic_file_buffered_write(
     k: &Kernel,
     node: u32,
@@ -437,7 +439,7 @@ pub fn generic_file_buffered_write(
     off: u64,
     len: u64,
     value: u8,
-) -> u64 {
+) -> Result<u64, i32> {
     let _f = explore::enter("generic_file_buffered_write");
     let mut written = 0;
     let mut parts = Vec::new();
@@ -460,7 +462,10 @@ pub fn generic_file_buffered_write(
         put_folio(k, &page);
         written += u64::from(to) - u64::from(from);
     }
-    written
+    if written == 0 {
+        return Err(crate::mmap::ENOMEM);
+    }
+    Ok(written)
 }
 
 /// `__grab_cache_page()`: the page at `index`, locked, read from disk if

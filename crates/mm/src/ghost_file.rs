@@ -216,6 +216,13 @@ impl FileGhosts {
                     }
                 }
                 g.size = size;
+                // A write still in flight that ends past the new size
+                // extends the file again if it takes i_mutex after this
+                // truncation, which it may: whether it started as an
+                // extending write or not, its size change is now pending.
+                for o in g.in_flight.iter_mut().filter(|o| o.last * PAGE_SIZE > size) {
+                    o.resizes = true;
+                }
             }
         }
         if let Some((first, last)) = g.read_span() {
@@ -407,5 +414,41 @@ mod tests {
         g.op_end(1, t, FileEffect::Truncate { size: 4096 });
         assert_eq!(g.size(1), Some(4096));
         assert!(g.accept(1, 1).is_none(), "past EOF");
+    }
+
+    #[test]
+    fn a_write_in_flight_past_a_truncation_may_extend_the_file() {
+        let g = FileGhosts::default();
+        g.create(1, 8192, 0x11);
+        // Inside the file when it starts: no size change of its own.
+        let w = g.op_begin(1, 0, 1, false);
+        assert_eq!(g.size(1), Some(8192));
+        let t = g.op_begin(1, 0, 2, true);
+        g.op_end(1, t, FileEffect::Truncate { size: 0 });
+        assert_eq!(g.size(1), None, "the write may extend the file again");
+        g.op_end(
+            1,
+            w,
+            FileEffect::Write {
+                off: 0,
+                len: 4096,
+                value: 0x22,
+            },
+        );
+        assert_eq!(g.size(1), Some(4096));
+        // A write that ends below the new size stays a plain write.
+        let w = g.op_begin(1, 0, 1, false);
+        let t = g.op_begin(1, 0, 1, true);
+        g.op_end(1, t, FileEffect::Truncate { size: 4096 });
+        assert_eq!(g.size(1), Some(4096));
+        g.op_end(
+            1,
+            w,
+            FileEffect::Write {
+                off: 0,
+                len: 16,
+                value: 0x33,
+            },
+        );
     }
 }

@@ -17,7 +17,8 @@ use crate::mm_types::{AddressSpace, Kernel, Task, PAGE_SIZE};
 /// `i_mutex`, `generic_file_direct_IO()` with `direct` (O_DIRECT), else
 /// `generic_file_buffered_write()`. Returns the bytes written, or the
 /// errno of a failed O_DIRECT write (-EIO when the page cache over the
-/// range could not be invalidated): then nothing was written.
+/// range could not be invalidated) or of a buffered write that could not
+/// allocate its first page (-ENOMEM): then nothing was written.
 pub fn sys_pwrite64(
     k: &Kernel,
     task: &Task,
@@ -53,9 +54,7 @@ pub fn sys_pwrite64(
         }
         written
     } else {
-        Ok(generic_file_buffered_write(
-            k, task.node, file, off, len, value,
-        ))
+        generic_file_buffered_write(k, task.node, file, off, len, value)
     };
     i_mutex.unlock("generic_file_aio_write: mutex_unlock(&inode->i_mutex)");
     k.ghost.files.op_end(
