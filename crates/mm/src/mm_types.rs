@@ -489,8 +489,15 @@ impl Kernel {
             return None;
         }
         let pte = Pte(val);
+        let protnone = crate::arch::x86::pgtable::_PAGE_PROTNONE;
         if val == 0 {
             Some("none".to_string())
+        } else if self.pv.is_xen_pv() && val & (1 | protnone) == protnone {
+            // A pfn, not inverted (the Xen ABI for non-present entries).
+            Some(format!(
+                "protnone pfn {:#x}",
+                (val & crate::arch::x86::pgtable_v3::PTE_PFN_MASK) >> 12
+            ))
         } else if pte_file(pte) {
             Some(format!("file pte pgoff {:#x}", pte_to_pgoff(pte)))
         } else if is_swap_pte(pte) {

@@ -11,7 +11,7 @@ use crate::arch::x86::pgtable::pte_mkwrite;
 use crate::arch::x86::pgtable::_PAGE_PRESENT;
 use crate::arch::x86::pgtable::{
     is_swap_pmd, pgd_addr_end, pmd_addr_end, pmd_bad, pmd_devmap, pmd_none, pmd_trans_huge,
-    pte_modify, pte_present, pte_protnone, pte_val, pte_write, pud_addr_end, PgProt, Pmd, Pte,
+    pte_present, pte_protnone, pte_val, pte_write, pud_addr_end, PgProt, Pmd, Pte,
 };
 use crate::arch::x86::pgtable_v3::{self, NumaBit};
 use crate::debug::vm_normal_page_v3;
@@ -381,7 +381,7 @@ impl Cx<'_> {
             let preserve_write =
                 prot_numa && self.k.profile.knobs.numa_savedwrite && pte_write(old);
             let start = Pte(pte.xchg("ptep_modify_prot_start", 0));
-            let mut new = pte_modify(start, self.newprot);
+            let mut new = self.k.pte_modify(start, self.newprot);
             if preserve_write {
                 new = pte_mkwrite(new);
             }

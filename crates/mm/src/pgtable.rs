@@ -275,6 +275,22 @@ impl Kernel {
         pgtable::pfn_pte(pfn, prot)
     }
 
+    /// `pte_modify()` for the change_pte_range of the eras without
+    /// `_PAGE_NUMA` (2.6 and 4.19+). The PROT_NONE frame inversion
+    /// (`flip_protnone_guard()`, L1TF, v4.19) is what [`Kernel::pte_pfn`]
+    /// undoes for a native kernel. On Xen PV (2.6 eras, no inversion yet)
+    /// it goes through the paravirt `pte_val()`/`__pte()`, which translate
+    /// the frame of a present entry only: a PROT_NONE entry holds a pfn
+    /// (the Xen ABI for non-present entries).
+    pub fn pte_modify(&self, pte: Pte, prot: PgProt) -> Pte {
+        if self.pv.is_xen_pv() {
+            let keep = pgtable::_PAGE_CHG_MASK;
+            let val = (self.pv.pte_val(pte) & keep) | (pgtable::pgprot_val(prot) & !keep);
+            return self.pv.make_pte(val);
+        }
+        pgtable::pte_modify(pte, prot)
+    }
+
     /// `pte_present()` of the profile's era (3.x: P, PROTNONE or NUMA).
     pub fn pte_present(&self, pte: Pte) -> bool {
         match self.profile.numa_bit() {

@@ -176,8 +176,12 @@ fn pte_kind(k: &Kernel, v: u64) -> Leaf {
         return Leaf::Swap { offset };
     }
     if pte_present(pte) && k.pv.is_xen_pv() {
-        // A present entry holds a machine frame (the Xen ABI).
+        // A present entry holds a machine frame, a PROT_NONE one a pfn
+        // (the Xen ABI; no L1TF inversion in the 2.6 eras).
         let frame = (v & pgtable_v3::PTE_PFN_MASK) >> 12;
+        if v & _PAGE_PRESENT == 0 {
+            return pte_page_leaf(k, v, frame, false);
+        }
         return match k.pv.machine_to_phys(frame) {
             Some(pfn) => pte_page_leaf(k, v, pfn, false),
             None => Leaf::Dangling { val: v, pmd: false },
