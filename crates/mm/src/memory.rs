@@ -657,10 +657,7 @@ fn do_wp_page(vmf: &VmFault<'_>, pte: EntryRef, ptl: Ptl, orig: Pte) -> u32 {
     // exclusive again. Large folios are never shared by fork in the model
     // (dup_mmap refuses to copy one): always this mm's.
     if let Some(f) = old.as_ref().filter(|f| f.kind.get() == FolioKind::Anon) {
-        if k.profile.knobs.pte_layout != PteLayout::V2_6_34
-            && crate::rmap::has_page_anon_exclusive(k)
-            && crate::rmap::page_anon_exclusive(f)
-        {
+        if crate::rmap::has_page_anon_exclusive(k) && crate::rmap::page_anon_exclusive(f) {
             return wp_page_reuse(k, &pte, ptl, orig);
         }
         let reuse = if k.profile.knobs.pte_layout == PteLayout::V2_6_34 {
